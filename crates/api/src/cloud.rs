@@ -1,0 +1,58 @@
+//! The handle through which handlers reach the single-writer kernel actor.
+//!
+//! Writes are [`Msg::Apply`]: the actor applies the request, makes it durable in the journal
+//! (group-committed with its neighbours), and only then answers. Reads are [`Msg::Read`]: a
+//! closure run against the kernel between writes; its answer waits for any write it could see
+//! to become durable, so nobody observes state that a crash could take back.
+
+use orrery_kernel::{Kernel, Reply, Request, Result, Time};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{ApiError, Service};
+
+/// A read closure, given the kernel and its current time.
+pub type ReadFn = Box<dyn FnOnce(&Kernel, Time) + Send>;
+
+/// A message to the kernel actor.
+pub enum Msg {
+    /// Apply a request; answer on the channel once durable.
+    Apply(Box<Request>, oneshot::Sender<Result<Reply>>),
+    /// Run a read.
+    Read(ReadFn),
+}
+
+/// A cheap, cloneable handle to the kernel actor.
+#[derive(Clone)]
+pub struct Cloud {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl Cloud {
+    /// A handle sending on `tx`.
+    pub fn new(tx: mpsc::Sender<Msg>) -> Cloud {
+        Cloud { tx }
+    }
+
+    /// Applies a request and waits until it is durable. `service` shapes the error if the
+    /// actor has stopped.
+    pub async fn apply(&self, service: Service, req: Request) -> Result<Reply, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::Apply(Box::new(req), tx)).await.map_err(|_| ApiError::unavailable(service))?;
+        let res = rx.await.map_err(|_| ApiError::unavailable(service))?;
+        res.map_err(|e| ApiError::new(service, e))
+    }
+
+    /// Runs `f` against the kernel and returns its result.
+    pub async fn read<R, F>(&self, service: Service, f: F) -> Result<R, ApiError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Kernel, Time) -> R + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: ReadFn = Box::new(move |k, now| {
+            let _ = tx.send(f(k, now));
+        });
+        self.tx.send(Msg::Read(job)).await.map_err(|_| ApiError::unavailable(service))?;
+        rx.await.map_err(|_| ApiError::unavailable(service))
+    }
+}

@@ -1,0 +1,155 @@
+//! Error bodies in each OpenStack service's own shape, and the answers for paths and services
+//! orrery does not serve.
+
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
+use orrery_kernel::Error;
+use serde_json::{json, Value};
+
+use crate::AppState;
+
+/// Which service's conventions an error follows.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// Keystone.
+    Identity,
+    /// Nova.
+    Compute,
+    /// Placement.
+    Placement,
+    /// Glance.
+    Image,
+    /// Cinder.
+    Volume,
+    /// Neutron.
+    Network,
+    /// Swift.
+    ObjectStore,
+}
+
+impl Service {
+    /// The service's human name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Identity => "Identity",
+            Service::Compute => "Compute",
+            Service::Placement => "Placement",
+            Service::Image => "Image",
+            Service::Volume => "Block Storage",
+            Service::Network => "Networking",
+            Service::ObjectStore => "Object Storage",
+        }
+    }
+}
+
+/// A kernel error on its way out, to be wrapped in `service`'s error body.
+#[derive(Debug)]
+pub struct ApiError {
+    /// Whose body shape to use.
+    pub service: Service,
+    /// The error.
+    pub error: Error,
+}
+
+impl ApiError {
+    /// Wraps a kernel error.
+    pub fn new(service: Service, error: Error) -> ApiError {
+        ApiError { service, error }
+    }
+    /// 400 with `msg`.
+    pub fn bad_request(service: Service, msg: impl Into<String>) -> ApiError {
+        ApiError::new(service, Error::BadRequest(msg.into()))
+    }
+    /// 404 with `msg`.
+    pub fn not_found(service: Service, msg: impl Into<String>) -> ApiError {
+        ApiError::new(service, Error::NotFound(msg.into()))
+    }
+    /// 501 naming what is missing.
+    pub fn not_implemented(service: Service, what: impl Into<String>) -> ApiError {
+        ApiError::new(service, Error::NotImplemented(what.into()))
+    }
+    /// The kernel actor is gone (shutting down).
+    pub fn unavailable(service: Service) -> ApiError {
+        ApiError::new(service, Error::Conflict("The cloud is shutting down; retry after it restarts.".into()))
+    }
+}
+
+impl From<(Service, Error)> for ApiError {
+    fn from((s, e): (Service, Error)) -> ApiError {
+        ApiError::new(s, e)
+    }
+}
+
+/// The standard reason phrase of a status.
+fn title(status: StatusCode) -> &'static str {
+    status.canonical_reason().unwrap_or("Error")
+}
+
+/// The body a service sends with an error.
+pub fn error_body(service: Service, status: StatusCode, message: &str) -> Value {
+    let code = status.as_u16();
+    if code == 401 {
+        // keystonemiddleware answers for every service.
+        return json!({"error": {"code": code, "title": title(status), "message": message}});
+    }
+    match service {
+        Service::Identity => json!({"error": {"code": code, "title": title(status), "message": message}}),
+        Service::Compute | Service::Volume => {
+            let key = match code {
+                400 => "badRequest",
+                403 => "forbidden",
+                404 => "itemNotFound",
+                409 => "conflictingRequest",
+                413 => "overLimit",
+                501 => "notImplemented",
+                _ => "computeFault",
+            };
+            json!({ key: {"code": code, "message": message} })
+        }
+        Service::Placement => json!({"errors": [{
+            "status": code, "title": title(status), "detail": message, "code": "placement.undefined_code"
+        }]}),
+        Service::Image | Service::ObjectStore => json!({"code": code, "title": title(status), "message": message}),
+        Service::Network => json!({"NeutronError": {"type": title(status).replace(' ', ""), "message": message, "detail": ""}}),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = error_body(self.service, status, self.error.message());
+        (status, Json(body)).into_response()
+    }
+}
+
+/// 404 for a path no service owns.
+pub async fn unknown_path(method: Method, uri: Uri) -> Response {
+    let msg = format!(
+        "No orrery service serves {method} {}. Services live under /identity, /compute, /placement and /image.",
+        uri.path()
+    );
+    (StatusCode::NOT_FOUND, Json(json!({"error": {"code": 404, "title": "Not Found", "message": msg}}))).into_response()
+}
+
+/// 501 answers for whole services that are part of the design but not built yet.
+pub fn unbuilt_services() -> Router<AppState> {
+    let mut r = Router::new();
+    for (prefix, service) in [("/volume", Service::Volume), ("/network", Service::Network), ("/object-store", Service::ObjectStore)] {
+        let h = move |method: Method, uri: Uri| async move {
+            let what = format!("orrery does not implement the {} API yet ({method} {}).", service.name(), uri.path());
+            ApiError::not_implemented(service, what)
+        };
+        r = r.route(prefix, any(h)).route(&format!("{prefix}/{{*rest}}"), any(h));
+    }
+    r
+}
+
+/// The fallback inside a service: the path is under the service but not served.
+pub fn service_fallback(service: Service) -> impl Fn(Method, Uri) -> std::future::Ready<ApiError> + Clone + Send + 'static {
+    move |method: Method, uri: Uri| {
+        let what = format!("orrery does not implement {method} {} of the {} API.", uri.path(), service.name());
+        std::future::ready(ApiError::not_implemented(service, what))
+    }
+}

@@ -1,0 +1,84 @@
+//! Small helpers shared by the adapters: strict JSON bodies, timestamps, fresh ids and tokens.
+
+use axum::body::Bytes;
+use orrery_kernel::{Time, Uuid};
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, Service};
+
+/// Parses a JSON body into `T`, answering malformed JSON, wrong types and unknown fields
+/// (with `deny_unknown_fields` on `T`) with 400 in `service`'s body.
+pub fn parse_json<T: DeserializeOwned>(service: Service, body: &Bytes) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(service, "The request body is empty; a JSON object is required."));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let kind = if e.is_syntax() || e.is_eof() { "Malformed request body" } else { "Invalid input for field/attribute" };
+        ApiError::bad_request(service, format!("{kind}: {e}"))
+    })
+}
+
+/// Formats kernel time as ISO 8601 UTC with seconds, like `2026-11-22T10:04:05Z`.
+pub fn iso(t: Time) -> String {
+    let (y, mo, d, h, mi, s) = civil(t.as_secs());
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// Formats kernel time as ISO 8601 with microseconds and no zone, like Nova's action log.
+pub fn iso_micros(t: Time) -> String {
+    let (y, mo, d, h, mi, s) = civil(t.as_secs());
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:06}", t.0 % 1_000_000)
+}
+
+/// Splits Unix seconds into (year, month, day, hour, minute, second), proleptic Gregorian.
+fn civil(secs: u64) -> (i64, u32, u32, u64, u64, u64) {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Fresh random bytes from the operating system.
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).expect("the operating system's random source failed");
+    b
+}
+
+/// A fresh random v4 UUID, made outside the kernel and passed in.
+pub fn new_uuid() -> Uuid {
+    Uuid::from_random(u128::from_le_bytes(random_bytes::<16>()))
+}
+
+/// A fresh random 256-bit token, as 64 hex digits.
+pub fn new_token() -> String {
+    random_bytes::<32>().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_formats_known_instants() {
+        assert_eq!(iso(Time::from_secs(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(iso(Time::from_secs(1_795_000_000)), "2026-11-18T09:46:40Z");
+        assert_eq!(iso(Time::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(iso_micros(Time(1_500_000)), "1970-01-01T00:00:01.500000");
+    }
+
+    #[test]
+    fn tokens_are_long_and_distinct() {
+        let (a, b) = (new_token(), new_token());
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,232 @@
+//! orrery's kernel: the whole cloud as a deterministic, sans-IO state machine.
+//!
+//! The surface is two calls. [`Kernel::apply`] takes the current time and one [`Request`]
+//! (a [`Command`] plus the caller's credentials) and returns a [`Reply`] or an [`Error`];
+//! [`Kernel::advance`] fires every timer that is due. Reads go through plain `&self` methods.
+//! The kernel never does I/O, reads a clock or draws entropy: ids, times and identities arrive
+//! inside commands, and anything random comes from its seeded [`rng::Rng`]. Replaying the same
+//! commands from the same start therefore yields the same [`Kernel::state_hash`].
+//!
+//! Services are modules, each owning its state and its handlers: [`identity`], [`compute`],
+//! [`placement`] (with the [`scheduler`] on top) and [`image`]. They reach each other through
+//! the kernel, never through cycles of their own.
+
+pub mod compute;
+pub mod error;
+pub mod hash;
+pub mod identity;
+pub mod ids;
+pub mod image;
+pub mod outbox;
+pub mod placement;
+pub mod rng;
+pub mod scheduler;
+pub mod time;
+pub mod timer;
+pub mod topology;
+pub mod units;
+
+use std::hash::{Hash, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{Error, Result};
+pub use identity::Caller;
+pub use ids::Uuid;
+pub use outbox::{Effect, Event, Outbox};
+pub use time::{Dur, Time};
+pub use topology::{HostIdx, TopologySpec};
+
+/// Everything needed to create a cloud. Legal only as the first command a kernel sees.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InitSpec {
+    /// Seed of the kernel's RNG.
+    pub seed: u64,
+    /// The physical model and its policies.
+    pub topology: TopologySpec,
+    /// The first admin user, project and roles.
+    pub bootstrap: identity::Bootstrap,
+}
+
+/// Who is asking: the credentials that came with a command.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Auth {
+    /// A shell of the kernel itself (bootstrap, driver observations). Never from a user.
+    System,
+    /// A bearer token, as sent in `X-Auth-Token`.
+    Token(String),
+}
+
+/// One command with the credentials of whoever sent it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// The caller's credentials.
+    pub auth: Auth,
+    /// What to do.
+    pub command: Command,
+}
+
+/// Every way to change the cloud. Each service documents when its variants are legal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// Creates the cloud. Legal once, as the very first command.
+    Init(Box<InitSpec>),
+    /// Identity (Keystone): tokens, domains, projects, users, roles.
+    Identity(identity::Cmd),
+    /// Compute (Nova): flavors, keypairs, servers, groups, quotas.
+    Compute(compute::Cmd),
+    /// Placement: inventories and allocations.
+    Placement(placement::Cmd),
+}
+
+/// What a successful command returns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    /// Nothing to say beyond success.
+    Done,
+    /// An identity reply.
+    Identity(identity::Reply),
+    /// A compute reply.
+    Compute(compute::Reply),
+    /// A placement reply.
+    Placement(placement::Reply),
+}
+
+/// A timer scheduled by a service, fired by [`Kernel::advance`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Timer {
+    /// A compute operation finishing.
+    Compute(compute::Timer),
+}
+
+/// The whole cloud.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Kernel {
+    now: Time,
+    initialized: bool,
+    rng: rng::Rng,
+    timers: timer::TimerQueue<Timer>,
+    /// The policies and durations in force.
+    pub spec: Option<TopologySpec>,
+    /// The physical model.
+    pub topology: topology::Topology,
+    /// Identity state.
+    pub identity: identity::Identity,
+    /// Placement state.
+    pub placement: placement::Placement,
+    /// Compute state.
+    pub compute: compute::Compute,
+    /// Image catalog.
+    pub images: image::Images,
+    /// Events and effects produced since the shell last drained them; not part of the state.
+    #[serde(skip)]
+    pub outbox: Outbox,
+}
+
+impl Kernel {
+    /// An empty kernel, waiting for [`Command::Init`].
+    pub fn new() -> Kernel {
+        Kernel::default()
+    }
+
+    /// The kernel's current time: the latest `now` it was given.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// Whether [`Command::Init`] has been applied.
+    pub fn is_initialized(&self) -> bool {
+        self.initialized
+    }
+
+    /// Applies one request at time `now` (clamped so time never runs backwards). Due timers
+    /// fire first. On error, no state has changed.
+    pub fn apply(&mut self, now: Time, req: Request) -> Result<Reply> {
+        self.advance(now);
+        match req.command {
+            Command::Init(spec) => self.init(*spec).map(|()| Reply::Done),
+            _ if !self.initialized => Err(Error::Conflict("The cloud has not been initialised yet.".into())),
+            Command::Identity(c) => identity::apply(self, &req.auth, c).map(Reply::Identity),
+            Command::Compute(c) => {
+                let caller = self.caller(&req.auth)?;
+                compute::apply(self, &caller, c).map(Reply::Compute)
+            }
+            Command::Placement(c) => {
+                let caller = self.caller(&req.auth)?;
+                placement::apply(self, &caller, c).map(Reply::Placement)
+            }
+        }
+    }
+
+    /// Fires every timer due at or before `to`, in (time, sequence) order, then moves the
+    /// clock to `to`. Each timer fires at its own due time, so the granularity of calls to
+    /// `advance` never changes the outcome.
+    pub fn advance(&mut self, to: Time) {
+        while let Some((at, timer)) = self.timers.pop_due(to) {
+            self.now = self.now.max(at);
+            match timer {
+                Timer::Compute(t) => compute::fire(self, t),
+            }
+        }
+        self.now = self.now.max(to);
+    }
+
+    /// When the next timer is due, if any.
+    pub fn next_timer(&self) -> Option<Time> {
+        self.timers.next_due()
+    }
+
+    /// Schedules a timer `after` from now.
+    pub(crate) fn schedule_timer(&mut self, after: Dur, timer: Timer) {
+        self.timers.schedule(self.now.plus(after), timer);
+    }
+
+    /// The kernel's RNG, for ids and random choices made inside the kernel.
+    pub(crate) fn rng(&mut self) -> &mut rng::Rng {
+        &mut self.rng
+    }
+
+    /// Resolves credentials into a caller, checking the token is known, unexpired and unrevoked.
+    pub fn caller(&self, auth: &Auth) -> Result<Caller> {
+        self.identity.resolve(auth, self.now)
+    }
+
+    /// The policies and durations in force. Panics before `Init`, which `apply` prevents.
+    pub fn policy(&self) -> &TopologySpec {
+        self.spec.as_ref().expect("kernel policy read before Init")
+    }
+
+    fn init(&mut self, spec: InitSpec) -> Result<()> {
+        if self.initialized {
+            return Err(Error::Conflict("The cloud is already initialised.".into()));
+        }
+        let mut rng = rng::Rng::new(spec.seed);
+        let topology = topology::Topology::build(&spec.topology, &mut rng).map_err(|e| Error::BadRequest(e.to_string()))?;
+        self.rng = rng;
+        self.placement = placement::Placement::from_topology(&topology, &spec.topology.allocation, &spec.topology.scheduler);
+        self.topology = topology;
+        self.spec = Some(spec.topology);
+        self.identity = identity::Identity::bootstrap(&spec.bootstrap, self.now);
+        self.images = image::Images::builtin(&mut self.rng, self.now);
+        self.compute = compute::Compute::new();
+        self.initialized = true;
+        Ok(())
+    }
+
+    /// A stable hash of the whole state (not of the outbox). Equal states hash equal across
+    /// processes and runs; replaying a journal must reproduce it.
+    pub fn state_hash(&self) -> u64 {
+        let mut h = hash::StableHasher::default();
+        self.now.hash(&mut h);
+        self.initialized.hash(&mut h);
+        self.rng.hash(&mut h);
+        self.timers.hash(&mut h);
+        self.spec.hash(&mut h);
+        self.topology.hash(&mut h);
+        self.identity.hash(&mut h);
+        self.placement.hash(&mut h);
+        self.compute.hash(&mut h);
+        self.images.hash(&mut h);
+        h.finish()
+    }
+}

@@ -1,0 +1,71 @@
+//! What the kernel tells the outside world: events (facts, for metrics and logs) and effects
+//! (work for real drivers). The shell drains the outbox after each command.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::Uuid;
+use crate::topology::HostIdx;
+
+/// A fact about a state change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// A server was accepted and placed on a host.
+    ServerPlaced {
+        /// The server.
+        server: Uuid,
+        /// Where it went.
+        host: HostIdx,
+    },
+    /// A server could not be placed.
+    ServerRejected {
+        /// The server.
+        server: Uuid,
+        /// Why.
+        reason: String,
+    },
+    /// A server finished building and is ACTIVE.
+    ServerActive {
+        /// The server.
+        server: Uuid,
+    },
+    /// A server was deleted and its resources freed.
+    ServerDeleted {
+        /// The server.
+        server: Uuid,
+    },
+}
+
+/// Work a real driver must do; the sim driver models these as timers and ignores them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Effect {
+    /// Start an instance on a host.
+    Spawn {
+        /// The server.
+        server: Uuid,
+        /// The host.
+        host: HostIdx,
+    },
+    /// Stop and remove an instance.
+    Destroy {
+        /// The server.
+        server: Uuid,
+        /// The host.
+        host: HostIdx,
+    },
+}
+
+/// Events and effects waiting for the shell.
+#[derive(Clone, Debug, Default)]
+pub struct Outbox {
+    /// Facts, in order.
+    pub events: Vec<Event>,
+    /// Driver work, in order.
+    pub effects: Vec<Effect>,
+}
+
+impl Outbox {
+    /// Takes everything queued so far.
+    pub fn drain(&mut self) -> Outbox {
+        std::mem::take(self)
+    }
+}

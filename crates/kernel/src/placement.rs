@@ -1,0 +1,511 @@
+//! Placement: resource providers (one per compute host), inventories, allocations per consumer,
+//! usages, and a capacity index the scheduler walks best-first instead of scanning every host.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::Uuid;
+use crate::topology::{AllocationSpec, HostIdx, Ratio, Role, SchedulerSpec, Strategy, Topology};
+use crate::{Caller, Error, Kernel, Result};
+
+/// Number of standard resource classes modelled.
+pub const NUM_CLASSES: usize = 4;
+/// The standard resource classes, in the order of every `[u64; NUM_CLASSES]` array.
+pub const CLASSES: [&str; NUM_CLASSES] = ["VCPU", "MEMORY_MB", "DISK_GB", "VGPU"];
+/// Index of VCPU in resource arrays.
+pub const VCPU: usize = 0;
+/// Index of MEMORY_MB in resource arrays.
+pub const MEMORY_MB: usize = 1;
+/// Index of DISK_GB in resource arrays.
+pub const DISK_GB: usize = 2;
+/// Index of VGPU in resource arrays.
+pub const VGPU: usize = 3;
+
+/// An amount of every resource class.
+pub type Resources = [u64; NUM_CLASSES];
+
+/// The index of a resource class name, if it is one this model knows.
+pub fn class_index(name: &str) -> Option<usize> {
+    CLASSES.iter().position(|c| *c == name)
+}
+
+/// One inventory record of a provider.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Inventory {
+    /// Physical amount.
+    pub total: u64,
+    /// Amount held back.
+    pub reserved: u64,
+    /// Smallest single allocation.
+    pub min_unit: u64,
+    /// Largest single allocation.
+    pub max_unit: u64,
+    /// Allocations must be a multiple of this.
+    pub step_size: u64,
+    /// Overcommit factor.
+    pub allocation_ratio: Ratio,
+}
+
+impl Inventory {
+    /// A plain inventory: `total` units, `reserved` held back, at `ratio`.
+    pub fn new(total: u64, reserved: u64, ratio: Ratio) -> Inventory {
+        Inventory { total, reserved, min_unit: 1, max_unit: total, step_size: 1, allocation_ratio: ratio }
+    }
+    /// How much may be allocated in all: (total − reserved) × ratio, rounded down.
+    pub fn capacity(&self) -> u64 {
+        (self.total.saturating_sub(self.reserved) as f64 * self.allocation_ratio.0) as u64
+    }
+    /// Why `amount` is not a valid single allocation against this inventory, if it is not.
+    fn check_unit(&self, class: usize, amount: u64) -> Result<()> {
+        if amount < self.min_unit || amount > self.max_unit || amount % self.step_size.max(1) != 0 {
+            return Err(Error::BadRequest(format!(
+                "Unable to allocate inventory: {} amount {amount} violates min_unit {}, max_unit {} or step_size {}.",
+                CLASSES[class], self.min_unit, self.max_unit, self.step_size
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A resource provider.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Provider {
+    /// Its UUID (the host's id for compute hosts).
+    pub uuid: Uuid,
+    /// Its name (the hostname for compute hosts).
+    pub name: String,
+    /// Bumped on every inventory change, for optimistic concurrency.
+    pub generation: u64,
+    /// The host it stands for, if any.
+    pub host: Option<HostIdx>,
+    /// Inventory per class, where the provider has that class.
+    pub inventories: [Option<Inventory>; NUM_CLASSES],
+    /// Amount allocated per class.
+    pub usage: Resources,
+}
+
+impl Provider {
+    /// Free capacity per class (zero where there is no inventory).
+    pub fn free(&self) -> Resources {
+        let mut out = [0; NUM_CLASSES];
+        for (c, inv) in self.inventories.iter().enumerate() {
+            if let Some(inv) = inv {
+                out[c] = inv.capacity().saturating_sub(self.usage[c]);
+            }
+        }
+        out
+    }
+    /// Whether `req` fits in what is free, honouring unit constraints.
+    pub fn fits(&self, req: &Resources) -> bool {
+        let free = self.free();
+        (0..NUM_CLASSES).all(|c| {
+            req[c] == 0
+                || self.inventories[c]
+                    .as_ref()
+                    .is_some_and(|inv| req[c] <= free[c] && req[c] >= inv.min_unit && req[c] <= inv.max_unit)
+        })
+    }
+}
+
+/// A consumer's allocations (a server, or a migration holding the source side of a resize).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Consumer {
+    /// The owning project.
+    pub project: Uuid,
+    /// The owning user.
+    pub user: Uuid,
+    /// Bumped on every change.
+    pub generation: u64,
+    /// Amounts per provider index.
+    pub allocations: BTreeMap<u32, Resources>,
+}
+
+/// The best-first order of schedulable providers, kept in step with every usage change.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CapacityIndex {
+    strategy: Strategy,
+    weights: [Ratio; 3],
+    /// Current key of each indexed provider, by provider index.
+    keys: BTreeMap<u32, u64>,
+    /// Zone of each provider, by provider index.
+    zone_of: Vec<u32>,
+    /// (key, provider) per zone.
+    by_zone: Vec<BTreeSet<(u64, u32)>>,
+    /// (key, provider) over all zones.
+    all: BTreeSet<(u64, u32)>,
+}
+
+impl CapacityIndex {
+    fn key(&self, p: &Provider) -> u64 {
+        let free = p.free();
+        match self.strategy {
+            // Pack walks up from the smallest free RAM that still fits.
+            Strategy::Pack => free[MEMORY_MB],
+            // Spread walks down from the emptiest host by weighted free fraction.
+            Strategy::Spread => {
+                let mut score = 0.0;
+                for (c, w) in [VCPU, MEMORY_MB, DISK_GB].into_iter().zip(self.weights) {
+                    if let Some(inv) = &p.inventories[c] {
+                        let cap = inv.capacity().max(1) as f64;
+                        score += w.0 * free[c] as f64 / cap;
+                    }
+                }
+                (score.max(0.0) * 1e9) as u64
+            }
+        }
+    }
+
+    fn insert(&mut self, idx: u32, p: &Provider) {
+        let key = self.key(p);
+        self.keys.insert(idx, key);
+        self.all.insert((key, idx));
+        self.by_zone[self.zone_of[idx as usize] as usize].insert((key, idx));
+    }
+
+    fn remove(&mut self, idx: u32) {
+        if let Some(key) = self.keys.remove(&idx) {
+            self.all.remove(&(key, idx));
+            self.by_zone[self.zone_of[idx as usize] as usize].remove(&(key, idx));
+        }
+    }
+
+    fn refresh(&mut self, idx: u32, p: &Provider) {
+        if self.keys.contains_key(&idx) {
+            self.remove(idx);
+            self.insert(idx, p);
+        }
+    }
+
+    /// Indexed providers best-first for a request needing `ram` MiB, within `zone` if given.
+    fn walk(&self, zone: Option<u32>, ram: u64) -> Box<dyn Iterator<Item = u32> + '_> {
+        let set = match zone {
+            Some(z) => match self.by_zone.get(z as usize) {
+                Some(s) => s,
+                None => return Box::new(std::iter::empty()),
+            },
+            None => &self.all,
+        };
+        match self.strategy {
+            Strategy::Pack => Box::new(set.range((ram, 0)..).map(|&(_, i)| i)),
+            Strategy::Spread => Box::new(set.iter().rev().map(|&(_, i)| i)),
+        }
+    }
+}
+
+/// Placement state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Placement {
+    /// Providers; a provider index indexes this. Deleted providers leave a `None`.
+    pub providers: Vec<Option<Provider>>,
+    /// Provider index by UUID.
+    pub by_uuid: BTreeMap<Uuid, u32>,
+    /// Provider index by host.
+    pub by_host: BTreeMap<HostIdx, u32>,
+    /// Consumers by UUID.
+    pub consumers: BTreeMap<Uuid, Consumer>,
+    /// The scheduler's best-first order.
+    pub index: CapacityIndex,
+}
+
+impl Placement {
+    /// One provider per compute host, with VCPU, MEMORY_MB, DISK_GB (and VGPU) inventories.
+    pub fn from_topology(t: &Topology, alloc: &AllocationSpec, sched: &SchedulerSpec) -> Placement {
+        let mut p = Placement {
+            index: CapacityIndex {
+                strategy: sched.strategy,
+                weights: [sched.cpu_weight, sched.ram_weight, sched.disk_weight],
+                by_zone: vec![BTreeSet::new(); t.zones.len()],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        for (hi, h) in t.hosts.iter().enumerate() {
+            if h.spec.role != Role::Compute {
+                continue;
+            }
+            let mut inventories: [Option<Inventory>; NUM_CLASSES] = Default::default();
+            inventories[VCPU] = Some(Inventory::new(h.spec.vcpus.into(), alloc.reserved_vcpus.into(), alloc.cpu_ratio));
+            inventories[MEMORY_MB] = Some(Inventory::new(h.spec.ram, alloc.reserved_ram, alloc.ram_ratio));
+            inventories[DISK_GB] = Some(Inventory::new(h.spec.disk, alloc.reserved_disk, alloc.disk_ratio));
+            if h.spec.gpus > 0 {
+                inventories[VGPU] = Some(Inventory::new(h.spec.gpus.into(), 0, Ratio(1.0)));
+            }
+            let prov = Provider { uuid: h.id, name: h.name.clone(), generation: 1, host: Some(hi as HostIdx), inventories, usage: [0; NUM_CLASSES] };
+            let idx = p.push_provider(prov, h.zone);
+            p.by_host.insert(hi as HostIdx, idx);
+            p.index.insert(idx, p.providers[idx as usize].as_ref().expect("just pushed"));
+        }
+        p
+    }
+
+    fn push_provider(&mut self, prov: Provider, zone: u32) -> u32 {
+        let idx = self.providers.len() as u32;
+        self.by_uuid.insert(prov.uuid, idx);
+        self.providers.push(Some(prov));
+        self.index.zone_of.push(zone);
+        idx
+    }
+
+    /// The provider at `idx`, if it exists.
+    pub fn provider(&self, idx: u32) -> Option<&Provider> {
+        self.providers.get(idx as usize).and_then(|p| p.as_ref())
+    }
+
+    /// The provider with `uuid`, if it exists.
+    pub fn provider_by_uuid(&self, uuid: &Uuid) -> Option<(u32, &Provider)> {
+        let idx = *self.by_uuid.get(uuid)?;
+        self.provider(idx).map(|p| (idx, p))
+    }
+
+    fn provider_mut(&mut self, idx: u32) -> &mut Provider {
+        self.providers[idx as usize].as_mut().expect("provider index refers to a live provider")
+    }
+
+    /// Providers of hosts the scheduler may use, best-first for the strategy in force,
+    /// restricted to `zone` if given and to those where `req` fits.
+    pub fn candidates<'a>(&'a self, zone: Option<u32>, req: &'a Resources) -> impl Iterator<Item = u32> + 'a {
+        self.index.walk(zone, req[MEMORY_MB]).filter(move |&i| self.provider(i).is_some_and(|p| p.fits(req)))
+    }
+
+    /// Adds or removes a host's provider from the scheduler's index (host up/enabled changes).
+    pub fn set_schedulable(&mut self, host: HostIdx, on: bool) {
+        let Some(&idx) = self.by_host.get(&host) else { return };
+        if on {
+            if !self.index.keys.contains_key(&idx) {
+                let p = self.providers[idx as usize].as_ref().expect("host provider exists");
+                self.index.insert(idx, p);
+            }
+        } else {
+            self.index.remove(idx);
+        }
+    }
+
+    /// Replaces all of a consumer's allocations, all or nothing. An empty map deletes them.
+    pub fn set_allocations(&mut self, consumer: Uuid, project: Uuid, user: Uuid, allocs: BTreeMap<u32, Resources>) -> Result<()> {
+        let old = self.consumers.get(&consumer).map(|c| c.allocations.clone()).unwrap_or_default();
+        self.check_fit(&old, &allocs)?;
+        self.apply_delta(&old, false);
+        self.apply_delta(&allocs, true);
+        if allocs.is_empty() {
+            self.consumers.remove(&consumer);
+        } else {
+            let generation = self.consumers.get(&consumer).map_or(1, |c| c.generation + 1);
+            self.consumers.insert(consumer, Consumer { project, user, generation, allocations: allocs });
+        }
+        Ok(())
+    }
+
+    /// Frees every allocation of a consumer.
+    pub fn free(&mut self, consumer: &Uuid) {
+        if let Some(c) = self.consumers.remove(consumer) {
+            self.apply_delta(&c.allocations, false);
+        }
+    }
+
+    /// Checks the new allocations fit once the consumer's old ones are released.
+    fn check_fit(&self, old: &BTreeMap<u32, Resources>, new: &BTreeMap<u32, Resources>) -> Result<()> {
+        for (&idx, req) in new {
+            let p = self.provider(idx).ok_or_else(|| Error::BadRequest(format!("Resource provider index {idx} does not exist.")))?;
+            let released = old.get(&idx).copied().unwrap_or([0; NUM_CLASSES]);
+            for c in 0..NUM_CLASSES {
+                if req[c] == 0 {
+                    continue;
+                }
+                let inv = p.inventories[c].as_ref().ok_or_else(|| {
+                    Error::BadRequest(format!("Unable to allocate inventory: resource provider {} has no inventory of class {}.", p.uuid, CLASSES[c]))
+                })?;
+                inv.check_unit(c, req[c])?;
+                let used = p.usage[c] - released[c];
+                if used + req[c] > inv.capacity() {
+                    return Err(Error::Conflict(format!(
+                        "Unable to allocate inventory: unable to create allocation for '{}' on resource provider '{}'. The requested amount would exceed the capacity.",
+                        CLASSES[c], p.uuid
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_delta(&mut self, allocs: &BTreeMap<u32, Resources>, add: bool) {
+        for (&idx, amount) in allocs {
+            let p = self.provider_mut(idx);
+            for c in 0..NUM_CLASSES {
+                if add {
+                    p.usage[c] += amount[c];
+                } else {
+                    assert!(p.usage[c] >= amount[c], "placement usage would go negative");
+                    p.usage[c] -= amount[c];
+                }
+            }
+            let p = self.providers[idx as usize].as_ref().expect("live provider");
+            self.index.refresh(idx, p);
+        }
+    }
+
+    /// Total usage per class over consumers of `project`.
+    pub fn project_usage(&self, project: &Uuid) -> Resources {
+        let mut out = [0; NUM_CLASSES];
+        for c in self.consumers.values().filter(|c| &c.project == project) {
+            for r in c.allocations.values() {
+                for i in 0..NUM_CLASSES {
+                    out[i] += r[i];
+                }
+            }
+        }
+        out
+    }
+
+    /// Checks the placement invariants: usage equals the sum of allocations, and no provider
+    /// is allocated beyond capacity. Used by tests and debug assertions.
+    pub fn check_invariants(&self) -> std::result::Result<(), String> {
+        let mut sums: BTreeMap<u32, Resources> = BTreeMap::new();
+        for c in self.consumers.values() {
+            for (&idx, r) in &c.allocations {
+                let s = sums.entry(idx).or_insert([0; NUM_CLASSES]);
+                for i in 0..NUM_CLASSES {
+                    s[i] += r[i];
+                }
+            }
+        }
+        for (idx, p) in self.providers.iter().enumerate() {
+            let Some(p) = p else { continue };
+            let s = sums.get(&(idx as u32)).copied().unwrap_or([0; NUM_CLASSES]);
+            if s != p.usage {
+                return Err(format!("provider {} usage {:?} != sum of allocations {:?}", p.name, p.usage, s));
+            }
+            for c in 0..NUM_CLASSES {
+                let cap = p.inventories[c].as_ref().map_or(0, |i| i.capacity());
+                if p.usage[c] > cap {
+                    return Err(format!("provider {} {} usage {} exceeds capacity {}", p.name, CLASSES[c], p.usage[c], cap));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An inventory as written in a request.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InventoryInput {
+    /// Resource class name.
+    pub class: String,
+    /// The inventory.
+    pub inventory: Inventory,
+}
+
+/// Placement commands. All need the admin role.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cmd {
+    /// Creates a provider that stands for no host (for example a shared storage pool).
+    CreateProvider {
+        /// Its UUID.
+        uuid: Uuid,
+        /// Its unique name.
+        name: String,
+    },
+    /// Deletes a provider that has no allocations and stands for no host.
+    DeleteProvider {
+        /// Its UUID.
+        uuid: Uuid,
+    },
+    /// Replaces a provider's inventories; `generation` must match.
+    SetInventories {
+        /// The provider.
+        uuid: Uuid,
+        /// The generation the caller last saw.
+        generation: u64,
+        /// The new inventories.
+        inventories: Vec<InventoryInput>,
+    },
+    /// Replaces a consumer's allocations; an empty list deletes them.
+    SetAllocations {
+        /// The consumer.
+        consumer: Uuid,
+        /// Its project.
+        project: Uuid,
+        /// Its user.
+        user: Uuid,
+        /// (provider UUID, class name, amount) triples.
+        allocations: Vec<(Uuid, String, u64)>,
+    },
+}
+
+/// Placement replies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// A provider's new generation.
+    Generation(u64),
+}
+
+/// Applies a placement command.
+pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
+    if !caller.admin {
+        return Err(Error::Forbidden("Placement requires the admin role.".into()));
+    }
+    let p = &mut k.placement;
+    match cmd {
+        Cmd::CreateProvider { uuid, name } => {
+            if p.by_uuid.contains_key(&uuid) || p.providers.iter().flatten().any(|x| x.name == name) {
+                return Err(Error::Conflict(format!("Conflicting resource provider name: {name} already exists.")));
+            }
+            let prov = Provider { uuid, name, generation: 0, host: None, inventories: Default::default(), usage: [0; NUM_CLASSES] };
+            p.push_provider(prov, 0);
+            Ok(Reply::Generation(0))
+        }
+        Cmd::DeleteProvider { uuid } => delete_provider(p, uuid),
+        Cmd::SetInventories { uuid, generation, inventories } => set_inventories(p, uuid, generation, inventories),
+        Cmd::SetAllocations { consumer, project, user, allocations } => {
+            let mut map: BTreeMap<u32, Resources> = BTreeMap::new();
+            for (rp, class, amount) in allocations {
+                let (idx, _) = p.provider_by_uuid(&rp).ok_or_else(|| Error::BadRequest(format!("Allocation for resource provider '{rp}' that does not exist.")))?;
+                let c = class_index(&class).ok_or_else(|| Error::BadRequest(format!("Unknown resource class in allocation: {class}.")))?;
+                map.entry(idx).or_insert([0; NUM_CLASSES])[c] += amount;
+            }
+            p.set_allocations(consumer, project, user, map)?;
+            Ok(Reply::Generation(p.consumers.get(&consumer).map_or(0, |c| c.generation)))
+        }
+    }
+}
+
+fn delete_provider(p: &mut Placement, uuid: Uuid) -> Result<Reply> {
+    let (idx, prov) = p.provider_by_uuid(&uuid).ok_or_else(|| Error::NotFound(format!("No resource provider with uuid {uuid} found for delete")))?;
+    if prov.host.is_some() {
+        return Err(Error::Conflict(format!("Unable to delete resource provider {uuid}: it stands for a compute host.")));
+    }
+    if prov.usage.iter().any(|&u| u > 0) {
+        return Err(Error::Conflict(format!("Unable to delete resource provider {uuid}: Resource provider has allocations.")));
+    }
+    p.by_uuid.remove(&uuid);
+    p.providers[idx as usize] = None;
+    Ok(Reply::Generation(0))
+}
+
+fn set_inventories(p: &mut Placement, uuid: Uuid, generation: u64, inventories: Vec<InventoryInput>) -> Result<Reply> {
+    let (idx, prov) = p.provider_by_uuid(&uuid).ok_or_else(|| Error::NotFound(format!("No resource provider with uuid {uuid} found")))?;
+    if prov.generation != generation {
+        return Err(Error::Conflict(format!("resource provider generation conflict: {uuid} is at generation {}, not {generation}", prov.generation)));
+    }
+    let mut new: [Option<Inventory>; NUM_CLASSES] = Default::default();
+    for input in inventories {
+        let c = class_index(&input.class).ok_or_else(|| Error::BadRequest(format!("Unknown resource class in inventory for resource provider {uuid}: {}.", input.class)))?;
+        new[c] = Some(input.inventory);
+    }
+    for c in 0..NUM_CLASSES {
+        let cap = new[c].as_ref().map_or(0, |i| i.capacity());
+        if prov.usage[c] > cap {
+            return Err(Error::Conflict(format!(
+                "Inventory for '{}' on resource provider '{uuid}' in use: usage {} exceeds the new capacity {cap}.",
+                CLASSES[c], prov.usage[c]
+            )));
+        }
+    }
+    let prov = p.provider_mut(idx);
+    prov.inventories = new;
+    prov.generation += 1;
+    let g = prov.generation;
+    let prov = p.providers[idx as usize].as_ref().expect("live provider");
+    p.index.refresh(idx, prov);
+    Ok(Reply::Generation(g))
+}
