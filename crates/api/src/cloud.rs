@@ -56,3 +56,31 @@ impl Cloud {
         rx.await.map_err(|_| ApiError::unavailable(service))
     }
 }
+
+/// Spawns an in-memory kernel actor on the current tokio runtime, with no journal and the
+/// wall clock as kernel time. For tests of the HTTP adapters; the live shell has the durable one.
+pub fn spawn_in_memory(mut kernel: Kernel) -> Cloud {
+    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+    tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            let now = wall_now().max(kernel.now());
+            match msg {
+                Msg::Apply(req, reply) => {
+                    let _ = reply.send(kernel.apply(now, *req));
+                    kernel.outbox.drain();
+                }
+                Msg::Read(f) => {
+                    kernel.advance(now);
+                    f(&kernel, now);
+                }
+            }
+        }
+    });
+    Cloud::new(tx)
+}
+
+/// The wall clock as kernel time.
+pub fn wall_now() -> Time {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Time(d.as_micros() as u64)
+}
