@@ -1,32 +1,287 @@
-//! Compute flavors. Skeleton: a helper fills this in.
+//! Compute flavors: the hardware shapes servers are booted with, their extra specs and, for
+//! private flavors, which projects may use them.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Caller, Kernel, Result};
-
-/// flavors commands.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Cmd {}
-
-/// flavors replies.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Reply {}
-
-/// Applies a flavors command.
-pub fn apply(_k: &mut Kernel, _caller: &Caller, cmd: Cmd) -> Result<Reply> {
-    match cmd {}
-}
+use crate::ids::Uuid;
+use crate::placement::{self, Resources, NUM_CLASSES};
+use crate::topology::Ratio;
+use crate::{Caller, Error, Kernel, Result};
 
 /// A flavor.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Flavor {
-    /// Its id.
+    /// Its id (Nova flavor ids are free-form strings).
     pub id: String,
-    /// Its name.
+    /// Its unique name.
     pub name: String,
+    /// Virtual CPUs.
+    pub vcpus: u32,
+    /// Memory in MiB.
+    pub ram: u64,
+    /// Root disk in GiB (0: the image's size, or a volume).
+    pub disk: u64,
+    /// Ephemeral disk in GiB.
+    pub ephemeral: u64,
+    /// Swap in MiB.
+    pub swap: u64,
+    /// Network bandwidth factor.
+    pub rxtx_factor: Ratio,
+    /// Whether every project may use it; otherwise only projects in `access`.
+    pub is_public: bool,
+    /// Free-form description (shown from microversion 2.55).
+    pub description: Option<String>,
+    /// Extra specs, such as `hw:cpu_policy` or `resources:VGPU`.
+    pub extra_specs: BTreeMap<String, String>,
+    /// Projects that may use a private flavor.
+    pub access: BTreeSet<Uuid>,
 }
 
-/// Nova's classic default flavors (m1.tiny … m1.xlarge).
-pub fn defaults() -> std::collections::BTreeMap<String, Flavor> {
-    std::collections::BTreeMap::new()
+impl Flavor {
+    /// A public flavor with no extras.
+    pub fn new(id: &str, name: &str, vcpus: u32, ram: u64, disk: u64) -> Flavor {
+        Flavor {
+            id: id.into(),
+            name: name.into(),
+            vcpus,
+            ram,
+            disk,
+            ephemeral: 0,
+            swap: 0,
+            rxtx_factor: Ratio(1.0),
+            is_public: true,
+            description: None,
+            extra_specs: BTreeMap::new(),
+            access: BTreeSet::new(),
+        }
+    }
+
+    /// Whether `caller` may see and use this flavor: public ones, admins, and projects on its
+    /// access list.
+    pub fn visible_to(&self, caller: &Caller) -> bool {
+        self.is_public || caller.admin || caller.project.is_some_and(|p| self.access.contains(&p))
+    }
+}
+
+/// Nova's classic default flavors (m1.tiny … m1.xlarge with ids "1".."5", plus m1.nano "42").
+pub fn defaults() -> BTreeMap<String, Flavor> {
+    [
+        Flavor::new("1", "m1.tiny", 1, 512, 1),
+        Flavor::new("2", "m1.small", 1, 2048, 20),
+        Flavor::new("3", "m1.medium", 2, 4096, 40),
+        Flavor::new("4", "m1.large", 4, 8192, 80),
+        Flavor::new("5", "m1.xlarge", 8, 16384, 160),
+        Flavor::new("42", "m1.nano", 1, 128, 1),
+    ]
+    .into_iter()
+    .map(|f| (f.id.clone(), f))
+    .collect()
+}
+
+/// What a server of this flavor claims in placement: VCPU, MEMORY_MB, DISK_GB (root +
+/// ephemeral + swap rounded up to GiB) and VGPU from the extra spec `resources:VGPU`.
+pub fn resources(f: &Flavor) -> Resources {
+    let mut r = [0; NUM_CLASSES];
+    r[placement::VCPU] = u64::from(f.vcpus);
+    r[placement::MEMORY_MB] = f.ram;
+    r[placement::DISK_GB] = f.disk + f.ephemeral + f.swap.div_ceil(1024);
+    r[placement::VGPU] = f.extra_specs.get("resources:VGPU").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    r
+}
+
+/// Finds a flavor `caller` may see, by id; 404 with Nova's message otherwise.
+pub fn find<'a>(k: &'a Kernel, caller: &Caller, id: &str) -> Result<&'a Flavor> {
+    k.compute.flavors.get(id).filter(|f| f.visible_to(caller)).ok_or_else(|| not_found(id))
+}
+
+/// Flavors `caller` may see, in id order.
+pub fn visible<'a>(k: &'a Kernel, caller: &'a Caller) -> impl Iterator<Item = &'a Flavor> + 'a {
+    k.compute.flavors.values().filter(move |f| f.visible_to(caller))
+}
+
+fn not_found(id: &str) -> Error {
+    Error::NotFound(format!("Flavor {id} could not be found."))
+}
+
+/// Flavor commands. All need the admin role (Nova's default policy).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cmd {
+    /// Creates a flavor. The id and name must be new; sizes must be sane. `access` and
+    /// `extra_specs` of the given flavor must be empty.
+    Create(Box<Flavor>),
+    /// Deletes a flavor. Servers keep their embedded copy.
+    Delete {
+        /// The flavor id.
+        id: String,
+    },
+    /// Sets or clears the description (2.55).
+    SetDescription {
+        /// The flavor id.
+        id: String,
+        /// The new description.
+        description: Option<String>,
+    },
+    /// Adds or replaces extra specs.
+    SetExtraSpecs {
+        /// The flavor id.
+        id: String,
+        /// Keys and values to set.
+        specs: BTreeMap<String, String>,
+    },
+    /// Removes one extra spec, which must exist.
+    UnsetExtraSpec {
+        /// The flavor id.
+        id: String,
+        /// The key to remove.
+        key: String,
+    },
+    /// Lets a project use a private flavor.
+    AddAccess {
+        /// The flavor id.
+        id: String,
+        /// The project.
+        project: Uuid,
+    },
+    /// Takes a project off a private flavor's access list.
+    RemoveAccess {
+        /// The flavor id.
+        id: String,
+        /// The project.
+        project: Uuid,
+    },
+}
+
+/// Flavor replies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// The flavor after the change.
+    Flavor(Box<Flavor>),
+    /// The flavor is gone.
+    Deleted,
+}
+
+/// Applies a flavor command: validates everything first, then mutates.
+pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
+    if !caller.admin {
+        return Err(Error::Forbidden("Policy doesn't allow os_compute_api:os-flavor-manage to be performed.".into()));
+    }
+    let flavors = &mut k.compute.flavors;
+    match cmd {
+        Cmd::Create(f) => create(flavors, *f),
+        Cmd::Delete { id } => {
+            flavors.remove(&id).ok_or_else(|| not_found(&id))?;
+            Ok(Reply::Deleted)
+        }
+        other => modify(flavors, other),
+    }
+}
+
+impl Cmd {
+    /// The id of the flavor the command is about.
+    pub fn flavor_id(&self) -> &str {
+        match self {
+            Cmd::Create(f) => &f.id,
+            Cmd::Delete { id }
+            | Cmd::SetDescription { id, .. }
+            | Cmd::SetExtraSpecs { id, .. }
+            | Cmd::UnsetExtraSpec { id, .. }
+            | Cmd::AddAccess { id, .. }
+            | Cmd::RemoveAccess { id, .. } => id,
+        }
+    }
+}
+
+/// Applies the commands that change one existing flavor.
+fn modify(flavors: &mut BTreeMap<String, Flavor>, cmd: Cmd) -> Result<Reply> {
+    let id = cmd.flavor_id().to_string();
+    let f = flavors.get_mut(&id).ok_or_else(|| not_found(&id))?;
+    match cmd {
+        Cmd::Create(_) | Cmd::Delete { .. } => {}
+        Cmd::SetDescription { description, .. } => {
+            check_description(description.as_deref())?;
+            f.description = description;
+        }
+        Cmd::SetExtraSpecs { specs, .. } => {
+            for (key, value) in &specs {
+                check_spec(key, value)?;
+            }
+            f.extra_specs.extend(specs);
+        }
+        Cmd::UnsetExtraSpec { key, .. } => {
+            if f.extra_specs.remove(&key).is_none() {
+                return Err(Error::NotFound(format!("Flavor {id} has no extra specs with key {key}.")));
+            }
+        }
+        Cmd::AddAccess { project, .. } => {
+            if f.is_public {
+                return Err(Error::Conflict("Can not add access to a public flavor.".into()));
+            }
+            if !f.access.insert(project) {
+                return Err(Error::Conflict(format!("Flavor access already exists for flavor {id} and project {} combination.", project.simple())));
+            }
+        }
+        Cmd::RemoveAccess { project, .. } => {
+            if !f.access.remove(&project) {
+                return Err(Error::NotFound(format!("Flavor access not found for {id} / {} combination.", project.simple())));
+            }
+        }
+    }
+    Ok(Reply::Flavor(Box::new(f.clone())))
+}
+
+fn create(flavors: &mut BTreeMap<String, Flavor>, f: Flavor) -> Result<Reply> {
+    validate(&f)?;
+    if flavors.contains_key(&f.id) {
+        return Err(Error::Conflict(format!("Flavor with ID {} already exists.", f.id)));
+    }
+    if flavors.values().any(|o| o.name == f.name) {
+        return Err(Error::Conflict(format!("Flavor with name {} already exists.", f.name)));
+    }
+    flavors.insert(f.id.clone(), f.clone());
+    Ok(Reply::Flavor(Box::new(f)))
+}
+
+/// Checks a new flavor's fields the way Nova's schema does.
+fn validate(f: &Flavor) -> Result<()> {
+    let name_ok = !f.name.trim().is_empty() && f.name.len() <= 255 && f.name.trim() == f.name;
+    if !name_ok {
+        return Err(Error::BadRequest(format!("Invalid input for field/attribute name. Value: '{}'. The name must be 1 to 255 characters with no leading or trailing whitespace.", f.name)));
+    }
+    let id_ok = !f.id.is_empty() && f.id.len() <= 255 && f.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_. ".contains(c)) && f.id.trim() == f.id;
+    if !id_ok {
+        return Err(Error::BadRequest(format!("Invalid input for field/attribute id. Value: '{}'. Flavor ids may hold letters, digits, '-', '_', '.' and spaces.", f.id)));
+    }
+    if f.vcpus == 0 || f.ram == 0 {
+        return Err(Error::BadRequest("Invalid input for field/attribute: vcpus and ram must be at least 1.".into()));
+    }
+    if !(f.rxtx_factor.0 > 0.0 && f.rxtx_factor.0 <= 3.4e38) {
+        return Err(Error::BadRequest("Invalid input for field/attribute rxtx_factor: it must be above 0.".into()));
+    }
+    if !f.access.is_empty() || !f.extra_specs.is_empty() {
+        return Err(Error::BadRequest("A new flavor starts with no extra specs and no access list.".into()));
+    }
+    check_description(f.description.as_deref())
+}
+
+fn check_description(d: Option<&str>) -> Result<()> {
+    match d {
+        Some(d) if d.chars().count() > 65535 => Err(Error::BadRequest("Invalid input for field/attribute description: it is longer than 65535 characters.".into())),
+        _ => Ok(()),
+    }
+}
+
+fn check_spec(key: &str, value: &str) -> Result<()> {
+    let key_ok = !key.is_empty() && key.len() <= 255 && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_:. /".contains(c));
+    if !key_ok {
+        return Err(Error::BadRequest(format!("Invalid input for field/attribute extra_specs. Key '{key}' must be 1 to 255 characters of letters, digits, '-', '_', ':', '.', '/' and spaces.")));
+    }
+    if value.len() > 255 {
+        return Err(Error::BadRequest(format!("Invalid input for field/attribute extra_specs. The value of '{key}' is longer than 255 characters.")));
+    }
+    if key == "resources:VGPU" && value.trim().parse::<u64>().is_err() {
+        return Err(Error::BadRequest(format!("Invalid extra spec resources:VGPU={value}: the amount must be a whole number.")));
+    }
+    Ok(())
 }

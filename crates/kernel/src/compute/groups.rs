@@ -1,25 +1,182 @@
-//! Compute groups. Skeleton: a helper fills this in.
+//! Compute server groups: affinity, anti-affinity and their soft forms, their members, and
+//! the [`GroupPlacement`] the scheduler needs to honour them.
+//!
+//! Servers join and leave through [`add_member`] and [`remove_member`], which the servers
+//! module calls; the server-group and member quotas apply.
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Caller, Kernel, Result};
-
-/// groups commands.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Cmd {}
-
-/// groups replies.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Reply {}
-
-/// Applies a groups command.
-pub fn apply(_k: &mut Kernel, _caller: &Caller, cmd: Cmd) -> Result<Reply> {
-    match cmd {}
-}
+use crate::compute::quotas::{Resource, Usage};
+use crate::ids::Uuid;
+use crate::scheduler::{GroupPlacement, GroupPolicy};
+use crate::topology::HostIdx;
+use crate::{Caller, Error, Kernel, Result};
 
 /// A server group.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ServerGroup {
-    /// Its name.
+    /// Its id.
+    pub id: Uuid,
+    /// Its name (not unique).
     pub name: String,
+    /// Its policy.
+    pub policy: GroupPolicy,
+    /// For anti-affinity: how many members one host may hold (rule `max_server_per_host`, 2.64).
+    pub max_server_per_host: Option<u32>,
+    /// The owning project.
+    pub project: Uuid,
+    /// The creating user.
+    pub user: Uuid,
+    /// Member servers, in the order they joined.
+    pub members: Vec<Uuid>,
+}
+
+impl GroupPolicy {
+    /// Nova's name of the policy.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupPolicy::Affinity => "affinity",
+            GroupPolicy::AntiAffinity => "anti-affinity",
+            GroupPolicy::SoftAffinity => "soft-affinity",
+            GroupPolicy::SoftAntiAffinity => "soft-anti-affinity",
+        }
+    }
+
+    /// The policy named `name` in Nova's API.
+    pub fn from_name(name: &str) -> Option<GroupPolicy> {
+        [GroupPolicy::Affinity, GroupPolicy::AntiAffinity, GroupPolicy::SoftAffinity, GroupPolicy::SoftAntiAffinity]
+            .into_iter()
+            .find(|p| p.name() == name)
+    }
+}
+
+/// Server group commands. Creating needs a project-scoped member (or admin) token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cmd {
+    /// Creates a group in the caller's project.
+    Create {
+        /// Its id, made by the shell.
+        id: Uuid,
+        /// Its name.
+        name: String,
+        /// Its policy.
+        policy: GroupPolicy,
+        /// The `max_server_per_host` rule; only with anti-affinity.
+        max_server_per_host: Option<u32>,
+    },
+    /// Deletes a group. Its members stay, no longer constrained.
+    Delete {
+        /// The group.
+        id: Uuid,
+    },
+}
+
+/// Server group replies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// The group after the change.
+    Group(Box<ServerGroup>),
+    /// The group is gone.
+    Deleted,
+}
+
+/// Finds a group `caller` may see: its own project's, or any for an admin.
+pub fn find<'a>(k: &'a Kernel, caller: &Caller, id: &Uuid) -> Result<&'a ServerGroup> {
+    k.compute.groups.get(id).filter(|g| caller.admin || caller.project == Some(g.project)).ok_or_else(|| not_found(id))
+}
+
+fn not_found(id: &Uuid) -> Error {
+    Error::NotFound(format!("Instance group {id} could not be found."))
+}
+
+/// Applies a server group command.
+pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
+    match cmd {
+        Cmd::Create { id, name, policy, max_server_per_host } => create(k, caller, id, name, policy, max_server_per_host),
+        Cmd::Delete { id } => {
+            let g = find(k, caller, &id)?;
+            if !caller.member && !caller.admin {
+                return Err(forbidden("delete"));
+            }
+            let project = g.project;
+            k.compute.groups.remove(&id);
+            k.compute.quotas.sub(&project, &Usage { server_groups: 1, ..Usage::default() });
+            Ok(Reply::Deleted)
+        }
+    }
+}
+
+fn forbidden(action: &str) -> Error {
+    Error::Forbidden(format!("Policy doesn't allow os_compute_api:os-server-groups:{action} to be performed."))
+}
+
+fn create(k: &mut Kernel, caller: &Caller, id: Uuid, name: String, policy: GroupPolicy, max: Option<u32>) -> Result<Reply> {
+    let project = caller.project.ok_or_else(|| Error::Forbidden("Creating a server group needs a project-scoped token.".into()))?;
+    if !caller.member {
+        return Err(forbidden("create"));
+    }
+    if name.trim().is_empty() || name.chars().count() > 255 {
+        return Err(Error::BadRequest(format!("Invalid input for field/attribute name. Value: '{name}'. It must be 1 to 255 characters.")));
+    }
+    if max.is_some() && policy != GroupPolicy::AntiAffinity {
+        return Err(Error::BadRequest("Only anti-affinity policy supports \"max_server_per_host\" rule.".into()));
+    }
+    if max == Some(0) {
+        return Err(Error::BadRequest("Invalid input for field/attribute max_server_per_host. Value: 0. 0 is less than the minimum of 1".into()));
+    }
+    if k.compute.groups.contains_key(&id) {
+        return Err(Error::Conflict(format!("Server group {id} already exists.")));
+    }
+    let delta = Usage { server_groups: 1, ..Usage::default() };
+    k.compute.quotas.check(&project, &delta)?;
+    let g = ServerGroup { id, name, policy, max_server_per_host: max, project, user: caller.user, members: Vec::new() };
+    k.compute.groups.insert(id, g.clone());
+    k.compute.quotas.add(&project, &delta);
+    Ok(Reply::Group(Box::new(g)))
+}
+
+/// Checks that `server` may join `group` (the group exists and is under its member quota).
+/// The servers module calls this while validating, before it mutates anything.
+pub fn check_join(k: &Kernel, group: &Uuid, server: &Uuid) -> Result<()> {
+    let g = k.compute.groups.get(group).ok_or_else(|| not_found(group))?;
+    if g.members.contains(server) {
+        return Ok(());
+    }
+    let limit = k.compute.quotas.limit(&g.project, Resource::ServerGroupMembers);
+    if limit >= 0 && g.members.len() as i64 >= limit {
+        return Err(Error::OverQuota("Quota exceeded, too many servers in group".into()));
+    }
+    Ok(())
+}
+
+/// Adds `server` to `group` after [`check_join`]; adding a member twice is a no-op.
+pub fn add_member(k: &mut Kernel, group: &Uuid, server: &Uuid) -> Result<()> {
+    check_join(k, group, server)?;
+    let g = k.compute.groups.get_mut(group).ok_or_else(|| not_found(group))?;
+    if !g.members.contains(server) {
+        g.members.push(*server);
+    }
+    Ok(())
+}
+
+/// Takes `server` out of `group`, if both exist.
+pub fn remove_member(k: &mut Kernel, group: &Uuid, server: &Uuid) {
+    if let Some(g) = k.compute.groups.get_mut(group) {
+        g.members.retain(|m| m != server);
+    }
+}
+
+/// The scheduler's view of `group`: its policy and how many members run on each host and rack.
+/// `host_of` says where a member runs (None while unplaced). An unknown group gives no
+/// constraint.
+pub fn placement_for(k: &Kernel, group: &Uuid, host_of: impl Fn(&Uuid) -> Option<HostIdx>) -> GroupPlacement {
+    let Some(g) = k.compute.groups.get(group) else { return GroupPlacement::default() };
+    let mut out = GroupPlacement { policy: Some(g.policy), max_per_host: g.max_server_per_host.unwrap_or(1), ..GroupPlacement::default() };
+    for m in &g.members {
+        if let Some(h) = host_of(m) {
+            *out.hosts.entry(h).or_insert(0) += 1;
+            *out.racks.entry(k.topology.host(h).rack).or_insert(0) += 1;
+        }
+    }
+    out
 }

@@ -1,22 +1,280 @@
-//! Compute quotas. Skeleton: a helper fills this in.
+//! Compute quotas: Nova's default limits, per-project overrides set by admins, and the usage
+//! counters (instances, cores, RAM, server groups) that servers and groups keep in step.
+//!
+//! The servers module calls [`check`] before it creates or resizes a server and
+//! [`add_usage`] / [`sub_usage`] when one starts or stops counting; a limit of −1 is unlimited.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Caller, Kernel, Result};
+use crate::ids::Uuid;
+use crate::{Caller, Error, Kernel, Result};
 
-/// quotas commands.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Cmd {}
+/// A quota-limited resource of the compute API.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Resource {
+    /// Servers.
+    Instances,
+    /// vCPUs over all servers.
+    Cores,
+    /// MiB of RAM over all servers.
+    Ram,
+    /// Keypairs, counted per user.
+    KeyPairs,
+    /// Server groups.
+    ServerGroups,
+    /// Servers in one server group.
+    ServerGroupMembers,
+    /// Metadata items per server.
+    MetadataItems,
+    /// Injected files per server (shown before 2.57).
+    InjectedFiles,
+    /// Bytes of one injected file (shown before 2.57).
+    InjectedFileContentBytes,
+    /// Bytes of one injected file's path (shown before 2.57).
+    InjectedFilePathBytes,
+}
 
-/// quotas replies.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Reply {}
+impl Resource {
+    /// Every resource, in Nova's alphabetical order of names.
+    pub const ALL: [Resource; 10] = [
+        Resource::Cores,
+        Resource::InjectedFileContentBytes,
+        Resource::InjectedFilePathBytes,
+        Resource::InjectedFiles,
+        Resource::Instances,
+        Resource::KeyPairs,
+        Resource::MetadataItems,
+        Resource::Ram,
+        Resource::ServerGroupMembers,
+        Resource::ServerGroups,
+    ];
 
-/// Applies a quotas command.
-pub fn apply(_k: &mut Kernel, _caller: &Caller, cmd: Cmd) -> Result<Reply> {
-    match cmd {}
+    /// The name in the quota-set API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::Instances => "instances",
+            Resource::Cores => "cores",
+            Resource::Ram => "ram",
+            Resource::KeyPairs => "key_pairs",
+            Resource::ServerGroups => "server_groups",
+            Resource::ServerGroupMembers => "server_group_members",
+            Resource::MetadataItems => "metadata_items",
+            Resource::InjectedFiles => "injected_files",
+            Resource::InjectedFileContentBytes => "injected_file_content_bytes",
+            Resource::InjectedFilePathBytes => "injected_file_path_bytes",
+        }
+    }
+
+    /// The resource with API name `name`.
+    pub fn from_name(name: &str) -> Option<Resource> {
+        Resource::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Nova's default limit.
+    pub fn default_limit(self) -> i64 {
+        match self {
+            Resource::Instances => 10,
+            Resource::Cores => 20,
+            Resource::Ram => 51_200,
+            Resource::KeyPairs => 100,
+            Resource::ServerGroups => 10,
+            Resource::ServerGroupMembers => 10,
+            Resource::MetadataItems => 128,
+            Resource::InjectedFiles => 5,
+            Resource::InjectedFileContentBytes => 10_240,
+            Resource::InjectedFilePathBytes => 255,
+        }
+    }
+}
+
+/// What a project has in use of the counted resources.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Usage {
+    /// Servers.
+    pub instances: u64,
+    /// vCPUs.
+    pub cores: u64,
+    /// MiB of RAM.
+    pub ram: u64,
+    /// Server groups.
+    pub server_groups: u64,
+}
+
+impl Usage {
+    /// The usage of one server of `vcpus` and `ram` MiB.
+    pub fn server(vcpus: u64, ram: u64) -> Usage {
+        Usage { instances: 1, cores: vcpus, ram, server_groups: 0 }
+    }
+
+    /// The amount of `r` counted here (zero for resources not counted per project).
+    pub fn get(&self, r: Resource) -> u64 {
+        match r {
+            Resource::Instances => self.instances,
+            Resource::Cores => self.cores,
+            Resource::Ram => self.ram,
+            Resource::ServerGroups => self.server_groups,
+            _ => 0,
+        }
+    }
 }
 
 /// Quota limits and usage.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Quotas {}
+pub struct Quotas {
+    /// Per-project limits that differ from the defaults.
+    pub overrides: BTreeMap<Uuid, BTreeMap<Resource, i64>>,
+    /// Usage per project.
+    pub usage: BTreeMap<Uuid, Usage>,
+}
+
+impl Quotas {
+    /// The limit of `r` for `project` (−1: unlimited).
+    pub fn limit(&self, project: &Uuid, r: Resource) -> i64 {
+        self.overrides.get(project).and_then(|o| o.get(&r)).copied().unwrap_or_else(|| r.default_limit())
+    }
+
+    /// What `project` has in use.
+    pub fn usage(&self, project: &Uuid) -> Usage {
+        self.usage.get(project).copied().unwrap_or_default()
+    }
+
+    /// Checks that adding `delta` keeps `project` within its limits; on failure the message is
+    /// Nova's, naming every resource that would go over.
+    pub fn check(&self, project: &Uuid, delta: &Usage) -> Result<()> {
+        let used = self.usage(project);
+        let mut overs = Vec::new();
+        for r in [Resource::Cores, Resource::Instances, Resource::Ram, Resource::ServerGroups] {
+            let limit = self.limit(project, r);
+            if delta.get(r) > 0 && limit >= 0 && used.get(r) + delta.get(r) > limit as u64 {
+                overs.push((r, delta.get(r), used.get(r), limit));
+            }
+        }
+        if overs.is_empty() {
+            return Ok(());
+        }
+        if overs.iter().any(|o| o.0 == Resource::ServerGroups) {
+            return Err(Error::OverQuota("Quota exceeded, too many server groups.".into()));
+        }
+        let join = |f: &dyn Fn(&(Resource, u64, u64, i64)) -> String| overs.iter().map(f).collect::<Vec<_>>().join(", ");
+        let names = join(&|o| o.0.name().to_string());
+        Err(Error::OverQuota(format!(
+            "Quota exceeded for {names}: Requested {}, but already used {} of {} {names}",
+            join(&|o| o.1.to_string()),
+            join(&|o| o.2.to_string()),
+            join(&|o| o.3.to_string()),
+        )))
+    }
+
+    /// Adds `delta` to `project`'s usage.
+    pub fn add(&mut self, project: &Uuid, delta: &Usage) {
+        let u = self.usage.entry(*project).or_default();
+        u.instances += delta.instances;
+        u.cores += delta.cores;
+        u.ram += delta.ram;
+        u.server_groups += delta.server_groups;
+    }
+
+    /// Takes `delta` off `project`'s usage. Usage never goes below zero; asserting that it
+    /// would is a bookkeeping bug.
+    pub fn sub(&mut self, project: &Uuid, delta: &Usage) {
+        let u = self.usage.entry(*project).or_default();
+        debug_assert!(u.instances >= delta.instances && u.cores >= delta.cores && u.ram >= delta.ram, "quota usage would go negative");
+        u.instances = u.instances.saturating_sub(delta.instances);
+        u.cores = u.cores.saturating_sub(delta.cores);
+        u.ram = u.ram.saturating_sub(delta.ram);
+        u.server_groups = u.server_groups.saturating_sub(delta.server_groups);
+        if *u == Usage::default() {
+            self.usage.remove(project);
+        }
+    }
+}
+
+/// Checks that `project` may add `delta` (see [`Quotas::check`]).
+pub fn check(k: &Kernel, project: &Uuid, delta: &Usage) -> Result<()> {
+    k.compute.quotas.check(project, delta)
+}
+
+/// Adds `delta` to `project`'s usage.
+pub fn add_usage(k: &mut Kernel, project: &Uuid, delta: &Usage) {
+    k.compute.quotas.add(project, delta);
+}
+
+/// Takes `delta` off `project`'s usage.
+pub fn sub_usage(k: &mut Kernel, project: &Uuid, delta: &Usage) {
+    k.compute.quotas.sub(project, delta);
+}
+
+/// Quota commands. Both need the admin role.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cmd {
+    /// Sets some limits of a project (−1: unlimited). Unless `force`, a limit below what is
+    /// already in use is refused, as Nova does.
+    Set {
+        /// The project.
+        project: Uuid,
+        /// The limits to set.
+        limits: BTreeMap<Resource, i64>,
+        /// Accept limits below current usage.
+        force: bool,
+    },
+    /// Reverts every limit of a project to the defaults.
+    Delete {
+        /// The project.
+        project: Uuid,
+    },
+}
+
+/// Quota replies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// The project's limits after the change, for every resource.
+    Limits(BTreeMap<Resource, i64>),
+}
+
+/// Every limit of `project`.
+pub fn limits(q: &Quotas, project: &Uuid) -> BTreeMap<Resource, i64> {
+    Resource::ALL.into_iter().map(|r| (r, q.limit(project, r))).collect()
+}
+
+/// Applies a quota command.
+pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
+    if !caller.admin {
+        return Err(Error::Forbidden("Policy doesn't allow os_compute_api:os-quota-sets:update to be performed.".into()));
+    }
+    let q = &mut k.compute.quotas;
+    match cmd {
+        Cmd::Set { project, limits: new, force } => {
+            let used = q.usage(&project);
+            for (&r, &v) in &new {
+                if v < -1 {
+                    return Err(Error::BadRequest(format!("Invalid input for field/attribute {}. Value: {v}. {v} is less than the minimum of -1", r.name())));
+                }
+                if !force && v >= 0 && (v as u64) < used.get(r) {
+                    return Err(Error::BadRequest(format!(
+                        "Quota limit {v} for {} must be greater than or equal to already used and reserved {}.",
+                        r.name(),
+                        used.get(r)
+                    )));
+                }
+            }
+            let o = q.overrides.entry(project).or_default();
+            for (r, v) in new {
+                if v == r.default_limit() {
+                    o.remove(&r);
+                } else {
+                    o.insert(r, v);
+                }
+            }
+            if o.is_empty() {
+                q.overrides.remove(&project);
+            }
+            Ok(Reply::Limits(limits(q, &project)))
+        }
+        Cmd::Delete { project } => {
+            q.overrides.remove(&project);
+            Ok(Reply::Limits(limits(q, &project)))
+        }
+    }
+}
