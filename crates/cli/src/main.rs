@@ -1,1 +1,103 @@
-fn main() {}
+//! The `orrery` command line: `up` runs the live cloud; more subcommands arrive with their issues.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+
+/// A working model of a whole cloud datacenter on one machine.
+#[derive(Parser)]
+#[command(name = "orrery", version, about, long_about = None, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+const EXAMPLES: &str = "Examples:
+  orrery up                                  # a cloud on the embedded default topology
+  orrery up --data-dir /tmp/c1 --listen 127.0.0.1:9000 --topology etc/topology.example.toml
+  OS_CLIENT_CONFIG_FILE=~/.local/share/orrery/clouds.yaml openstack --os-cloud orrery server list
+  orrery bench api --hosts 1000 --servers 10000";
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a live cloud with OpenStack-compatible APIs.
+    #[command(after_help = "Examples:
+  orrery up
+  orrery up --data-dir ./mycloud --listen 0.0.0.0:8080
+  orrery up --topology etc/topology.example.toml --time-scale 10
+
+Starting again on the same --data-dir brings the same cloud back.")]
+    Up(UpArgs),
+    /// Measure orrery: API throughput, listing latency, memory.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    /// Where the cloud keeps its journal, snapshots and clouds.yaml.
+    #[arg(long, env = "ORRERY_DATA_DIR", default_value_os_t = default_data_dir())]
+    data_dir: PathBuf,
+    /// Address to serve every API on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Topology file for a new cloud (default: the embedded 32-host topology).
+    #[arg(long)]
+    topology: Option<PathBuf>,
+    /// Kernel seconds per wall-clock second (10 makes an 8 s boot take 0.8 s).
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// What runs instances: `sim` models them without processes.
+    #[arg(long, default_value = "sim")]
+    driver: String,
+    /// Journal entries between snapshots.
+    #[arg(long, default_value_t = 50_000)]
+    snapshot_every: u64,
+}
+
+fn default_data_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("orrery")
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ORRERY_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Cmd::Up(a) => rt
+            .block_on(orrery_live::up(orrery_live::UpOptions {
+                data_dir: a.data_dir,
+                listen: a.listen,
+                topology: a.topology,
+                time_scale: a.time_scale,
+                driver: a.driver,
+                snapshot_every: a.snapshot_every,
+            }))
+            .map_err(|e| e.to_string()),
+        Cmd::Bench(b) => rt.block_on(bench::run(b)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -8,9 +8,29 @@ use crate::time::Time;
 
 /// Timers ordered by due time, ties broken by the order they were scheduled in.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "TimerList<T>", from = "TimerList<T>", bound(serialize = "T: Clone + Serialize", deserialize = "T: Deserialize<'de>"))]
 pub struct TimerQueue<T> {
     next_seq: u64,
     due: BTreeMap<(Time, u64), T>,
+}
+
+/// The serialized form of a [`TimerQueue`]: a list, since JSON maps need string keys.
+#[derive(Serialize, Deserialize)]
+struct TimerList<T> {
+    next_seq: u64,
+    due: Vec<(Time, u64, T)>,
+}
+
+impl<T> From<TimerQueue<T>> for TimerList<T> {
+    fn from(q: TimerQueue<T>) -> Self {
+        TimerList { next_seq: q.next_seq, due: q.due.into_iter().map(|((at, seq), t)| (at, seq, t)).collect() }
+    }
+}
+
+impl<T> From<TimerList<T>> for TimerQueue<T> {
+    fn from(l: TimerList<T>) -> Self {
+        TimerQueue { next_seq: l.next_seq, due: l.due.into_iter().map(|(at, seq, t)| ((at, seq), t)).collect() }
+    }
 }
 
 impl<T> Default for TimerQueue<T> {

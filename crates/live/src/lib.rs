@@ -1,1 +1,166 @@
-//! Live.
+//! The live shell behind `orrery up`: opens the data directory, recovers the kernel from its
+//! snapshot and journal (or creates a new cloud), starts the kernel actor and the HTTP server,
+//! writes `clouds.yaml`, and stops cleanly on SIGINT or SIGTERM.
+
+pub mod actor;
+pub mod clock;
+pub mod datadir;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use orrery_api::{AppState, Cloud, Service, Site};
+use orrery_kernel::{Auth, Command, Request, TopologySpec};
+use orrery_store::{recover, DirSnapshots, SqliteJournal};
+use tokio::sync::mpsc;
+use tracing::info;
+
+use crate::actor::Actor;
+use crate::clock::{wall_now, Clock};
+use crate::datadir::DataDir;
+
+/// Options of `orrery up`.
+#[derive(Clone, Debug)]
+pub struct UpOptions {
+    /// Where the cloud keeps its state.
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Topology to build a new cloud from; `None` uses the embedded default.
+    pub topology: Option<PathBuf>,
+    /// How many kernel seconds pass per wall-clock second.
+    pub time_scale: f64,
+    /// Which driver runs instances.
+    pub driver: String,
+    /// Journal entries between snapshots.
+    pub snapshot_every: u64,
+}
+
+/// Why `orrery up` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    /// The data directory or a file in it is unusable.
+    #[error(transparent)]
+    DataDir(#[from] datadir::DataDirError),
+    /// The journal or a snapshot could not be read or written.
+    #[error("{0}")]
+    Store(#[from] orrery_store::StoreError),
+    /// The topology file is wrong.
+    #[error("{0}")]
+    Config(#[from] orrery_config::ConfigError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}; pick another address with --listen")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The kernel refused to create the cloud.
+    #[error("the cloud could not be created: {0}")]
+    Init(String),
+    /// Anything else in the options.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Runs the live cloud until SIGINT or SIGTERM.
+pub async fn up(opts: UpOptions) -> Result<(), UpError> {
+    let started = std::time::Instant::now();
+    if opts.driver != "sim" {
+        return Err(UpError::Usage(format!(
+            "driver '{}' is not implemented yet; the only driver is 'sim' (modelled hosts, no processes)",
+            opts.driver
+        )));
+    }
+    if !(opts.time_scale.is_finite() && opts.time_scale > 0.0) {
+        return Err(UpError::Usage(format!("--time-scale must be a positive number, not {}", opts.time_scale)));
+    }
+    let dir = DataDir::open(&opts.data_dir)?;
+    let journal = SqliteJournal::open(&dir.journal_path())?;
+    let snapshots = DirSnapshots::open(&dir.snapshots_path())?;
+    let (kernel, seq) = recover(&journal, &snapshots)?;
+    let fresh = !kernel.is_initialized();
+    let topology = if fresh { Some(load_topology(&opts)?) } else { None };
+    if !fresh && opts.topology.is_some() {
+        info!("--topology is ignored: {} already holds a cloud; use a new --data-dir for a new topology", dir.path().display());
+    }
+    let clock = Clock::new(kernel.now().max(wall_now()), opts.time_scale);
+    let snapshot_every = opts.snapshot_every.max(1);
+    let actor = Actor { kernel, journal: Box::new(journal), snapshots: Box::new(snapshots), clock, seq, snapshot_every, last_snapshot: seq };
+    let (tx, rx) = mpsc::channel(65_536);
+    let handle = actor::spawn(actor, rx);
+    let cloud = Cloud::new(tx);
+    let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|source| UpError::Bind { addr: opts.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| UpError::Bind { addr: opts.listen, source })?;
+    if let Some(spec) = topology {
+        create_cloud(&cloud, &dir, spec).await?;
+    }
+    let site = Site { base_url: base_url(addr), region: region_name(&cloud).await };
+    dir.write_clouds_yaml(&site.base_url, &site.region)?;
+    dir.write_endpoint(&site.base_url)?;
+    let hosts = cloud.read(Service::Compute, |k, _| k.topology.hosts.len()).await.unwrap_or(0);
+    let app = orrery_api::router(AppState { cloud, site: site.clone() });
+    println!("orrery is serving {} at {} ({hosts} hosts, ready in {} ms)", site.region, site.base_url, started.elapsed().as_millis());
+    println!("  clouds.yaml: {}", dir.clouds_yaml_path().display());
+    println!("  try: OS_CLIENT_CONFIG_FILE={} openstack --os-cloud orrery server list", dir.clouds_yaml_path().display());
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    info!("stopping: finishing queued requests and writing a snapshot");
+    handle.shutdown();
+    dir.remove_endpoint();
+    served.map_err(|e| UpError::Usage(format!("the HTTP server failed: {e}")))
+}
+
+fn load_topology(opts: &UpOptions) -> Result<TopologySpec, UpError> {
+    Ok(match &opts.topology {
+        Some(path) => orrery_config::load_topology(path)?,
+        None => orrery_config::default_topology(),
+    })
+}
+
+/// Applies the Init command for a brand-new cloud and stores its admin credentials.
+async fn create_cloud(cloud: &Cloud, dir: &DataDir, topology: TopologySpec) -> Result<(), UpError> {
+    let password = dir.admin_password()?;
+    let spec = datadir::init_spec(topology, &password);
+    dir.write_topology_copy(&spec.topology)?;
+    cloud
+        .apply(Service::Identity, Request { auth: Auth::System, command: Command::Init(Box::new(spec)) })
+        .await
+        .map_err(|e| UpError::Init(e.error.to_string()))?;
+    Ok(())
+}
+
+async fn region_name(cloud: &Cloud) -> String {
+    cloud
+        .read(Service::Identity, |k, _| k.topology.regions.first().map(|r| r.name.clone()))
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "RegionOne".into())
+}
+
+fn base_url(addr: SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+    match addr {
+        SocketAddr::V6(_) if !addr.ip().is_unspecified() => format!("http://[{host}]:{}", addr.port()),
+        _ => format!("http://{host}:{}", addr.port()),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

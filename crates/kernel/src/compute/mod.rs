@@ -21,8 +21,8 @@ use crate::{Caller, Kernel, Result};
 pub struct Compute {
     /// Flavors by id (Nova flavor ids are strings).
     pub flavors: BTreeMap<String, flavors::Flavor>,
-    /// Keypairs by (user, name).
-    pub keypairs: BTreeMap<(Uuid, String), keypairs::Keypair>,
+    /// Keypairs by user, then name. (No tuple map keys anywhere: state must serialize to JSON.)
+    pub keypairs: BTreeMap<Uuid, BTreeMap<String, keypairs::Keypair>>,
     /// Server groups by id.
     pub groups: BTreeMap<Uuid, groups::ServerGroup>,
     /// Quota limits and usage.

@@ -1,0 +1,172 @@
+//! The kernel actor: the single writer. It drains a batch of messages, applies the writes,
+//! commits them to the journal in one transaction (group commit: one sync for the whole
+//! batch), answers the writers, then runs the batch's reads. Nobody hears of a write, or sees
+//! its effects, before it is durable.
+
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use orrery_api::cloud::ReadFn;
+use orrery_api::Msg;
+use orrery_kernel::{Kernel, Reply, Request, Result as KResult};
+use orrery_store::{Entry, Journal, Snapshots};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info};
+
+use crate::clock::Clock;
+
+/// Largest batch applied and committed together.
+const MAX_BATCH: usize = 4096;
+/// How often kernel time advances (and due timers fire) without any request.
+const TICK: Duration = Duration::from_millis(20);
+
+/// Everything the actor owns.
+pub struct Actor {
+    /// The state machine.
+    pub kernel: Kernel,
+    /// Durable journal.
+    pub journal: Box<dyn Journal + Send>,
+    /// Snapshot store.
+    pub snapshots: Box<dyn Snapshots + Send>,
+    /// Kernel time source.
+    pub clock: Clock,
+    /// Last journal sequence number written.
+    pub seq: u64,
+    /// Take a snapshot after this many journal entries.
+    pub snapshot_every: u64,
+    /// Sequence number of the last snapshot.
+    pub last_snapshot: u64,
+}
+
+/// A running actor: its thread and the way to stop it.
+pub struct ActorHandle {
+    thread: JoinHandle<()>,
+    stop: oneshot::Sender<()>,
+}
+
+impl ActorHandle {
+    /// Asks the actor to finish what is queued, write a snapshot and exit; waits for it.
+    pub fn shutdown(self) {
+        let _ = self.stop.send(());
+        if self.thread.join().is_err() {
+            error!("the kernel actor thread panicked during shutdown");
+        }
+    }
+}
+
+/// Starts the actor on its own thread, consuming `rx`.
+pub fn spawn(actor: Actor, rx: mpsc::Receiver<Msg>) -> ActorHandle {
+    let (stop, stop_rx) = oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name("orrery-kernel".into())
+        .spawn(move || run(actor, rx, stop_rx))
+        .expect("could not start the kernel actor thread");
+    ActorHandle { thread, stop }
+}
+
+fn run(mut actor: Actor, mut rx: mpsc::Receiver<Msg>, mut stop: oneshot::Receiver<()>) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("actor runtime");
+    rt.block_on(async {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut stop => break,
+                m = rx.recv() => match m {
+                    Some(m) => actor.process(first_batch(m, &mut rx)),
+                    None => break,
+                },
+                _ = tick.tick() => actor.tick(),
+            }
+        }
+        rx.close();
+        let mut rest = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            rest.push(m);
+        }
+        actor.process(rest);
+        actor.snapshot();
+    });
+}
+
+fn first_batch(first: Msg, rx: &mut mpsc::Receiver<Msg>) -> Vec<Msg> {
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(m) => batch.push(m),
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
+impl Actor {
+    fn tick(&mut self) {
+        let now = self.clock.now();
+        self.kernel.advance(now);
+        self.kernel.outbox.drain();
+    }
+
+    /// Applies a batch: writes first, one journal commit, replies, then reads.
+    pub fn process(&mut self, batch: Vec<Msg>) {
+        if batch.is_empty() {
+            return;
+        }
+        let now = self.clock.now().max(self.kernel.now());
+        self.kernel.advance(now);
+        let mut entries = Vec::new();
+        let mut replies: Vec<(oneshot::Sender<KResult<Reply>>, KResult<Reply>)> = Vec::new();
+        let mut reads: Vec<ReadFn> = Vec::new();
+        for msg in batch {
+            match msg {
+                Msg::Apply(req, tx) => {
+                    let res = self.apply_one(*req, &mut entries);
+                    replies.push((tx, res));
+                }
+                Msg::Read(f) => reads.push(f),
+            }
+        }
+        if let Err(e) = self.journal.append(&entries) {
+            // Fail-stop: the state holds writes the journal does not. Acknowledge nothing.
+            error!("journal write failed, stopping without acknowledging {} writes: {e}", entries.len());
+            std::process::exit(70);
+        }
+        for (tx, res) in replies {
+            let _ = tx.send(res);
+        }
+        let now = self.kernel.now();
+        for f in reads {
+            f(&self.kernel, now);
+        }
+        self.kernel.outbox.drain();
+        if self.seq - self.last_snapshot >= self.snapshot_every {
+            self.snapshot();
+        }
+    }
+
+    fn apply_one(&mut self, req: Request, entries: &mut Vec<Entry>) -> KResult<Reply> {
+        let copy = req.clone();
+        let res = self.kernel.apply(self.kernel.now(), req);
+        if res.is_ok() {
+            self.seq += 1;
+            entries.push(Entry { seq: self.seq, at: self.kernel.now(), request: copy });
+        }
+        res
+    }
+
+    /// Writes a snapshot if anything was journaled since the last one.
+    pub fn snapshot(&mut self) {
+        if self.seq == self.last_snapshot {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match self.snapshots.save(self.seq, &self.kernel) {
+            Ok(()) => {
+                info!(seq = self.seq, ms = started.elapsed().as_millis() as u64, "snapshot written");
+                self.last_snapshot = self.seq;
+            }
+            Err(e) => error!("snapshot at {} failed (the journal still has everything): {e}", self.seq),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The data directory: journal, snapshots, admin credentials, `clouds.yaml`, the endpoint
+//! file other commands use to find the running cloud, and a copy of the topology in force.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use argon2::password_hash::{PasswordHasher, SaltString};
+use orrery_kernel::identity::Bootstrap;
+use orrery_kernel::{InitSpec, TopologySpec};
+
+/// A problem with the data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    /// A file or directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataDirError + '_ {
+    move |source| DataDirError::Io { path: path.display().to_string(), source }
+}
+
+/// An opened data directory.
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// Opens `root`, creating it if needed.
+    pub fn open(root: &Path) -> Result<DataDir, DataDirError> {
+        fs::create_dir_all(root).map_err(io(root))?;
+        Ok(DataDir { root: root.to_path_buf() })
+    }
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+    /// `journal.sqlite`.
+    pub fn journal_path(&self) -> PathBuf {
+        self.root.join("journal.sqlite")
+    }
+    /// `snapshots/`.
+    pub fn snapshots_path(&self) -> PathBuf {
+        self.root.join("snapshots")
+    }
+    /// `clouds.yaml`.
+    pub fn clouds_yaml_path(&self) -> PathBuf {
+        self.root.join("clouds.yaml")
+    }
+    /// `endpoint`: the base URL of the running cloud, present only while it runs.
+    pub fn endpoint_path(&self) -> PathBuf {
+        self.root.join("endpoint")
+    }
+
+    /// The admin password, generated and stored (mode 0600) on first use.
+    pub fn admin_password(&self) -> Result<String, DataDirError> {
+        let path = self.root.join("admin-password");
+        if let Ok(p) = fs::read_to_string(&path) {
+            return Ok(p.trim().to_string());
+        }
+        let password = random_password();
+        write_private(&path, &format!("{password}\n"))?;
+        Ok(password)
+    }
+
+    /// Writes `clouds.yaml` with a cloud named `orrery` for the admin user.
+    pub fn write_clouds_yaml(&self, base_url: &str, region: &str) -> Result<(), DataDirError> {
+        let password = self.admin_password()?;
+        let text = format!(
+            "# Written by `orrery up`. Use with:\n#   OS_CLIENT_CONFIG_FILE={} openstack --os-cloud orrery server list\n\
+clouds:\n  orrery:\n    auth:\n      auth_url: {base_url}/identity\n      username: admin\n      password: \"{password}\"\n      project_name: admin\n      user_domain_name: Default\n      project_domain_name: Default\n    region_name: {region}\n    interface: public\n    identity_api_version: 3\n",
+            self.clouds_yaml_path().display()
+        );
+        write_private(&self.clouds_yaml_path(), &text)
+    }
+
+    /// Writes the endpoint file other commands read to reach this cloud.
+    pub fn write_endpoint(&self, base_url: &str) -> Result<(), DataDirError> {
+        fs::write(self.endpoint_path(), format!("{base_url}\n")).map_err(io(&self.endpoint_path()))
+    }
+
+    /// Removes the endpoint file on a clean stop.
+    pub fn remove_endpoint(&self) {
+        let _ = fs::remove_file(self.endpoint_path());
+    }
+
+    /// Keeps a copy of the topology a new cloud was built from, for reference.
+    pub fn write_topology_copy(&self, spec: &TopologySpec) -> Result<(), DataDirError> {
+        let path = self.root.join("topology.json");
+        let text = serde_json::to_string_pretty(spec).unwrap_or_default();
+        fs::write(&path, text).map_err(io(&path))
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), DataDirError> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).map_err(io(path))?;
+    f.write_all(text.as_bytes()).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+fn random_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 20];
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+}
+
+/// Hashes a password with Argon2id and a random salt, as a PHC string.
+pub fn hash_password(password: &str) -> String {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).expect("the operating system's random source failed");
+    let salt = SaltString::encode_b64(&salt).expect("16 bytes is a valid salt length");
+    argon2::Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2 hashing with default parameters").to_string()
+}
+
+/// The Init command's spec for a new cloud: a random seed, the topology, the admin user.
+pub fn init_spec(topology: TopologySpec, admin_password: &str) -> InitSpec {
+    let mut seed = [0u8; 8];
+    getrandom::fill(&mut seed).expect("the operating system's random source failed");
+    InitSpec {
+        seed: u64::from_le_bytes(seed),
+        topology,
+        bootstrap: Bootstrap { admin_user: "admin".into(), admin_password_hash: hash_password(admin_password) },
+    }
+}
