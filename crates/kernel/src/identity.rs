@@ -1,11 +1,35 @@
-//! Identity (Keystone v3): domains, projects, users, roles, assignments and tokens.
+//! Identity (Keystone v3): domains, projects, users, groups, roles, role assignments and tokens.
 //!
-//! Skeleton: the identity helper fills this in.
+//! The kernel never sees a password: the API layer verifies it against the argon2 hash it
+//! reads from here and then asks for a token with [`Cmd::IssueToken`]. Tokens are random
+//! strings made outside the kernel; they expire after the topology's `token_ttl`, die when
+//! revoked, and stop resolving as soon as their user, project or domain is disabled or the
+//! user loses every role on the scope. Roles in a token are computed when it is resolved, as
+//! Keystone does for Fernet tokens, so a grant or revoke takes effect at once.
+//!
+//! Sub-modules: [`tokens`] (issue, resolve, revoke), [`resources`] (domains, projects, users,
+//! groups, roles) and [`assign`] (grants, effective roles, assignment listings).
+
+pub mod assign;
+pub mod resources;
+pub mod tokens;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::ids::Uuid;
+use crate::rng::Rng;
 use crate::{Auth, Error, Kernel, Result, Time};
+
+pub use assign::{Actor, Assignment, AssignmentFilter, AssignmentRow, Target};
+pub use resources::{DomainPatch, GroupPatch, ProjectPatch, RolePatch, UserPatch};
+pub use tokens::{AuthMethod, Ref, Scope, Token, TokenInfo};
+
+/// The id of the domain every cloud starts with, as Keystone names it.
+pub const DEFAULT_DOMAIN: &str = "default";
+/// The built-in roles, strongest first: each implies the next.
+pub const BUILTIN_ROLES: [&str; 3] = ["admin", "member", "reader"];
 
 /// Who is calling, resolved from a token.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -20,44 +44,502 @@ pub struct Caller {
     pub member: bool,
     /// Whether this is the kernel's own shell.
     pub system: bool,
+    /// Whether the caller may read in its scope (reader, member or admin).
+    pub reader: bool,
+    /// The domain the token is scoped to, for domain-scoped tokens.
+    pub domain: Option<String>,
+    /// Names of the caller's effective roles on its scope, implied roles included, sorted.
+    pub roles: Vec<String>,
 }
 
-/// The first admin user and project.
+impl Caller {
+    /// The kernel's own shell: allowed everything.
+    pub fn system() -> Caller {
+        Caller {
+            user: Uuid(0),
+            project: None,
+            admin: true,
+            member: true,
+            system: true,
+            reader: true,
+            domain: None,
+            roles: BUILTIN_ROLES.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    /// A caller scoped to `project` holding the named roles (implied roles must be listed).
+    pub fn scoped(user: Uuid, project: Uuid, roles: &[&str]) -> Caller {
+        let has = |r: &str| roles.contains(&r);
+        let mut names: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        names.sort();
+        Caller {
+            user,
+            project: Some(project),
+            admin: has("admin"),
+            member: has("admin") || has("member"),
+            system: false,
+            reader: has("admin") || has("member") || has("reader"),
+            domain: None,
+            roles: names,
+        }
+    }
+}
+
+/// The first admin user and project, and the region the catalog names.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Bootstrap {
     /// Admin user's name.
     pub admin_user: String,
     /// Argon2 PHC hash of the admin password.
     pub admin_password_hash: String,
+    /// The admin project's name (`admin`).
+    pub admin_project: String,
+    /// The region the catalog names (`RegionOne`).
+    pub region: String,
 }
 
-/// Identity state.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Identity {}
-
-/// Identity commands.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Cmd {}
-
-/// Identity replies.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Reply {}
-
-impl Identity {
-    /// Creates the bootstrap domain, project, user and roles.
-    pub fn bootstrap(_b: &Bootstrap, _now: Time) -> Identity {
-        Identity {}
-    }
-    /// Resolves credentials into a caller.
-    pub fn resolve(&self, auth: &Auth, _now: Time) -> Result<Caller> {
-        match auth {
-            Auth::System => Ok(Caller { user: Uuid(0), project: None, admin: true, member: true, system: true }),
-            Auth::Token(_) => Err(Error::Unauthorized("The request you have made requires authentication.".into())),
+impl Bootstrap {
+    /// The usual bootstrap: `user` with `password_hash`, project `admin`, region `RegionOne`.
+    pub fn new(user: &str, password_hash: &str) -> Bootstrap {
+        Bootstrap {
+            admin_user: user.into(),
+            admin_password_hash: password_hash.into(),
+            admin_project: "admin".into(),
+            region: "RegionOne".into(),
         }
     }
 }
 
-/// Applies an identity command.
-pub fn apply(_k: &mut Kernel, _auth: &Auth, cmd: Cmd) -> Result<Reply> {
-    match cmd {}
+/// A domain: a namespace for projects, users and groups.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Domain {
+    /// `default`, or 32 hex digits.
+    pub id: String,
+    /// Unique among domains.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// A disabled domain's users cannot authenticate and its projects cannot be scoped to.
+    pub enabled: bool,
 }
+
+/// A project (tenant): what resources belong to and what tokens are scoped to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Project {
+    /// Its id.
+    pub id: Uuid,
+    /// Unique within its domain.
+    pub name: String,
+    /// Owning domain.
+    pub domain: String,
+    /// Parent project in the hierarchy; `None` for a project directly under its domain.
+    pub parent: Option<Uuid>,
+    /// Free text.
+    pub description: Option<String>,
+    /// A disabled project cannot be scoped to.
+    pub enabled: bool,
+    /// Simple string tags.
+    pub tags: BTreeSet<String>,
+}
+
+/// A user.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct User {
+    /// Its id.
+    pub id: Uuid,
+    /// Unique within its domain.
+    pub name: String,
+    /// Owning domain.
+    pub domain: String,
+    /// A disabled user cannot authenticate and loses every token.
+    pub enabled: bool,
+    /// The project an unscoped authentication is scoped to, when the user has a role there.
+    pub default_project: Option<Uuid>,
+    /// Argon2 PHC string, or `None` for a user who cannot authenticate with a password.
+    pub password_hash: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Contact address.
+    pub email: Option<String>,
+}
+
+/// A group of users; roles granted to it apply to every member.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Group {
+    /// Its id.
+    pub id: Uuid,
+    /// Unique within its domain.
+    pub name: String,
+    /// Owning domain.
+    pub domain: String,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+/// A role.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Role {
+    /// Its id.
+    pub id: Uuid,
+    /// Unique among roles.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+/// Identity state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Identity {
+    /// The region the catalog names.
+    pub region: String,
+    /// Domains by id.
+    pub domains: BTreeMap<String, Domain>,
+    /// Projects by id.
+    pub projects: BTreeMap<Uuid, Project>,
+    /// Users by id.
+    pub users: BTreeMap<Uuid, User>,
+    /// Groups by id.
+    pub groups: BTreeMap<Uuid, Group>,
+    /// Roles by id.
+    pub roles: BTreeMap<Uuid, Role>,
+    /// (prior role, implied role): holding the prior role grants the implied one too.
+    pub implies: BTreeSet<(Uuid, Uuid)>,
+    /// Role assignments, ordered by actor then target so one actor's roles are a range.
+    pub assignments: BTreeSet<Assignment>,
+    /// (group, user) memberships.
+    pub members: BTreeSet<(Uuid, Uuid)>,
+    /// (user, group): the same memberships, indexed by user.
+    pub user_groups: BTreeSet<(Uuid, Uuid)>,
+    /// Project id by (domain, name).
+    pub project_names: BTreeMap<(String, String), Uuid>,
+    /// User id by (domain, name).
+    pub user_names: BTreeMap<(String, String), Uuid>,
+    /// Group id by (domain, name).
+    pub group_names: BTreeMap<(String, String), Uuid>,
+    /// Live tokens by their secret string.
+    pub tokens: BTreeMap<String, Token>,
+    /// (expiry, token): the pruning order.
+    pub token_expiry: BTreeSet<(Time, String)>,
+    /// (user, token): every token of a user.
+    pub user_tokens: BTreeSet<(Uuid, String)>,
+}
+
+/// Identity commands. All but [`Cmd::IssueToken`], [`Cmd::RevokeToken`] and
+/// [`Cmd::ChangePassword`] need an admin caller.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cmd {
+    /// Issues `token`. The password method is legal only from [`Auth::System`]: the shell has
+    /// verified the password. `scope: None` scopes to the user's default project when the
+    /// user has a role there, and leaves the token unscoped otherwise.
+    IssueToken {
+        /// The new token's secret (256 random bits as hex, made by the API layer).
+        token: String,
+        /// How the caller proved who they are.
+        method: AuthMethod,
+        /// What the token is for.
+        scope: Option<Scope>,
+    },
+    /// Revokes a token. Legal for its own user and for admins.
+    RevokeToken {
+        /// The token to revoke.
+        token: String,
+    },
+    /// Creates a domain.
+    CreateDomain(Domain),
+    /// Changes a domain.
+    UpdateDomain {
+        /// Which domain.
+        id: String,
+        /// What to change.
+        patch: DomainPatch,
+    },
+    /// Deletes a disabled domain and everything in it.
+    DeleteDomain {
+        /// Which domain.
+        id: String,
+    },
+    /// Creates a project.
+    CreateProject(Project),
+    /// Changes a project.
+    UpdateProject {
+        /// Which project.
+        id: Uuid,
+        /// What to change.
+        patch: ProjectPatch,
+    },
+    /// Deletes a project with no children, its assignments and the tokens scoped to it.
+    DeleteProject {
+        /// Which project.
+        id: Uuid,
+    },
+    /// Creates a user.
+    CreateUser(User),
+    /// Changes a user; disabling one or setting a password revokes its tokens.
+    UpdateUser {
+        /// Which user.
+        id: Uuid,
+        /// What to change.
+        patch: UserPatch,
+    },
+    /// Deletes a user, its assignments, memberships and tokens.
+    DeleteUser {
+        /// Which user.
+        id: Uuid,
+    },
+    /// A user changing their own password (the shell verified the old one); revokes tokens.
+    ChangePassword {
+        /// Which user; must be the caller.
+        user: Uuid,
+        /// Argon2 PHC hash of the new password.
+        password_hash: String,
+    },
+    /// Creates a group.
+    CreateGroup(Group),
+    /// Changes a group.
+    UpdateGroup {
+        /// Which group.
+        id: Uuid,
+        /// What to change.
+        patch: GroupPatch,
+    },
+    /// Deletes a group, its memberships and assignments.
+    DeleteGroup {
+        /// Which group.
+        id: Uuid,
+    },
+    /// Adds a user to a group (idempotent).
+    AddToGroup {
+        /// The group.
+        group: Uuid,
+        /// The user.
+        user: Uuid,
+    },
+    /// Removes a user from a group.
+    RemoveFromGroup {
+        /// The group.
+        group: Uuid,
+        /// The user.
+        user: Uuid,
+    },
+    /// Creates a role.
+    CreateRole(Role),
+    /// Changes a role (built-in roles keep their names).
+    UpdateRole {
+        /// Which role.
+        id: Uuid,
+        /// What to change.
+        patch: RolePatch,
+    },
+    /// Deletes a role that is not built in, with its assignments.
+    DeleteRole {
+        /// Which role.
+        id: Uuid,
+    },
+    /// Grants a role (idempotent).
+    Grant(Assignment),
+    /// Revokes a role assignment.
+    Revoke(Assignment),
+}
+
+/// Identity replies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// Nothing to say beyond success.
+    Done,
+    /// A freshly issued token.
+    Token(Box<TokenInfo>),
+    /// The domain as it now is.
+    Domain(Domain),
+    /// The project as it now is.
+    Project(Project),
+    /// The user as it now is.
+    User(User),
+    /// The group as it now is.
+    Group(Group),
+    /// The role as it now is.
+    Role(Role),
+}
+
+impl Identity {
+    /// Creates the Default domain, the admin and service projects, the admin user with the
+    /// admin role on the admin project, and the roles admin ⇒ member ⇒ reader.
+    pub fn bootstrap(b: &Bootstrap, rng: &mut Rng) -> Identity {
+        let mut id = Identity { region: b.region.clone(), ..Identity::default() };
+        id.domains.insert(
+            DEFAULT_DOMAIN.into(),
+            Domain {
+                id: DEFAULT_DOMAIN.into(),
+                name: "Default".into(),
+                description: Some("The default domain".into()),
+                enabled: true,
+            },
+        );
+        let admin_project = id.bootstrap_project(rng, &b.admin_project, "Bootstrap project for initializing the cloud.");
+        id.bootstrap_project(rng, "service", "Project for the cloud's own services.");
+        let user = rng.uuid();
+        id.user_names.insert((DEFAULT_DOMAIN.into(), b.admin_user.clone()), user);
+        id.users.insert(
+            user,
+            User {
+                id: user,
+                name: b.admin_user.clone(),
+                domain: DEFAULT_DOMAIN.into(),
+                enabled: true,
+                default_project: Some(admin_project),
+                password_hash: Some(b.admin_password_hash.clone()),
+                description: None,
+                email: None,
+            },
+        );
+        let roles: Vec<Uuid> = BUILTIN_ROLES.iter().map(|name| id.bootstrap_role(rng, name)).collect();
+        id.implies.insert((roles[0], roles[1]));
+        id.implies.insert((roles[1], roles[2]));
+        id.assignments.insert(Assignment { actor: Actor::User(user), target: Target::Project(admin_project), role: roles[0] });
+        id
+    }
+
+    fn bootstrap_project(&mut self, rng: &mut Rng, name: &str, description: &str) -> Uuid {
+        let pid = rng.uuid();
+        self.project_names.insert((DEFAULT_DOMAIN.into(), name.into()), pid);
+        self.projects.insert(
+            pid,
+            Project {
+                id: pid,
+                name: name.into(),
+                domain: DEFAULT_DOMAIN.into(),
+                parent: None,
+                description: Some(description.into()),
+                enabled: true,
+                tags: BTreeSet::new(),
+            },
+        );
+        pid
+    }
+
+    fn bootstrap_role(&mut self, rng: &mut Rng, name: &str) -> Uuid {
+        let rid = rng.uuid();
+        self.roles.insert(rid, Role { id: rid, name: name.into(), description: None });
+        rid
+    }
+
+    /// Finds a domain by id, or by name when no domain has that id.
+    pub fn find_domain(&self, id_or_name: &str) -> Option<&Domain> {
+        self.domains.get(id_or_name).or_else(|| self.domain_by_name(id_or_name))
+    }
+
+    /// The domain called `name`.
+    pub fn domain_by_name(&self, name: &str) -> Option<&Domain> {
+        self.domains.values().find(|d| d.name == name)
+    }
+
+    /// The project called `name` in `domain`.
+    pub fn project_by_name(&self, domain: &str, name: &str) -> Option<&Project> {
+        self.project_names.get(&(domain.to_string(), name.to_string())).and_then(|id| self.projects.get(id))
+    }
+
+    /// The project with id `id` given as text (either UUID form); `None` if it is not one.
+    pub fn project_by_id(&self, id: &str) -> Option<&Project> {
+        id.parse::<Uuid>().ok().and_then(|id| self.projects.get(&id))
+    }
+
+    /// The user called `name` in `domain`.
+    pub fn user_by_name(&self, domain: &str, name: &str) -> Option<&User> {
+        self.user_names.get(&(domain.to_string(), name.to_string())).and_then(|id| self.users.get(id))
+    }
+
+    /// The user with id `id` given as text.
+    pub fn user_by_id(&self, id: &str) -> Option<&User> {
+        id.parse::<Uuid>().ok().and_then(|id| self.users.get(&id))
+    }
+
+    /// The group called `name` in `domain`.
+    pub fn group_by_name(&self, domain: &str, name: &str) -> Option<&Group> {
+        self.group_names.get(&(domain.to_string(), name.to_string())).and_then(|id| self.groups.get(id))
+    }
+
+    /// The group with id `id` given as text.
+    pub fn group_by_id(&self, id: &str) -> Option<&Group> {
+        id.parse::<Uuid>().ok().and_then(|id| self.groups.get(&id))
+    }
+
+    /// The role called `name`.
+    pub fn role_by_name(&self, name: &str) -> Option<&Role> {
+        self.roles.values().find(|r| r.name == name)
+    }
+
+    /// The role with id `id` given as text.
+    pub fn role_by_id(&self, id: &str) -> Option<&Role> {
+        id.parse::<Uuid>().ok().and_then(|id| self.roles.get(&id))
+    }
+
+    /// Members of `group`, in id order.
+    pub fn group_members(&self, group: Uuid) -> impl Iterator<Item = Uuid> + '_ {
+        self.members.range((group, Uuid(0))..=(group, Uuid(u128::MAX))).map(|&(_, u)| u)
+    }
+
+    /// Groups `user` belongs to, in id order.
+    pub fn groups_of(&self, user: Uuid) -> impl Iterator<Item = Uuid> + '_ {
+        self.user_groups.range((user, Uuid(0))..=(user, Uuid(u128::MAX))).map(|&(_, g)| g)
+    }
+
+    /// Whether the domain exists and is enabled.
+    pub fn domain_enabled(&self, id: &str) -> bool {
+        self.domains.get(id).is_some_and(|d| d.enabled)
+    }
+}
+
+/// The message Keystone gives for an action the policy refuses.
+pub(crate) fn forbidden(action: &str) -> Error {
+    Error::Forbidden(format!("You are not authorized to perform the requested action: identity:{action}."))
+}
+
+/// Refuses `action` unless the caller is an admin.
+pub(crate) fn require_admin(caller: &Caller, action: &str) -> Result<()> {
+    if caller.admin {
+        Ok(())
+    } else {
+        Err(forbidden(action))
+    }
+}
+
+/// Applies an identity command.
+pub fn apply(k: &mut Kernel, auth: &Auth, cmd: Cmd) -> Result<Reply> {
+    let now = k.now();
+    let ttl = k.policy().timing.token_ttl;
+    let caller = k.identity.resolve(auth, now);
+    let id = &mut k.identity;
+    match cmd {
+        Cmd::IssueToken { token, method, scope } => {
+            let req = tokens::IssueReq { token, method, scope, now, ttl };
+            tokens::issue(id, &mut k.rng, auth, req).map(|i| Reply::Token(Box::new(i)))
+        }
+        Cmd::RevokeToken { token } => tokens::revoke(id, &caller?, now, &token).map(|()| Reply::Done),
+        Cmd::CreateDomain(d) => resources::create_domain(id, &caller?, d).map(Reply::Domain),
+        Cmd::UpdateDomain { id: d, patch } => resources::update_domain(id, &caller?, now, &d, patch).map(Reply::Domain),
+        Cmd::DeleteDomain { id: d } => resources::delete_domain(id, &caller?, now, &d).map(|()| Reply::Done),
+        Cmd::CreateProject(p) => resources::create_project(id, &caller?, p).map(Reply::Project),
+        Cmd::UpdateProject { id: p, patch } => resources::update_project(id, &caller?, now, p, patch).map(Reply::Project),
+        Cmd::DeleteProject { id: p } => resources::delete_project(id, &caller?, p).map(|()| Reply::Done),
+        Cmd::CreateUser(u) => resources::create_user(id, &caller?, u).map(Reply::User),
+        Cmd::UpdateUser { id: u, patch } => resources::update_user(id, &caller?, u, patch).map(Reply::User),
+        Cmd::DeleteUser { id: u } => resources::delete_user(id, &caller?, u).map(|()| Reply::Done),
+        Cmd::ChangePassword { user, password_hash } => {
+            resources::change_password(id, &caller?, user, password_hash).map(|()| Reply::Done)
+        }
+        Cmd::CreateGroup(g) => resources::create_group(id, &caller?, g).map(Reply::Group),
+        Cmd::UpdateGroup { id: g, patch } => resources::update_group(id, &caller?, g, patch).map(Reply::Group),
+        Cmd::DeleteGroup { id: g } => resources::delete_group(id, &caller?, now, g).map(|()| Reply::Done),
+        Cmd::AddToGroup { group, user } => assign::add_to_group(id, &caller?, group, user).map(|()| Reply::Done),
+        Cmd::RemoveFromGroup { group, user } => {
+            assign::remove_from_group(id, &caller?, now, group, user).map(|()| Reply::Done)
+        }
+        Cmd::CreateRole(r) => resources::create_role(id, &caller?, r).map(Reply::Role),
+        Cmd::UpdateRole { id: r, patch } => resources::update_role(id, &caller?, r, patch).map(Reply::Role),
+        Cmd::DeleteRole { id: r } => resources::delete_role(id, &caller?, now, r).map(|()| Reply::Done),
+        Cmd::Grant(a) => assign::grant(id, &caller?, a).map(|()| Reply::Done),
+        Cmd::Revoke(a) => assign::revoke(id, &caller?, now, a).map(|()| Reply::Done),
+    }
+}
+
+#[cfg(test)]
+mod tests;

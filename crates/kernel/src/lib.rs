@@ -206,7 +206,7 @@ impl Kernel {
         self.placement = placement::Placement::from_topology(&topology, &spec.topology.allocation, &spec.topology.scheduler);
         self.topology = topology;
         self.spec = Some(spec.topology);
-        self.identity = identity::Identity::bootstrap(&spec.bootstrap, self.now);
+        self.identity = identity::Identity::bootstrap(&spec.bootstrap, &mut self.rng);
         self.images = image::Images::builtin(&mut self.rng, self.now);
         self.compute = compute::Compute::new();
         self.initialized = true;

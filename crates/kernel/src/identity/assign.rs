@@ -1,0 +1,299 @@
+//! Role assignments: grants of a role to a user or group on a project or domain, group
+//! membership, implied roles, and the effective roles a user holds on a target.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::{require_admin, Caller, Identity};
+use crate::ids::Uuid;
+use crate::{Error, Result, Time};
+
+/// Who holds a role.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Actor {
+    /// A user.
+    User(Uuid),
+    /// A group: every member holds the role.
+    Group(Uuid),
+}
+
+impl Actor {
+    /// The actor's id in Keystone's 32-hex form.
+    pub fn id(&self) -> String {
+        match self {
+            Actor::User(u) | Actor::Group(u) => u.simple(),
+        }
+    }
+}
+
+/// Where a role is held.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Target {
+    /// A project.
+    Project(Uuid),
+    /// A domain, by id.
+    Domain(String),
+}
+
+impl Target {
+    /// The target's id as Keystone shows it.
+    pub fn id(&self) -> String {
+        match self {
+            Target::Project(p) => p.simple(),
+            Target::Domain(d) => d.clone(),
+        }
+    }
+}
+
+/// One role assignment. Field order makes one actor's assignments, and one actor's
+/// assignments on one target, contiguous ranges of [`Identity::assignments`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Assignment {
+    /// Who.
+    pub actor: Actor,
+    /// Where.
+    pub target: Target,
+    /// Which role.
+    pub role: Uuid,
+}
+
+/// Filters of a role assignment listing; `None` matches anything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AssignmentFilter {
+    /// Only this user's assignments (through groups too, when effective).
+    pub user: Option<Uuid>,
+    /// Only this group's assignments.
+    pub group: Option<Uuid>,
+    /// Only on this project.
+    pub project: Option<Uuid>,
+    /// Only on this domain.
+    pub domain: Option<String>,
+    /// Only this role.
+    pub role: Option<Uuid>,
+    /// Expand group assignments to their members and roles to the roles they imply.
+    pub effective: bool,
+}
+
+/// One row of a role assignment listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssignmentRow {
+    /// Who holds the role (always a user in effective listings).
+    pub actor: Actor,
+    /// Where.
+    pub target: Target,
+    /// Which role.
+    pub role: Uuid,
+    /// In effective listings: the group the user holds it through.
+    pub via_group: Option<Uuid>,
+    /// In effective listings: the assigned role that implies this one.
+    pub prior_role: Option<Uuid>,
+}
+
+impl Identity {
+    /// Every assignment of `actor`, in target order.
+    pub fn assignments_of(&self, actor: &Actor) -> impl Iterator<Item = &Assignment> + '_ {
+        let start = Assignment { actor: actor.clone(), target: Target::Project(Uuid(0)), role: Uuid(0) };
+        let actor = actor.clone();
+        self.assignments.range(start..).take_while(move |a| a.actor == actor)
+    }
+
+    /// Roles assigned directly to `actor` on `target`.
+    pub fn assigned_roles(&self, actor: &Actor, target: &Target) -> impl Iterator<Item = Uuid> + '_ {
+        let lo = Assignment { actor: actor.clone(), target: target.clone(), role: Uuid(0) };
+        let hi = Assignment { actor: actor.clone(), target: target.clone(), role: Uuid(u128::MAX) };
+        self.assignments.range(lo..=hi).map(|a| a.role)
+    }
+
+    /// `roles` plus every role they imply, transitively.
+    pub fn with_implied(&self, roles: BTreeSet<Uuid>) -> BTreeSet<Uuid> {
+        let mut out = roles.clone();
+        let mut todo: Vec<Uuid> = roles.into_iter().collect();
+        while let Some(r) = todo.pop() {
+            for &(_, implied) in self.implies.range((r, Uuid(0))..=(r, Uuid(u128::MAX))) {
+                if out.insert(implied) {
+                    todo.push(implied);
+                }
+            }
+        }
+        out
+    }
+
+    /// The roles `user` holds on `target`: direct, through groups, and implied.
+    pub fn effective_roles(&self, user: Uuid, target: &Target) -> BTreeSet<Uuid> {
+        let mut direct: BTreeSet<Uuid> = self.assigned_roles(&Actor::User(user), target).collect();
+        for g in self.groups_of(user) {
+            direct.extend(self.assigned_roles(&Actor::Group(g), target));
+        }
+        self.with_implied(direct)
+    }
+
+    /// Projects on which `user` holds any role, directly or through a group.
+    pub fn projects_with_roles(&self, user: Uuid) -> BTreeSet<Uuid> {
+        let mut actors = vec![Actor::User(user)];
+        actors.extend(self.groups_of(user).map(Actor::Group));
+        let mut out = BTreeSet::new();
+        for actor in &actors {
+            for a in self.assignments_of(actor) {
+                if let Target::Project(p) = a.target {
+                    out.insert(p);
+                }
+            }
+        }
+        out
+    }
+
+    /// Domains on which `user` holds any role, directly or through a group.
+    pub fn domains_with_roles(&self, user: Uuid) -> BTreeSet<String> {
+        let mut actors = vec![Actor::User(user)];
+        actors.extend(self.groups_of(user).map(Actor::Group));
+        let mut out = BTreeSet::new();
+        for actor in &actors {
+            for a in self.assignments_of(actor) {
+                if let Target::Domain(d) = &a.target {
+                    out.insert(d.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Lists role assignments matching `f`, in assignment order.
+    pub fn list_assignments(&self, f: &AssignmentFilter) -> Vec<AssignmentRow> {
+        let direct: Vec<&Assignment> = match (f.user, f.group) {
+            (Some(u), _) if f.effective => {
+                let mut v: Vec<&Assignment> = self.assignments_of(&Actor::User(u)).collect();
+                for g in self.groups_of(u) {
+                    v.extend(self.assignments_of(&Actor::Group(g)));
+                }
+                v
+            }
+            (Some(u), None) => self.assignments_of(&Actor::User(u)).collect(),
+            (None, Some(g)) => self.assignments_of(&Actor::Group(g)).collect(),
+            (Some(_), Some(_)) => Vec::new(),
+            (None, None) => self.assignments.iter().collect(),
+        };
+        let on_target = |t: &Target| match t {
+            Target::Project(p) => f.domain.is_none() && f.project.is_none_or(|q| q == *p),
+            Target::Domain(d) => f.project.is_none() && f.domain.as_ref().is_none_or(|q| q == d),
+        };
+        let mut rows = Vec::new();
+        for a in direct.into_iter().filter(|a| on_target(&a.target)) {
+            if f.effective {
+                self.expand(a, f, &mut rows);
+            } else if f.role.is_none_or(|r| r == a.role) {
+                let row = AssignmentRow { actor: a.actor.clone(), target: a.target.clone(), role: a.role, via_group: None, prior_role: None };
+                rows.push(row);
+            }
+        }
+        rows
+    }
+
+    /// Effective rows for one assignment: per user (expanding a group), per implied role.
+    fn expand(&self, a: &Assignment, f: &AssignmentFilter, rows: &mut Vec<AssignmentRow>) {
+        let users: Vec<(Uuid, Option<Uuid>)> = match a.actor {
+            Actor::User(u) => vec![(u, None)],
+            Actor::Group(g) => self.group_members(g).map(|u| (u, Some(g))).collect(),
+        };
+        let roles = self.with_implied(BTreeSet::from([a.role]));
+        for (user, via_group) in users.into_iter().filter(|(u, _)| f.user.is_none_or(|x| x == *u)) {
+            for &role in roles.iter().filter(|r| f.role.is_none_or(|x| x == **r)) {
+                let prior_role = (role != a.role).then_some(a.role);
+                rows.push(AssignmentRow { actor: Actor::User(user), target: a.target.clone(), role, via_group, prior_role });
+            }
+        }
+    }
+
+    /// Checks that the actor, target and role of `a` exist.
+    pub(crate) fn check_assignment_parts(&self, a: &Assignment) -> Result<()> {
+        match a.actor {
+            Actor::User(u) if !self.users.contains_key(&u) => {
+                return Err(Error::NotFound(format!("Could not find user: {}.", u.simple())))
+            }
+            Actor::Group(g) if !self.groups.contains_key(&g) => {
+                return Err(Error::NotFound(format!("Could not find group: {}.", g.simple())))
+            }
+            _ => {}
+        }
+        match &a.target {
+            Target::Project(p) if !self.projects.contains_key(p) => {
+                return Err(Error::NotFound(format!("Could not find project: {}.", p.simple())))
+            }
+            Target::Domain(d) if !self.domains.contains_key(d) => {
+                return Err(Error::NotFound(format!("Could not find domain: {d}.")))
+            }
+            _ => {}
+        }
+        if !self.roles.contains_key(&a.role) {
+            return Err(Error::NotFound(format!("Could not find role: {}.", a.role.simple())));
+        }
+        Ok(())
+    }
+
+    /// Users an actor stands for: the user, or a group's members.
+    pub(crate) fn users_of(&self, actor: &Actor) -> BTreeSet<Uuid> {
+        match actor {
+            Actor::User(u) => BTreeSet::from([*u]),
+            Actor::Group(g) => self.group_members(*g).collect(),
+        }
+    }
+}
+
+/// Grants a role; granting one that is already held succeeds and changes nothing.
+pub fn grant(id: &mut Identity, caller: &Caller, a: Assignment) -> Result<()> {
+    let action = match (&a.actor, &a.target) {
+        (_, Target::Project(_)) => "create_grant (project)",
+        (_, Target::Domain(_)) => "create_grant (domain)",
+    };
+    require_admin(caller, action)?;
+    id.check_assignment_parts(&a)?;
+    id.assignments.insert(a);
+    Ok(())
+}
+
+/// Revokes a role assignment, then the tokens that lose all access through it.
+pub fn revoke(id: &mut Identity, caller: &Caller, now: Time, a: Assignment) -> Result<()> {
+    require_admin(caller, "revoke_grant")?;
+    if !id.assignments.contains(&a) {
+        return Err(Error::NotFound(format!(
+            "Could not find role assignment with role: {}, user or group: {}, project, domain, or system: {}.",
+            a.role.simple(),
+            a.actor.id(),
+            a.target.id()
+        )));
+    }
+    let users = id.users_of(&a.actor);
+    id.assignments.remove(&a);
+    id.prune_inaccessible(now, Some(&users));
+    Ok(())
+}
+
+/// Adds a user to a group; adding a member again succeeds and changes nothing.
+pub fn add_to_group(id: &mut Identity, caller: &Caller, group: Uuid, user: Uuid) -> Result<()> {
+    require_admin(caller, "add_user_to_group")?;
+    if !id.groups.contains_key(&group) {
+        return Err(Error::NotFound(format!("Could not find group: {}.", group.simple())));
+    }
+    if !id.users.contains_key(&user) {
+        return Err(Error::NotFound(format!("Could not find user: {}.", user.simple())));
+    }
+    id.members.insert((group, user));
+    id.user_groups.insert((user, group));
+    Ok(())
+}
+
+/// Removes a user from a group, then the user's tokens that lose all access.
+pub fn remove_from_group(id: &mut Identity, caller: &Caller, now: Time, group: Uuid, user: Uuid) -> Result<()> {
+    require_admin(caller, "remove_user_from_group")?;
+    if !id.members.contains(&(group, user)) {
+        return Err(Error::NotFound(format!(
+            "User {} is not a member of group {}.",
+            user.simple(),
+            group.simple()
+        )));
+    }
+    id.members.remove(&(group, user));
+    id.user_groups.remove(&(user, group));
+    id.prune_inaccessible(now, Some(&BTreeSet::from([user])));
+    Ok(())
+}

@@ -1,0 +1,418 @@
+//! Identity unit tests: bootstrap, tokens, policy, cascades, and refusals that change nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+use crate::topology::{HostSpec, RackGroupSpec, RegionSpec, ZoneSpec};
+use crate::{Command, Dur, InitSpec, Kernel, Request, TopologySpec};
+
+const T0: Time = Time::from_secs(1_800_000_000);
+
+fn tiny_topology() -> TopologySpec {
+    let host = HostSpec {
+        role: crate::topology::Role::Compute,
+        vcpus: 8,
+        ram: 16_384,
+        disk: 100,
+        arch: "x86_64".into(),
+        gpus: 0,
+        data_disks: vec![],
+        power: Default::default(),
+    };
+    let racks = vec![RackGroupSpec { count: 1, hosts: 2, profile: "std".into() }];
+    TopologySpec {
+        host_profile: BTreeMap::from([("std".to_string(), host)]),
+        region: vec![RegionSpec { name: "RegionOne".into(), zones: vec![ZoneSpec { name: "nova".into(), racks }] }],
+        aggregate: vec![],
+        allocation: Default::default(),
+        scheduler: Default::default(),
+        timing: Default::default(),
+    }
+}
+
+fn kernel() -> Kernel {
+    let mut k = Kernel::new();
+    let spec = InitSpec { seed: 7, topology: tiny_topology(), bootstrap: Bootstrap::new("admin", "$argon2id$v=19$fake") };
+    k.apply(T0, Request { auth: Auth::System, command: Command::Init(Box::new(spec)) }).unwrap();
+    k
+}
+
+fn run(k: &mut Kernel, auth: &Auth, cmd: Cmd) -> Result<Reply> {
+    let now = k.now();
+    k.apply(now, Request { auth: auth.clone(), command: Command::Identity(cmd) }).map(|r| match r {
+        crate::Reply::Identity(r) => r,
+        other => panic!("unexpected reply {other:?}"),
+    })
+}
+
+fn secret(n: u32) -> String {
+    format!("{n:064x}")
+}
+
+fn admin_id(k: &Kernel) -> Uuid {
+    k.identity.user_by_name(DEFAULT_DOMAIN, "admin").unwrap().id
+}
+
+fn role(k: &Kernel, name: &str) -> Uuid {
+    k.identity.role_by_name(name).unwrap().id
+}
+
+/// Issues a password token for `user` as the shell does after checking the password.
+fn login(k: &mut Kernel, n: u32, user: Uuid, scope: Option<Scope>) -> Result<Auth> {
+    let cmd = Cmd::IssueToken { token: secret(n), method: AuthMethod::Password { user }, scope };
+    run(k, &Auth::System, cmd).map(|_| Auth::Token(secret(n)))
+}
+
+fn admin_token(k: &mut Kernel) -> Auth {
+    let admin = admin_id(k);
+    login(k, 1, admin, None).unwrap()
+}
+
+fn project(k: &mut Kernel, auth: &Auth, n: u128, name: &str) -> Uuid {
+    let p = Project {
+        id: Uuid(n),
+        name: name.into(),
+        domain: DEFAULT_DOMAIN.into(),
+        parent: None,
+        description: None,
+        enabled: true,
+        tags: BTreeSet::new(),
+    };
+    run(k, auth, Cmd::CreateProject(p)).unwrap();
+    Uuid(n)
+}
+
+fn user(k: &mut Kernel, auth: &Auth, n: u128, name: &str, default_project: Option<Uuid>) -> Uuid {
+    let u = User {
+        id: Uuid(n),
+        name: name.into(),
+        domain: DEFAULT_DOMAIN.into(),
+        enabled: true,
+        default_project,
+        password_hash: Some("$argon2id$v=19$x".into()),
+        description: None,
+        email: None,
+    };
+    run(k, auth, Cmd::CreateUser(u)).unwrap();
+    Uuid(n)
+}
+
+fn grant(k: &mut Kernel, auth: &Auth, user: Uuid, project: Uuid, role_name: &str) {
+    let a = Assignment { actor: Actor::User(user), target: Target::Project(project), role: role(k, role_name) };
+    run(k, auth, Cmd::Grant(a)).unwrap();
+}
+
+/// A project `p` with a user `u` holding `role_name` there, and a token for `u`.
+fn member_setup(k: &mut Kernel, role_name: &str) -> (Auth, Uuid, Uuid, Auth) {
+    let admin = admin_token(k);
+    let p = project(k, &admin, 100, "p");
+    let u = user(k, &admin, 200, "u", Some(p));
+    grant(k, &admin, u, p, role_name);
+    let tok = login(k, 2, u, Some(Scope::Project(p))).unwrap();
+    (admin, p, u, tok)
+}
+
+/// Asserts `cmd` fails with `status` and leaves the kernel's state hash unchanged.
+fn refused(k: &mut Kernel, auth: &Auth, cmd: Cmd, status: u16) {
+    let before = k.state_hash();
+    let err = run(k, auth, cmd).unwrap_err();
+    assert_eq!(err.status(), status, "{err}");
+    assert_eq!(k.state_hash(), before, "a refused command changed state: {err}");
+}
+
+#[test]
+fn bootstrap_creates_domain_projects_admin_and_roles() {
+    let k = kernel();
+    let id = &k.identity;
+    assert_eq!(id.domains[DEFAULT_DOMAIN].name, "Default");
+    assert!(id.project_by_name(DEFAULT_DOMAIN, "admin").is_some());
+    assert!(id.project_by_name(DEFAULT_DOMAIN, "service").is_some());
+    let admin = id.user_by_name(DEFAULT_DOMAIN, "admin").unwrap();
+    let admin_project = id.project_by_name(DEFAULT_DOMAIN, "admin").unwrap().id;
+    assert_eq!(admin.default_project, Some(admin_project));
+    let roles = id.effective_roles(admin.id, &Target::Project(admin_project));
+    let names: BTreeSet<&str> = roles.iter().map(|r| id.roles[r].name.as_str()).collect();
+    assert_eq!(names, BTreeSet::from(["admin", "member", "reader"]));
+    assert_eq!(id.region, "RegionOne");
+}
+
+#[test]
+fn bootstrap_is_deterministic() {
+    assert_eq!(kernel().state_hash(), kernel().state_hash());
+    assert_eq!(kernel().identity, kernel().identity);
+}
+
+#[test]
+fn password_token_scopes_to_default_project_and_resolves_to_admin() {
+    let mut k = kernel();
+    let auth = admin_token(&mut k);
+    let caller = k.caller(&auth).unwrap();
+    assert!(caller.admin && caller.member && caller.reader && !caller.system);
+    assert_eq!(caller.project, k.identity.project_by_name(DEFAULT_DOMAIN, "admin").map(|p| p.id));
+    assert_eq!(caller.roles, vec!["admin", "member", "reader"]);
+    let info = k.identity.token_info(&secret(1), k.now()).unwrap();
+    assert_eq!(info.token.methods, vec!["password"]);
+    assert_eq!(info.token.expires_at, T0.plus(Dur::secs(3600)));
+    assert_eq!(info.token.audit_ids[0].len(), 22);
+    assert_eq!(info.user_domain.name, "Default");
+    assert_eq!(info.project.unwrap().0.name, "admin");
+}
+
+#[test]
+fn password_method_is_only_for_the_shell() {
+    let mut k = kernel();
+    let auth = admin_token(&mut k);
+    let admin = admin_id(&k);
+    let cmd = Cmd::IssueToken { token: secret(9), method: AuthMethod::Password { user: admin }, scope: None };
+    refused(&mut k, &auth, cmd, 403);
+}
+
+#[test]
+fn unknown_or_missing_token_is_unauthorized() {
+    let k = kernel();
+    let err = k.caller(&Auth::Token(secret(42))).unwrap_err();
+    assert_eq!(err, Error::Unauthorized(tokens::UNAUTHORIZED.into()));
+}
+
+#[test]
+fn tokens_expire_and_expired_tokens_are_pruned() {
+    let mut k = kernel();
+    let auth = admin_token(&mut k);
+    k.advance(T0.plus(Dur::secs(3599)));
+    assert!(k.caller(&auth).is_ok());
+    k.advance(T0.plus(Dur::secs(3600)));
+    assert_eq!(k.caller(&auth).unwrap_err().status(), 401);
+    assert_eq!(k.identity.tokens.len(), 1);
+    let admin = admin_id(&k);
+    login(&mut k, 3, admin, None).unwrap();
+    assert_eq!(k.identity.tokens.len(), 1, "the expired token was not pruned");
+    assert_eq!(k.identity.token_expiry.len(), 1);
+    assert_eq!(k.identity.user_tokens.len(), 1);
+}
+
+#[test]
+fn revoked_token_stops_resolving_and_only_owner_or_admin_may_revoke() {
+    let mut k = kernel();
+    let (admin, _p, _u, tok) = member_setup(&mut k, "member");
+    refused(&mut k, &tok, Cmd::RevokeToken { token: secret(1) }, 403);
+    run(&mut k, &tok, Cmd::RevokeToken { token: secret(2) }).unwrap();
+    assert_eq!(k.caller(&tok).unwrap_err().status(), 401);
+    refused(&mut k, &admin, Cmd::RevokeToken { token: secret(2) }, 404);
+}
+
+#[test]
+fn roles_imply_weaker_roles() {
+    let mut k = kernel();
+    let (_admin, _p, _u, tok) = member_setup(&mut k, "member");
+    let c = k.caller(&tok).unwrap();
+    assert!(!c.admin && c.member && c.reader);
+    assert_eq!(c.roles, vec!["member", "reader"]);
+}
+
+#[test]
+fn reader_is_neither_member_nor_admin() {
+    let mut k = kernel();
+    let (_admin, _p, _u, tok) = member_setup(&mut k, "reader");
+    let c = k.caller(&tok).unwrap();
+    assert!(!c.admin && !c.member && c.reader);
+}
+
+#[test]
+fn member_cannot_do_admin_things() {
+    let mut k = kernel();
+    let (_admin, p, u, tok) = member_setup(&mut k, "member");
+    let proj = Project {
+        id: Uuid(5),
+        name: "x".into(),
+        domain: DEFAULT_DOMAIN.into(),
+        parent: None,
+        description: None,
+        enabled: true,
+        tags: BTreeSet::new(),
+    };
+    refused(&mut k, &tok, Cmd::CreateProject(proj), 403);
+    refused(&mut k, &tok, Cmd::DeleteProject { id: p }, 403);
+    let a = Assignment { actor: Actor::User(u), target: Target::Project(p), role: role(&k, "admin") };
+    refused(&mut k, &tok, Cmd::Grant(a), 403);
+    refused(&mut k, &tok, Cmd::UpdateUser { id: u, patch: UserPatch { enabled: Some(false), ..Default::default() } }, 403);
+}
+
+#[test]
+fn user_may_change_own_password_only() {
+    let mut k = kernel();
+    let (_admin, _p, u, tok) = member_setup(&mut k, "member");
+    let admin = admin_id(&k);
+    refused(&mut k, &tok, Cmd::ChangePassword { user: admin, password_hash: "$argon2id$new".into() }, 403);
+    run(&mut k, &tok, Cmd::ChangePassword { user: u, password_hash: "$argon2id$new".into() }).unwrap();
+    assert_eq!(k.identity.users[&u].password_hash.as_deref(), Some("$argon2id$new"));
+    assert_eq!(k.caller(&tok).unwrap_err().status(), 401, "a password change revokes tokens");
+}
+
+#[test]
+fn deleting_a_project_revokes_its_tokens_and_assignments() {
+    let mut k = kernel();
+    let (admin, p, u, tok) = member_setup(&mut k, "member");
+    run(&mut k, &admin, Cmd::DeleteProject { id: p }).unwrap();
+    assert_eq!(k.caller(&tok).unwrap_err().status(), 401);
+    assert!(!k.identity.tokens.contains_key(&secret(2)));
+    assert!(k.identity.assignments_of(&Actor::User(u)).next().is_none());
+    assert!(k.caller(&admin).is_ok());
+}
+
+#[test]
+fn disabling_or_deleting_a_user_revokes_tokens() {
+    let mut k = kernel();
+    let (admin, p, u, tok) = member_setup(&mut k, "member");
+    run(&mut k, &admin, Cmd::UpdateUser { id: u, patch: UserPatch { enabled: Some(false), ..Default::default() } }).unwrap();
+    assert_eq!(k.caller(&tok).unwrap_err().status(), 401);
+    assert!(login(&mut k, 3, u, Some(Scope::Project(p))).is_err());
+    run(&mut k, &admin, Cmd::DeleteUser { id: u }).unwrap();
+    assert!(k.identity.users.is_empty() || !k.identity.users.contains_key(&u));
+    assert!(k.identity.user_by_name(DEFAULT_DOMAIN, "u").is_none());
+}
+
+#[test]
+fn losing_the_last_role_revokes_scoped_tokens() {
+    let mut k = kernel();
+    let (admin, p, u, tok) = member_setup(&mut k, "member");
+    let a = Assignment { actor: Actor::User(u), target: Target::Project(p), role: role(&k, "member") };
+    run(&mut k, &admin, Cmd::Revoke(a.clone())).unwrap();
+    assert!(!k.identity.tokens.contains_key(&secret(2)));
+    run(&mut k, &admin, Cmd::Grant(a)).unwrap();
+    assert_eq!(k.caller(&tok).unwrap_err().status(), 401, "a re-grant must not revive a revoked token");
+}
+
+#[test]
+fn scoping_without_a_role_is_refused_and_changes_nothing() {
+    let mut k = kernel();
+    let admin = admin_token(&mut k);
+    let p = project(&mut k, &admin, 100, "p");
+    let u = user(&mut k, &admin, 200, "u", None);
+    let cmd = Cmd::IssueToken { token: secret(5), method: AuthMethod::Password { user: u }, scope: Some(Scope::Project(p)) };
+    refused(&mut k, &Auth::System, cmd, 401);
+    // Without a scope and no usable default project the token is unscoped.
+    login(&mut k, 6, u, None).unwrap();
+    let c = k.caller(&Auth::Token(secret(6))).unwrap();
+    assert!(c.project.is_none() && !c.member && !c.reader && c.roles.is_empty());
+}
+
+#[test]
+fn rescoping_with_a_token_keeps_expiry_and_chains_audit_ids() {
+    let mut k = kernel();
+    let admin = admin_token(&mut k);
+    let p = project(&mut k, &admin, 100, "p");
+    let u = user(&mut k, &admin, 200, "u", None);
+    grant(&mut k, &admin, u, p, "reader");
+    login(&mut k, 6, u, Some(Scope::Unscoped)).unwrap();
+    k.advance(T0.plus(Dur::secs(60)));
+    let cmd = Cmd::IssueToken { token: secret(7), method: AuthMethod::Token { token: secret(6) }, scope: Some(Scope::Project(p)) };
+    let Reply::Token(info) = run(&mut k, &Auth::System, cmd).unwrap() else { panic!("no token") };
+    let old = k.identity.tokens[&secret(6)].clone();
+    assert_eq!(info.token.expires_at, old.expires_at);
+    assert_eq!(info.token.methods, vec!["token", "password"]);
+    assert_eq!(info.token.audit_ids[1], old.audit_ids[0]);
+    assert_eq!(info.roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), vec!["reader"]);
+}
+
+#[test]
+fn names_are_unique_per_domain_and_failures_change_nothing() {
+    let mut k = kernel();
+    let admin = admin_token(&mut k);
+    project(&mut k, &admin, 100, "p");
+    let dup = Project {
+        id: Uuid(101),
+        name: "p".into(),
+        domain: DEFAULT_DOMAIN.into(),
+        parent: None,
+        description: None,
+        enabled: true,
+        tags: BTreeSet::new(),
+    };
+    let before = k.state_hash();
+    let err = run(&mut k, &admin, Cmd::CreateProject(dup.clone())).unwrap_err();
+    assert_eq!(err.to_string(), "Conflict occurred attempting to store project - Duplicate entry found with name p at domain ID default.");
+    assert_eq!(k.state_hash(), before);
+    let other = Domain { id: "d1".into(), name: "Other".into(), description: None, enabled: true };
+    run(&mut k, &admin, Cmd::CreateDomain(other)).unwrap();
+    run(&mut k, &admin, Cmd::CreateProject(Project { domain: "d1".into(), ..dup })).unwrap();
+    refused(&mut k, &admin, Cmd::DeleteProject { id: Uuid(999) }, 404);
+    let member = role(&k, "member");
+    refused(&mut k, &admin, Cmd::DeleteRole { id: member }, 403);
+    refused(&mut k, &admin, Cmd::DeleteDomain { id: "d1".into() }, 403);
+}
+
+#[test]
+fn group_grants_reach_members_and_listings_expand_them() {
+    let mut k = kernel();
+    let admin = admin_token(&mut k);
+    let p = project(&mut k, &admin, 100, "p");
+    let u = user(&mut k, &admin, 200, "u", None);
+    let g = Group { id: Uuid(300), name: "g".into(), domain: DEFAULT_DOMAIN.into(), description: None };
+    run(&mut k, &admin, Cmd::CreateGroup(g)).unwrap();
+    run(&mut k, &admin, Cmd::AddToGroup { group: Uuid(300), user: u }).unwrap();
+    let a = Assignment { actor: Actor::Group(Uuid(300)), target: Target::Project(p), role: role(&k, "member") };
+    run(&mut k, &admin, Cmd::Grant(a)).unwrap();
+    let tok = login(&mut k, 8, u, Some(Scope::Project(p))).unwrap();
+    assert!(k.caller(&tok).unwrap().member);
+    let f = AssignmentFilter { user: Some(u), effective: true, ..Default::default() };
+    let rows = k.identity.list_assignments(&f);
+    assert_eq!(rows.len(), 2, "member and the reader it implies: {rows:?}");
+    assert!(rows.iter().all(|r| r.via_group == Some(Uuid(300)) && r.actor == Actor::User(u)));
+    assert_eq!(rows.iter().filter(|r| r.prior_role.is_some()).count(), 1);
+    let direct = AssignmentFilter { user: Some(u), ..Default::default() };
+    assert!(k.identity.list_assignments(&direct).is_empty());
+    run(&mut k, &admin, Cmd::RemoveFromGroup { group: Uuid(300), user: u }).unwrap();
+    assert_eq!(k.caller(&tok).unwrap_err().status(), 401);
+}
+
+#[test]
+fn deleting_a_disabled_domain_cascades() {
+    let mut k = kernel();
+    let admin = admin_token(&mut k);
+    let d = Domain { id: "d1".into(), name: "Other".into(), description: None, enabled: true };
+    run(&mut k, &admin, Cmd::CreateDomain(d)).unwrap();
+    let p = Project {
+        id: Uuid(100),
+        name: "p".into(),
+        domain: "d1".into(),
+        parent: None,
+        description: None,
+        enabled: true,
+        tags: BTreeSet::new(),
+    };
+    run(&mut k, &admin, Cmd::CreateProject(p)).unwrap();
+    let u = User {
+        id: Uuid(200),
+        name: "u".into(),
+        domain: "d1".into(),
+        enabled: true,
+        default_project: None,
+        password_hash: None,
+        description: None,
+        email: None,
+    };
+    run(&mut k, &admin, Cmd::CreateUser(u)).unwrap();
+    grant(&mut k, &admin, Uuid(200), Uuid(100), "member");
+    let tok = login(&mut k, 4, Uuid(200), Some(Scope::Project(Uuid(100)))).unwrap();
+    let disable = DomainPatch { enabled: Some(false), ..Default::default() };
+    run(&mut k, &admin, Cmd::UpdateDomain { id: "d1".into(), patch: disable }).unwrap();
+    assert_eq!(k.caller(&tok).unwrap_err().status(), 401);
+    run(&mut k, &admin, Cmd::DeleteDomain { id: "d1".into() }).unwrap();
+    assert!(!k.identity.projects.contains_key(&Uuid(100)) && !k.identity.users.contains_key(&Uuid(200)));
+    assert!(k.identity.assignments.iter().all(|a| a.target != Target::Project(Uuid(100))));
+    assert!(k.identity.project_names.keys().all(|(d, _)| d != "d1"));
+    let default = DomainPatch { enabled: Some(false), ..Default::default() };
+    refused(&mut k, &admin, Cmd::UpdateDomain { id: DEFAULT_DOMAIN.into(), patch: default }, 403);
+}
+
+#[test]
+fn audit_ids_are_url_safe_base64_of_16_bytes() {
+    let mut rng = crate::rng::Rng::new(3);
+    for _ in 0..50 {
+        let a = tokens::audit_id(&mut rng);
+        assert_eq!(a.len(), 22);
+        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    }
+    let mut zero = crate::rng::Rng::new(0);
+    assert_ne!(tokens::audit_id(&mut zero), tokens::audit_id(&mut zero));
+}

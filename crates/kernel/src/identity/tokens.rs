@@ -1,0 +1,341 @@
+//! Tokens: issuing (password or token method, any scope), resolving a token into a
+//! [`Caller`], revoking, and pruning expired or orphaned tokens so memory stays bounded.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::{forbidden, Caller, Identity};
+use crate::ids::Uuid;
+use crate::rng::Rng;
+use crate::{Auth, Dur, Error, Result, Time};
+
+/// The one message for every credential that does not resolve, as keystonemiddleware says it.
+pub const UNAUTHORIZED: &str = "The request you have made requires authentication.";
+
+fn unauthorized() -> Error {
+    Error::Unauthorized(UNAUTHORIZED.into())
+}
+
+/// What a token is scoped to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    /// No scope: good only for discovering projects and rescoping.
+    Unscoped,
+    /// A project.
+    Project(Uuid),
+    /// A domain, by id.
+    Domain(String),
+}
+
+/// How the holder proved who they are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuthMethod {
+    /// The shell verified this user's password.
+    Password {
+        /// The user.
+        user: Uuid,
+    },
+    /// An existing valid token (rescoping); the new token keeps its expiry.
+    Token {
+        /// The existing token.
+        token: String,
+    },
+}
+
+/// A live token.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Token {
+    /// Whose token it is.
+    pub user: Uuid,
+    /// What it is scoped to.
+    pub scope: Scope,
+    /// Authentication methods used, like `password` or `token`.
+    pub methods: Vec<String>,
+    /// When it was issued.
+    pub issued_at: Time,
+    /// When it stops working.
+    pub expires_at: Time,
+    /// This token's audit id, then the audit id of the token it was rescoped from.
+    pub audit_ids: Vec<String>,
+}
+
+/// An id and a name, the way Keystone shows references.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ref {
+    /// The id (Keystone's 32-hex form for UUIDs).
+    pub id: String,
+    /// The name.
+    pub name: String,
+}
+
+/// Everything a token response shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    /// The token record.
+    pub token: Token,
+    /// The user.
+    pub user: Ref,
+    /// The user's domain.
+    pub user_domain: Ref,
+    /// For a project-scoped token: the project and its domain.
+    pub project: Option<(Ref, Ref)>,
+    /// For a domain-scoped token: the domain.
+    pub domain: Option<Ref>,
+    /// Effective roles on the scope, implied roles included, by name.
+    pub roles: Vec<Ref>,
+}
+
+/// A token request, with the time and lifetime in force.
+#[derive(Clone, Debug)]
+pub struct IssueReq {
+    /// The new token's secret.
+    pub token: String,
+    /// How the holder authenticated.
+    pub method: AuthMethod,
+    /// The requested scope; `None` for the user's default.
+    pub scope: Option<Scope>,
+    /// Now.
+    pub now: Time,
+    /// Token lifetime.
+    pub ttl: Dur,
+}
+
+/// Keystone's audit id format: 16 random bytes as unpadded URL-safe base64 (22 characters).
+pub fn audit_id(rng: &mut Rng) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&rng.next_u64().to_be_bytes());
+    bytes[8..].copy_from_slice(&rng.next_u64().to_be_bytes());
+    let mut out = String::with_capacity(22);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 0x3f) as usize] as char);
+        }
+    }
+    out
+}
+
+impl Identity {
+    /// Resolves credentials into a caller. A token must exist, be unexpired, and its user,
+    /// domain and scope must still be enabled with at least one role on a scope.
+    pub fn resolve(&self, auth: &Auth, now: Time) -> Result<Caller> {
+        let secret = match auth {
+            Auth::System => return Ok(Caller::system()),
+            Auth::Token(t) => t,
+        };
+        let token = self.tokens.get(secret).ok_or_else(unauthorized)?;
+        let roles = self.check_token(token, now).map_err(|_| unauthorized())?;
+        let mut names: Vec<String> = roles.iter().filter_map(|r| self.roles.get(r)).map(|r| r.name.clone()).collect();
+        names.sort();
+        let has = |n: &str| names.iter().any(|r| r == n);
+        let (admin, member, reader) = (has("admin"), has("member"), has("reader"));
+        Ok(Caller {
+            user: token.user,
+            project: match token.scope {
+                Scope::Project(p) => Some(p),
+                _ => None,
+            },
+            admin,
+            member: admin || member,
+            system: false,
+            reader: admin || member || reader,
+            domain: match &token.scope {
+                Scope::Domain(d) => Some(d.clone()),
+                _ => None,
+            },
+            roles: names,
+        })
+    }
+
+    /// The live token `secret`, if it has not expired (other checks are not made).
+    pub fn token(&self, secret: &str, now: Time) -> Option<&Token> {
+        self.tokens.get(secret).filter(|t| t.expires_at > now)
+    }
+
+    /// Checks a token is unexpired and its user still has access to its scope; returns the
+    /// effective role ids on that scope.
+    pub fn check_token(&self, token: &Token, now: Time) -> Result<BTreeSet<Uuid>> {
+        if token.expires_at <= now {
+            return Err(Error::Unauthorized("The token has expired.".into()));
+        }
+        self.access(token.user, &token.scope)
+    }
+
+    /// Checks `user` may hold a token for `scope`; returns the effective role ids there.
+    pub fn access(&self, user: Uuid, scope: &Scope) -> Result<BTreeSet<Uuid>> {
+        let u = self.users.get(&user).ok_or_else(unauthorized)?;
+        if !u.enabled || !self.domain_enabled(&u.domain) {
+            return Err(unauthorized());
+        }
+        let (target, what) = match scope {
+            Scope::Unscoped => return Ok(BTreeSet::new()),
+            Scope::Project(p) => {
+                let proj = self.projects.get(p).ok_or_else(unauthorized)?;
+                if !proj.enabled || !self.domain_enabled(&proj.domain) {
+                    return Err(unauthorized());
+                }
+                (super::Target::Project(*p), format!("project {}", p.simple()))
+            }
+            Scope::Domain(d) => {
+                if !self.domain_enabled(d) {
+                    return Err(unauthorized());
+                }
+                (super::Target::Domain(d.clone()), format!("domain {d}"))
+            }
+        };
+        let roles = self.effective_roles(user, &target);
+        if roles.is_empty() {
+            return Err(Error::Unauthorized(format!("User {} has no access to {what}.", user.simple())));
+        }
+        Ok(roles)
+    }
+
+    /// What a response about token `secret` shows; fails as Keystone's "token not found".
+    pub fn token_info(&self, secret: &str, now: Time) -> Result<TokenInfo> {
+        let not_found = || Error::NotFound(format!("Could not find token: {secret}."));
+        let token = self.tokens.get(secret).ok_or_else(not_found)?;
+        let roles = self.check_token(token, now).map_err(|_| not_found())?;
+        Ok(self.describe(token, &roles))
+    }
+
+    fn describe(&self, token: &Token, roles: &BTreeSet<Uuid>) -> TokenInfo {
+        let domain_ref = |id: &str| Ref {
+            id: id.to_string(),
+            name: self.domains.get(id).map(|d| d.name.clone()).unwrap_or_default(),
+        };
+        let (user, user_domain) = match self.users.get(&token.user) {
+            Some(u) => (Ref { id: u.id.simple(), name: u.name.clone() }, domain_ref(&u.domain)),
+            None => (Ref { id: token.user.simple(), name: String::new() }, domain_ref("")),
+        };
+        let project = match &token.scope {
+            Scope::Project(p) => {
+                self.projects.get(p).map(|p| (Ref { id: p.id.simple(), name: p.name.clone() }, domain_ref(&p.domain)))
+            }
+            _ => None,
+        };
+        let domain = match &token.scope {
+            Scope::Domain(d) => Some(domain_ref(d)),
+            _ => None,
+        };
+        let mut roles: Vec<Ref> = roles
+            .iter()
+            .filter_map(|r| self.roles.get(r))
+            .map(|r| Ref { id: r.id.simple(), name: r.name.clone() })
+            .collect();
+        roles.sort_by(|a, b| a.name.cmp(&b.name));
+        TokenInfo { token: token.clone(), user, user_domain, project, domain, roles }
+    }
+
+    /// Projects `user` could scope a token to: enabled, in enabled domains, with a role.
+    pub fn scopable_projects(&self, user: Uuid) -> Vec<&super::Project> {
+        self.projects_with_roles(user)
+            .into_iter()
+            .filter_map(|p| self.projects.get(&p))
+            .filter(|p| p.enabled && self.domain_enabled(&p.domain))
+            .collect()
+    }
+
+    /// Removes a token from every index.
+    pub(crate) fn drop_token(&mut self, secret: &str) {
+        if let Some(t) = self.tokens.remove(secret) {
+            self.token_expiry.remove(&(t.expires_at, secret.to_string()));
+            self.user_tokens.remove(&(t.user, secret.to_string()));
+        }
+    }
+
+    /// Drops every token that expired at or before `now`, oldest first.
+    pub(crate) fn prune_expired(&mut self, now: Time) {
+        while let Some((at, secret)) = self.token_expiry.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.drop_token(&secret);
+        }
+    }
+
+    /// Revokes every token of `user`.
+    pub(crate) fn revoke_user_tokens(&mut self, user: Uuid) {
+        let secrets: Vec<String> =
+            self.user_tokens.range((user, String::new())..).take_while(|(u, _)| *u == user).map(|(_, s)| s.clone()).collect();
+        for s in secrets {
+            self.drop_token(&s);
+        }
+    }
+
+    /// Revokes the tokens (of `users`, or of everyone) that no longer pass [`Identity::check_token`].
+    pub(crate) fn prune_inaccessible(&mut self, now: Time, users: Option<&BTreeSet<Uuid>>) {
+        let candidates: Vec<String> = match users {
+            Some(users) => users
+                .iter()
+                .flat_map(|&u| self.user_tokens.range((u, String::new())..).take_while(move |(x, _)| *x == u))
+                .map(|(_, s)| s.clone())
+                .collect(),
+            None => self.tokens.keys().cloned().collect(),
+        };
+        for s in candidates {
+            let dead = self.tokens.get(&s).is_some_and(|t| self.check_token(t, now).is_err());
+            if dead {
+                self.drop_token(&s);
+            }
+        }
+    }
+}
+
+/// The user, methods, expiry and parent audit id an authentication establishes.
+fn authenticate(id: &Identity, auth: &Auth, req: &IssueReq) -> Result<(Uuid, Vec<String>, Time, Option<String>)> {
+    match &req.method {
+        AuthMethod::Password { user } => {
+            if *auth != Auth::System {
+                return Err(forbidden("create_token (password verified by the shell)"));
+            }
+            Ok((*user, vec!["password".to_string()], req.now.plus(req.ttl), None))
+        }
+        AuthMethod::Token { token } => {
+            let old = id.tokens.get(token).ok_or_else(unauthorized)?;
+            id.check_token(old, req.now).map_err(|_| unauthorized())?;
+            let mut methods = vec!["token".to_string()];
+            methods.extend(old.methods.iter().filter(|m| *m != "token").cloned());
+            Ok((old.user, methods, old.expires_at, old.audit_ids.first().cloned()))
+        }
+    }
+}
+
+/// Issues a token: validates everything, then draws the audit id, prunes expired tokens
+/// and stores the new one.
+pub fn issue(id: &mut Identity, rng: &mut Rng, auth: &Auth, req: IssueReq) -> Result<TokenInfo> {
+    if req.token.len() < 32 || req.token.len() > 255 || !req.token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Error::BadRequest("A token must be 32 to 255 ASCII letters and digits.".into()));
+    }
+    if id.tokens.contains_key(&req.token) {
+        return Err(Error::Conflict("Conflict occurred attempting to store token - Duplicate entry.".into()));
+    }
+    let (user, methods, expires_at, parent) = authenticate(id, auth, &req)?;
+    let scope = match req.scope {
+        Some(s) => s,
+        None => match id.users.get(&user).and_then(|u| u.default_project) {
+            Some(p) if id.access(user, &Scope::Project(p)).is_ok() => Scope::Project(p),
+            _ => Scope::Unscoped,
+        },
+    };
+    let roles = id.access(user, &scope)?;
+    let mut audit_ids = vec![audit_id(rng)];
+    audit_ids.extend(parent);
+    id.prune_expired(req.now);
+    let token = Token { user, scope, methods, issued_at: req.now, expires_at, audit_ids };
+    id.token_expiry.insert((expires_at, req.token.clone()));
+    id.user_tokens.insert((user, req.token.clone()));
+    id.tokens.insert(req.token, token.clone());
+    Ok(id.describe(&token, &roles))
+}
+
+/// Revokes `secret`: the caller must own it or be an admin.
+pub fn revoke(id: &mut Identity, caller: &Caller, now: Time, secret: &str) -> Result<()> {
+    let token = id.token(secret, now).ok_or_else(|| Error::NotFound(format!("Could not find token: {secret}.")))?;
+    if !caller.admin && token.user != caller.user {
+        return Err(forbidden("revoke_token"));
+    }
+    id.drop_token(secret);
+    Ok(())
+}
