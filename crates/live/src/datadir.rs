@@ -128,9 +128,7 @@ pub fn hash_password(password: &str) -> String {
 pub fn init_spec(topology: TopologySpec, admin_password: &str) -> InitSpec {
     let mut seed = [0u8; 8];
     getrandom::fill(&mut seed).expect("the operating system's random source failed");
-    InitSpec {
-        seed: u64::from_le_bytes(seed),
-        topology,
-        bootstrap: Bootstrap { admin_user: "admin".into(), admin_password_hash: hash_password(admin_password) },
-    }
+    let mut bootstrap = Bootstrap::new("admin", &hash_password(admin_password));
+    bootstrap.region = topology.region.first().map_or(bootstrap.region, |r| r.name.clone());
+    InitSpec { seed: u64::from_le_bytes(seed), topology, bootstrap }
 }
