@@ -1,10 +1,384 @@
-//! Compute API: flavors. Skeleton: a helper fills this in.
+//! Compute API: flavors, their extra specs (`os-extra_specs`) and access lists
+//! (`os-flavor-access`, `addTenantAccess` / `removeTenantAccess` actions).
 
-use axum::Router;
+use std::collections::BTreeMap;
 
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use orrery_kernel::compute::flavors::{self as kflavors, Cmd, Flavor};
+use orrery_kernel::compute::{self as kcompute};
+use orrery_kernel::topology::Ratio;
+use orrery_kernel::{Command, Error, Reply, Uuid};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::versions::{apply, auth, layer, read, Microversion};
+use crate::error::{ApiError, Service};
+use crate::util::{new_uuid, parse_json};
 use crate::AppState;
+
+const S: Service = Service::Compute;
 
 /// Routes for flavors.
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    layer(
+        Router::new()
+            .route("/v2.1/flavors", get(list).post(create))
+            .route("/v2.1/flavors/detail", get(detail))
+            .route("/v2.1/flavors/{id}", get(show).put(update).delete(delete))
+            .route("/v2.1/flavors/{id}/action", post(action))
+            .route("/v2.1/flavors/{id}/os-flavor-access", get(access_list))
+            .route("/v2.1/flavors/{id}/os-extra_specs", get(specs_list).post(specs_create))
+            .route("/v2.1/flavors/{id}/os-extra_specs/{key}", get(spec_show).put(spec_update).delete(spec_delete)),
+    )
+}
+
+/// Links of a compute resource: `self` under /v2.1 and `bookmark` without the version.
+pub fn links(base: &str, collection: &str, id: &str) -> Value {
+    json!([
+        {"rel": "self", "href": format!("{base}/compute/v2.1/{collection}/{id}")},
+        {"rel": "bookmark", "href": format!("{base}/compute/{collection}/{id}")},
+    ])
+}
+
+/// A flavor's summary (list) shape.
+fn summary(f: &Flavor, mv: Microversion, base: &str) -> Value {
+    let mut o = json!({"id": f.id, "name": f.name, "links": links(base, "flavors", &f.id)});
+    if mv.at_least(55) {
+        o["description"] = json!(f.description);
+    }
+    o
+}
+
+/// A flavor's full shape at microversion `mv`.
+pub fn flavor_json(f: &Flavor, mv: Microversion, base: &str) -> Value {
+    let mut o = summary(f, mv, base);
+    o["vcpus"] = json!(f.vcpus);
+    o["ram"] = json!(f.ram);
+    o["disk"] = json!(f.disk);
+    o["OS-FLV-EXT-DATA:ephemeral"] = json!(f.ephemeral);
+    o["swap"] = if f.swap == 0 && !mv.at_least(75) { json!("") } else { json!(f.swap) };
+    o["rxtx_factor"] = json!(f.rxtx_factor.0);
+    o["os-flavor-access:is_public"] = json!(f.is_public);
+    o["OS-FLV-DISABLED:disabled"] = json!(false);
+    if mv.at_least(61) {
+        o["extra_specs"] = json!(f.extra_specs);
+    }
+    o
+}
+
+/// Flavor list filters: `is_public`, `minRam`, `minDisk`, `marker`, `limit`.
+fn filtered(k: &orrery_kernel::Kernel, caller: &orrery_kernel::Caller, q: &BTreeMap<String, String>) -> orrery_kernel::Result<Vec<Flavor>> {
+    let is_public = match q.get("is_public").map(|s| s.to_ascii_lowercase()) {
+        None => Some(true),
+        Some(v) if ["none"].contains(&v.as_str()) => None,
+        Some(v) if ["true", "1", "t", "yes", "y", "on"].contains(&v.as_str()) => Some(true),
+        Some(v) if ["false", "0", "f", "no", "n", "off"].contains(&v.as_str()) => Some(false),
+        Some(v) => return Err(Error::BadRequest(format!("Invalid is_public filter [{v}]"))),
+    };
+    let is_public = if caller.admin { is_public } else { Some(true) };
+    let num = |key: &str| -> orrery_kernel::Result<u64> {
+        q.get(key).map_or(Ok(0), |v| v.parse().map_err(|_| Error::BadRequest(format!("Invalid {key} filter [{v}]"))))
+    };
+    let (min_ram, min_disk) = (num("minRam")?, num("minDisk")?);
+    let limit = q.get("limit").map(|v| v.parse::<usize>().map_err(|_| Error::BadRequest(format!("Invalid input for query parameters limit. Value: {v}.")))).transpose()?;
+    let own = |f: &Flavor| caller.project.is_some_and(|p| f.access.contains(&p));
+    let start = match q.get("marker") {
+        Some(m) if !k.compute.flavors.contains_key(m) => return Err(Error::BadRequest(format!("marker [{m}] not found"))),
+        Some(m) => std::ops::Bound::Excluded(m.clone()),
+        None => std::ops::Bound::Unbounded,
+    };
+    let out = k
+        .compute
+        .flavors
+        .range((start, std::ops::Bound::Unbounded))
+        .map(|(_, f)| f)
+        .filter(|f| match is_public {
+            Some(true) => f.is_public || own(f),
+            Some(false) => !f.is_public,
+            None => true,
+        })
+        .filter(|f| f.ram >= min_ram && f.disk >= min_disk)
+        .take(limit.unwrap_or(usize::MAX))
+        .cloned()
+        .collect();
+    Ok(out)
+}
+
+async fn list(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
+    let base = s.site.base_url.clone();
+    let flavors = read(&s, S, auth(&h, S)?, move |k, c| filtered(k, c, &q)).await?;
+    Ok(Json(json!({"flavors": flavors.iter().map(|f| summary(f, mv, &base)).collect::<Vec<_>>()})))
+}
+
+async fn detail(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
+    let base = s.site.base_url.clone();
+    let flavors = read(&s, S, auth(&h, S)?, move |k, c| filtered(k, c, &q)).await?;
+    Ok(Json(json!({"flavors": flavors.iter().map(|f| flavor_json(f, mv, &base)).collect::<Vec<_>>()})))
+}
+
+async fn find(s: &AppState, h: &HeaderMap, id: String) -> Result<Flavor, ApiError> {
+    read(s, S, auth(h, S)?, move |k, c| kflavors::find(k, c, &id).cloned()).await
+}
+
+async fn show(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let f = find(&s, &h, id).await?;
+    Ok(Json(json!({"flavor": flavor_json(&f, mv, &s.site.base_url)})))
+}
+
+/// Runs a flavor command and returns the flavor it leaves behind.
+async fn run(s: &AppState, h: &HeaderMap, cmd: Cmd) -> Result<Option<Flavor>, ApiError> {
+    match apply(s, S, auth(h, S)?, Command::Compute(kcompute::Cmd::Flavor(cmd))).await? {
+        Reply::Compute(kcompute::Reply::Flavor(kflavors::Reply::Flavor(f))) => Ok(Some(*f)),
+        _ => Ok(None),
+    }
+}
+
+/// A number Nova accepts as a JSON integer or a string of digits.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Num {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Num {
+    fn int(&self, field: &str, min: i64) -> Result<u64, ApiError> {
+        let v = match self {
+            Num::Int(i) => Some(*i),
+            Num::Text(t) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => t.parse().ok(),
+            _ => None,
+        };
+        match v {
+            Some(v) if v >= min && v <= i64::from(i32::MAX) => Ok(v as u64),
+            _ => Err(ApiError::bad_request(S, format!("Invalid input for field/attribute {field}. Value: {}. It must be an integer from {min} to {}.", self.show(), i32::MAX))),
+        }
+    }
+
+    fn ratio(&self) -> Result<Ratio, ApiError> {
+        let v = match self {
+            Num::Int(i) => Some(*i as f64),
+            Num::Float(f) => Some(*f),
+            Num::Text(t) => t.parse().ok(),
+        };
+        match v {
+            Some(v) if v > 0.0 && v <= 3.40282e38 => Ok(Ratio(v)),
+            _ => Err(ApiError::bad_request(S, format!("Invalid input for field/attribute rxtx_factor. Value: {}. It must be a number above 0.", self.show()))),
+        }
+    }
+
+    fn show(&self) -> String {
+        match self {
+            Num::Int(i) => i.to_string(),
+            Num::Float(f) => f.to_string(),
+            Num::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// An id Nova accepts as a string or a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FlavorId {
+    Text(String),
+    Int(i64),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    flavor: CreateFlavor,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateFlavor {
+    name: String,
+    ram: Num,
+    vcpus: Num,
+    disk: Num,
+    #[serde(default)]
+    id: Option<FlavorId>,
+    #[serde(rename = "OS-FLV-EXT-DATA:ephemeral", default)]
+    ephemeral: Option<Num>,
+    #[serde(default)]
+    swap: Option<Num>,
+    #[serde(default)]
+    rxtx_factor: Option<Num>,
+    #[serde(rename = "os-flavor-access:is_public", default)]
+    is_public: Option<bool>,
+    #[serde(default)]
+    description: Option<Option<String>>,
+}
+
+impl CreateFlavor {
+    fn into_flavor(self, mv: Microversion) -> Result<Flavor, ApiError> {
+        if self.description.is_some() && !mv.at_least(55) {
+            return Err(ApiError::bad_request(S, "Invalid input for field/attribute flavor. Additional properties are not allowed ('description' was unexpected)"));
+        }
+        let id = match self.id {
+            None => new_uuid().to_string(),
+            Some(FlavorId::Int(i)) => i.to_string(),
+            Some(FlavorId::Text(t)) => t,
+        };
+        let mut f = Flavor::new(&id, &self.name, 0, 0, 0);
+        f.vcpus = self.vcpus.int("vcpus", 1)? as u32;
+        f.ram = self.ram.int("ram", 1)?;
+        f.disk = self.disk.int("disk", 0)?;
+        f.ephemeral = self.ephemeral.map(|n| n.int("OS-FLV-EXT-DATA:ephemeral", 0)).transpose()?.unwrap_or(0);
+        f.swap = self.swap.map(|n| n.int("swap", 0)).transpose()?.unwrap_or(0);
+        f.rxtx_factor = self.rxtx_factor.map(|n| n.ratio()).transpose()?.unwrap_or(Ratio(1.0));
+        f.is_public = self.is_public.unwrap_or(true);
+        f.description = self.description.flatten();
+        Ok(f)
+    }
+}
+
+async fn create(State(s): State<AppState>, mv: Microversion, h: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
+    auth(&h, S)?;
+    let f = parse_json::<CreateBody>(S, &body)?.flavor.into_flavor(mv)?;
+    let f = run(&s, &h, Cmd::Create(Box::new(f))).await?;
+    let f = f.ok_or_else(|| ApiError::new(S, Error::Conflict("The flavor was not created.".into())))?;
+    Ok(Json(json!({"flavor": flavor_json(&f, mv, &s.site.base_url)})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    flavor: UpdateFlavor,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateFlavor {
+    description: Option<String>,
+}
+
+async fn update(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    if !mv.at_least(55) {
+        return Err(ApiError::new(S, Error::NotFound("The resource could not be found.".into())));
+    }
+    let b: UpdateBody = parse_json(S, &body)?;
+    let f = run(&s, &h, Cmd::SetDescription { id: id.clone(), description: b.flavor.description }).await?;
+    let f = f.ok_or_else(|| ApiError::not_found(S, format!("Flavor {id} could not be found.")))?;
+    Ok(Json(json!({"flavor": flavor_json(&f, mv, &s.site.base_url)})).into_response())
+}
+
+async fn delete(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    run(&s, &h, Cmd::Delete { id }).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+fn access_json(f: &Flavor) -> Value {
+    let list: Vec<Value> = f.access.iter().map(|p| json!({"flavor_id": f.id, "tenant_id": p.simple()})).collect();
+    json!({"flavor_access": list})
+}
+
+async fn access_list(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let f = read(&s, S, auth(&h, S)?, move |k, c| {
+        if !c.admin {
+            return Err(Error::Forbidden("Policy doesn't allow os_compute_api:os-flavor-access to be performed.".into()));
+        }
+        kflavors::find(k, c, &id).cloned()
+    })
+    .await?;
+    if f.is_public {
+        return Err(ApiError::not_found(S, "Access list not available for public flavors."));
+    }
+    Ok(Json(access_json(&f)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Tenant {
+    tenant: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+enum ActionBody {
+    #[serde(rename = "addTenantAccess")]
+    Add(Tenant),
+    #[serde(rename = "removeTenantAccess")]
+    Remove(Tenant),
+}
+
+async fn action(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let b: ActionBody = parse_json(S, &body)?;
+    let cmd = match b {
+        ActionBody::Add(t) => Cmd::AddAccess { id: id.clone(), project: project_id(&t.tenant)? },
+        ActionBody::Remove(t) => Cmd::RemoveAccess { id: id.clone(), project: project_id(&t.tenant)? },
+    };
+    let f = run(&s, &h, cmd).await?.ok_or_else(|| ApiError::not_found(S, format!("Flavor {id} could not be found.")))?;
+    Ok(Json(access_json(&f)))
+}
+
+/// Parses a project id (Keystone's 32 hex digits or a hyphenated UUID).
+pub fn project_id(text: &str) -> Result<Uuid, ApiError> {
+    text.parse().map_err(|_| ApiError::bad_request(S, format!("Project ID {text} is not a valid project.")))
+}
+
+/// An extra spec value: Nova accepts strings, numbers and booleans and stores their text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SpecValue {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl SpecValue {
+    fn text(self) -> String {
+        match self {
+            SpecValue::Text(t) => t,
+            SpecValue::Int(i) => i.to_string(),
+            SpecValue::Float(f) => f.to_string(),
+            SpecValue::Bool(b) => if b { "True" } else { "False" }.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecsBody {
+    extra_specs: BTreeMap<String, SpecValue>,
+}
+
+async fn specs_list(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let f = find(&s, &h, id).await?;
+    Ok(Json(json!({"extra_specs": f.extra_specs})))
+}
+
+async fn specs_create(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let b: SpecsBody = parse_json(S, &body)?;
+    let specs: BTreeMap<String, String> = b.extra_specs.into_iter().map(|(k, v)| (k, v.text())).collect();
+    run(&s, &h, Cmd::SetExtraSpecs { id, specs: specs.clone() }).await?;
+    Ok(Json(json!({"extra_specs": specs})))
+}
+
+async fn spec_show(State(s): State<AppState>, h: HeaderMap, Path((id, key)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+    let f = find(&s, &h, id.clone()).await?;
+    let v = f.extra_specs.get(&key).ok_or_else(|| ApiError::not_found(S, format!("Flavor {id} has no extra specs with key {key}.")))?;
+    Ok(Json(json!({ key: v })))
+}
+
+async fn spec_update(State(s): State<AppState>, h: HeaderMap, Path((id, key)): Path<(String, String)>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let b: BTreeMap<String, SpecValue> = parse_json(S, &body)?;
+    if b.len() != 1 || !b.contains_key(&key) {
+        return Err(ApiError::bad_request(S, "Request body and URI mismatch"));
+    }
+    let specs: BTreeMap<String, String> = b.into_iter().map(|(k, v)| (k, v.text())).collect();
+    run(&s, &h, Cmd::SetExtraSpecs { id, specs: specs.clone() }).await?;
+    Ok(Json(json!(specs)))
+}
+
+async fn spec_delete(State(s): State<AppState>, h: HeaderMap, Path((id, key)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+    run(&s, &h, Cmd::UnsetExtraSpec { id, key }).await?;
+    Ok(StatusCode::OK)
 }

@@ -1,10 +1,254 @@
-//! Compute API: versions. Skeleton: a helper fills this in.
+//! Compute API versions: the version documents (`GET /compute/`, `GET /compute/v2.1/`) and
+//! microversion negotiation, shared by every compute handler.
+//!
+//! [`negotiate`] is a middleware: it parses the requested microversion (answering 400 or 406
+//! as Nova does), stores the [`Microversion`] in the request's extensions, and stamps the
+//! version headers on every response, errors included. Handlers take [`Microversion`] as an
+//! extractor and branch with [`Microversion::at_least`]. Sub-routers apply it with [`layer`].
 
-use axum::Router;
+use axum::extract::{FromRequestParts, Request as HttpRequest, State};
+use axum::http::header::{HeaderMap, HeaderName, HeaderValue, VARY};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use orrery_kernel::{Auth, Caller, Command, Kernel, Reply, Request};
+use serde_json::{json, Value};
 
+use crate::error::{error_body, ApiError, Service};
 use crate::AppState;
 
-/// Routes for versions.
+use super::MAX_MICROVERSION;
+
+/// The legacy Nova microversion header.
+pub const LEGACY_HEADER: &str = "x-openstack-nova-api-version";
+/// The standard microversion header, `OpenStack-API-Version: compute 2.x`.
+pub const HEADER: &str = "openstack-api-version";
+/// The lowest compute microversion.
+pub const MIN_MICROVERSION: (u32, u32) = (2, 1);
+
+/// A negotiated compute microversion, such as 2.79.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Microversion(pub u32, pub u32);
+
+impl Default for Microversion {
+    fn default() -> Self {
+        Microversion(MIN_MICROVERSION.0, MIN_MICROVERSION.1)
+    }
+}
+
+impl std::fmt::Display for Microversion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
+impl Microversion {
+    /// The highest version orrery serves.
+    pub const MAX: Microversion = Microversion(MAX_MICROVERSION.0, MAX_MICROVERSION.1);
+    /// The lowest version orrery serves.
+    pub const MIN: Microversion = Microversion(MIN_MICROVERSION.0, MIN_MICROVERSION.1);
+
+    /// Whether this is 2.`minor` or later.
+    pub fn at_least(&self, minor: u32) -> bool {
+        *self >= Microversion(2, minor)
+    }
+
+    /// The microversion a request asks for: the `OpenStack-API-Version: compute X` header,
+    /// else the legacy `X-OpenStack-Nova-API-Version`, else 2.1. `latest` is the maximum.
+    /// A malformed version is a 400 and one outside 2.1..=max a 406, with Nova's bodies.
+    pub fn from_headers(headers: &HeaderMap) -> Result<Microversion, Response> {
+        let standard = headers.get_all(HEADER).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).find_map(|item| {
+            let mut words = item.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some(service), Some(version)) if service.eq_ignore_ascii_case("compute") => Some(version.to_string()),
+                _ => None,
+            }
+        });
+        let legacy = || headers.get(LEGACY_HEADER).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_string());
+        match standard.or_else(legacy) {
+            None => Ok(Microversion::MIN),
+            Some(v) => Microversion::parse(&v),
+        }
+    }
+
+    /// Parses `2.x` or `latest` and checks the range.
+    pub fn parse(text: &str) -> Result<Microversion, Response> {
+        if text.eq_ignore_ascii_case("latest") {
+            return Ok(Microversion::MAX);
+        }
+        let parsed = text.split_once('.').and_then(|(a, b)| {
+            let ok = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+            if ok(a) && ok(b) {
+                Some(Microversion(a.parse().ok()?, b.parse().ok()?))
+            } else {
+                None
+            }
+        });
+        let Some(v) = parsed else {
+            let msg = format!("API Version String {text} is of invalid format. Must be of format MajorNum.MinorNum.");
+            return Err(fault(StatusCode::BAD_REQUEST, &msg));
+        };
+        if v < Microversion::MIN || v > Microversion::MAX {
+            let msg = format!("Version {v} is not supported by the API. Minimum is {} and maximum is {}.", Microversion::MIN, Microversion::MAX);
+            return Err(fault(StatusCode::NOT_ACCEPTABLE, &msg));
+        }
+        Ok(v)
+    }
+
+    /// The response headers naming this version.
+    pub fn headers(&self) -> [(HeaderName, HeaderValue); 3] {
+        let standard = HeaderValue::from_str(&format!("compute {self}")).unwrap_or(HeaderValue::from_static("compute 2.1"));
+        let legacy = HeaderValue::from_str(&self.to_string()).unwrap_or(HeaderValue::from_static("2.1"));
+        [
+            (HeaderName::from_static(HEADER), standard),
+            (HeaderName::from_static(LEGACY_HEADER), legacy),
+            (VARY, HeaderValue::from_static("OpenStack-API-Version, X-OpenStack-Nova-API-Version")),
+        ]
+    }
+
+    /// Adds this version's headers to `resp`.
+    pub fn stamp(&self, mut resp: Response) -> Response {
+        for (name, value) in self.headers() {
+            resp.headers_mut().insert(name, value);
+        }
+        resp
+    }
+}
+
+/// A Nova error body with a status that kernel errors do not cover (406).
+fn fault(status: StatusCode, message: &str) -> Response {
+    let body = match status {
+        StatusCode::BAD_REQUEST => error_body(Service::Compute, status, message),
+        _ => json!({"computeFault": {"code": status.as_u16(), "message": message}}),
+    };
+    (status, Json(body)).into_response()
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Microversion {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Microversion>() {
+            Some(v) => Ok(*v),
+            None => Microversion::from_headers(&parts.headers),
+        }
+    }
+}
+
+/// Middleware: negotiates the microversion and stamps the version headers on the response.
+pub async fn negotiate(mut req: HttpRequest, next: Next) -> Response {
+    let v = match Microversion::from_headers(req.headers()) {
+        Ok(v) => v,
+        Err(resp) => return Microversion::MIN.stamp(resp),
+    };
+    req.extensions_mut().insert(v);
+    v.stamp(next.run(req).await)
+}
+
+/// Wraps a compute sub-router in [`negotiate`].
+pub fn layer(router: Router<AppState>) -> Router<AppState> {
+    router.layer(middleware::from_fn(negotiate))
+}
+
+/// The caller's credentials from `X-Auth-Token`; 401 in `service`'s body when it is missing.
+pub fn auth(headers: &HeaderMap, service: Service) -> Result<Auth, ApiError> {
+    match headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
+        Some(t) if !t.trim().is_empty() => Ok(Auth::Token(t.trim().to_string())),
+        _ => Err(ApiError::new(service, orrery_kernel::Error::Unauthorized("The request you have made requires authentication.".into()))),
+    }
+}
+
+/// Runs `f` against the kernel as the caller `auth` resolves to; errors come back in
+/// `service`'s body.
+pub async fn read<R, F>(state: &AppState, service: Service, auth: Auth, f: F) -> Result<R, ApiError>
+where
+    R: Send + 'static,
+    F: FnOnce(&Kernel, &Caller) -> orrery_kernel::Result<R> + Send + 'static,
+{
+    let res = state
+        .cloud
+        .read(service, move |k, _now| {
+            let caller = k.caller(&auth)?;
+            f(k, &caller)
+        })
+        .await?;
+    res.map_err(|e| ApiError::new(service, e))
+}
+
+/// Applies `command` as `auth`; errors come back in `service`'s body.
+pub async fn apply(state: &AppState, service: Service, auth: Auth, command: Command) -> Result<Reply, ApiError> {
+    state.cloud.apply(service, Request { auth, command }).await
+}
+
+/// Routes for the version documents.
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    layer(Router::new().route("/", get(root)).route("/v2.1", get(current)).route("/v2.1/", get(current)))
+}
+
+fn version_doc(base: &str) -> Value {
+    json!({
+        "id": "v2.1",
+        "status": "CURRENT",
+        "version": Microversion::MAX.to_string(),
+        "min_version": Microversion::MIN.to_string(),
+        "updated": "2013-07-23T11:33:21Z",
+        "links": [{"rel": "self", "href": format!("{base}/compute/v2.1/")}],
+    })
+}
+
+async fn root(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({"versions": [version_doc(&s.site.base_url)]}))
+}
+
+async fn current(State(s): State<AppState>) -> Json<Value> {
+    let mut doc = version_doc(&s.site.base_url);
+    doc["links"].as_array_mut().map(|l| l.push(json!({"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"})));
+    doc["media-types"] = json!([{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}]);
+    Json(json!({"version": doc}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hdrs(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn negotiates_like_nova() {
+        assert_eq!(Microversion::from_headers(&hdrs(&[])).unwrap(), Microversion(2, 1));
+        assert_eq!(Microversion::from_headers(&hdrs(&[(LEGACY_HEADER, "2.53")])).unwrap(), Microversion(2, 53));
+        assert_eq!(Microversion::from_headers(&hdrs(&[(HEADER, "compute 2.60")])).unwrap(), Microversion(2, 60));
+        assert_eq!(Microversion::from_headers(&hdrs(&[(HEADER, "placement 1.2, compute latest")])).unwrap(), Microversion::MAX);
+        // The standard header wins over the legacy one.
+        assert_eq!(Microversion::from_headers(&hdrs(&[(HEADER, "compute 2.10"), (LEGACY_HEADER, "2.20")])).unwrap(), Microversion(2, 10));
+        assert_eq!(Microversion::from_headers(&hdrs(&[(HEADER, "volume 3.5")])).unwrap(), Microversion(2, 1));
+        assert!(Microversion(2, 79).at_least(55) && !Microversion(2, 54).at_least(55));
+    }
+
+    #[test]
+    fn rejects_out_of_range_and_garbage() {
+        let r = Microversion::parse("2.80").unwrap_err();
+        assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(Microversion::parse("2.0").unwrap_err().status(), StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(Microversion::parse("3.1").unwrap_err().status(), StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(Microversion::parse("two").unwrap_err().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(Microversion::parse("2.01").unwrap_err().status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn stamps_headers() {
+        let r = Microversion(2, 55).stamp(StatusCode::OK.into_response());
+        assert_eq!(r.headers()["openstack-api-version"], "compute 2.55");
+        assert_eq!(r.headers()["x-openstack-nova-api-version"], "2.55");
+        assert!(r.headers()["vary"].to_str().unwrap().contains("OpenStack-API-Version"));
+    }
 }
