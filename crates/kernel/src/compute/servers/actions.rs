@@ -1,0 +1,615 @@
+//! Server actions and Nova's state machine: which vm_state and task_state allow each action,
+//! the task_state it sets, the modelled time it takes, and what its timer finishes.
+//!
+//! Every action that takes time bumps the server's operation number, so a timer scheduled for
+//! an earlier operation (say a reboot overtaken by a delete) finds the number changed and does
+//! nothing.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{create, edit, ActionEvent, ActionKind, ActionRecord, EventKind, Fault, Lock, Migration, PowerState, Server, TaskState, VmState};
+use crate::compute::quotas::{self, Usage};
+use crate::compute::{flavors, groups};
+use crate::ids::Uuid;
+use crate::placement::Resources;
+use crate::scheduler::Request as SchedRequest;
+use crate::time::Dur;
+use crate::topology::HostIdx;
+use crate::{Caller, Effect, Error, Event, Kernel, Result};
+
+/// What a server action asks for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// `os-start`: power a stopped server on.
+    Start,
+    /// `os-stop`: power an active (or errored) server off.
+    Stop,
+    /// `reboot`, SOFT or HARD.
+    Reboot {
+        /// HARD rather than SOFT.
+        hard: bool,
+    },
+    /// `pause`.
+    Pause,
+    /// `unpause`.
+    Unpause,
+    /// `suspend`.
+    Suspend,
+    /// `resume`.
+    Resume,
+    /// `lock`, with an optional reason (2.73).
+    Lock {
+        /// Why.
+        reason: Option<String>,
+    },
+    /// `unlock`.
+    Unlock,
+    /// `rebuild` from an image.
+    Rebuild(Box<RebuildSpec>),
+    /// `resize` to another flavor.
+    Resize {
+        /// The new flavor's id.
+        flavor: String,
+    },
+    /// `confirmResize`: keep the new flavor and free the source.
+    ConfirmResize,
+    /// `revertResize`: go back to the old flavor and host.
+    RevertResize,
+}
+
+/// What a rebuild changes besides the image. `None` leaves a field alone; `Some(None)`
+/// clears it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebuildSpec {
+    /// The image to rebuild from.
+    pub image: Uuid,
+    /// A new name.
+    pub name: Option<String>,
+    /// New metadata, replacing the old.
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// A new description (2.19).
+    pub description: Option<Option<String>>,
+    /// New `accessIPv4`.
+    pub access_ipv4: Option<Option<String>>,
+    /// New `accessIPv6`.
+    pub access_ipv6: Option<Option<String>>,
+    /// A new keypair (2.54).
+    pub key_name: Option<Option<String>>,
+    /// New user data (2.57).
+    pub user_data: Option<Option<String>>,
+    /// New trusted certificate ids (2.63).
+    pub trusted_certs: Option<Option<Vec<String>>>,
+}
+
+/// What a timer finishes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Step {
+    /// The build: ACTIVE and running.
+    Built,
+    /// A power or rebuild operation: settle in `vm` with `power`.
+    Settled {
+        /// The vm_state to end in.
+        vm: VmState,
+        /// The power_state to end in.
+        power: PowerState,
+        /// The event that finishes.
+        event: EventKind,
+        /// Whether the guest booted afresh (sets `launched_at`).
+        relaunched: bool,
+    },
+    /// The resize: on the new host with the new flavor, VERIFY_RESIZE.
+    Resized,
+    /// The revert: back on the old host with the old flavor.
+    Reverted,
+    /// The teardown: the server is gone.
+    Deleted,
+}
+
+/// Schedules the timer finishing operation `op` of server `id` after `after`.
+pub(crate) fn schedule(k: &mut Kernel, id: Uuid, op: u32, after: Dur, step: Step) {
+    let t = super::Timer { server: id, op, step };
+    k.schedule_timer(after, crate::Timer::Compute(crate::compute::Timer::Server(t)));
+}
+
+/// Nova's 409 for an action in the wrong state.
+fn invalid_state(action: &str, id: &Uuid, attr: &str, state: &str) -> Error {
+    Error::Conflict(format!("Cannot '{action}' instance {id} while it is in {attr} {state}"))
+}
+
+/// Nova's `check_instance_state`: vm_state in `vm` (any if empty), task_state in `tasks`,
+/// and, if `launched`, booted at least once.
+pub(crate) fn check_state(s: &Server, action: &str, vm: &[VmState], tasks: &[Option<TaskState>], launched: bool) -> Result<()> {
+    if !vm.is_empty() && !vm.contains(&s.vm_state) {
+        return Err(invalid_state(action, &s.id, "vm_state", s.vm_state.name()));
+    }
+    if !tasks.contains(&s.task_state) {
+        return Err(invalid_state(action, &s.id, "task_state", s.task_state.map_or("None", |t| t.name())));
+    }
+    if launched && s.launched_at.is_none() {
+        return Err(invalid_state(action, &s.id, "launched_at", "None"));
+    }
+    Ok(())
+}
+
+/// Nova's `check_instance_lock`: a locked server refuses non-admins.
+pub(crate) fn check_lock(s: &Server, caller: &Caller) -> Result<()> {
+    if s.locked() && !caller.admin {
+        return Err(Error::Conflict(format!("Instance {} is locked", s.id)));
+    }
+    Ok(())
+}
+
+/// The task states a hard reboot may interrupt (Nova's `ALLOW_REBOOT`).
+const ALLOW_REBOOT: &[Option<TaskState>] = &[
+    None,
+    Some(TaskState::Rebooting),
+    Some(TaskState::RebootingHard),
+    Some(TaskState::Resuming),
+    Some(TaskState::Unpausing),
+    Some(TaskState::Pausing),
+    Some(TaskState::Suspending),
+];
+
+/// A timed power operation: its guard, the task state it sets and where it ends.
+struct PowerOp {
+    name: &'static str,
+    kind: ActionKind,
+    allowed: &'static [VmState],
+    tasks: &'static [Option<TaskState>],
+    task: TaskState,
+    end: VmState,
+    power: PowerState,
+    event: EventKind,
+}
+
+fn power_op(action: &Action) -> Option<PowerOp> {
+    use VmState::*;
+    let op = |name, kind, allowed, task, end, power, event| PowerOp { name, kind, allowed, tasks: &[None], task, end, power, event };
+    Some(match action {
+        Action::Stop => op("stop", ActionKind::Stop, &[Active, Error], TaskState::PoweringOff, Stopped, PowerState::Shutdown, EventKind::Stop),
+        Action::Start => op("start", ActionKind::Start, &[Stopped], TaskState::PoweringOn, Active, PowerState::Running, EventKind::Start),
+        Action::Reboot { hard: false } => op("reboot", ActionKind::Reboot, &[Active], TaskState::Rebooting, Active, PowerState::Running, EventKind::Reboot),
+        Action::Reboot { hard: true } => PowerOp {
+            tasks: ALLOW_REBOOT,
+            ..op("reboot", ActionKind::Reboot, &[Active, Stopped, Paused, Suspended, Error], TaskState::RebootingHard, Active, PowerState::Running, EventKind::Reboot)
+        },
+        Action::Pause => op("pause", ActionKind::Pause, &[Active], TaskState::Pausing, Paused, PowerState::Paused, EventKind::Pause),
+        Action::Unpause => op("unpause", ActionKind::Unpause, &[Paused], TaskState::Unpausing, Active, PowerState::Running, EventKind::Unpause),
+        Action::Suspend => op("suspend", ActionKind::Suspend, &[Active], TaskState::Suspending, Suspended, PowerState::Shutdown, EventKind::Suspend),
+        Action::Resume => op("resume", ActionKind::Resume, &[Suspended], TaskState::Resuming, Active, PowerState::Running, EventKind::Resume),
+        _ => return None,
+    })
+}
+
+/// The modelled duration of a power operation.
+fn power_time(k: &Kernel, kind: ActionKind) -> Dur {
+    let t = &k.policy().timing;
+    match kind {
+        ActionKind::Stop => t.stop,
+        ActionKind::Start => t.start,
+        ActionKind::Reboot => t.reboot,
+        _ => t.pause,
+    }
+}
+
+/// Runs a server action.
+pub fn run(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, action: Action) -> Result<()> {
+    let what = format!("servers:{}", action_policy(&action));
+    let s = super::find_for_write(k, caller, &id, &what)?;
+    if let Some(op) = power_op(&action) {
+        check_lock(s, caller)?;
+        if s.host.is_none() {
+            return Err(Error::Conflict(format!("Instance {id} is not ready")));
+        }
+        check_state(s, op.name, op.allowed, op.tasks, true)?;
+        let dur = power_time(k, op.kind);
+        let step = Step::Settled { vm: op.end, power: op.power, event: op.event, relaunched: false };
+        begin(k, caller, &id, request_id, op.kind, Some(op.task), Some((op.event, dur, step)));
+        return Ok(());
+    }
+    match action {
+        Action::Lock { reason } => lock(k, caller, id, request_id, reason),
+        Action::Unlock => unlock(k, caller, id, request_id),
+        Action::Rebuild(spec) => rebuild(k, caller, id, request_id, *spec),
+        Action::Resize { flavor } => resize(k, caller, id, request_id, &flavor),
+        Action::ConfirmResize => confirm_resize(k, caller, id, request_id),
+        Action::RevertResize => revert_resize(k, caller, id, request_id),
+        _ => Err(Error::BadRequest("Unknown server action.".into())),
+    }
+}
+
+/// The policy name Nova checks for an action, for 403 messages.
+fn action_policy(a: &Action) -> &'static str {
+    match a {
+        Action::Start => "os-start",
+        Action::Stop => "os-stop",
+        Action::Reboot { .. } => "reboot",
+        Action::Pause => "os-pause-server:pause",
+        Action::Unpause => "os-pause-server:unpause",
+        Action::Suspend => "os-suspend-server:suspend",
+        Action::Resume => "os-suspend-server:resume",
+        Action::Lock { .. } => "os-lock-server:lock",
+        Action::Unlock => "os-lock-server:unlock",
+        Action::Rebuild(_) => "rebuild",
+        Action::Resize { .. } => "resize",
+        Action::ConfirmResize => "confirm_resize",
+        Action::RevertResize => "revert_resize",
+    }
+}
+
+/// Starts an operation on a validated server: records the action, sets the task state and,
+/// if the operation takes time, bumps the operation number and schedules its timer.
+#[allow(clippy::too_many_arguments)]
+fn begin(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid, kind: ActionKind, task: Option<TaskState>, timed: Option<(EventKind, Dur, Step)>) {
+    let now = k.now();
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
+    let mut events = Vec::new();
+    if let Some((event, _, _)) = &timed {
+        supersede(s, now);
+        events.push(ActionEvent { kind: *event, start: now, finish: None, ok: None, host: s.host });
+    }
+    let project = caller.project.unwrap_or(s.project);
+    s.actions.push(ActionRecord { kind, request_id, user: caller.user, project, start: now, updated: now, events });
+    s.updated = now;
+    if task.is_some() {
+        s.task_state = task;
+    }
+    if let Some((_, dur, step)) = timed {
+        s.op = s.op.wrapping_add(1);
+        let op = s.op;
+        schedule(k, *id, op, dur, step);
+    }
+}
+
+/// Marks the events of the operation a new one overtakes (its timer is now stale) as failed.
+fn supersede(s: &mut Server, now: crate::Time) {
+    let Some(a) = s.actions.iter_mut().rev().find(|a| !a.events.is_empty()) else { return };
+    for e in a.events.iter_mut().filter(|e| e.finish.is_none()) {
+        e.finish = Some(now);
+        e.ok = Some(false);
+        a.updated = now;
+    }
+}
+
+/// Marks the newest unfinished event of `kind` finished.
+fn finish_event(s: &mut Server, kind: EventKind, now: crate::Time, ok: bool) {
+    for a in s.actions.iter_mut().rev() {
+        if let Some(e) = a.events.iter_mut().rev().find(|e| e.kind == kind && e.finish.is_none()) {
+            e.finish = Some(now);
+            e.ok = Some(ok);
+            a.updated = now;
+            return;
+        }
+    }
+}
+
+/// Finishes an operation whose timer fired (the caller checked it is not stale).
+pub(crate) fn finish(k: &mut Kernel, id: Uuid, step: Step) {
+    match step {
+        Step::Built => {
+            settle(k, &id, VmState::Active, PowerState::Running, EventKind::Build, true);
+            k.outbox.events.push(Event::ServerActive { server: id });
+        }
+        Step::Settled { vm, power, event, relaunched } => settle(k, &id, vm, power, event, relaunched),
+        Step::Resized => finish_resize(k, &id),
+        Step::Reverted => finish_revert(k, &id),
+        Step::Deleted => destroy(k, &id),
+    }
+}
+
+fn settle(k: &mut Kernel, id: &Uuid, vm: VmState, power: PowerState, event: EventKind, relaunched: bool) {
+    let now = k.now();
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
+    s.vm_state = vm;
+    s.power_state = power;
+    s.task_state = None;
+    s.updated = now;
+    if relaunched {
+        s.launched_at = Some(now);
+        s.progress = 100;
+    }
+    finish_event(s, event, now, true);
+}
+
+fn lock(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, reason: Option<String>) -> Result<()> {
+    if let Some(r) = &reason {
+        if r.chars().count() > 255 {
+            return Err(Error::BadRequest("Invalid input for field/attribute locked_reason. It is longer than 255 characters.".into()));
+        }
+    }
+    let s = super::find(k, caller, &id)?;
+    let by_admin = caller.project != Some(s.project);
+    begin(k, caller, &id, request_id, ActionKind::Lock, None, None);
+    if let Some(s) = k.compute.servers.by_id.get_mut(&id) {
+        s.extras.lock = Some(Lock { by_admin, reason });
+    }
+    Ok(())
+}
+
+fn unlock(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<()> {
+    let s = super::find(k, caller, &id)?;
+    if s.extras.lock.as_ref().is_some_and(|l| l.by_admin) && !caller.admin {
+        return Err(Error::Forbidden("Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override to be performed.".into()));
+    }
+    begin(k, caller, &id, request_id, ActionKind::Unlock, None, None);
+    if let Some(s) = k.compute.servers.by_id.get_mut(&id) {
+        s.extras.lock = None;
+    }
+    Ok(())
+}
+
+fn rebuild(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, spec: RebuildSpec) -> Result<()> {
+    let s = super::find(k, caller, &id)?;
+    check_lock(s, caller)?;
+    check_state(s, "rebuild", &[VmState::Active, VmState::Stopped, VmState::Error], &[None], true)?;
+    if s.host.is_none() {
+        return Err(Error::Conflict(format!("Instance {id} is not ready")));
+    }
+    let image = create::find_image(k, caller, &spec.image)?;
+    create::check_image_fits(caller, image, k.compute.servers.flavor(s.flavor))?;
+    if let Some(n) = &spec.name {
+        edit::check_name(n)?;
+    }
+    if let Some(Some(d)) = &spec.description {
+        edit::check_description(Some(d))?;
+    }
+    if let Some(m) = &spec.metadata {
+        edit::check_metadata(k, &s.project, m)?;
+    }
+    if let Some(Some(name)) = &spec.key_name {
+        crate::compute::keypairs::find(k, &s.user, name).map_err(|_| Error::BadRequest("Invalid key_name provided.".into()))?;
+    }
+    let stopped = s.vm_state == VmState::Stopped;
+    let (vm, power) = if stopped { (VmState::Stopped, PowerState::Shutdown) } else { (VmState::Active, PowerState::Running) };
+    let step = Step::Settled { vm, power, event: EventKind::Rebuild, relaunched: true };
+    let dur = k.policy().timing.rebuild;
+    begin(k, caller, &id, request_id, ActionKind::Rebuild, Some(TaskState::Rebuilding), Some((EventKind::Rebuild, dur, step)));
+    let s = k.compute.servers.by_id.get_mut(&id).expect("validated above");
+    apply_rebuild(s, spec);
+    Ok(())
+}
+
+fn apply_rebuild(s: &mut Server, spec: RebuildSpec) {
+    s.image = Some(spec.image);
+    if let Some(n) = spec.name {
+        s.name = n;
+    }
+    if let Some(m) = spec.metadata {
+        s.metadata = m;
+    }
+    let x = &mut s.extras;
+    if let Some(d) = spec.description {
+        x.description = d;
+    }
+    if let Some(v) = spec.access_ipv4 {
+        x.access_ipv4 = v;
+    }
+    if let Some(v) = spec.access_ipv6 {
+        x.access_ipv6 = v;
+    }
+    if let Some(v) = spec.user_data {
+        x.user_data = v;
+    }
+    if let Some(v) = spec.trusted_certs {
+        x.trusted_certs = v;
+    }
+    if let Some(v) = spec.key_name {
+        s.key_name = v;
+    }
+    s.progress = 0;
+}
+
+/// The resources a flavor copy claims.
+fn resources_of(k: &Kernel, flavor: u32) -> Resources {
+    flavors::resources(k.compute.servers.flavor(flavor))
+}
+
+/// The quota growth from flavor `from` to flavor `to` (zero where it shrinks).
+fn growth(k: &Kernel, from: u32, to: u32) -> Usage {
+    let (a, b) = (k.compute.servers.flavor(from), k.compute.servers.flavor(to));
+    Usage { instances: 0, cores: u64::from(b.vcpus.saturating_sub(a.vcpus)), ram: b.ram.saturating_sub(a.ram), server_groups: 0 }
+}
+
+/// Moves a server's counted quota usage from flavor `from` to flavor `to`.
+fn recount(k: &mut Kernel, project: &Uuid, from: u32, to: u32) {
+    let (a, b) = (super::usage_of(&k.compute.servers, from), super::usage_of(&k.compute.servers, to));
+    quotas::sub_usage(k, project, &a);
+    quotas::add_usage(k, project, &b);
+}
+
+fn resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, flavor_id: &str) -> Result<()> {
+    let s = super::find(k, caller, &id)?;
+    check_lock(s, caller)?;
+    check_state(s, "resize", &[VmState::Active, VmState::Stopped], &[None], true)?;
+    let source = s.host.ok_or_else(|| Error::Conflict(format!("Instance {id} is not ready")))?;
+    let new = flavors::find(k, caller, flavor_id).map_err(|_| Error::BadRequest("Unable to locate requested flavor.".into()))?.clone();
+    let old = k.compute.servers.flavor(s.flavor);
+    if old.id == new.id {
+        return Err(Error::BadRequest("When resizing, instances must change flavor!".into()));
+    }
+    if new.disk == 0 && old.disk > 0 {
+        return Err(Error::BadRequest("Resize to zero disk flavor is not allowed.".into()));
+    }
+    let (project, user, resume, old_idx, group) = (s.project, s.user, s.vm_state, s.flavor, s.group);
+    let delta = Usage {
+        instances: 0,
+        cores: u64::from(new.vcpus.saturating_sub(old.vcpus)),
+        ram: new.ram.saturating_sub(old.ram),
+        server_groups: 0,
+    };
+    quotas::check(k, &project, &delta)?;
+    let new_idx = k.compute.servers.intern_flavor(&new);
+    let migration_id = k.rng().uuid();
+    match pick_resize_host(k, &id, new_idx, source, group) {
+        Some(dest) if move_allocations(k, &id, &migration_id, project, user, dest, new_idx) => {
+            let m = Migration { id: migration_id, old_flavor: old_idx, new_flavor: new_idx, source, dest, resume, reverting: false };
+            let dur = k.policy().timing.resize;
+            begin(k, caller, &id, request_id, ActionKind::Resize, Some(TaskState::ResizeMigrating), Some((EventKind::Resize, dur, Step::Resized)));
+            k.compute.servers.by_id.get_mut(&id).expect("validated above").extras.migration = Some(m);
+            recount(k, &project, old_idx, new_idx);
+        }
+        _ => resize_failed(k, caller, &id, request_id),
+    }
+    Ok(())
+}
+
+/// Chooses a host for the resized server: another host if one fits, else its own.
+fn pick_resize_host(k: &mut Kernel, id: &Uuid, flavor: u32, source: HostIdx, group: Option<Uuid>) -> Option<HostIdx> {
+    let s = k.compute.servers.get(id)?;
+    let zone = s.requested_zone;
+    let image_props = s.image.and_then(|i| k.images.by_id.get(&i)).map(|i| i.properties.clone()).unwrap_or_default();
+    let f = k.compute.servers.flavor(flavor);
+    let extra_specs = f.extra_specs.clone();
+    let res = flavors::resources(f);
+    let group = match group {
+        Some(g) => groups::placement_for(k, &g, |m| if m == id { None } else { k.compute.servers.host_of(m) }),
+        None => Default::default(),
+    };
+    let avoid = [source];
+    let mut req = SchedRequest { resources: res, zone, image_props: Some(&image_props), extra_specs: Some(&extra_specs), group, ignore_hosts: &avoid };
+    if let Ok(h) = k.schedule(&req) {
+        return Some(h);
+    }
+    req.ignore_hosts = &[];
+    k.schedule(&req).ok()
+}
+
+/// Hands the server's current allocations to the migration consumer and claims the new
+/// flavor on `dest` for the server. All or nothing: false (and nothing changed) if the
+/// destination claim fails.
+fn move_allocations(k: &mut Kernel, id: &Uuid, migration: &Uuid, project: Uuid, user: Uuid, dest: HostIdx, flavor: u32) -> bool {
+    let held = k.placement.consumers.get(id).map(|c| c.allocations.clone()).unwrap_or_default();
+    k.placement.free(id);
+    k.placement.set_allocations(*migration, project, user, held.clone()).expect("re-labelling freed allocations always fits");
+    let res = resources_of(k, flavor);
+    if create::allocate(k, id, project, user, dest, &res).is_ok() {
+        return true;
+    }
+    k.placement.free(migration);
+    k.placement.set_allocations(*id, project, user, held).expect("restoring freed allocations always fits");
+    false
+}
+
+/// A resize the scheduler could not place: the server stays as it was, the action and a
+/// fault record why, as Nova's conductor does.
+fn resize_failed(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid) {
+    begin(k, caller, id, request_id, ActionKind::Resize, None, None);
+    let now = k.now();
+    let s = k.compute.servers.by_id.get_mut(id).expect("validated above");
+    if let Some(a) = s.actions.last_mut() {
+        a.events.push(ActionEvent { kind: EventKind::MigrateServer, start: now, finish: Some(now), ok: Some(false), host: None });
+    }
+    s.extras.fault = Some(Fault { code: 500, message: create::NO_VALID_HOST.to_string(), created: now });
+}
+
+fn finish_resize(k: &mut Kernel, id: &Uuid) {
+    let now = k.now();
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
+    let Some(m) = s.extras.migration.clone() else { return };
+    s.flavor = m.new_flavor;
+    s.vm_state = VmState::Resized;
+    s.task_state = None;
+    s.power_state = if m.resume == VmState::Stopped { PowerState::Shutdown } else { PowerState::Running };
+    s.updated = now;
+    s.progress = 100;
+    finish_event(s, EventKind::Resize, now, true);
+    k.compute.servers.set_host(id, Some(m.dest));
+    if m.dest != m.source {
+        k.outbox.effects.push(Effect::Spawn { server: *id, host: m.dest });
+        k.outbox.events.push(Event::ServerPlaced { server: *id, host: m.dest });
+    }
+}
+
+fn confirm_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<()> {
+    let s = super::find(k, caller, &id)?;
+    check_lock(s, caller)?;
+    check_state(s, "confirmResize", &[VmState::Resized], &[None], true)?;
+    let m = s.extras.migration.clone().ok_or_else(|| Error::BadRequest(format!("Instance {id} has no resize to confirm.")))?;
+    begin(k, caller, &id, request_id, ActionKind::ConfirmResize, None, None);
+    k.placement.free(&m.id);
+    let now = k.now();
+    let s = k.compute.servers.by_id.get_mut(&id).expect("validated above");
+    s.vm_state = m.resume;
+    s.extras.migration = None;
+    if let Some(a) = s.actions.last_mut() {
+        a.events.push(ActionEvent { kind: EventKind::ConfirmResize, start: now, finish: Some(now), ok: Some(true), host: Some(m.source) });
+    }
+    if m.dest != m.source {
+        k.outbox.effects.push(Effect::Destroy { server: id, host: m.source });
+    }
+    Ok(())
+}
+
+fn revert_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<()> {
+    let s = super::find(k, caller, &id)?;
+    check_lock(s, caller)?;
+    check_state(s, "revertResize", &[VmState::Resized], &[None], true)?;
+    let m = s.extras.migration.clone().ok_or_else(|| Error::BadRequest(format!("Instance {id} has no resize to revert.")))?;
+    let (project, user) = (s.project, s.user);
+    quotas::check(k, &project, &growth(k, m.new_flavor, m.old_flavor))?;
+    let held = k.placement.consumers.get(&m.id).map(|c| c.allocations.clone()).unwrap_or_default();
+    let dur = k.policy().timing.resize;
+    begin(k, caller, &id, request_id, ActionKind::RevertResize, Some(TaskState::ResizeReverting), Some((EventKind::RevertResize, dur, Step::Reverted)));
+    k.placement.free(&m.id);
+    k.placement.free(&id);
+    k.placement.set_allocations(id, project, user, held).expect("returning the source's own allocations always fits");
+    recount(k, &project, m.new_flavor, m.old_flavor);
+    if let Some(mm) = k.compute.servers.by_id.get_mut(&id).and_then(|s| s.extras.migration.as_mut()) {
+        mm.reverting = true;
+    }
+    Ok(())
+}
+
+fn finish_revert(k: &mut Kernel, id: &Uuid) {
+    let now = k.now();
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
+    let Some(m) = s.extras.migration.take() else { return };
+    s.flavor = m.old_flavor;
+    s.vm_state = m.resume;
+    s.task_state = None;
+    s.power_state = if m.resume == VmState::Stopped { PowerState::Shutdown } else { PowerState::Running };
+    s.updated = now;
+    finish_event(s, EventKind::RevertResize, now, true);
+    k.compute.servers.set_host(id, Some(m.source));
+    if m.dest != m.source {
+        k.outbox.effects.push(Effect::Destroy { server: *id, host: m.dest });
+    }
+}
+
+/// Deletes a server: allowed in any state unless locked; the teardown takes modelled time
+/// unless the server never reached a host.
+pub fn delete(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<()> {
+    let s = super::find_for_write(k, caller, &id, "servers:delete")?;
+    check_lock(s, caller)?;
+    if s.task_state == Some(TaskState::Deleting) {
+        return Ok(());
+    }
+    if s.host.is_none() {
+        destroy(k, &id);
+        return Ok(());
+    }
+    let dur = k.policy().timing.delete;
+    begin(k, caller, &id, request_id, ActionKind::Delete, Some(TaskState::Deleting), Some((EventKind::Terminate, dur, Step::Deleted)));
+    Ok(())
+}
+
+/// Removes a server for good: frees its allocations (and a pending resize's), its quota
+/// usage and its group membership.
+fn destroy(k: &mut Kernel, id: &Uuid) {
+    let Some(s) = k.compute.servers.remove(id) else { return };
+    k.placement.free(id);
+    if let Some(m) = &s.extras.migration {
+        k.placement.free(&m.id);
+    }
+    let usage = super::usage_of(&k.compute.servers, s.counted_flavor());
+    quotas::sub_usage(k, &s.project, &usage);
+    if let Some(g) = s.group {
+        groups::remove_member(k, &g, id);
+    }
+    if let Some(h) = s.host {
+        k.outbox.effects.push(Effect::Destroy { server: *id, host: h });
+    }
+    k.outbox.events.push(Event::ServerDeleted { server: *id });
+}

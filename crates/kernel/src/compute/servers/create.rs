@@ -1,0 +1,371 @@
+//! Booting servers: validation (flavor, image, keypair, zone, group, quota), then one record
+//! per server, then scheduling and placement. A server the scheduler cannot place still
+//! exists, in ERROR with Nova's "No valid host" fault, and still counts against quota.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{actions, edit, ActionEvent, ActionKind, ActionRecord, EventKind, Extras, Fault, PowerState, Server, TaskState, VmState};
+use crate::compute::quotas::{self, Resource, Usage};
+use crate::compute::{flavors, groups, keypairs};
+use crate::ids::Uuid;
+use crate::image::Image;
+use crate::placement::Resources;
+use crate::scheduler::Request as SchedRequest;
+use crate::topology::{HostIdx, Role};
+use crate::{Caller, Effect, Error, Event, Kernel, Result};
+
+/// The fault Nova records when the scheduler finds no host.
+pub const NO_VALID_HOST: &str = "No valid host was found. There are not enough hosts available.";
+
+/// What `POST /servers` asks for, already parsed by the API.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateSpec {
+    /// One fresh id per server that may be created (`max_count` of them).
+    pub ids: Vec<Uuid>,
+    /// The fewest servers to create; fewer than `ids.len()` are created only when quota
+    /// allows no more.
+    pub min_count: u32,
+    /// The request id, for the action log.
+    pub request_id: Uuid,
+    /// The name (suffixed `-1`, `-2`, … when creating several).
+    pub name: String,
+    /// The flavor id.
+    pub flavor: String,
+    /// The image id.
+    pub image: Uuid,
+    /// A keypair of the caller's.
+    pub key_name: Option<String>,
+    /// The zone to boot in.
+    pub availability_zone: Option<String>,
+    /// A host to boot on, bypassing the scheduler's choice (admins only).
+    pub host: Option<String>,
+    /// Metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Description (2.19).
+    pub description: Option<String>,
+    /// Base64 user data.
+    pub user_data: Option<String>,
+    /// Whether to attach a config drive.
+    pub config_drive: bool,
+    /// `accessIPv4`.
+    pub access_ipv4: Option<String>,
+    /// `accessIPv6`.
+    pub access_ipv6: Option<String>,
+    /// Tags (2.52).
+    pub tags: Vec<String>,
+    /// The server group to join (scheduler hint `group`).
+    pub group: Option<Uuid>,
+    /// Servers whose hosts to avoid (scheduler hint `different_host`).
+    pub different_host: Vec<Uuid>,
+    /// Trusted image certificate ids (2.63).
+    pub trusted_certs: Option<Vec<String>>,
+}
+
+/// Everything validation resolved, ready to mutate.
+struct Plan {
+    project: Uuid,
+    count: usize,
+    flavor: flavors::Flavor,
+    zone: Option<u32>,
+    forced_host: Option<HostIdx>,
+    image_props: BTreeMap<String, String>,
+    avoid: Vec<HostIdx>,
+}
+
+/// Boots the servers of `spec`.
+pub fn create(k: &mut Kernel, caller: &Caller, spec: CreateSpec) -> Result<super::Reply> {
+    let plan = validate(k, caller, &spec)?;
+    let reservation = k.rng().next_u64();
+    let flavor_idx = k.compute.servers.intern_flavor(&plan.flavor);
+    let ids: Vec<Uuid> = spec.ids[..plan.count].to_vec();
+    for (i, id) in ids.iter().enumerate() {
+        let server = record(k, caller, &spec, &plan, *id, i, flavor_idx, reservation);
+        k.compute.servers.insert(server);
+        quotas::add_usage(k, &plan.project, &super::usage_of(&k.compute.servers, flavor_idx));
+        if let Some(g) = spec.group {
+            groups::add_member(k, &g, id).expect("group membership was checked during validation");
+        }
+    }
+    let res = flavors::resources(&plan.flavor);
+    match place_all(k, caller, &plan, &spec, &ids, &res) {
+        Ok(hosts) => {
+            for (id, host) in ids.iter().zip(hosts) {
+                start_build(k, id, host);
+            }
+        }
+        Err(reason) => {
+            for id in &ids {
+                reject(k, id, &reason);
+            }
+        }
+    }
+    Ok(super::Reply::Created { ids, reservation_id: super::reservation_id(reservation) })
+}
+
+/// Checks everything about the request before anything changes.
+fn validate(k: &Kernel, caller: &Caller, spec: &CreateSpec) -> Result<Plan> {
+    super::check_writer(caller, "servers:create")?;
+    let project = caller.project.ok_or_else(|| Error::Forbidden("Creating a server needs a project-scoped token.".into()))?;
+    if spec.ids.is_empty() || spec.min_count == 0 || spec.min_count as usize > spec.ids.len() {
+        return Err(Error::BadRequest("min_count must be <= max_count".into()));
+    }
+    for (i, id) in spec.ids.iter().enumerate() {
+        if k.compute.servers.by_id.contains_key(id) || spec.ids[..i].contains(id) {
+            return Err(Error::Conflict(format!("Instance {id} already exists.")));
+        }
+    }
+    edit::check_name(&spec.name)?;
+    edit::check_description(spec.description.as_deref())?;
+    edit::check_metadata(k, &project, &spec.metadata)?;
+    edit::check_tags(&spec.tags)?;
+    let flavor = flavors::find(k, caller, &spec.flavor).map_err(|e| Error::BadRequest(e.message().to_string()))?.clone();
+    let image = find_image(k, caller, &spec.image)?;
+    check_image_fits(caller, image, &flavor)?;
+    if let Some(name) = &spec.key_name {
+        keypairs::find(k, &caller.user, name).map_err(|_| Error::BadRequest("Invalid key_name provided.".into()))?;
+    }
+    let zone = match &spec.availability_zone {
+        Some(z) => Some(zone_index(k, z)?),
+        None => None,
+    };
+    let forced_host = match &spec.host {
+        Some(h) => Some(forced_host(k, caller, h, zone)?),
+        None => None,
+    };
+    let count = quota_count(k, &project, &flavor, spec)?;
+    if let Some(g) = &spec.group {
+        check_group(k, caller, g, count)?;
+    }
+    let avoid = spec.different_host.iter().filter_map(|id| super::find(k, caller, id).ok()).filter_map(|s| s.host).collect();
+    Ok(Plan { project, count, flavor, zone, forced_host, image_props: image.properties.clone(), avoid })
+}
+
+/// Finds an image the caller may boot: public or community ones, or its project's own.
+pub(crate) fn find_image<'a>(k: &'a Kernel, caller: &Caller, id: &Uuid) -> Result<&'a Image> {
+    let image = k
+        .images
+        .by_id
+        .get(id)
+        .filter(|i| caller.admin || matches!(i.visibility.as_str(), "public" | "community") || i.owner.is_some() && i.owner == caller.project)
+        .ok_or_else(|| Error::BadRequest("Can not find requested image".into()))?;
+    if image.status != "active" {
+        return Err(Error::BadRequest(format!("Image {id} is not active.")));
+    }
+    Ok(image)
+}
+
+/// Nova's checks of an image against a flavor's memory and root disk.
+pub(crate) fn check_image_fits(caller: &Caller, image: &Image, flavor: &flavors::Flavor) -> Result<()> {
+    if image.min_ram > flavor.ram {
+        return Err(Error::BadRequest("Flavor's memory is too small for requested image.".into()));
+    }
+    if flavor.disk == 0 {
+        if !caller.admin {
+            return Err(Error::Forbidden("Only volume-backed servers are allowed for flavors with zero disk.".into()));
+        }
+        return Ok(());
+    }
+    let flavor_bytes = flavor.disk << 30;
+    if image.size > flavor_bytes {
+        return Err(Error::BadRequest(format!(
+            "Flavor's disk is too small for requested image. Flavor disk is {flavor_bytes} bytes, image is {} bytes.",
+            image.size
+        )));
+    }
+    if image.min_disk > flavor.disk {
+        return Err(Error::BadRequest(format!(
+            "Flavor's disk is smaller than the minimum size specified in image metadata. Flavor disk is {flavor_bytes} bytes, minimum size is {} bytes.",
+            image.min_disk << 30
+        )));
+    }
+    Ok(())
+}
+
+/// The index of the zone named `name`.
+fn zone_index(k: &Kernel, name: &str) -> Result<u32> {
+    k.topology
+        .zones
+        .iter()
+        .position(|z| z.name == name)
+        .map(|i| i as u32)
+        .ok_or_else(|| Error::BadRequest("The requested availability zone is not available".into()))
+}
+
+/// Resolves a forced host: admins only, a compute host, inside the requested zone.
+fn forced_host(k: &Kernel, caller: &Caller, name: &str, zone: Option<u32>) -> Result<HostIdx> {
+    if !caller.admin {
+        return Err(Error::Forbidden("Policy doesn't allow os_compute_api:servers:create:forced_host to be performed.".into()));
+    }
+    let h = *k.topology.host_by_name.get(name).ok_or_else(|| Error::BadRequest(format!("Compute host {name} could not be found.")))?;
+    let host = k.topology.host(h);
+    if host.spec.role != Role::Compute {
+        return Err(Error::BadRequest(format!("Compute host {name} could not be found.")));
+    }
+    if zone.is_some_and(|z| z != host.zone) {
+        return Err(Error::BadRequest(format!("Host '{name}' is not a member of the requested availability zone.")));
+    }
+    Ok(h)
+}
+
+/// How many servers quota allows: `ids.len()` if possible, else as many as fit down to
+/// `min_count`; over quota (403) below that.
+fn quota_count(k: &Kernel, project: &Uuid, flavor: &flavors::Flavor, spec: &CreateSpec) -> Result<usize> {
+    let one = Usage::server(u64::from(flavor.vcpus), flavor.ram);
+    let times = |n: usize| Usage { instances: n as u64, cores: one.cores * n as u64, ram: one.ram * n as u64, server_groups: 0 };
+    let max = spec.ids.len();
+    let first = quotas::check(k, project, &times(max));
+    if first.is_ok() {
+        return Ok(max);
+    }
+    let min = spec.min_count as usize;
+    (min..max).rev().find(|&n| quotas::check(k, project, &times(n)).is_ok()).ok_or_else(|| first.unwrap_err())
+}
+
+/// Checks the group exists, is the caller's, and can take `count` more members.
+fn check_group(k: &Kernel, caller: &Caller, group: &Uuid, count: usize) -> Result<()> {
+    let g = groups::find(k, caller, group).map_err(|e| Error::BadRequest(e.message().to_string()))?;
+    let limit = k.compute.quotas.limit(&g.project, Resource::ServerGroupMembers);
+    if limit >= 0 && (g.members.len() + count) as i64 > limit {
+        return Err(Error::OverQuota("Quota exceeded, too many servers in group".into()));
+    }
+    Ok(())
+}
+
+/// The record of the `i`-th new server, building and waiting for a host.
+#[allow(clippy::too_many_arguments)]
+fn record(k: &mut Kernel, caller: &Caller, spec: &CreateSpec, plan: &Plan, id: Uuid, i: usize, flavor: u32, reservation: u64) -> Server {
+    let now = k.now();
+    let seq = k.compute.servers.next_seq;
+    k.compute.servers.next_seq += 1;
+    let name = if plan.count > 1 { format!("{}-{}", spec.name, i + 1) } else { spec.name.clone() };
+    let extras = Extras {
+        description: spec.description.clone(),
+        access_ipv4: spec.access_ipv4.clone(),
+        access_ipv6: spec.access_ipv6.clone(),
+        user_data: spec.user_data.clone(),
+        trusted_certs: spec.trusted_certs.clone(),
+        ..Extras::default()
+    };
+    let event = ActionEvent { kind: EventKind::Schedule, start: now, finish: None, ok: None, host: None };
+    let action = ActionRecord { kind: ActionKind::Create, request_id: spec.request_id, user: caller.user, project: plan.project, start: now, updated: now, events: vec![event] };
+    Server {
+        id,
+        name,
+        project: plan.project,
+        user: caller.user,
+        seq,
+        flavor,
+        image: Some(spec.image),
+        key_name: spec.key_name.clone(),
+        requested_zone: plan.zone,
+        host: None,
+        vm_state: VmState::Building,
+        task_state: Some(TaskState::Scheduling),
+        power_state: PowerState::NoState,
+        metadata: spec.metadata.clone(),
+        tags: spec.tags.iter().cloned().collect(),
+        group: spec.group,
+        config_drive: spec.config_drive,
+        reservation,
+        launch_index: i as u32,
+        progress: 0,
+        op: 0,
+        created: now,
+        updated: now,
+        launched_at: None,
+        extras: Box::new(extras),
+        actions: vec![action],
+    }
+}
+
+/// Places every server or none, as Nova's conductor does for one request: if one cannot be
+/// placed, the allocations of those already placed are given back.
+fn place_all(k: &mut Kernel, caller: &Caller, plan: &Plan, spec: &CreateSpec, ids: &[Uuid], res: &Resources) -> std::result::Result<Vec<HostIdx>, String> {
+    let mut hosts = Vec::with_capacity(ids.len());
+    for id in ids {
+        let placed = match plan.forced_host {
+            Some(h) => allocate(k, id, plan.project, caller.user, h, res).map(|()| h).map_err(|_| NO_VALID_HOST.to_string()),
+            None => schedule_one(k, id, plan.project, caller.user, res, plan, spec.group),
+        };
+        match placed {
+            Ok(h) => {
+                k.compute.servers.set_host(id, Some(h));
+                hosts.push(h);
+            }
+            Err(reason) => {
+                for done in &ids[..hosts.len()] {
+                    k.placement.free(done);
+                    k.compute.servers.set_host(done, None);
+                }
+                return Err(reason);
+            }
+        }
+    }
+    Ok(hosts)
+}
+
+/// Asks the scheduler for a host and claims the resources there.
+fn schedule_one(k: &mut Kernel, id: &Uuid, project: Uuid, user: Uuid, res: &Resources, plan: &Plan, group: Option<Uuid>) -> std::result::Result<HostIdx, String> {
+    let group = match group {
+        Some(g) => groups::placement_for(k, &g, |m| if m == id { None } else { k.compute.servers.host_of(m) }),
+        None => Default::default(),
+    };
+    let req = SchedRequest {
+        resources: *res,
+        zone: plan.zone,
+        image_props: Some(&plan.image_props),
+        extra_specs: Some(&plan.flavor.extra_specs),
+        group,
+        ignore_hosts: &plan.avoid,
+    };
+    let host = k.schedule(&req).map_err(|e| e.to_string())?;
+    allocate(k, id, project, user, host, res).map_err(|_| NO_VALID_HOST.to_string())?;
+    Ok(host)
+}
+
+/// Claims `res` on `host` for consumer `id`.
+pub(crate) fn allocate(k: &mut Kernel, id: &Uuid, project: Uuid, user: Uuid, host: HostIdx, res: &Resources) -> Result<()> {
+    let prov = *k.placement.by_host.get(&host).ok_or_else(|| Error::Conflict(format!("Host {host} has no resource provider.")))?;
+    k.placement.set_allocations(*id, project, user, BTreeMap::from([(prov, *res)]))
+}
+
+/// A placed server starts spawning; the boot timer will make it ACTIVE.
+fn start_build(k: &mut Kernel, id: &Uuid, host: HostIdx) {
+    let now = k.now();
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
+    s.task_state = Some(TaskState::Spawning);
+    s.updated = now;
+    if let Some(a) = s.actions.last_mut() {
+        if let Some(e) = a.events.last_mut() {
+            e.finish = Some(now);
+            e.ok = Some(true);
+        }
+        a.events.push(ActionEvent { kind: EventKind::Build, start: now, finish: None, ok: None, host: Some(host) });
+        a.updated = now;
+    }
+    let op = s.op;
+    let boot = k.policy().timing.boot;
+    actions::schedule(k, *id, op, boot, actions::Step::Built);
+    k.outbox.events.push(Event::ServerPlaced { server: *id, host });
+    k.outbox.effects.push(Effect::Spawn { server: *id, host });
+}
+
+/// A server the scheduler could not place goes to ERROR with the fault.
+fn reject(k: &mut Kernel, id: &Uuid, reason: &str) {
+    let now = k.now();
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
+    s.vm_state = VmState::Error;
+    s.task_state = None;
+    s.updated = now;
+    s.extras.fault = Some(Fault { code: 500, message: reason.to_string(), created: now });
+    if let Some(a) = s.actions.last_mut() {
+        if let Some(e) = a.events.last_mut() {
+            e.finish = Some(now);
+            e.ok = Some(false);
+        }
+        a.updated = now;
+    }
+    k.outbox.events.push(Event::ServerRejected { server: *id, reason: reason.to_string() });
+}
