@@ -1,0 +1,151 @@
+"""Bad input gets the right 4xx status and Nova's own error body, and the process keeps serving.
+
+The CLI checks run the real `openstack`; the body checks send raw HTTP to the compute endpoint
+with a token from `openstack token issue`, because the clients never show the bodies whole.
+"""
+
+import pytest
+import requests
+
+from conftest import Member, boot_args
+
+# Microversion 2.37 makes `"networks": "none"` legal, as the CLI's --no-network sends it.
+HEADERS = {"OpenStack-API-Version": "compute 2.37", "X-OpenStack-Nova-API-Version": "2.37",
+           "Content-Type": "application/json", "Accept": "application/json"}
+
+
+@pytest.fixture
+def api(cloud, osc):
+    """Raw access to the compute API as the admin, with a fresh token (at 20x a token lives 3 minutes)."""
+    return Api(f"{cloud.url}/compute/v2.1", osc("token", "issue", "-f", "json")["id"])
+
+
+@pytest.fixture(scope="module")
+def refs(osc):
+    """The ids of m1.tiny and cirros-0.6."""
+    return osc("flavor", "show", "m1.tiny", "-f", "json")["id"], osc("image", "show", "cirros-0.6", "-f", "json")["id"]
+
+
+@pytest.fixture(autouse=True)
+def still_serving(cloud, osc):
+    """After every bad request, the process is alive and serves a normal request."""
+    yield
+    assert cloud.alive(), "orrery up died"
+    assert isinstance(osc("server", "list", "-f", "json"), list)
+
+
+class Api:
+    """A tiny compute API client that shows what the server sent."""
+
+    def __init__(self, base, token):
+        self.base = base
+        self.token = token
+
+    def call(self, method, path, body=None, data=None, token=True):
+        headers = dict(HEADERS)
+        if token:
+            headers["X-Auth-Token"] = self.token if token is True else token
+        r = requests.request(method, self.base + path, json=body, data=data, headers=headers, timeout=30)
+        return r.status_code, _json(r)
+
+
+def _json(r):
+    try:
+        return r.json()
+    except ValueError:
+        pytest.fail(f"{r.request.method} {r.url} answered {r.status_code} with a body that is not JSON: {r.text!r}")
+
+
+def nova_error(status, body, key, code):
+    """Asserts a Nova error body: {KEY: {"code": CODE, "message": "..."}}; returns the message."""
+    assert status == code, f"expected {code}, got {status}: {body}"
+    assert isinstance(body, dict) and list(body) == [key], f"expected a {{{key!r}: ...}} body, got {body}"
+    assert body[key]["code"] == code, body
+    assert isinstance(body[key]["message"], str) and body[key]["message"], body
+    return body[key]["message"]
+
+
+def server_body(refs, **extra):
+    flavor, image = refs
+    return {"server": {"name": "e2e-raw", "flavorRef": flavor, "imageRef": image, "networks": "none", **extra}}
+
+
+def test_missing_token_is_401(api):
+    for method, path in (("GET", "/servers"), ("GET", "/flavors"), ("POST", "/servers")):
+        status, body = api.call(method, path, body={} if method == "POST" else None, token=False)
+        assert status == 401, f"{method} {path} without a token answered {status}: {body}"
+        assert body["error"]["code"] == 401, body
+    status, body = api.call("GET", "/servers", token="not-a-real-token")
+    assert status == 401 and body["error"]["code"] == 401, body
+
+
+def test_malformed_json_is_400(api, osc):
+    before = osc.list_servers()
+    for text in ('{"server": {"name": "x",', "not json at all", '{"server": }'):
+        status, body = api.call("POST", "/servers", data=text)
+        nova_error(status, body, "badRequest", 400)
+    assert osc.list_servers() == before, "a rejected request must not create anything"
+
+
+def test_unknown_field_is_400(api, refs, osc):
+    status, body = api.call("POST", "/servers", body=server_body(refs, colour="red"))
+    message = nova_error(status, body, "badRequest", 400)
+    assert "colour" in message, message
+    status, body = api.call("POST", "/servers", body={**server_body(refs), "colour": "red"})
+    nova_error(status, body, "badRequest", 400)
+    status, body = api.call("POST", "/flavors", body={"flavor": {"name": "e2e.bad", "ram": 512, "vcpus": 1,
+                                                                  "disk": 1, "colour": "red"}})
+    nova_error(status, body, "badRequest", 400)
+    assert not [s for s in osc.list_servers() if s["Name"] == "e2e-raw"]
+
+
+def test_unknown_flavor(osc, api, refs, prefix):
+    r = osc.fails(*boot_args(f"{prefix}vm", "no-such-flavor", "cirros-0.6"))
+    assert "no-such-flavor" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+
+    status, body = api.call("GET", "/flavors/no-such-flavor")
+    assert "no-such-flavor" in nova_error(status, body, "itemNotFound", 404)
+
+    _, image = refs
+    status, body = api.call("POST", "/servers", body=server_body(("no-such-flavor", image)))
+    assert "no-such-flavor" in nova_error(status, body, "badRequest", 400)
+    assert not osc.list_servers("--name", f"^{prefix}")
+
+
+def test_another_projects_server_is_404(osc, cloud, member, prefix):
+    created = osc(*boot_args(f"{prefix}vm", "m1.tiny", "cirros-0.6"))
+    sid = created["id"]
+    token = member(osc, "token", "issue", "-f", "json")["id"]
+    as_member = Api(f"{cloud.url}/compute/v2.1", token)
+
+    for method in ("GET", "DELETE"):
+        status, body = as_member.call(method, f"/servers/{sid}")
+        assert sid in nova_error(status, body, "itemNotFound", 404)
+    status, body = as_member.call("POST", f"/servers/{sid}/action", body={"os-stop": None})
+    nova_error(status, body, "itemNotFound", 404)
+
+    r = member(osc, "server", "show", sid, check=False)
+    assert r.returncode != 0 and sid in r.stderr, r.stderr
+    assert sid not in [s["ID"] for s in member(osc, "server", "list", "-f", "json")]
+    # The owner still has it, untouched.
+    assert osc.server(sid)["status"] in ("BUILD", "ACTIVE")
+
+
+def test_over_quota_is_403(osc, cloud, tmp_path, refs, prefix):
+    m = Member(osc, tmp_path, "e2e-quota", "e2e-quota-user")
+    osc("quota", "set", "--instances", 1, "e2e-quota")
+    first = m(osc, *boot_args(f"{prefix}one", "m1.tiny", "cirros-0.6"))
+    m(osc, "server", "show", first["id"], "-f", "json")
+
+    r = m(osc, *boot_args(f"{prefix}two", "m1.tiny", "cirros-0.6"), check=False)
+    assert r.returncode != 0, r.stdout
+    assert "Quota exceeded" in r.stderr and "403" in r.stderr, r.stderr
+
+    token = m(osc, "token", "issue", "-f", "json")["id"]
+    status, body = Api(f"{cloud.url}/compute/v2.1", token).call("POST", "/servers", body=server_body(refs))
+    message = nova_error(status, body, "forbidden", 403)
+    assert message.startswith("Quota exceeded for instances"), message
+
+    names = [s["Name"] for s in m(osc, "server", "list", "-f", "json")]
+    assert names == [f"{prefix}one"], names
