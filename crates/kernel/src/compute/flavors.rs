@@ -285,3 +285,85 @@ fn check_spec(key: &str, value: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compute::quotas::tests::{caller, kernel};
+
+    fn private(id: &str) -> Flavor {
+        let mut f = Flavor::new(id, &format!("p.{id}"), 2, 1024, 10);
+        f.is_public = false;
+        f
+    }
+
+    #[test]
+    fn defaults_are_novas() {
+        let d = defaults();
+        let tiny = &d["1"];
+        assert_eq!((tiny.name.as_str(), tiny.vcpus, tiny.ram, tiny.disk), ("m1.tiny", 1, 512, 1));
+        assert_eq!(d["5"].ram, 16384);
+        assert_eq!(d.len(), 6);
+    }
+
+    #[test]
+    fn private_flavors_are_visible_to_admins_and_access_list() {
+        let mut k = kernel();
+        let admin = caller(&k, 9, true);
+        let (a, b) = (caller(&k, 1, false), caller(&k, 2, false));
+        apply(&mut k, &admin, Cmd::Create(Box::new(private("p1")))).unwrap();
+        assert!(find(&k, &admin, "p1").is_ok());
+        assert_eq!(find(&k, &a, "p1").unwrap_err().status(), 404);
+        apply(&mut k, &admin, Cmd::AddAccess { id: "p1".into(), project: Uuid(1) }).unwrap();
+        assert!(find(&k, &a, "p1").is_ok());
+        assert!(find(&k, &b, "p1").is_err());
+        assert_eq!(visible(&k, &a).count(), 7);
+        assert_eq!(visible(&k, &b).count(), 6);
+        apply(&mut k, &admin, Cmd::RemoveAccess { id: "p1".into(), project: Uuid(1) }).unwrap();
+        assert!(find(&k, &a, "p1").is_err());
+    }
+
+    #[test]
+    fn failed_commands_change_nothing() {
+        let mut k = kernel();
+        let admin = caller(&k, 9, true);
+        let member = caller(&k, 1, false);
+        let before = k.compute.clone();
+        let cases = [
+            (&member, Cmd::Create(Box::new(private("x"))), 403),
+            (&admin, Cmd::Create(Box::new(Flavor::new("1", "other", 1, 1, 1))), 409),
+            (&admin, Cmd::Create(Box::new(Flavor::new("new", "m1.tiny", 1, 1, 1))), 409),
+            (&admin, Cmd::Create(Box::new(Flavor::new("new", " ", 1, 1, 1))), 400),
+            (&admin, Cmd::Create(Box::new(Flavor::new("new", "zero", 0, 1, 1))), 400),
+            (&admin, Cmd::Delete { id: "nope".into() }, 404),
+            (&admin, Cmd::UnsetExtraSpec { id: "1".into(), key: "k".into() }, 404),
+            (&admin, Cmd::AddAccess { id: "1".into(), project: Uuid(1) }, 409),
+            (&admin, Cmd::RemoveAccess { id: "1".into(), project: Uuid(1) }, 404),
+            (&admin, Cmd::SetExtraSpecs { id: "1".into(), specs: BTreeMap::from([("a".into(), "1".into()), ("bad key!".into(), "v".into())]) }, 400),
+        ];
+        for (who, cmd, status) in cases {
+            let desc = format!("{cmd:?}");
+            assert_eq!(apply(&mut k, who, cmd).unwrap_err().status(), status, "{desc}");
+            assert_eq!(k.compute, before, "{desc} changed state");
+        }
+    }
+
+    #[test]
+    fn extra_specs_and_description() {
+        let mut k = kernel();
+        let admin = caller(&k, 9, true);
+        let specs = BTreeMap::from([("resources:VGPU".to_string(), "1".to_string()), ("hw:cpu_policy".to_string(), "dedicated".to_string())]);
+        apply(&mut k, &admin, Cmd::SetExtraSpecs { id: "2".into(), specs }).unwrap();
+        apply(&mut k, &admin, Cmd::UnsetExtraSpec { id: "2".into(), key: "hw:cpu_policy".into() }).unwrap();
+        apply(&mut k, &admin, Cmd::SetDescription { id: "2".into(), description: Some("small".into()) }).unwrap();
+        let f = &k.compute.flavors["2"];
+        assert_eq!(f.extra_specs.len(), 1);
+        assert_eq!(f.description.as_deref(), Some("small"));
+        let mut g = f.clone();
+        g.swap = 1500;
+        g.ephemeral = 5;
+        assert_eq!(resources(&g), [1, 2048, 27, 1]);
+        apply(&mut k, &admin, Cmd::Delete { id: "2".into() }).unwrap();
+        assert!(!k.compute.flavors.contains_key("2"));
+    }
+}

@@ -180,3 +180,82 @@ pub fn placement_for(k: &Kernel, group: &Uuid, host_of: impl Fn(&Uuid) -> Option
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compute::quotas::{self, tests::{caller, kernel}};
+    use std::collections::BTreeMap;
+
+    fn create(id: u128, policy: GroupPolicy, max: Option<u32>) -> Cmd {
+        Cmd::Create { id: Uuid(id), name: format!("g{id}"), policy, max_server_per_host: max }
+    }
+
+    #[test]
+    fn create_validates_and_counts_quota() {
+        let mut k = kernel();
+        let a = caller(&k, 1, false);
+        let before = k.compute.clone();
+        assert_eq!(apply(&mut k, &a, create(1, GroupPolicy::Affinity, Some(2))).unwrap_err().status(), 400);
+        assert_eq!(apply(&mut k, &a, create(1, GroupPolicy::AntiAffinity, Some(0))).unwrap_err().status(), 400);
+        assert_eq!(k.compute, before);
+        for i in 0..10 {
+            apply(&mut k, &a, create(100 + i, GroupPolicy::SoftAffinity, None)).unwrap();
+        }
+        let before = k.compute.clone();
+        let err = apply(&mut k, &a, create(1, GroupPolicy::AntiAffinity, Some(2))).unwrap_err();
+        assert_eq!((err.status(), err.message()), (403, "Quota exceeded, too many server groups."));
+        assert_eq!(k.compute, before);
+        apply(&mut k, &a, Cmd::Delete { id: Uuid(100) }).unwrap();
+        assert_eq!(k.compute.quotas.usage(&Uuid(1)).server_groups, 9);
+        apply(&mut k, &a, create(1, GroupPolicy::AntiAffinity, Some(2))).unwrap();
+    }
+
+    #[test]
+    fn groups_are_private_to_their_project() {
+        let mut k = kernel();
+        let (a, b, admin) = (caller(&k, 1, false), caller(&k, 2, false), caller(&k, 9, true));
+        apply(&mut k, &a, create(1, GroupPolicy::Affinity, None)).unwrap();
+        assert!(find(&k, &a, &Uuid(1)).is_ok());
+        assert!(find(&k, &admin, &Uuid(1)).is_ok());
+        assert_eq!(apply(&mut k, &b, Cmd::Delete { id: Uuid(1) }).unwrap_err().status(), 404);
+        assert!(k.compute.groups.contains_key(&Uuid(1)));
+    }
+
+    #[test]
+    fn members_and_placement() {
+        let mut k = kernel();
+        let (a, admin) = (caller(&k, 1, false), caller(&k, 9, true));
+        apply(&mut k, &a, create(1, GroupPolicy::AntiAffinity, Some(2))).unwrap();
+        let limits = BTreeMap::from([(Resource::ServerGroupMembers, 3)]);
+        quotas::apply(&mut k, &admin, quotas::Cmd::Set { project: Uuid(1), limits, force: false }).unwrap();
+        for s in 1..=3 {
+            add_member(&mut k, &Uuid(1), &Uuid(s)).unwrap();
+        }
+        add_member(&mut k, &Uuid(1), &Uuid(2)).unwrap();
+        let err = add_member(&mut k, &Uuid(1), &Uuid(4)).unwrap_err();
+        assert_eq!(err.message(), "Quota exceeded, too many servers in group");
+        assert_eq!(k.compute.groups[&Uuid(1)].members, [Uuid(1), Uuid(2), Uuid(3)]);
+        // Servers 1 and 2 on host 0 (rack 0), 3 on host 2 (rack 1), none unplaced.
+        let gp = placement_for(&k, &Uuid(1), |s| match s.0 {
+            1 | 2 => Some(0),
+            3 => Some(2),
+            _ => None,
+        });
+        assert_eq!(gp.policy, Some(GroupPolicy::AntiAffinity));
+        assert_eq!(gp.max_per_host, 2);
+        assert_eq!(gp.hosts, BTreeMap::from([(0, 2), (2, 1)]));
+        assert_eq!(gp.racks, BTreeMap::from([(0, 2), (1, 1)]));
+        remove_member(&mut k, &Uuid(1), &Uuid(2));
+        add_member(&mut k, &Uuid(1), &Uuid(4)).unwrap();
+        assert!(placement_for(&k, &Uuid(5), |_| None).policy.is_none());
+    }
+
+    #[test]
+    fn policy_names_round_trip() {
+        for p in [GroupPolicy::Affinity, GroupPolicy::AntiAffinity, GroupPolicy::SoftAffinity, GroupPolicy::SoftAntiAffinity] {
+            assert_eq!(GroupPolicy::from_name(p.name()), Some(p));
+        }
+        assert_eq!(GroupPolicy::from_name("nope"), None);
+    }
+}

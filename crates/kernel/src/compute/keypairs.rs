@@ -148,3 +148,58 @@ fn check_name(name: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compute::quotas::{self, tests::{caller, kernel}};
+    use std::collections::BTreeMap;
+
+    fn create(name: &str) -> Cmd {
+        Cmd::Create { user: None, name: name.into(), public_key: "ssh-ed25519 AAAA k".into(), fingerprint: "aa:bb".into(), kind: KeyType::Ssh }
+    }
+
+    #[test]
+    fn create_list_delete() {
+        let mut k = kernel();
+        let a = caller(&k, 1, false);
+        apply(&mut k, &a, create("k1")).unwrap();
+        apply(&mut k, &a, create("k2")).unwrap();
+        let names: Vec<_> = of_user(&k, &a.user).map(|kp| kp.name.clone()).collect();
+        assert_eq!(names, ["k1", "k2"]);
+        assert_eq!(find(&k, &a.user, "k2").unwrap().id, 2);
+        apply(&mut k, &a, Cmd::Delete { user: None, name: "k1".into() }).unwrap();
+        assert_eq!(of_user(&k, &a.user).count(), 1);
+        apply(&mut k, &a, Cmd::Delete { user: None, name: "k2".into() }).unwrap();
+        assert!(k.compute.keypairs.is_empty());
+    }
+
+    #[test]
+    fn refusals_change_nothing() {
+        let mut k = kernel();
+        let (a, b) = (caller(&k, 1, false), caller(&k, 2, false));
+        apply(&mut k, &a, create("k1")).unwrap();
+        let before = k.compute.clone();
+        assert_eq!(apply(&mut k, &a, create("k1")).unwrap_err().status(), 409);
+        assert_eq!(apply(&mut k, &a, create("bad/name")).unwrap_err().status(), 400);
+        assert_eq!(apply(&mut k, &a, create("")).unwrap_err().status(), 400);
+        assert_eq!(apply(&mut k, &b, Cmd::Delete { user: Some(a.user), name: "k1".into() }).unwrap_err().status(), 403);
+        assert_eq!(apply(&mut k, &b, Cmd::Delete { user: None, name: "k1".into() }).unwrap_err().status(), 404);
+        assert_eq!(k.compute, before);
+    }
+
+    #[test]
+    fn key_pair_quota_is_per_user() {
+        let mut k = kernel();
+        let admin = caller(&k, 9, true);
+        let a = caller(&k, 1, false);
+        let limits = BTreeMap::from([(Resource::KeyPairs, 1)]);
+        quotas::apply(&mut k, &admin, quotas::Cmd::Set { project: Uuid(1), limits, force: false }).unwrap();
+        apply(&mut k, &a, create("k1")).unwrap();
+        let err = apply(&mut k, &a, create("k2")).unwrap_err();
+        assert_eq!((err.status(), err.message()), (403, "Quota exceeded, too many key pairs."));
+        // An admin may create for another user.
+        apply(&mut k, &admin, Cmd::Create { user: Some(Uuid(77)), name: "k1".into(), public_key: "x".into(), fingerprint: "f".into(), kind: KeyType::X509 }).unwrap();
+        assert_eq!(find(&k, &Uuid(77), "k1").unwrap().kind, KeyType::X509);
+    }
+}

@@ -278,3 +278,90 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::topology::{HostSpec, PowerSpec, RackGroupSpec, RegionSpec, Role, Topology, TopologySpec, ZoneSpec};
+    use crate::{Auth, Time};
+
+    /// A kernel with one zone of two racks of two compute hosts, and Nova's default flavors.
+    pub(crate) fn kernel() -> Kernel {
+        let host = HostSpec { role: Role::Compute, vcpus: 16, ram: 65536, disk: 1000, arch: "x86_64".into(), gpus: 0, data_disks: vec![], power: PowerSpec::default() };
+        let spec = TopologySpec {
+            host_profile: [("std".to_string(), host)].into(),
+            region: vec![RegionSpec {
+                name: "RegionOne".into(),
+                zones: vec![ZoneSpec { name: "az1".into(), racks: vec![RackGroupSpec { count: 2, hosts: 2, profile: "std".into() }] }],
+            }],
+            aggregate: vec![],
+            allocation: Default::default(),
+            scheduler: Default::default(),
+            timing: Default::default(),
+        };
+        let mut k = Kernel::new();
+        k.topology = Topology::build(&spec, &mut crate::rng::Rng::new(1)).expect("test topology builds");
+        k.compute = crate::compute::Compute::new();
+        k
+    }
+
+    /// A caller: `admin` or a project member, with user and project ids from `n`.
+    pub(crate) fn caller(k: &Kernel, n: u128, admin: bool) -> Caller {
+        let mut c = k.identity.resolve(&Auth::System, Time(0)).expect("system caller");
+        c.system = false;
+        c.admin = admin;
+        c.member = true;
+        c.user = Uuid(1000 + n);
+        c.project = Some(Uuid(n));
+        c
+    }
+
+    #[test]
+    fn over_quota_names_every_resource_like_nova() {
+        let k = kernel();
+        let p = Uuid(1);
+        let mut q = k.compute.quotas.clone();
+        q.add(&p, &Usage { instances: 10, cores: 10, ram: 1024, server_groups: 0 });
+        let err = q.check(&p, &Usage::server(1, 512)).unwrap_err();
+        assert_eq!(err.message(), "Quota exceeded for instances: Requested 1, but already used 10 of 10 instances");
+        let err = q.check(&p, &Usage::server(12, 60000)).unwrap_err();
+        assert_eq!(err.status(), 403);
+        assert_eq!(err.message(), "Quota exceeded for cores, instances, ram: Requested 12, 1, 60000, but already used 10, 10, 1024 of 20, 10, 51200 cores, instances, ram");
+        q.sub(&p, &Usage::server(1, 512));
+        assert!(q.check(&p, &Usage::server(1, 512)).is_ok());
+        assert_eq!(q.usage(&p), Usage { instances: 9, cores: 9, ram: 512, server_groups: 0 });
+    }
+
+    #[test]
+    fn unlimited_and_overrides() {
+        let mut k = kernel();
+        let admin = caller(&k, 9, true);
+        let p = Uuid(1);
+        let limits = BTreeMap::from([(Resource::Instances, -1), (Resource::Cores, 2)]);
+        apply(&mut k, &admin, Cmd::Set { project: p, limits, force: false }).unwrap();
+        assert_eq!(k.compute.quotas.limit(&p, Resource::Instances), -1);
+        assert!(check(&k, &p, &Usage { instances: 1000, ..Usage::default() }).is_ok());
+        assert!(check(&k, &p, &Usage::server(3, 1)).is_err());
+        apply(&mut k, &admin, Cmd::Delete { project: p }).unwrap();
+        assert_eq!(k.compute.quotas.limit(&p, Resource::Cores), 20);
+        assert!(k.compute.quotas.overrides.is_empty());
+    }
+
+    #[test]
+    fn refused_updates_change_nothing() {
+        let mut k = kernel();
+        let p = Uuid(1);
+        add_usage(&mut k, &p, &Usage::server(4, 4096));
+        let before = k.compute.clone();
+        let member = caller(&k, 1, false);
+        let set = |v| Cmd::Set { project: p, limits: BTreeMap::from([(Resource::Cores, v)]), force: false };
+        assert_eq!(apply(&mut k, &member, set(50)).unwrap_err().status(), 403);
+        let admin = caller(&k, 9, true);
+        assert_eq!(apply(&mut k, &admin, set(2)).unwrap_err().status(), 400);
+        assert_eq!(apply(&mut k, &admin, set(-2)).unwrap_err().status(), 400);
+        assert_eq!(k.compute, before);
+        let forced = Cmd::Set { project: p, limits: BTreeMap::from([(Resource::Cores, 2)]), force: true };
+        apply(&mut k, &admin, forced).unwrap();
+        assert_eq!(k.compute.quotas.limit(&p, Resource::Cores), 2);
+    }
+}
