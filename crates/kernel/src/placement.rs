@@ -509,3 +509,133 @@ fn set_inventories(p: &mut Placement, uuid: Uuid, generation: u64, inventories: 
     p.index.refresh(idx, prov);
     Ok(Reply::Generation(g))
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use proptest::prelude::{any, prop, prop_assert, proptest};
+
+    use super::*;
+    use crate::rng::Rng;
+    use crate::topology::{HostSpec, RackGroupSpec, RegionSpec, TopologySpec, ZoneSpec};
+
+    pub(crate) fn spec(zones: u32, racks: u32, hosts: u32, strategy: Strategy) -> TopologySpec {
+        let profile = HostSpec {
+            role: Role::Compute,
+            vcpus: 16,
+            ram: 65536,
+            disk: 500,
+            arch: "x86_64".into(),
+            gpus: 0,
+            data_disks: vec![],
+            power: Default::default(),
+        };
+        TopologySpec {
+            host_profile: BTreeMap::from([("std".to_string(), profile)]),
+            region: vec![RegionSpec {
+                name: "r".into(),
+                zones: (1..=zones)
+                    .map(|z| ZoneSpec { name: format!("az{z}"), racks: vec![RackGroupSpec { count: racks, hosts, profile: "std".into() }] })
+                    .collect(),
+            }],
+            aggregate: vec![],
+            allocation: AllocationSpec::default(),
+            scheduler: SchedulerSpec { strategy, ..Default::default() },
+            timing: Default::default(),
+        }
+    }
+
+    fn placement(strategy: Strategy) -> (Topology, Placement) {
+        let s = spec(2, 2, 4, strategy);
+        let t = Topology::build(&s, &mut Rng::new(1)).unwrap();
+        let p = Placement::from_topology(&t, &s.allocation, &s.scheduler);
+        (t, p)
+    }
+
+    fn res(vcpu: u64, ram: u64, disk: u64) -> Resources {
+        [vcpu, ram, disk, 0]
+    }
+
+    /// The index holds exactly the providers it should, each under its current key.
+    fn index_consistent(p: &Placement) {
+        for (&idx, &key) in &p.index.keys {
+            let prov = p.provider(idx).unwrap();
+            assert_eq!(key, p.index.key(prov), "stale index key for {}", prov.name);
+            assert!(p.index.all.contains(&(key, idx)));
+        }
+        assert_eq!(p.index.all.len(), p.index.keys.len());
+        assert_eq!(p.index.by_zone.iter().map(BTreeSet::len).sum::<usize>(), p.index.keys.len());
+    }
+
+    #[test]
+    fn capacity_applies_reserved_and_ratio() {
+        let inv = Inventory::new(16, 2, Ratio(4.0));
+        assert_eq!(inv.capacity(), 56);
+    }
+
+    #[test]
+    fn allocation_beyond_capacity_is_refused_and_changes_nothing() {
+        let (_, mut p) = placement(Strategy::Spread);
+        let before = p.clone();
+        let too_much = BTreeMap::from([(0, res(1, 65536, 1))]);
+        let err = p.set_allocations(Uuid(1), Uuid(2), Uuid(3), too_much).unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        assert_eq!(p, before);
+    }
+
+    #[test]
+    fn spread_prefers_the_emptiest_and_pack_the_fullest() {
+        for strategy in [Strategy::Spread, Strategy::Pack] {
+            let (_, mut p) = placement(strategy);
+            p.set_allocations(Uuid(1), Uuid(9), Uuid(9), BTreeMap::from([(3, res(4, 16384, 50))])).unwrap();
+            let first = p.candidates(None, &res(1, 512, 1)).next().unwrap();
+            match strategy {
+                Strategy::Spread => assert_ne!(first, 3),
+                Strategy::Pack => assert_eq!(first, 3),
+            }
+        }
+    }
+
+    #[test]
+    fn unschedulable_hosts_leave_the_index() {
+        let (_, mut p) = placement(Strategy::Spread);
+        p.set_schedulable(0, false);
+        assert!(p.candidates(None, &res(1, 1, 1)).all(|i| i != 0));
+        p.set_schedulable(0, true);
+        assert!(p.candidates(None, &res(1, 1, 1)).any(|i| i == 0));
+        index_consistent(&p);
+    }
+
+    #[test]
+    fn zone_walk_stays_in_zone() {
+        let (t, p) = placement(Strategy::Spread);
+        for idx in p.candidates(Some(1), &res(1, 1, 1)) {
+            let host = p.provider(idx).unwrap().host.unwrap();
+            assert_eq!(t.host(host).zone, 1);
+        }
+    }
+
+    proptest! {
+        /// Random allocations and frees: usage always equals the sum of allocations, nothing is
+        /// over capacity, the index stays in step, and candidates all fit.
+        #[test]
+        fn invariants_hold_under_random_allocations(
+            ops in prop::collection::vec((0u128..40, 0u32..16, 0u64..20, 0u64..70_000, 0u64..300, any::<bool>()), 1..120),
+            pack in any::<bool>(),
+        ) {
+            let (_, mut p) = placement(if pack { Strategy::Pack } else { Strategy::Spread });
+            for (consumer, prov, vcpu, ram, disk, free) in ops {
+                if free {
+                    p.free(&Uuid(consumer));
+                } else {
+                    let _ = p.set_allocations(Uuid(consumer), Uuid(1), Uuid(1), BTreeMap::from([(prov, res(vcpu.max(1), ram.max(1), disk.max(1)))]));
+                }
+                prop_assert!(p.check_invariants().is_ok(), "{:?}", p.check_invariants());
+                index_consistent(&p);
+                let want = res(2, 4096, 20);
+                for idx in p.candidates(None, &want) {
+                    prop_assert!(p.provider(idx).unwrap().fits(&want));
+                }
+            }
+        }
+    }
+}

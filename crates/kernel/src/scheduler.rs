@@ -201,3 +201,123 @@ impl crate::Kernel {
         select(&self.topology, &self.placement, policy, req, &mut self.rng)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::placement::{Placement, MEMORY_MB};
+    use crate::topology::{AggregateSpec, Strategy, Topology};
+    use crate::ids::Uuid;
+
+    fn cloud(strategy: Strategy) -> (Topology, Placement, SchedulerSpec) {
+        let mut s = crate::placement::tests::spec(2, 2, 4, strategy);
+        s.aggregate.push(AggregateSpec { name: "ssd".into(), metadata: BTreeMap::from([("disk".into(), "ssd".into())]), racks: vec!["az2-r01".into()], hosts: vec![] });
+        let t = Topology::build(&s, &mut Rng::new(3)).unwrap();
+        let p = Placement::from_topology(&t, &s.allocation, &s.scheduler);
+        (t, p, s.scheduler)
+    }
+
+    fn req(ram: u64) -> Request<'static> {
+        Request { resources: [1, ram, 1, 0], ..Default::default() }
+    }
+
+    /// Places `n` servers of `ram` MiB, allocating each; returns the hosts chosen.
+    fn place(t: &Topology, p: &mut Placement, pol: &SchedulerSpec, n: u128, ram: u64, group: Option<GroupPolicy>) -> Result<Vec<HostIdx>, NoValidHost> {
+        let mut rng = Rng::new(5);
+        let mut hosts = Vec::new();
+        for i in 0..n {
+            let mut r = req(ram);
+            r.group.policy = group;
+            r.group.max_per_host = 1;
+            for &h in &hosts {
+                *r.group.hosts.entry(h).or_insert(0) += 1;
+                *r.group.racks.entry(t.host(h).rack).or_insert(0) += 1;
+            }
+            let h = select(t, p, pol, &r, &mut rng)?;
+            let prov = p.by_host[&h];
+            p.set_allocations(Uuid(i + 1), Uuid(0), Uuid(0), BTreeMap::from([(prov, r.resources)])).unwrap();
+            hosts.push(h);
+        }
+        Ok(hosts)
+    }
+
+    #[test]
+    fn anti_affinity_lands_on_distinct_hosts_then_fails() {
+        let (t, mut p, pol) = cloud(Strategy::Spread);
+        let hosts = place(&t, &mut p, &pol, 16, 512, Some(GroupPolicy::AntiAffinity)).unwrap();
+        assert_eq!(hosts.iter().collect::<BTreeSet<_>>().len(), 16);
+        let mut r = req(512);
+        r.group = GroupPlacement { policy: Some(GroupPolicy::AntiAffinity), max_per_host: 1, ..Default::default() };
+        for h in hosts {
+            r.group.hosts.insert(h, 1);
+        }
+        let err = select(&t, &p, &pol, &r, &mut Rng::new(1)).unwrap_err();
+        assert_eq!(err.to_string(), "No valid host was found. There are not enough hosts available.");
+    }
+
+    #[test]
+    fn anti_affinity_spreads_across_racks_first() {
+        let (t, mut p, pol) = cloud(Strategy::Spread);
+        let hosts = place(&t, &mut p, &pol, 4, 512, Some(GroupPolicy::AntiAffinity)).unwrap();
+        let racks: BTreeSet<_> = hosts.iter().map(|&h| t.host(h).rack).collect();
+        assert_eq!(racks.len(), 4, "4 members should use all 4 racks");
+    }
+
+    #[test]
+    fn affinity_keeps_members_together() {
+        let (t, mut p, pol) = cloud(Strategy::Spread);
+        let hosts = place(&t, &mut p, &pol, 5, 512, Some(GroupPolicy::Affinity)).unwrap();
+        assert!(hosts.windows(2).all(|w| w[0] == w[1]));
+    }
+
+    #[test]
+    fn pack_uses_fewer_hosts_than_spread() {
+        let count = |s| {
+            let (t, mut p, pol) = cloud(s);
+            place(&t, &mut p, &pol, 40, 4096, None).unwrap().into_iter().collect::<BTreeSet<_>>().len()
+        };
+        let (spread, pack) = (count(Strategy::Spread), count(Strategy::Pack));
+        assert_eq!(spread, 16);
+        assert!(pack <= 3, "pack used {pack} hosts");
+    }
+
+    #[test]
+    fn aggregate_extra_specs_restrict_hosts() {
+        let (t, p, pol) = cloud(Strategy::Spread);
+        let specs = BTreeMap::from([(format!("{AGGREGATE_SPEC_PREFIX}disk"), "ssd".to_string())]);
+        let mut r = req(512);
+        r.extra_specs = Some(&specs);
+        let h = select(&t, &p, &pol, &r, &mut Rng::new(1)).unwrap();
+        assert_eq!(t.racks[t.host(h).rack as usize].name, "az2-r01");
+        let wrong = BTreeMap::from([(format!("{AGGREGATE_SPEC_PREFIX}disk"), "nvme".to_string())]);
+        r.extra_specs = Some(&wrong);
+        assert!(select(&t, &p, &pol, &r, &mut Rng::new(1)).is_err());
+    }
+
+    #[test]
+    fn image_architecture_must_match() {
+        let (t, p, pol) = cloud(Strategy::Spread);
+        let props = BTreeMap::from([("hw_architecture".to_string(), "aarch64".to_string())]);
+        let mut r = req(512);
+        r.image_props = Some(&props);
+        assert!(select(&t, &p, &pol, &r, &mut Rng::new(1)).is_err());
+    }
+
+    #[test]
+    fn zone_is_honoured_and_capacity_exhausts() {
+        let (t, mut p, pol) = cloud(Strategy::Spread);
+        let mut r = req(60_000);
+        r.zone = Some(0);
+        let mut rng = Rng::new(2);
+        for i in 0..8 {
+            let h = select(&t, &p, &pol, &r, &mut rng).unwrap();
+            assert_eq!(t.host(h).zone, 0);
+            let prov = p.by_host[&h];
+            p.set_allocations(Uuid(100 + i), Uuid(0), Uuid(0), BTreeMap::from([(prov, r.resources)])).unwrap();
+        }
+        assert!(select(&t, &p, &pol, &r, &mut rng).is_err(), "zone az1 has 8 hosts of 60 GiB free each");
+        assert!(p.provider(0).unwrap().usage[MEMORY_MB] > 0);
+    }
+}
