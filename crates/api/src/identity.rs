@@ -1,11 +1,245 @@
-//! The Identity API. Skeleton: every path answers 501 until it is built.
+//! The Identity API (Keystone v3), mounted at `/identity`: version discovery, tokens, the
+//! service catalog, domains, projects, users, groups, roles and role assignments.
+//!
+//! Passwords are hashed and verified here with argon2 on the blocking pool; the kernel only
+//! ever stores and compares hash strings. Sub-modules: [`auth`] (tokens), [`catalog`]
+//! (catalog, regions, services, endpoints), [`resources`] (CRUD) and [`assignments`] (grants,
+//! memberships, assignment listings, implied roles).
 
-use axum::Router;
+pub mod assignments;
+pub mod auth;
+pub mod catalog;
+pub mod resources;
 
-use crate::error::{service_fallback, Service};
+use std::collections::BTreeMap;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use orrery_kernel::identity::{self as kid, Domain, Group, Project, Role, User};
+use orrery_kernel::{Auth, Caller, Command, Error, Kernel, Reply, Request, Time};
+use serde_json::{json, Value};
+
+use crate::error::{service_fallback, ApiError, Service};
 use crate::AppState;
+
+const S: Service = Service::Identity;
 
 /// Routes of the Identity API, relative to its mount point.
 pub fn router() -> Router<AppState> {
-    Router::new().fallback(service_fallback(Service::Identity))
+    Router::new()
+        .route("/", get(versions))
+        .route("/v3", get(version))
+        .route("/v3/", get(version))
+        .merge(auth::routes())
+        .merge(catalog::routes())
+        .merge(resources::routes())
+        .merge(assignments::routes())
+        .fallback(service_fallback(S))
 }
+
+fn version_doc(base: &str) -> Value {
+    json!({
+        "id": "v3.14",
+        "status": "stable",
+        "updated": "2020-04-07T00:00:00Z",
+        "links": [{"rel": "self", "href": format!("{base}/identity/v3/")}],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}],
+    })
+}
+
+/// `GET /identity`: the list of versions, with 300 Multiple Choices as Keystone answers.
+pub async fn versions(State(s): State<AppState>) -> Response {
+    let body = json!({"versions": {"values": [version_doc(&s.site.base_url)]}});
+    let location = [("location", format!("{}/identity/v3/", s.site.base_url))];
+    (StatusCode::MULTIPLE_CHOICES, location, Json(body)).into_response()
+}
+
+/// `GET /identity/v3`: the one version this API serves.
+async fn version(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({"version": version_doc(&s.site.base_url)}))
+}
+
+/// The caller's credentials from `X-Auth-Token`; 401 when missing.
+pub(crate) fn auth_of(headers: &HeaderMap) -> Result<Auth, ApiError> {
+    match headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
+        Some(t) if !t.trim().is_empty() => Ok(Auth::Token(t.trim().to_string())),
+        _ => Err(ApiError::new(S, Error::Unauthorized(kid::tokens::UNAUTHORIZED.into()))),
+    }
+}
+
+/// Runs `f` against the kernel as the caller the request's token resolves to.
+pub(crate) async fn read<R, F>(s: &AppState, headers: &HeaderMap, f: F) -> Result<R, ApiError>
+where
+    R: Send + 'static,
+    F: FnOnce(&Kernel, &Caller, Time) -> orrery_kernel::Result<R> + Send + 'static,
+{
+    let auth = auth_of(headers)?;
+    let res = s
+        .cloud
+        .read(S, move |k, now| {
+            let caller = k.identity.resolve(&auth, now)?;
+            f(k, &caller, now)
+        })
+        .await?;
+    res.map_err(|e| ApiError::new(S, e))
+}
+
+/// Applies an identity command as `auth`.
+pub(crate) async fn apply_as(s: &AppState, auth: Auth, cmd: kid::Cmd) -> Result<kid::Reply, ApiError> {
+    match s.cloud.apply(S, Request { auth, command: Command::Identity(cmd) }).await? {
+        Reply::Identity(r) => Ok(r),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// Applies an identity command as the request's caller.
+pub(crate) async fn apply(s: &AppState, headers: &HeaderMap, cmd: kid::Cmd) -> Result<kid::Reply, ApiError> {
+    apply_as(s, auth_of(headers)?, cmd).await
+}
+
+/// The error for a kernel reply of the wrong kind (a bug, reported rather than panicking).
+pub(crate) fn unexpected(reply: impl std::fmt::Debug) -> ApiError {
+    ApiError::new(S, Error::NotImplemented(format!("The kernel answered with an unexpected reply ({reply:?}); this is a bug in orrery.")))
+}
+
+/// Keystone's policy refusal.
+pub(crate) fn forbidden(action: &str) -> Error {
+    Error::Forbidden(format!("You are not authorized to perform the requested action: identity:{action}."))
+}
+
+/// Refuses `action` unless the caller is an admin.
+pub(crate) fn admin_only(c: &Caller, action: &str) -> orrery_kernel::Result<()> {
+    if c.admin {
+        Ok(())
+    } else {
+        Err(forbidden(action))
+    }
+}
+
+/// `{base}/identity/v3/{path}`.
+pub(crate) fn v3_url(base: &str, path: &str) -> String {
+    format!("{base}/identity/v3/{path}")
+}
+
+/// The `links` object of a collection.
+pub(crate) fn list_links(base: &str, path: &str) -> Value {
+    json!({"self": v3_url(base, path), "previous": null, "next": null})
+}
+
+/// A collection body: `{key: items, links}`.
+pub(crate) fn collection(base: &str, path: &str, key: &str, items: Vec<Value>) -> Value {
+    json!({ key: items, "links": list_links(base, path) })
+}
+
+/// Keystone's timestamp form: microseconds and a `Z`.
+pub(crate) fn ts(t: Time) -> String {
+    format!("{}Z", crate::util::iso_micros(t))
+}
+
+/// A boolean query filter (`true`/`false`/`1`/`0`, any case); a bare key counts as true.
+pub(crate) fn bool_filter(q: &BTreeMap<String, String>, key: &str) -> orrery_kernel::Result<Option<bool>> {
+    match q.get(key).map(|v| v.to_ascii_lowercase()) {
+        None => Ok(None),
+        Some(v) if ["", "true", "1", "yes", "on"].contains(&v.as_str()) => Ok(Some(true)),
+        Some(v) if ["false", "0", "no", "off"].contains(&v.as_str()) => Ok(Some(false)),
+        Some(v) => Err(Error::BadRequest(format!("Invalid value for query parameter '{key}': '{v}' is not a boolean."))),
+    }
+}
+
+/// A domain's JSON.
+pub fn domain_json(base: &str, d: &Domain) -> Value {
+    json!({
+        "id": d.id, "name": d.name, "description": d.description, "enabled": d.enabled,
+        "tags": [], "options": {},
+        "links": {"self": v3_url(base, &format!("domains/{}", d.id))},
+    })
+}
+
+/// A project's JSON; a top-level project's `parent_id` is its domain, as Keystone shows it.
+pub fn project_json(base: &str, p: &Project) -> Value {
+    let id = p.id.simple();
+    json!({
+        "id": id, "name": p.name, "domain_id": p.domain, "description": p.description,
+        "enabled": p.enabled, "is_domain": false,
+        "parent_id": p.parent.map_or(p.domain.clone(), |x| x.simple()),
+        "tags": p.tags, "options": {},
+        "links": {"self": v3_url(base, &format!("projects/{id}"))},
+    })
+}
+
+/// A user's JSON (never the password hash).
+pub fn user_json(base: &str, u: &User) -> Value {
+    let id = u.id.simple();
+    let mut o = json!({
+        "id": id, "name": u.name, "domain_id": u.domain, "enabled": u.enabled,
+        "password_expires_at": null, "options": {},
+        "links": {"self": v3_url(base, &format!("users/{id}"))},
+    });
+    if let Some(p) = u.default_project {
+        o["default_project_id"] = json!(p.simple());
+    }
+    if let Some(d) = &u.description {
+        o["description"] = json!(d);
+    }
+    if let Some(e) = &u.email {
+        o["email"] = json!(e);
+    }
+    o
+}
+
+/// A group's JSON.
+pub fn group_json(base: &str, g: &Group) -> Value {
+    let id = g.id.simple();
+    json!({
+        "id": id, "name": g.name, "domain_id": g.domain, "description": g.description.clone().unwrap_or_default(),
+        "links": {"self": v3_url(base, &format!("groups/{id}"))},
+    })
+}
+
+/// A role's JSON.
+pub fn role_json(base: &str, r: &Role) -> Value {
+    let id = r.id.simple();
+    json!({
+        "id": id, "name": r.name, "domain_id": null, "description": r.description, "options": {},
+        "links": {"self": v3_url(base, &format!("roles/{id}"))},
+    })
+}
+
+/// Hashes a password with argon2 (default parameters, random salt) on the blocking pool.
+pub(crate) async fn hash_password(password: String) -> Result<String, ApiError> {
+    let job = tokio::task::spawn_blocking(move || {
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt).map_err(|e| format!("the operating system's random source failed: {e}"))?;
+        let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+        Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+    });
+    match job.await {
+        Ok(Ok(hash)) => Ok(hash),
+        Ok(Err(e)) => Err(ApiError::bad_request(S, format!("The password could not be hashed: {e}."))),
+        Err(e) => Err(ApiError::bad_request(S, format!("The password could not be hashed: {e}."))),
+    }
+}
+
+/// Verifies `password` against a PHC hash on the blocking pool. With no hash (unknown user
+/// or a user without a password) it still does the work of one verification, so timing does
+/// not reveal which users exist.
+pub(crate) async fn verify_password(password: String, hash: Option<String>) -> bool {
+    let job = tokio::task::spawn_blocking(move || {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_string());
+        let ok = PasswordHash::new(&hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok());
+        ok && known
+    });
+    job.await.unwrap_or(false)
+}
+
+/// An argon2id hash of a random password nobody knows, for [`verify_password`]'s dummy work.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$b3JyZXJ5ZHVtbXlzYWx0$u0Wgn4nEQqxw9wZ0rXw1fQmRk3D2w8pF2v1w7Rr0ZlE";
+
+#[cfg(test)]
+mod tests;

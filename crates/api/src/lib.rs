@@ -39,6 +39,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/identity", identity::router())
+        .route("/identity/", axum::routing::get(identity::versions))
         .nest("/compute", compute::router())
         .nest("/placement", placement::router())
         .nest("/image", image::router())

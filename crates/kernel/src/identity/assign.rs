@@ -204,26 +204,29 @@ impl Identity {
         }
     }
 
-    /// Checks that the actor, target and role of `a` exist.
-    pub(crate) fn check_assignment_parts(&self, a: &Assignment) -> Result<()> {
-        match a.actor {
-            Actor::User(u) if !self.users.contains_key(&u) => {
+    /// Checks that an actor and a target exist, with Keystone's "could not find" messages.
+    pub fn check_actor_target(&self, actor: &Actor, target: &Target) -> Result<()> {
+        match actor {
+            Actor::User(u) if !self.users.contains_key(u) => {
                 return Err(Error::NotFound(format!("Could not find user: {}.", u.simple())))
             }
-            Actor::Group(g) if !self.groups.contains_key(&g) => {
+            Actor::Group(g) if !self.groups.contains_key(g) => {
                 return Err(Error::NotFound(format!("Could not find group: {}.", g.simple())))
             }
             _ => {}
         }
-        match &a.target {
+        match target {
             Target::Project(p) if !self.projects.contains_key(p) => {
-                return Err(Error::NotFound(format!("Could not find project: {}.", p.simple())))
+                Err(Error::NotFound(format!("Could not find project: {}.", p.simple())))
             }
-            Target::Domain(d) if !self.domains.contains_key(d) => {
-                return Err(Error::NotFound(format!("Could not find domain: {d}.")))
-            }
-            _ => {}
+            Target::Domain(d) if !self.domains.contains_key(d) => Err(Error::NotFound(format!("Could not find domain: {d}."))),
+            _ => Ok(()),
         }
+    }
+
+    /// Checks that the actor, target and role of `a` exist.
+    pub(crate) fn check_assignment_parts(&self, a: &Assignment) -> Result<()> {
+        self.check_actor_target(&a.actor, &a.target)?;
         if !self.roles.contains_key(&a.role) {
             return Err(Error::NotFound(format!("Could not find role: {}.", a.role.simple())));
         }

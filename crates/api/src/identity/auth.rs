@@ -1,0 +1,328 @@
+//! `/v3/auth/*`: issuing tokens (password and token methods; project, domain or no scope),
+//! validating, checking and revoking them, and what a token may see (projects, domains,
+//! catalog, system).
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use orrery_kernel::identity::{AuthMethod, Cmd, Reply as IdReply, Scope, TokenInfo};
+use orrery_kernel::{Auth, Error};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{apply, apply_as, catalog, collection, domain_json, project_json, read, ts, verify_password, S};
+use crate::error::ApiError;
+use crate::util::{new_token, parse_json};
+use crate::{AppState, Site};
+
+/// Routes under `/v3/auth`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/auth/tokens", get(validate).post(issue).delete(revoke))
+        .route("/v3/auth/projects", get(projects))
+        .route("/v3/auth/domains", get(domains))
+        .route("/v3/auth/catalog", get(catalog_of_token))
+        .route("/v3/auth/system", get(system))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthBody {
+    auth: AuthReq,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthReq {
+    identity: IdentityReq,
+    scope: Option<ScopeReq>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentityReq {
+    methods: Vec<String>,
+    password: Option<PasswordReq>,
+    token: Option<TokenReq>,
+    application_credential: Option<Value>,
+    totp: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordReq {
+    user: PasswordUser,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordUser {
+    id: Option<String>,
+    name: Option<String>,
+    domain: Option<NameOrId>,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenReq {
+    id: String,
+}
+
+/// `{"id": ...}` or `{"name": ...}` (a domain; a project also carries its domain).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NameOrId {
+    id: Option<String>,
+    name: Option<String>,
+    domain: Option<Box<NameOrId>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ScopeReq {
+    Word(String),
+    Object(ScopeObj),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScopeObj {
+    project: Option<NameOrId>,
+    domain: Option<NameOrId>,
+    system: Option<Value>,
+    #[serde(rename = "OS-TRUST:trust")]
+    trust: Option<Value>,
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::new(S, Error::Unauthorized(orrery_kernel::identity::tokens::UNAUTHORIZED.into()))
+}
+
+fn bad(msg: &str) -> ApiError {
+    ApiError::bad_request(S, msg)
+}
+
+/// `POST /v3/auth/tokens`.
+async fn issue(State(s): State<AppState>, Query(q): Query<BTreeMap<String, String>>, body: Bytes) -> Result<Response, ApiError> {
+    let req: AuthBody = parse_json(S, &body)?;
+    let method = authenticate(&s, req.auth.identity).await?;
+    let scope = resolve_scope(&s, req.auth.scope).await?;
+    let token = new_token();
+    let info = match apply_as(&s, Auth::System, Cmd::IssueToken { token: token.clone(), method, scope }).await? {
+        IdReply::Token(info) => info,
+        other => return Err(super::unexpected(other)),
+    };
+    let body = token_json(&s.site, &info, !q.contains_key("nocatalog"));
+    Ok((StatusCode::CREATED, [("x-subject-token", token)], Json(body)).into_response())
+}
+
+/// Turns the identity section into a kernel auth method, verifying a password here.
+async fn authenticate(s: &AppState, id: IdentityReq) -> Result<AuthMethod, ApiError> {
+    if id.application_credential.is_some() || id.methods.iter().any(|m| m == "application_credential") {
+        return Err(ApiError::not_implemented(S, "orrery does not implement the application_credential authentication method yet."));
+    }
+    if id.totp.is_some() || id.methods.iter().any(|m| m == "totp") {
+        return Err(ApiError::not_implemented(S, "orrery does not implement the totp authentication method yet."));
+    }
+    match id.methods.as_slice() {
+        [m] if m == "password" => {
+            let pw = id.password.ok_or_else(|| bad("Expecting to find password in identity. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."))?;
+            password_user(s, pw.user).await
+        }
+        [m] if m == "token" => {
+            let t = id.token.ok_or_else(|| bad("Expecting to find token in identity. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."))?;
+            Ok(AuthMethod::Token { token: t.id })
+        }
+        [] => Err(bad("Expecting to find methods in identity; at least one authentication method is required.")),
+        _ => Err(unauthorized()),
+    }
+}
+
+/// Finds the user a password request names and verifies the password.
+async fn password_user(s: &AppState, u: PasswordUser) -> Result<AuthMethod, ApiError> {
+    if u.id.is_none() && u.name.is_none() {
+        return Err(bad("Expecting to find id or name in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."));
+    }
+    if u.id.is_none() && u.domain.is_none() {
+        return Err(bad("Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."));
+    }
+    let (uid, name, domain) = (u.id, u.name, u.domain);
+    let found = s
+        .cloud
+        .read(S, move |k, _| {
+            let id = &k.identity;
+            let user = match (&uid, &name, &domain) {
+                (Some(uid), _, _) => id.user_by_id(uid),
+                (None, Some(name), Some(d)) => find_domain(k, d).and_then(|d| id.user_by_name(&d, name)),
+                _ => None,
+            };
+            user.map(|u| (u.id, u.password_hash.clone()))
+        })
+        .await?;
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, None),
+    };
+    match (verify_password(u.password, hash).await, user) {
+        (true, Some(user)) => Ok(AuthMethod::Password { user }),
+        _ => Err(unauthorized()),
+    }
+}
+
+/// The id of the domain a `{id}` / `{name}` reference names.
+fn find_domain(k: &orrery_kernel::Kernel, d: &NameOrId) -> Option<String> {
+    match (&d.id, &d.name) {
+        (Some(id), _) => k.identity.domains.get(id).map(|d| d.id.clone()),
+        (None, Some(name)) => k.identity.domain_by_name(name).map(|d| d.id.clone()),
+        _ => None,
+    }
+}
+
+/// Resolves a requested scope by id or name; names that match nothing give 401, as Keystone.
+async fn resolve_scope(s: &AppState, scope: Option<ScopeReq>) -> Result<Option<Scope>, ApiError> {
+    let obj = match scope {
+        None => return Ok(None),
+        Some(ScopeReq::Word(w)) if w == "unscoped" => return Ok(Some(Scope::Unscoped)),
+        Some(ScopeReq::Word(w)) => return Err(bad(&format!("Invalid scope '{w}'; the only word accepted is 'unscoped'."))),
+        Some(ScopeReq::Object(o)) => o,
+    };
+    if obj.trust.is_some() {
+        return Err(ApiError::not_implemented(S, "orrery does not implement trusts (OS-TRUST) yet."));
+    }
+    if obj.system.is_some() {
+        return Err(ApiError::not_implemented(S, "orrery does not implement system-scoped tokens yet; scope to the admin project instead."));
+    }
+    match (obj.project, obj.domain) {
+        (Some(_), Some(_)) => Err(bad("Scoping to both domain and project is not allowed")),
+        (Some(p), None) => project_scope(s, p).await.map(Some),
+        (None, Some(d)) => {
+            let found = s.cloud.read(S, move |k, _| find_domain(k, &d)).await?;
+            found.map(|d| Some(Scope::Domain(d))).ok_or_else(unauthorized)
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+async fn project_scope(s: &AppState, p: NameOrId) -> Result<Scope, ApiError> {
+    if p.id.is_none() && (p.name.is_none() || p.domain.is_none()) {
+        return Err(bad("Expecting to find id, or name and domain, in project. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."));
+    }
+    let found = s
+        .cloud
+        .read(S, move |k, _| match (&p.id, &p.name, &p.domain) {
+            (Some(id), _, _) => k.identity.project_by_id(id).map(|p| p.id),
+            (None, Some(name), Some(d)) => find_domain(k, d).and_then(|d| k.identity.project_by_name(&d, name)).map(|p| p.id),
+            _ => None,
+        })
+        .await?;
+    found.map(Scope::Project).ok_or_else(unauthorized)
+}
+
+/// The `{"token": ...}` body Keystone sends for a token.
+pub fn token_json(site: &Site, info: &TokenInfo, with_catalog: bool) -> Value {
+    let t = &info.token;
+    let mut o = json!({
+        "methods": t.methods,
+        "user": {
+            "id": info.user.id, "name": info.user.name,
+            "domain": {"id": info.user_domain.id, "name": info.user_domain.name},
+            "password_expires_at": null,
+        },
+        "audit_ids": t.audit_ids,
+        "expires_at": ts(t.expires_at),
+        "issued_at": ts(t.issued_at),
+    });
+    let roles: Vec<Value> = info.roles.iter().map(|r| json!({"id": r.id, "name": r.name})).collect();
+    let scoped = if let Some((p, d)) = &info.project {
+        o["project"] = json!({"id": p.id, "name": p.name, "domain": {"id": d.id, "name": d.name}});
+        o["is_domain"] = json!(false);
+        true
+    } else if let Some(d) = &info.domain {
+        o["domain"] = json!({"id": d.id, "name": d.name});
+        true
+    } else {
+        false
+    };
+    if scoped {
+        o["roles"] = json!(roles);
+        if with_catalog {
+            o["catalog"] = catalog::catalog(site);
+        }
+    }
+    json!({ "token": o })
+}
+
+fn subject(h: &HeaderMap) -> Result<String, ApiError> {
+    match h.get("x-subject-token").and_then(|v| v.to_str().ok()) {
+        Some(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+        _ => Err(bad("Expecting to find X-Subject-Token in the request headers.")),
+    }
+}
+
+/// `GET` / `HEAD /v3/auth/tokens`: validates `X-Subject-Token` for its owner or an admin.
+async fn validate(State(s): State<AppState>, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Response, ApiError> {
+    let secret = subject(&h)?;
+    let sub = secret.clone();
+    let info = read(&s, &h, move |k, c, now| {
+        let info = k.identity.token_info(&sub, now)?;
+        if !c.admin && info.user.id != c.user.simple() {
+            return Err(super::forbidden("validate_token"));
+        }
+        Ok(info)
+    })
+    .await?;
+    let body = token_json(&s.site, &info, !q.contains_key("nocatalog"));
+    Ok((StatusCode::OK, [("x-subject-token", secret)], Json(body)).into_response())
+}
+
+/// `DELETE /v3/auth/tokens`: revokes `X-Subject-Token`.
+async fn revoke(State(s): State<AppState>, h: HeaderMap) -> Result<StatusCode, ApiError> {
+    let token = subject(&h)?;
+    apply(&s, &h, Cmd::RevokeToken { token }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v3/auth/projects`: the projects the token's user can scope to.
+async fn projects(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let base = s.site.base_url.clone();
+    let items = read(&s, &h, move |k, c, _| {
+        Ok(k.identity.scopable_projects(c.user).into_iter().map(|p| project_json(&base, p)).collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(Json(collection(&s.site.base_url, "auth/projects", "projects", items)))
+}
+
+/// `GET /v3/auth/domains`: the domains the token's user can scope to.
+async fn domains(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let base = s.site.base_url.clone();
+    let items = read(&s, &h, move |k, c, _| {
+        let ids = k.identity.domains_with_roles(c.user);
+        let ds = ids.iter().filter_map(|d| k.identity.domains.get(d)).filter(|d| d.enabled);
+        Ok(ds.map(|d| domain_json(&base, d)).collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(Json(collection(&s.site.base_url, "auth/domains", "domains", items)))
+}
+
+/// `GET /v3/auth/catalog`: the catalog, for a scoped token.
+async fn catalog_of_token(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let scoped = read(&s, &h, |_, c, _| Ok(c.project.is_some() || c.domain.is_some())).await?;
+    if !scoped {
+        return Err(ApiError::new(S, Error::Forbidden("A project-scoped token is required to produce a service catalog.".into())));
+    }
+    let mut body = json!({"catalog": catalog::catalog(&s.site)});
+    body["links"] = super::list_links(&s.site.base_url, "auth/catalog");
+    Ok(Json(body))
+}
+
+/// `GET /v3/auth/system`: orrery has no system scope, so the list is empty.
+async fn system(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    read(&s, &h, |_, _, _| Ok(())).await?;
+    Ok(Json(collection(&s.site.base_url, "auth/system", "system", vec![])))
+}

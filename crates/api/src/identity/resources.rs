@@ -1,0 +1,660 @@
+//! CRUD for domains, projects, users, groups and roles, plus a user's projects, groups and
+//! self-service password change. Writes are admin-only (the kernel enforces it); reads are
+//! admin-only except what a caller may see about itself.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use orrery_kernel::identity::{
+    self as kid, Cmd, Domain, DomainPatch, Group, GroupPatch, Project, ProjectPatch, Reply as IdReply, Role, RolePatch, User,
+    UserPatch,
+};
+use orrery_kernel::{Caller, Error, Kernel, Uuid};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use super::{admin_only, apply, bool_filter, collection, domain_json, forbidden, group_json, project_json, read, role_json, user_json, S};
+use crate::error::ApiError;
+use crate::util::{new_uuid, parse_json};
+use crate::AppState;
+
+type Q = Query<BTreeMap<String, String>>;
+type KResult<T> = orrery_kernel::Result<T>;
+
+/// Routes for domains, projects, users, groups and roles.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/domains", get(list_domains).post(create_domain))
+        .route("/v3/domains/{id}", get(show_domain).patch(update_domain).delete(delete_domain))
+        .route("/v3/projects", get(list_projects).post(create_project))
+        .route("/v3/projects/{id}", get(show_project).patch(update_project).delete(delete_project))
+        .route("/v3/users", get(list_users).post(create_user))
+        .route("/v3/users/{id}", get(show_user).patch(update_user).delete(delete_user))
+        .route("/v3/users/{id}/password", post(change_password))
+        .route("/v3/users/{id}/projects", get(user_projects))
+        .route("/v3/users/{id}/groups", get(user_groups))
+        .route("/v3/groups", get(list_groups).post(create_group))
+        .route("/v3/groups/{id}", get(show_group).patch(update_group).delete(delete_group))
+        .route("/v3/roles", get(list_roles).post(create_role))
+        .route("/v3/roles/{id}", get(show_role).patch(update_role).delete(delete_role))
+}
+
+/// Deserializes a field that may be absent (`None`), null (`Some(None)`) or set.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+pub(crate) fn not_found(kind: &str, id: &str) -> Error {
+    Error::NotFound(format!("Could not find {kind}: {id}."))
+}
+
+/// Parses an id from a path; text that is no id names nothing, so 404.
+pub(crate) fn parse_id(kind: &str, text: &str) -> Result<Uuid, ApiError> {
+    text.parse::<Uuid>().map_err(|_| ApiError::new(S, not_found(kind, text)))
+}
+
+/// Resource options (like `immutable`) are not modelled; only an empty object is accepted.
+fn no_options(options: &Option<Map<String, Value>>) -> Result<(), ApiError> {
+    match options {
+        Some(o) if !o.is_empty() => Err(ApiError::not_implemented(S, "orrery does not implement resource options (such as immutable) yet.")),
+        _ => Ok(()),
+    }
+}
+
+fn created(key: &str, v: Value) -> Response {
+    (StatusCode::CREATED, Json(serde_json::json!({ key: v }))).into_response()
+}
+
+fn ok(key: &str, v: Value) -> Response {
+    Json(serde_json::json!({ key: v })).into_response()
+}
+
+/// The domain new things go to when the request names none: the caller's scope's domain.
+async fn caller_domain(s: &AppState, h: &HeaderMap) -> Result<String, ApiError> {
+    read(s, h, |k, c, _| {
+        let from_project = c.project.and_then(|p| k.identity.projects.get(&p)).map(|p| p.domain.clone());
+        Ok(from_project.or(c.domain.clone()).unwrap_or_else(|| kid::DEFAULT_DOMAIN.to_string()))
+    })
+    .await
+}
+
+/// Keeps `items` whose `field` equals the query's `key`, when the query has it.
+fn matches(q: &BTreeMap<String, String>, key: &str, value: &str) -> bool {
+    q.get(key).is_none_or(|v| v == value)
+}
+
+// ---------------------------------------------------------------- domains
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DomainBody<T> {
+    domain: T,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DomainCreate {
+    name: String,
+    description: Option<String>,
+    enabled: Option<bool>,
+    options: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DomainUpdate {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    enabled: Option<bool>,
+    options: Option<Map<String, Value>>,
+}
+
+async fn list_domains(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Result<Json<Value>, ApiError> {
+    let base = s.site.base_url.clone();
+    let items = read(&s, &h, move |k, c, _| {
+        admin_only(c, "list_domains")?;
+        let enabled = bool_filter(&q, "enabled")?;
+        let ds = k.identity.domains.values().filter(|d| matches(&q, "name", &d.name) && enabled.is_none_or(|e| e == d.enabled));
+        Ok(ds.map(|d| domain_json(&base, d)).collect())
+    })
+    .await?;
+    Ok(Json(collection(&s.site.base_url, "domains", "domains", items)))
+}
+
+async fn show_domain(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let base = s.site.base_url.clone();
+    let d = read(&s, &h, move |k, c, _| {
+        let d = k.identity.domains.get(&id).ok_or_else(|| not_found("domain", &id))?;
+        let own_user = k.identity.users.get(&c.user).is_some_and(|u| u.domain == d.id);
+        let own_project = c.project.and_then(|p| k.identity.projects.get(&p)).is_some_and(|p| p.domain == d.id);
+        if !c.admin && !own_user && !own_project && c.domain.as_deref() != Some(d.id.as_str()) {
+            return Err(forbidden("get_domain"));
+        }
+        Ok(domain_json(&base, d))
+    })
+    .await?;
+    Ok(ok("domain", d))
+}
+
+async fn create_domain(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let b: DomainBody<DomainCreate> = parse_json(S, &body)?;
+    no_options(&b.domain.options)?;
+    let d = b.domain;
+    let domain = Domain { id: new_uuid().simple(), name: d.name, description: d.description, enabled: d.enabled.unwrap_or(true) };
+    match apply(&s, &h, Cmd::CreateDomain(domain)).await? {
+        IdReply::Domain(d) => Ok(created("domain", domain_json(&s.site.base_url, &d))),
+        other => Err(super::unexpected(other)),
+    }
+}
+
+async fn update_domain(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let b: DomainBody<DomainUpdate> = parse_json(S, &body)?;
+    no_options(&b.domain.options)?;
+    let d = b.domain;
+    let patch = DomainPatch { name: d.name, description: d.description, enabled: d.enabled };
+    match apply(&s, &h, Cmd::UpdateDomain { id, patch }).await? {
+        IdReply::Domain(d) => Ok(ok("domain", domain_json(&s.site.base_url, &d))),
+        other => Err(super::unexpected(other)),
+    }
+}
+
+async fn delete_domain(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    apply(&s, &h, Cmd::DeleteDomain { id }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- projects
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectBody<T> {
+    project: T,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectCreate {
+    name: String,
+    domain_id: Option<String>,
+    description: Option<String>,
+    enabled: Option<bool>,
+    parent_id: Option<String>,
+    is_domain: Option<bool>,
+    tags: Option<BTreeSet<String>>,
+    options: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectUpdate {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    enabled: Option<bool>,
+    tags: Option<BTreeSet<String>>,
+    domain_id: Option<String>,
+    parent_id: Option<String>,
+    is_domain: Option<bool>,
+    options: Option<Map<String, Value>>,
+}
+
+fn project_filter(k: &Kernel, c: &Caller, q: &BTreeMap<String, String>) -> KResult<Vec<Project>> {
+    admin_only(c, "list_projects")?;
+    let enabled = bool_filter(q, "enabled")?;
+    if bool_filter(q, "is_domain")? == Some(true) {
+        return Ok(vec![]);
+    }
+    let parent = |p: &Project| p.parent.map_or(p.domain.clone(), |x| x.simple());
+    let name_hit = |p: &Project| matches(q, "name", &p.name) && matches(q, "domain_id", &p.domain);
+    let out = k
+        .identity
+        .projects
+        .values()
+        .filter(|p| name_hit(p) && enabled.is_none_or(|e| e == p.enabled))
+        .filter(|p| q.get("parent_id").is_none_or(|x| x.parse::<Uuid>().map(|u| u.simple()).unwrap_or(x.clone()) == parent(p)))
+        .cloned()
+        .collect();
+    Ok(out)
+}
+
+async fn list_projects(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Result<Json<Value>, ApiError> {
+    let projects = read(&s, &h, move |k, c, _| project_filter(k, c, &q)).await?;
+    let base = &s.site.base_url;
+    Ok(Json(collection(base, "projects", "projects", projects.iter().map(|p| project_json(base, p)).collect())))
+}
+
+async fn show_project(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let base = s.site.base_url.clone();
+    let v = read(&s, &h, move |k, c, _| {
+        let p = k.identity.project_by_id(&id).ok_or_else(|| not_found("project", &id))?;
+        if !c.admin && c.project != Some(p.id) {
+            return Err(forbidden("get_project"));
+        }
+        Ok(project_json(&base, p))
+    })
+    .await?;
+    Ok(ok("project", v))
+}
+
+/// The parent project named by `parent_id`, which may also be the domain's id (top level).
+async fn parent_of(s: &AppState, h: &HeaderMap, domain: Option<String>, parent: Option<String>) -> Result<(String, Option<Uuid>), ApiError> {
+    let parent = match parent {
+        None => None,
+        Some(p) if Some(&p) == domain.as_ref() => None,
+        Some(p) => Some(p),
+    };
+    match (domain, parent) {
+        (Some(d), None) => Ok((d, None)),
+        (d, Some(p)) => {
+            let pid = parse_id("project", &p)?;
+            let pdom = read(s, h, move |k, _, _| k.identity.projects.get(&pid).map(|x| x.domain.clone()).ok_or_else(|| not_found("project", &p))).await?;
+            Ok((d.unwrap_or(pdom), Some(pid)))
+        }
+        (None, None) => Ok((caller_domain(s, h).await?, None)),
+    }
+}
+
+async fn create_project(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let b: ProjectBody<ProjectCreate> = parse_json(S, &body)?;
+    let p = b.project;
+    no_options(&p.options)?;
+    if p.is_domain == Some(true) {
+        return Err(ApiError::not_implemented(S, "orrery does not implement projects acting as domains (is_domain) yet; create a domain instead."));
+    }
+    let (domain, parent) = parent_of(&s, &h, p.domain_id, p.parent_id).await?;
+    let project = Project {
+        id: new_uuid(),
+        name: p.name,
+        domain,
+        parent,
+        description: p.description,
+        enabled: p.enabled.unwrap_or(true),
+        tags: p.tags.unwrap_or_default(),
+    };
+    match apply(&s, &h, Cmd::CreateProject(project)).await? {
+        IdReply::Project(p) => Ok(created("project", project_json(&s.site.base_url, &p))),
+        other => Err(super::unexpected(other)),
+    }
+}
+
+async fn update_project(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let b: ProjectBody<ProjectUpdate> = parse_json(S, &body)?;
+    let p = b.project;
+    no_options(&p.options)?;
+    let pid = parse_id("project", &id)?;
+    if p.domain_id.is_some() || p.parent_id.is_some() || p.is_domain.is_some() {
+        let current = read(&s, &h, move |k, _, _| k.identity.projects.get(&pid).cloned().ok_or_else(|| not_found("project", &id))).await?;
+        if p.domain_id.as_ref().is_some_and(|d| *d != current.domain) {
+            return Err(ApiError::bad_request(S, "Update of `domain_id` is not allowed."));
+        }
+        let parent = current.parent.map_or(current.domain.clone(), |x| x.simple());
+        if p.parent_id.as_ref().is_some_and(|x| *x != parent) {
+            return Err(ApiError::new(S, Error::Forbidden("Update of `parent_id` is not allowed.".into())));
+        }
+        if p.is_domain == Some(true) {
+            return Err(ApiError::bad_request(S, "Update of `is_domain` is not allowed."));
+        }
+    }
+    let patch = ProjectPatch { name: p.name, description: p.description, enabled: p.enabled, tags: p.tags };
+    match apply(&s, &h, Cmd::UpdateProject { id: pid, patch }).await? {
+        IdReply::Project(p) => Ok(ok("project", project_json(&s.site.base_url, &p))),
+        other => Err(super::unexpected(other)),
+    }
+}
+
+async fn delete_project(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let pid = parse_id("project", &id)?;
+    apply(&s, &h, Cmd::DeleteProject { id: pid }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- users
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserBody<T> {
+    user: T,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserCreate {
+    name: String,
+    domain_id: Option<String>,
+    default_project_id: Option<String>,
+    password: Option<String>,
+    enabled: Option<bool>,
+    description: Option<String>,
+    email: Option<String>,
+    options: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserUpdate {
+    name: Option<String>,
+    domain_id: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    default_project_id: Option<Option<String>>,
+    password: Option<String>,
+    enabled: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    email: Option<Option<String>>,
+    options: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    password: String,
+    original_password: String,
+}
+
+async fn list_users(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Result<Json<Value>, ApiError> {
+    let base = s.site.base_url.clone();
+    let items = read(&s, &h, move |k, c, _| {
+        admin_only(c, "list_users")?;
+        let enabled = bool_filter(&q, "enabled")?;
+        let us = k.identity.users.values().filter(|u| matches(&q, "name", &u.name) && matches(&q, "domain_id", &u.domain));
+        Ok(us.filter(|u| enabled.is_none_or(|e| e == u.enabled)).map(|u| user_json(&base, u)).collect())
+    })
+    .await?;
+    Ok(Json(collection(&s.site.base_url, "users", "users", items)))
+}
+
+async fn show_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let base = s.site.base_url.clone();
+    let v = read(&s, &h, move |k, c, _| {
+        let u = k.identity.user_by_id(&id).ok_or_else(|| not_found("user", &id))?;
+        if !c.admin && c.user != u.id {
+            return Err(forbidden("get_user"));
+        }
+        Ok(user_json(&base, u))
+    })
+    .await?;
+    Ok(ok("user", v))
+}
+
+/// Parses an optional project id from a body; an id that names nothing is 404.
+fn project_ref(p: Option<String>) -> Result<Option<Uuid>, ApiError> {
+    p.map(|p| parse_id("project", &p)).transpose()
+}
+
+async fn create_user(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let b: UserBody<UserCreate> = parse_json(S, &body)?;
+    let u = b.user;
+    no_options(&u.options)?;
+    let default_project = project_ref(u.default_project_id)?;
+    let domain = match u.domain_id {
+        Some(d) => d,
+        None => caller_domain(&s, &h).await?,
+    };
+    let password_hash = match u.password {
+        Some(p) => Some(super::hash_password(p).await?),
+        None => None,
+    };
+    let user = User {
+        id: new_uuid(),
+        name: u.name,
+        domain,
+        enabled: u.enabled.unwrap_or(true),
+        default_project,
+        password_hash,
+        description: u.description,
+        email: u.email,
+    };
+    match apply(&s, &h, Cmd::CreateUser(user)).await? {
+        IdReply::User(u) => Ok(created("user", user_json(&s.site.base_url, &u))),
+        other => Err(super::unexpected(other)),
+    }
+}
+
+async fn update_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let b: UserBody<UserUpdate> = parse_json(S, &body)?;
+    let u = b.user;
+    no_options(&u.options)?;
+    let uid = parse_id("user", &id)?;
+    if let Some(d) = u.domain_id {
+        let current = read(&s, &h, move |k, _, _| k.identity.users.get(&uid).map(|u| u.domain.clone()).ok_or_else(|| not_found("user", &id))).await?;
+        if d != current {
+            return Err(ApiError::bad_request(S, "Update of `domain_id` is not allowed."));
+        }
+    }
+    let default_project = match u.default_project_id {
+        Some(p) => Some(project_ref(p)?),
+        None => None,
+    };
+    let password_hash = match u.password {
+        Some(p) => Some(super::hash_password(p).await?),
+        None => None,
+    };
+    let patch = UserPatch { name: u.name, enabled: u.enabled, default_project, password_hash, description: u.description, email: u.email };
+    match apply(&s, &h, Cmd::UpdateUser { id: uid, patch }).await? {
+        IdReply::User(u) => Ok(ok("user", user_json(&s.site.base_url, &u))),
+        other => Err(super::unexpected(other)),
+    }
+}
+
+async fn delete_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let uid = parse_id("user", &id)?;
+    apply(&s, &h, Cmd::DeleteUser { id: uid }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v3/users/{id}/password`: the user changes their own password, proving the old one.
+async fn change_password(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<StatusCode, ApiError> {
+    let b: UserBody<PasswordChange> = parse_json(S, &body)?;
+    let uid = parse_id("user", &id)?;
+    let hash = read(&s, &h, move |k, c, _| {
+        let u = k.identity.users.get(&uid).ok_or_else(|| not_found("user", &id))?;
+        if c.user != uid {
+            return Err(forbidden("change_password"));
+        }
+        Ok(u.password_hash.clone())
+    })
+    .await?;
+    if !super::verify_password(b.user.original_password, hash).await {
+        return Err(ApiError::new(S, Error::Unauthorized("The original password you gave is not correct.".into())));
+    }
+    let password_hash = super::hash_password(b.user.password).await?;
+    apply(&s, &h, Cmd::ChangePassword { user: uid, password_hash }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v3/users/{id}/projects`: projects where the user holds a role.
+async fn user_projects(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let base = s.site.base_url.clone();
+    let path = format!("users/{id}/projects");
+    let items = read(&s, &h, move |k, c, _| {
+        let u = k.identity.user_by_id(&id).ok_or_else(|| not_found("user", &id))?;
+        if !c.admin && c.user != u.id {
+            return Err(forbidden("list_user_projects"));
+        }
+        let ps = k.identity.projects_with_roles(u.id);
+        Ok(ps.iter().filter_map(|p| k.identity.projects.get(p)).map(|p| project_json(&base, p)).collect())
+    })
+    .await?;
+    Ok(Json(collection(&s.site.base_url, &path, "projects", items)))
+}
+
+/// `GET /v3/users/{id}/groups`: the groups the user belongs to.
+async fn user_groups(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let base = s.site.base_url.clone();
+    let path = format!("users/{id}/groups");
+    let items = read(&s, &h, move |k, c, _| {
+        let u = k.identity.user_by_id(&id).ok_or_else(|| not_found("user", &id))?;
+        if !c.admin && c.user != u.id {
+            return Err(forbidden("list_groups_for_user"));
+        }
+        Ok(k.identity.groups_of(u.id).filter_map(|g| k.identity.groups.get(&g)).map(|g| group_json(&base, g)).collect())
+    })
+    .await?;
+    Ok(Json(collection(&s.site.base_url, &path, "groups", items)))
+}
+
+// ---------------------------------------------------------------- groups
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupBody<T> {
+    group: T,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupCreate {
+    name: String,
+    domain_id: Option<String>,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupUpdate {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    domain_id: Option<String>,
+}
+
+async fn list_groups(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Result<Json<Value>, ApiError> {
+    let base = s.site.base_url.clone();
+    let items = read(&s, &h, move |k, c, _| {
+        admin_only(c, "list_groups")?;
+        let gs = k.identity.groups.values().filter(|g| matches(&q, "name", &g.name) && matches(&q, "domain_id", &g.domain));
+        Ok(gs.map(|g| group_json(&base, g)).collect())
+    })
+    .await?;
+    Ok(Json(collection(&s.site.base_url, "groups", "groups", items)))
+}
+
+async fn show_group(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let base = s.site.base_url.clone();
+    let v = read(&s, &h, move |k, c, _| {
+        admin_only(c, "get_group")?;
+        k.identity.group_by_id(&id).map(|g| group_json(&base, g)).ok_or_else(|| not_found("group", &id))
+    })
+    .await?;
+    Ok(ok("group", v))
+}
+
+async fn create_group(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let b: GroupBody<GroupCreate> = parse_json(S, &body)?;
+    let g = b.group;
+    let domain = match g.domain_id {
+        Some(d) => d,
+        None => caller_domain(&s, &h).await?,
+    };
+    let group = Group { id: new_uuid(), name: g.name, domain, description: g.description };
+    match apply(&s, &h, Cmd::CreateGroup(group)).await? {
+        IdReply::Group(g) => Ok(created("group", group_json(&s.site.base_url, &g))),
+        other => Err(super::unexpected(other)),
+    }
+}
+
+async fn update_group(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let b: GroupBody<GroupUpdate> = parse_json(S, &body)?;
+    let g = b.group;
+    let gid = parse_id("group", &id)?;
+    if let Some(d) = g.domain_id {
+        let current = read(&s, &h, move |k, _, _| k.identity.groups.get(&gid).map(|g| g.domain.clone()).ok_or_else(|| not_found("group", &id))).await?;
+        if d != current {
+            return Err(ApiError::bad_request(S, "Update of `domain_id` is not allowed."));
+        }
+    }
+    let patch = GroupPatch { name: g.name, description: g.description };
+    match apply(&s, &h, Cmd::UpdateGroup { id: gid, patch }).await? {
+        IdReply::Group(g) => Ok(ok("group", group_json(&s.site.base_url, &g))),
+        other => Err(super::unexpected(other)),
+    }
+}
+
+async fn delete_group(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let gid = parse_id("group", &id)?;
+    apply(&s, &h, Cmd::DeleteGroup { id: gid }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- roles
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleBody<T> {
+    role: T,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleCreate {
+    name: String,
+    description: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    domain_id: Option<Option<String>>,
+    options: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleUpdate {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    options: Option<Map<String, Value>>,
+}
+
+async fn list_roles(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Result<Json<Value>, ApiError> {
+    let base = s.site.base_url.clone();
+    let items = read(&s, &h, move |k, _, _| {
+        if q.contains_key("domain_id") {
+            return Ok(vec![]);
+        }
+        Ok(k.identity.roles.values().filter(|r| matches(&q, "name", &r.name)).map(|r| role_json(&base, r)).collect())
+    })
+    .await?;
+    Ok(Json(collection(&s.site.base_url, "roles", "roles", items)))
+}
+
+async fn show_role(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let base = s.site.base_url.clone();
+    let v = read(&s, &h, move |k, _, _| k.identity.role_by_id(&id).map(|r| role_json(&base, r)).ok_or_else(|| not_found("role", &id))).await?;
+    Ok(ok("role", v))
+}
+
+async fn create_role(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let b: RoleBody<RoleCreate> = parse_json(S, &body)?;
+    let r = b.role;
+    no_options(&r.options)?;
+    if matches!(r.domain_id, Some(Some(_))) {
+        return Err(ApiError::not_implemented(S, "orrery does not implement domain-specific roles yet; omit domain_id."));
+    }
+    let role = Role { id: new_uuid(), name: r.name, description: r.description };
+    match apply(&s, &h, Cmd::CreateRole(role)).await? {
+        IdReply::Role(r) => Ok(created("role", role_json(&s.site.base_url, &r))),
+        other => Err(super::unexpected(other)),
+    }
+}
+
+async fn update_role(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let b: RoleBody<RoleUpdate> = parse_json(S, &body)?;
+    no_options(&b.role.options)?;
+    let rid = parse_id("role", &id)?;
+    let patch = RolePatch { name: b.role.name, description: b.role.description };
+    match apply(&s, &h, Cmd::UpdateRole { id: rid, patch }).await? {
+        IdReply::Role(r) => Ok(ok("role", role_json(&s.site.base_url, &r))),
+        other => Err(super::unexpected(other)),
+    }
+}
+
+async fn delete_role(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let rid = parse_id("role", &id)?;
+    apply(&s, &h, Cmd::DeleteRole { id: rid }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,334 @@
+//! Identity API tests: the router driven in-process against an in-memory kernel actor.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request as HttpRequest, StatusCode};
+use axum::Router;
+use orrery_kernel::identity::Bootstrap;
+use orrery_kernel::topology::{HostSpec, RackGroupSpec, RegionSpec, ZoneSpec};
+use orrery_kernel::{Auth, Command, InitSpec, Kernel, Request, TopologySpec};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use crate::cloud::{spawn_in_memory, wall_now};
+use crate::{AppState, Site};
+
+const PASSWORD: &str = "orrery-admin-pw";
+const BASE: &str = "http://orrery.test";
+
+fn tiny_topology() -> TopologySpec {
+    let host = HostSpec {
+        role: Default::default(),
+        vcpus: 8,
+        ram: 16_384,
+        disk: 100,
+        arch: "x86_64".into(),
+        gpus: 0,
+        data_disks: vec![],
+        power: Default::default(),
+    };
+    let racks = vec![RackGroupSpec { count: 1, hosts: 2, profile: "std".into() }];
+    TopologySpec {
+        host_profile: BTreeMap::from([("std".to_string(), host)]),
+        region: vec![RegionSpec { name: "RegionOne".into(), zones: vec![ZoneSpec { name: "nova".into(), racks }] }],
+        aggregate: vec![],
+        allocation: Default::default(),
+        scheduler: Default::default(),
+        timing: Default::default(),
+    }
+}
+
+async fn app() -> Router {
+    let hash = super::hash_password(PASSWORD.into()).await.unwrap();
+    let mut k = Kernel::new();
+    let spec = InitSpec { seed: 11, topology: tiny_topology(), bootstrap: Bootstrap::new("admin", &hash) };
+    k.apply(wall_now(), Request { auth: Auth::System, command: Command::Init(Box::new(spec)) }).unwrap();
+    let cloud = spawn_in_memory(k);
+    crate::router(AppState { cloud, site: Site { base_url: BASE.into(), region: "RegionOne".into() } })
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+async fn call(app: &Router, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Resp {
+    let mut req = HttpRequest::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header("x-auth-token", t);
+    }
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req.body(body.map_or(Body::empty(), |b| Body::from(b.to_string()))).unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+    Resp { status, headers, body }
+}
+
+fn password_body(user: &str, password: &str, project: Option<&str>) -> String {
+    let mut b = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": user, "domain": {"name": "Default"}, "password": password}}}}});
+    if let Some(p) = project {
+        b["auth"]["scope"] = json!({"project": {"name": p, "domain": {"id": "default"}}});
+    }
+    b.to_string()
+}
+
+async fn login(app: &Router, user: &str, password: &str, project: Option<&str>) -> Resp {
+    call(app, "POST", "/identity/v3/auth/tokens", None, Some(&password_body(user, password, project))).await
+}
+
+fn subject(r: &Resp) -> String {
+    r.headers.get("x-subject-token").expect("X-Subject-Token header").to_str().unwrap().to_string()
+}
+
+async fn admin(app: &Router) -> String {
+    let r = login(app, "admin", PASSWORD, Some("admin")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    subject(&r)
+}
+
+fn assert_keystone_error(r: &Resp, code: u16) {
+    assert_eq!(r.status.as_u16(), code, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], json!(code), "{}", r.body);
+    assert!(r.body["error"]["title"].is_string() && r.body["error"]["message"].is_string(), "{}", r.body);
+}
+
+#[tokio::test]
+async fn discovery_documents() {
+    let app = app().await;
+    for path in ["/identity", "/identity/"] {
+        let r = call(&app, "GET", path, None, None).await;
+        assert_eq!(r.status, StatusCode::MULTIPLE_CHOICES, "{path}");
+        let v = &r.body["versions"]["values"][0];
+        assert_eq!(v["id"], "v3.14");
+        assert_eq!(v["links"][0]["href"], format!("{BASE}/identity/v3/"));
+    }
+    for path in ["/identity/v3", "/identity/v3/"] {
+        let r = call(&app, "GET", path, None, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert_eq!(r.body["version"]["status"], "stable");
+    }
+}
+
+#[tokio::test]
+async fn password_token_is_issued_with_catalog_and_validates() {
+    let app = app().await;
+    let r = login(&app, "admin", PASSWORD, Some("admin")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let tok = subject(&r);
+    assert_eq!(tok.len(), 64);
+    let t = &r.body["token"];
+    assert_eq!(t["methods"], json!(["password"]));
+    assert_eq!(t["project"]["name"], "admin");
+    assert_eq!(t["user"]["domain"], json!({"id": "default", "name": "Default"}));
+    let roles: Vec<&str> = t["roles"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(roles, vec!["admin", "member", "reader"]);
+    let issued = t["issued_at"].as_str().unwrap();
+    assert!(issued.ends_with('Z') && issued.len() == "2026-11-22T10:00:00.000000Z".len(), "{issued}");
+    let types: Vec<&str> = t["catalog"].as_array().unwrap().iter().map(|s| s["type"].as_str().unwrap()).collect();
+    assert_eq!(types, vec!["identity", "compute", "placement", "image"]);
+    let eps = t["catalog"][1]["endpoints"].as_array().unwrap();
+    assert_eq!(eps.len(), 3);
+    assert_eq!(eps[0]["url"], format!("{BASE}/compute/v2.1"));
+    assert_eq!(eps[0]["region_id"], "RegionOne");
+    // Validation by the owner, with and without the catalog.
+    let mut req = HttpRequest::builder().method("GET").uri("/identity/v3/auth/tokens?nocatalog");
+    req = req.header("x-auth-token", &tok).header("x-subject-token", &tok);
+    let resp = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
+    assert!(body["token"].get("catalog").is_none());
+    assert_eq!(body["token"]["audit_ids"], t["audit_ids"]);
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_are_401() {
+    let app = app().await;
+    for (user, pw) in [("admin", "wrong"), ("nobody", PASSWORD)] {
+        let r = login(&app, user, pw, Some("admin")).await;
+        assert_keystone_error(&r, 401);
+        assert_eq!(r.body["error"]["message"], "The request you have made requires authentication.");
+        assert_eq!(r.body["error"]["title"], "Unauthorized");
+    }
+    let r = call(&app, "GET", "/identity/v3/projects", None, None).await;
+    assert_keystone_error(&r, 401);
+    let r = call(&app, "GET", "/identity/v3/projects", Some("deadbeef"), None).await;
+    assert_keystone_error(&r, 401);
+}
+
+#[tokio::test]
+async fn malformed_json_and_unknown_fields_are_400() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let r = call(&app, "POST", "/identity/v3/projects", Some(&tok), Some("{\"project\": ")).await;
+    assert_keystone_error(&r, 400);
+    let r = call(&app, "POST", "/identity/v3/projects", Some(&tok), Some(r#"{"project": {"name": "p", "colour": "red"}}"#)).await;
+    assert_keystone_error(&r, 400);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("colour"), "{}", r.body);
+    let r = call(&app, "POST", "/identity/v3/auth/tokens", None, Some(r#"{"auth": {"identity": {"methods": ["password"]}, "extra": 1}}"#)).await;
+    assert_keystone_error(&r, 400);
+}
+
+#[tokio::test]
+async fn project_user_and_member_role_flow() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let r = call(&app, "POST", "/identity/v3/projects", Some(&tok), Some(r#"{"project": {"name": "demo", "domain_id": "default", "enabled": true}}"#)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let pid = r.body["project"]["id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["project"]["links"]["self"], format!("{BASE}/identity/v3/projects/{pid}"));
+    let dup = call(&app, "POST", "/identity/v3/projects", Some(&tok), Some(r#"{"project": {"name": "demo"}}"#)).await;
+    assert_keystone_error(&dup, 409);
+    let body = json!({"user": {"name": "alice", "password": "alice-pw", "default_project_id": pid, "enabled": true}}).to_string();
+    let r = call(&app, "POST", "/identity/v3/users", Some(&tok), Some(&body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(r.body["user"].get("password").is_none() && r.body["user"].get("password_hash").is_none());
+    let uid = r.body["user"]["id"].as_str().unwrap().to_string();
+    let roles = call(&app, "GET", "/identity/v3/roles?name=member", Some(&tok), None).await;
+    let rid = roles.body["roles"][0]["id"].as_str().unwrap().to_string();
+    let grant = format!("/identity/v3/projects/{pid}/users/{uid}/roles/{rid}");
+    assert_eq!(call(&app, "PUT", &grant, Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(call(&app, "HEAD", &grant, Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    // alice logs in (default project scope) and is a member there, not an admin.
+    let r = login(&app, "alice", "alice-pw", None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["token"]["project"]["id"], json!(pid));
+    let alice = subject(&r);
+    let r = call(&app, "POST", "/identity/v3/projects", Some(&alice), Some(r#"{"project": {"name": "mine"}}"#)).await;
+    assert_keystone_error(&r, 403);
+    assert_eq!(call(&app, "GET", &format!("/identity/v3/projects/{pid}"), Some(&alice), None).await.status, StatusCode::OK);
+    let r = call(&app, "GET", "/identity/v3/auth/projects", Some(&alice), None).await;
+    assert_eq!(r.body["projects"].as_array().unwrap().len(), 1);
+    // The admin's effective listing names alice's member and implied reader roles.
+    let q = format!("/identity/v3/role_assignments?user.id={uid}&effective&include_names");
+    let r = call(&app, "GET", &q, Some(&tok), None).await;
+    let names: Vec<&str> = r.body["role_assignments"].as_array().unwrap().iter().map(|a| a["role"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 2, "{}", r.body);
+    assert!(names.contains(&"member") && names.contains(&"reader"));
+    assert_eq!(r.body["role_assignments"][0]["scope"]["project"]["name"], "demo");
+    // Removing the grant revokes alice's scoped token.
+    assert_eq!(call(&app, "DELETE", &grant, Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "GET", "/identity/v3/auth/projects", Some(&alice), None).await, 401);
+}
+
+#[tokio::test]
+async fn revoked_tokens_stop_working() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let other = admin(&app).await;
+    let req = HttpRequest::builder()
+        .method("DELETE")
+        .uri("/identity/v3/auth/tokens")
+        .header("x-auth-token", &tok)
+        .header("x-subject-token", &other)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.clone().oneshot(req).await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "GET", "/identity/v3/projects", Some(&other), None).await, 401);
+    assert_eq!(call(&app, "GET", "/identity/v3/projects", Some(&tok), None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn token_method_rescopes_and_unknown_paths_answer_501() {
+    let app = app().await;
+    let mut unscoped: Value = serde_json::from_str(&password_body("admin", PASSWORD, None)).unwrap();
+    unscoped["auth"]["scope"] = json!("unscoped");
+    let r = login_raw(&app, &unscoped.to_string()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(r.body["token"].get("project").is_none() && r.body["token"].get("catalog").is_none());
+    let tok = subject(&r);
+    let body = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": tok}}, "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
+    let r2 = login_raw(&app, &body.to_string()).await;
+    assert_eq!(r2.status, StatusCode::CREATED, "{}", r2.body);
+    assert_eq!(r2.body["token"]["project"]["name"], "admin");
+    let service = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": tok}}, "scope": {"project": {"name": "service", "domain": {"name": "Default"}}}}});
+    assert_keystone_error(&login_raw(&app, &service.to_string()).await, 401);
+    assert_eq!(r2.body["token"]["methods"], json!(["token", "password"]));
+    assert_eq!(r2.body["token"]["expires_at"], r.body["token"]["expires_at"]);
+    let r = call(&app, "GET", "/identity/v3/OS-FEDERATION/identity_providers", Some(&tok), None).await;
+    assert_keystone_error(&r, 501);
+}
+
+async fn login_raw(app: &Router, body: &str) -> Resp {
+    call(app, "POST", "/identity/v3/auth/tokens", None, Some(body)).await
+}
+
+#[tokio::test]
+async fn user_changes_own_password() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let body = json!({"user": {"name": "bob", "password": "old-pw"}}).to_string();
+    let r = call(&app, "POST", "/identity/v3/users", Some(&tok), Some(&body)).await;
+    let uid = r.body["user"]["id"].as_str().unwrap().to_string();
+    let bob = subject(&login(&app, "bob", "old-pw", None).await);
+    let path = format!("/identity/v3/users/{uid}/password");
+    let wrong = json!({"user": {"password": "new-pw", "original_password": "nope"}}).to_string();
+    assert_keystone_error(&call(&app, "POST", &path, Some(&bob), Some(&wrong)).await, 401);
+    let right = json!({"user": {"password": "new-pw", "original_password": "old-pw"}}).to_string();
+    assert_eq!(call(&app, "POST", &path, Some(&bob), Some(&right)).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&login(&app, "bob", "old-pw", None).await, 401);
+    assert_eq!(login(&app, "bob", "new-pw", None).await.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn dummy_hash_parses() {
+    assert!(argon2::password_hash::PasswordHash::new(super::DUMMY_HASH).is_ok());
+    assert!(!super::verify_password("x".into(), None).await);
+}
+
+#[test]
+fn catalog_ids_are_stable_and_distinct() {
+    let site = Site { base_url: BASE.into(), region: "RegionOne".into() };
+    let (a, b) = (super::catalog::catalog(&site), super::catalog::catalog(&site));
+    assert_eq!(a, b);
+    let mut ids = std::collections::BTreeSet::new();
+    for s in a.as_array().unwrap() {
+        ids.insert(s["id"].as_str().unwrap().to_string());
+        for e in s["endpoints"].as_array().unwrap() {
+            ids.insert(e["id"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(ids.len(), 4 + 4 * 3);
+    assert!(ids.iter().all(|i| i.len() == 32));
+}
+
+#[tokio::test]
+async fn groups_domains_and_domain_grants() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let r = call(&app, "POST", "/identity/v3/domains", Some(&tok), Some(r#"{"domain": {"name": "lab"}}"#)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let did = r.body["domain"]["id"].as_str().unwrap().to_string();
+    let body = json!({"group": {"name": "ops", "domain_id": did}}).to_string();
+    let gid = call(&app, "POST", "/identity/v3/groups", Some(&tok), Some(&body)).await.body["group"]["id"].as_str().unwrap().to_string();
+    let body = json!({"user": {"name": "carol", "domain_id": did, "password": "c"}}).to_string();
+    let uid = call(&app, "POST", "/identity/v3/users", Some(&tok), Some(&body)).await.body["user"]["id"].as_str().unwrap().to_string();
+    let member = format!("/identity/v3/groups/{gid}/users/{uid}");
+    assert_eq!(call(&app, "PUT", &member, Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(call(&app, "HEAD", &member, Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    let rid = call(&app, "GET", "/identity/v3/roles?name=admin", Some(&tok), None).await.body["roles"][0]["id"].as_str().unwrap().to_string();
+    let grant = format!("/identity/v3/domains/{did}/groups/{gid}/roles/{rid}");
+    assert_eq!(call(&app, "PUT", &grant, Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    let r = call(&app, "GET", &format!("/identity/v3/role_assignments?user.id={uid}&effective"), Some(&tok), None).await;
+    let rows = r.body["role_assignments"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "admin, member, reader through the group: {}", r.body);
+    assert!(rows.iter().all(|a| a["scope"]["domain"]["id"] == json!(did) && a["links"]["membership"].is_string()));
+    // A domain-scoped token for carol.
+    let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"id": uid, "password": "c"}}}, "scope": {"domain": {"name": "lab"}}}});
+    let r = login_raw(&app, &body.to_string()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["token"]["domain"]["id"], json!(did));
+    // An enabled domain cannot be deleted; a disabled one can.
+    assert_keystone_error(&call(&app, "DELETE", &format!("/identity/v3/domains/{did}"), Some(&tok), None).await, 403);
+    let off = call(&app, "PATCH", &format!("/identity/v3/domains/{did}"), Some(&tok), Some(r#"{"domain": {"enabled": false}}"#)).await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.body);
+    assert_eq!(call(&app, "DELETE", &format!("/identity/v3/domains/{did}"), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "GET", &format!("/identity/v3/users/{uid}"), Some(&tok), None).await, 404);
+}
