@@ -382,3 +382,116 @@ async fn spec_delete(State(s): State<AppState>, h: HeaderMap, Path((id, key)): P
     run(&s, &h, Cmd::UnsetExtraSpec { id, key }).await?;
     Ok(StatusCode::OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::compute::versions::testkit::*;
+
+    #[tokio::test]
+    async fn versions_documents_and_negotiation() {
+        let app = app();
+        let r = call(&app, "GET", "/compute", None, &[], None).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["versions"][0]["id"], "v2.1");
+        assert_eq!(r.body["versions"][0]["version"], "2.79");
+        let r = call(&app, "GET", "/compute/v2.1/", None, &[], None).await;
+        assert_eq!((r.body["version"]["status"].as_str(), r.body["version"]["min_version"].as_str()), (Some("CURRENT"), Some("2.1")));
+        let r = get_mv(&app, "/compute/v2.1/flavors", ADMIN, "2.80").await;
+        assert_eq!(r.status, 406);
+        assert_eq!(r.body["computeFault"]["message"], "Version 2.80 is not supported by the API. Minimum is 2.1 and maximum is 2.79.");
+        let r = get_mv(&app, "/compute/v2.1/flavors", ADMIN, "latest").await;
+        assert_eq!(r.headers["openstack-api-version"], "compute 2.79");
+        assert_eq!(r.headers["x-openstack-nova-api-version"], "2.79");
+        let r = get(&app, "/compute/v2.1/flavors", ADMIN).await;
+        assert_eq!(r.headers["openstack-api-version"], "compute 2.1");
+        let r = call(&app, "GET", "/compute/v2.1/flavors", None, &[], None).await;
+        assert_eq!(r.status, 401);
+        assert_eq!(r.headers["openstack-api-version"], "compute 2.1");
+    }
+
+    #[tokio::test]
+    async fn list_and_detail_follow_the_microversion() {
+        let app = app();
+        let r = get(&app, "/compute/v2.1/flavors", P1).await;
+        assert_eq!(r.status, 200);
+        let flavors = r.body["flavors"].as_array().unwrap();
+        assert_eq!(flavors.len(), 6);
+        assert_eq!(flavors[0]["links"][0]["href"], format!("{BASE}/compute/v2.1/flavors/1"));
+        assert!(flavors[0].get("description").is_none());
+        let old = get(&app, "/compute/v2.1/flavors/1", P1).await.body["flavor"].clone();
+        assert_eq!((old["swap"].clone(), old["ram"].clone(), old["name"].clone()), (json!(""), json!(512), json!("m1.tiny")));
+        assert!(old.get("extra_specs").is_none() && old.get("description").is_none());
+        assert_eq!(old["os-flavor-access:is_public"], true);
+        let new = get_mv(&app, "/compute/v2.1/flavors/detail?minRam=4096", P1, "2.79").await.body["flavors"].clone();
+        assert_eq!(new.as_array().unwrap().len(), 3);
+        assert_eq!((new[0]["swap"].clone(), new[0]["description"].clone(), new[0]["extra_specs"].clone()), (json!(0), json!(null), json!({})));
+        let r = get(&app, "/compute/v2.1/flavors?limit=2&marker=1", P1).await;
+        let ids: Vec<_> = r.body["flavors"].as_array().unwrap().iter().map(|f| f["id"].clone()).collect();
+        assert_eq!(ids, [json!("2"), json!("3")]);
+        let r = get(&app, "/compute/v2.1/flavors/nope", P1).await;
+        assert_eq!(r.status, 404);
+        assert_eq!(r.body["itemNotFound"]["message"], "Flavor nope could not be found.");
+    }
+
+    #[tokio::test]
+    async fn create_update_delete_as_admin_only() {
+        let app = app();
+        let body = r#"{"flavor": {"name": "gpu.large", "ram": 8192, "vcpus": "4", "disk": 40, "id": "g1", "description": "big", "os-flavor-access:is_public": false}}"#;
+        let r = send(&app, "POST", "/compute/v2.1/flavors", P1, "2.79", body).await;
+        assert_eq!((r.status.as_u16(), r.body["forbidden"]["code"].clone()), (403, json!(403)));
+        let r = send(&app, "POST", "/compute/v2.1/flavors", ADMIN, "2.54", body).await;
+        assert_eq!(r.status, 400, "description needs 2.55");
+        let r = send(&app, "POST", "/compute/v2.1/flavors", ADMIN, "2.79", body).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!((r.body["flavor"]["vcpus"].clone(), r.body["flavor"]["description"].clone()), (json!(4), json!("big")));
+        let r = send(&app, "POST", "/compute/v2.1/flavors", ADMIN, "2.79", body).await;
+        assert_eq!(r.status, 409);
+        assert!(r.body["conflictingRequest"]["message"].as_str().unwrap().contains("g1"));
+        let bad = r#"{"flavor": {"name": "x", "ram": 1, "vcpus": 1, "disk": 1, "colour": "red"}}"#;
+        let r = send(&app, "POST", "/compute/v2.1/flavors", ADMIN, "2.79", bad).await;
+        assert_eq!(r.status, 400);
+        assert!(r.body["badRequest"]["message"].as_str().unwrap().contains("colour"));
+        let r = send(&app, "POST", "/compute/v2.1/flavors", ADMIN, "2.79", "{not json").await;
+        assert_eq!(r.status, 400);
+        let r = send(&app, "PUT", "/compute/v2.1/flavors/g1", ADMIN, "2.79", r#"{"flavor": {"description": "huge"}}"#).await;
+        assert_eq!(r.body["flavor"]["description"], "huge");
+        let r = send(&app, "POST", "/compute/v2.1/flavors", ADMIN, "2.1", r#"{"flavor": {"name": "auto", "ram": 64, "vcpus": 1, "disk": 0}}"#).await;
+        let id = r.body["flavor"]["id"].as_str().unwrap().to_string();
+        assert_eq!(id.len(), 36);
+        let r = send(&app, "DELETE", &format!("/compute/v2.1/flavors/{id}"), ADMIN, "2.1", "").await;
+        assert_eq!(r.status, 202);
+        assert_eq!(get(&app, &format!("/compute/v2.1/flavors/{id}"), ADMIN).await.status, 404);
+    }
+
+    #[tokio::test]
+    async fn private_flavor_access_and_extra_specs() {
+        let app = app();
+        let body = r#"{"flavor": {"name": "secret", "ram": 512, "vcpus": 1, "disk": 1, "id": "s1", "os-flavor-access:is_public": false}}"#;
+        assert_eq!(send(&app, "POST", "/compute/v2.1/flavors", ADMIN, "2.1", body).await.status, 200);
+        assert_eq!(get(&app, "/compute/v2.1/flavors/s1", P1).await.status, 404);
+        let p1 = P1_ID.simple();
+        let add = format!(r#"{{"addTenantAccess": {{"tenant": "{p1}"}}}}"#);
+        let r = send(&app, "POST", "/compute/v2.1/flavors/s1/action", ADMIN, "2.1", &add).await;
+        assert_eq!(r.body["flavor_access"], json!([{"flavor_id": "s1", "tenant_id": p1}]));
+        assert_eq!(get(&app, "/compute/v2.1/flavors/s1", P1).await.status, 200);
+        assert_eq!(get(&app, "/compute/v2.1/flavors/s1", P2).await.status, 404);
+        assert_eq!(get(&app, "/compute/v2.1/flavors", P1).await.body["flavors"].as_array().unwrap().len(), 7);
+        assert_eq!(get(&app, "/compute/v2.1/flavors/s1/os-flavor-access", ADMIN).await.body["flavor_access"].as_array().unwrap().len(), 1);
+        assert_eq!(get(&app, "/compute/v2.1/flavors/1/os-flavor-access", ADMIN).await.status, 404);
+        let r = send(&app, "POST", "/compute/v2.1/flavors/s1/os-extra_specs", ADMIN, "2.1", r#"{"extra_specs": {"hw:cpu_policy": "dedicated", "resources:VGPU": 1}}"#).await;
+        assert_eq!(r.body["extra_specs"]["resources:VGPU"], "1");
+        let r = get(&app, "/compute/v2.1/flavors/s1/os-extra_specs/hw:cpu_policy", P1).await;
+        assert_eq!(r.body, json!({"hw:cpu_policy": "dedicated"}));
+        let r = send(&app, "PUT", "/compute/v2.1/flavors/s1/os-extra_specs/hw:cpu_policy", ADMIN, "2.1", r#"{"other": "x"}"#).await;
+        assert_eq!(r.status, 400);
+        let r = send(&app, "DELETE", "/compute/v2.1/flavors/s1/os-extra_specs/hw:cpu_policy", ADMIN, "2.1", "").await;
+        assert_eq!(r.status, 200);
+        let r = get_mv(&app, "/compute/v2.1/flavors/s1", P1, "2.61").await;
+        assert_eq!(r.body["flavor"]["extra_specs"], json!({"resources:VGPU": "1"}));
+        let remove = format!(r#"{{"removeTenantAccess": {{"tenant": "{p1}"}}}}"#);
+        send(&app, "POST", "/compute/v2.1/flavors/s1/action", ADMIN, "2.1", &remove).await;
+        assert_eq!(get(&app, "/compute/v2.1/flavors/s1", P1).await.status, 404);
+    }
+}

@@ -1,10 +1,451 @@
-//! Compute API: hypervisors. Skeleton: a helper fills this in.
+//! Compute API: the physical side as Nova shows it to admins: hypervisors (`os-hypervisors`,
+//! with statistics), services (`os-services`), availability zones (`os-availability-zone`) and
+//! host aggregates (`os-aggregates`, read-only). Everything is drawn from the topology and
+//! placement; usage comes from each host's resource provider.
 
-use axum::Router;
+use std::collections::BTreeMap;
 
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::routing::get;
+use axum::{Json, Router};
+use orrery_kernel::placement::{DISK_GB, MEMORY_MB, VCPU};
+use orrery_kernel::topology::{Host, Role};
+use orrery_kernel::{Caller, Error, HostIdx, Kernel, Time, Uuid};
+use serde_json::{json, Value};
+
+use super::versions::{auth, layer, read, Microversion};
+use crate::error::{ApiError, Service};
+use crate::util::iso_micros;
 use crate::AppState;
 
-/// Routes for hypervisors.
+const S: Service = Service::Compute;
+
+/// Routes for hypervisors, services, availability zones and aggregates.
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    layer(
+        Router::new()
+            .route("/v2.1/os-hypervisors", get(list))
+            .route("/v2.1/os-hypervisors/detail", get(detail))
+            .route("/v2.1/os-hypervisors/statistics", get(statistics))
+            .route("/v2.1/os-hypervisors/{id}", get(show))
+            .route("/v2.1/os-hypervisors/{id}/servers", get(servers))
+            .route("/v2.1/os-hypervisors/{id}/search", get(search))
+            .route("/v2.1/os-services", get(services))
+            .route("/v2.1/os-availability-zone", get(zones))
+            .route("/v2.1/os-availability-zone/detail", get(zones_detail))
+            .route("/v2.1/os-aggregates", get(aggregates).post(aggregate_write))
+            .route("/v2.1/os-aggregates/{id}", get(aggregate).put(aggregate_write).delete(aggregate_write)),
+    )
+}
+
+fn admin_only(c: &Caller, what: &str) -> orrery_kernel::Result<()> {
+    if c.admin {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!("Policy doesn't allow os_compute_api:{what} to be performed.")))
+    }
+}
+
+/// A host's numbers as a hypervisor record shows them.
+struct HostView {
+    idx: HostIdx,
+    host: Host,
+    used: [u64; 3],
+    reserved: [u64; 3],
+    running: usize,
+    servers: Vec<(Uuid, String)>,
+}
+
+impl HostView {
+    fn of(k: &Kernel, idx: HostIdx, with_servers: bool) -> HostView {
+        let host = k.topology.host(idx).clone();
+        let prov = k.placement.by_host.get(&idx).and_then(|&p| k.placement.provider(p));
+        let amount = |c: usize, f: &dyn Fn(&orrery_kernel::placement::Inventory) -> u64| prov.and_then(|p| p.inventories[c].as_ref()).map_or(0, f);
+        let used = [VCPU, MEMORY_MB, DISK_GB].map(|c| prov.map_or(0, |p| p.usage[c]));
+        let reserved = [VCPU, MEMORY_MB, DISK_GB].map(|c| amount(c, &|i| i.reserved));
+        let servers = if with_servers { k.compute.servers.on_host(idx).map(|s| (s.id, instance_name(s.seq))).collect() } else { Vec::new() };
+        HostView { idx, host, used, reserved, running: k.compute.servers.servers_on_host(idx), servers }
+    }
+
+    fn id(&self, mv: Microversion) -> Value {
+        if mv.at_least(53) {
+            json!(self.host.id.to_string())
+        } else {
+            json!(self.idx + 1)
+        }
+    }
+
+    fn service_id(&self, mv: Microversion) -> Value {
+        if mv.at_least(53) {
+            json!(service_uuid(&self.host).to_string())
+        } else {
+            json!(self.idx + 3)
+        }
+    }
+
+    fn summary(&self, mv: Microversion) -> Value {
+        let mut o = json!({
+            "id": self.id(mv),
+            "hypervisor_hostname": self.host.name,
+            "state": if self.host.up { "up" } else { "down" },
+            "status": if self.host.enabled { "enabled" } else { "disabled" },
+        });
+        if !self.servers.is_empty() {
+            o["servers"] = self.servers.iter().map(|(id, name)| json!({"uuid": id.to_string(), "name": name})).collect();
+        }
+        o
+    }
+
+    fn detail(&self, mv: Microversion) -> Value {
+        let h = &self.host;
+        let mem_used = self.used[1] + self.reserved[1];
+        let disk_used = self.used[2] + self.reserved[2];
+        let free_disk = h.spec.disk as i64 - disk_used as i64;
+        let cpu_info = json!({
+            "arch": h.spec.arch, "model": "Cascadelake-Server-noTSX", "vendor": "Intel",
+            "topology": {"cells": 2, "sockets": 2, "cores": (h.spec.vcpus / 4).max(1), "threads": 2},
+            "features": ["avx2", "avx512f", "vmx", "aes", "sse4.2"],
+        });
+        let mut o = self.summary(mv);
+        let fields = json!({
+            "vcpus": h.spec.vcpus, "vcpus_used": self.used[0],
+            "memory_mb": h.spec.ram, "memory_mb_used": mem_used, "free_ram_mb": h.spec.ram as i64 - mem_used as i64,
+            "local_gb": h.spec.disk, "local_gb_used": disk_used, "free_disk_gb": free_disk, "disk_available_least": free_disk,
+            "running_vms": self.running, "current_workload": 0,
+            "hypervisor_type": "QEMU", "hypervisor_version": 8_002_000,
+            "host_ip": host_ip(self.idx),
+            "cpu_info": if mv.at_least(28) { cpu_info } else { json!(cpu_info.to_string()) },
+            "service": {"host": h.name, "id": self.service_id(mv), "disabled_reason": h.disabled_reason},
+        });
+        if let (Some(o), Some(f)) = (o.as_object_mut(), fields.as_object()) {
+            o.extend(f.clone());
+        }
+        o
+    }
+}
+
+/// Nova's libvirt instance name for a server of creation sequence `seq`.
+fn instance_name(seq: u64) -> String {
+    format!("instance-{seq:08x}")
+}
+
+/// A stable service UUID per host, derived from the host's id.
+fn service_uuid(h: &Host) -> Uuid {
+    Uuid::from_random(h.id.0.rotate_left(64) ^ 0x5e41_71ce)
+}
+
+/// A management address per host, in 10.0.0.0/8.
+fn host_ip(idx: HostIdx) -> String {
+    let n = idx + 10;
+    format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
+}
+
+/// Compute hosts in index order.
+fn compute_hosts(k: &Kernel) -> impl Iterator<Item = HostIdx> + '_ {
+    k.placement.by_host.keys().copied()
+}
+
+/// Finds a hypervisor by its id at `mv` (an integer before 2.53, the host UUID from it).
+fn find_host(k: &Kernel, id: &str, mv: Microversion) -> orrery_kernel::Result<HostIdx> {
+    let idx = if mv.at_least(53) {
+        id.parse::<Uuid>().ok().and_then(|u| k.placement.by_uuid.get(&u)).and_then(|&p| k.placement.provider(p)).and_then(|p| p.host)
+    } else {
+        id.parse::<u32>().ok().and_then(|n| n.checked_sub(1)).filter(|h| k.placement.by_host.contains_key(h))
+    };
+    idx.ok_or_else(|| Error::NotFound(format!("Hypervisor with ID {id} could not be found.")))
+}
+
+/// Hypervisors for a list: `hypervisor_hostname_pattern`, `limit` and `marker` (2.33+),
+/// `with_servers` (2.53+).
+fn listed(k: &Kernel, c: &Caller, q: &BTreeMap<String, String>, mv: Microversion) -> orrery_kernel::Result<Vec<HostView>> {
+    admin_only(c, "os-hypervisors:list")?;
+    let with_servers = mv.at_least(53) && q.get("with_servers").is_some_and(|v| ["1", "true", "yes", "on"].contains(&v.to_ascii_lowercase().as_str()));
+    let pattern = q.get("hypervisor_hostname_pattern").filter(|_| mv.at_least(53));
+    let paged = mv.at_least(33);
+    let limit = match q.get("limit").filter(|_| paged) {
+        Some(l) => l.parse::<usize>().map_err(|_| Error::BadRequest(format!("Invalid input for query parameters limit. Value: {l}.")))?,
+        None => usize::MAX,
+    };
+    let start = match q.get("marker").filter(|_| paged) {
+        Some(m) => find_host(k, m, mv).map_err(|_| Error::BadRequest(format!("marker [{m}] not found")))? + 1,
+        None => 0,
+    };
+    let hosts = compute_hosts(k).filter(|&h| h >= start).filter(|&h| pattern.is_none_or(|p| k.topology.host(h).name.contains(p.as_str())));
+    let out: Vec<HostView> = hosts.take(limit).map(|h| HostView::of(k, h, with_servers)).collect();
+    if out.is_empty() && pattern.is_some() {
+        return Err(Error::NotFound(format!("No hypervisor matching '{}' could be found.", pattern.map_or("", |p| p.as_str()))));
+    }
+    Ok(out)
+}
+
+/// Adds `hypervisors_links` when a page is full.
+fn with_links(mut body: Value, views: &[HostView], q: &BTreeMap<String, String>, mv: Microversion, base: &str, path: &str) -> Value {
+    if let (Some(l), Some(last)) = (q.get("limit").and_then(|l| l.parse::<usize>().ok()), views.last()) {
+        if mv.at_least(33) && views.len() == l {
+            let marker = last.id(mv);
+            let marker = marker.as_str().map_or_else(|| marker.to_string(), str::to_string);
+            body["hypervisors_links"] = json!([{"rel": "next", "href": format!("{base}/compute/v2.1/{path}?limit={l}&marker={marker}")}]);
+        }
+    }
+    body
+}
+
+async fn list(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
+    let q2 = q.clone();
+    let views = read(&s, S, auth(&h, S)?, move |k, c| listed(k, c, &q2, mv)).await?;
+    let body = json!({"hypervisors": views.iter().map(|v| v.summary(mv)).collect::<Vec<_>>()});
+    Ok(Json(with_links(body, &views, &q, mv, &s.site.base_url, "os-hypervisors")))
+}
+
+async fn detail(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
+    let q2 = q.clone();
+    let views = read(&s, S, auth(&h, S)?, move |k, c| listed(k, c, &q2, mv)).await?;
+    let body = json!({"hypervisors": views.iter().map(|v| v.detail(mv)).collect::<Vec<_>>()});
+    Ok(Json(with_links(body, &views, &q, mv, &s.site.base_url, "os-hypervisors/detail")))
+}
+
+async fn show(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
+    let with_servers = mv.at_least(53) && q.get("with_servers").is_some_and(|v| ["1", "true", "yes", "on"].contains(&v.to_ascii_lowercase().as_str()));
+    let v = read(&s, S, auth(&h, S)?, move |k, c| {
+        admin_only(c, "os-hypervisors:show")?;
+        Ok(HostView::of(k, find_host(k, &id, mv)?, with_servers))
+    })
+    .await?;
+    Ok(Json(json!({"hypervisor": v.detail(mv)})))
+}
+
+/// `GET /os-hypervisors/{hostname}/servers` (before 2.53): hypervisors whose name matches, with servers.
+async fn servers(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(pattern): Path<String>) -> Result<Json<Value>, ApiError> {
+    legacy_search(s, mv, h, pattern, true).await
+}
+
+/// `GET /os-hypervisors/{hostname}/search` (before 2.53).
+async fn search(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(pattern): Path<String>) -> Result<Json<Value>, ApiError> {
+    legacy_search(s, mv, h, pattern, false).await
+}
+
+async fn legacy_search(s: AppState, mv: Microversion, h: HeaderMap, pattern: String, with_servers: bool) -> Result<Json<Value>, ApiError> {
+    if mv.at_least(53) {
+        return Err(ApiError::not_found(S, "The resource could not be found."));
+    }
+    let views = read(&s, S, auth(&h, S)?, move |k, c| {
+        admin_only(c, "os-hypervisors:search")?;
+        let hits: Vec<HostView> = compute_hosts(k).filter(|&x| k.topology.host(x).name.contains(&pattern)).map(|x| HostView::of(k, x, with_servers)).collect();
+        if hits.is_empty() {
+            return Err(Error::NotFound(format!("No hypervisor matching '{pattern}' could be found.")));
+        }
+        Ok(hits)
+    })
+    .await?;
+    Ok(Json(json!({"hypervisors": views.iter().map(|v| v.summary(mv)).collect::<Vec<_>>()})))
+}
+
+async fn statistics(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let stats = read(&s, S, auth(&h, S)?, |k, c| {
+        admin_only(c, "os-hypervisors:statistics")?;
+        let mut t = BTreeMap::<&str, i64>::new();
+        for idx in compute_hosts(k) {
+            let v = HostView::of(k, idx, false);
+            let (mem_used, disk_used) = ((v.used[1] + v.reserved[1]) as i64, (v.used[2] + v.reserved[2]) as i64);
+            let (ram, disk) = (v.host.spec.ram as i64, v.host.spec.disk as i64);
+            for (key, n) in [
+                ("count", 1),
+                ("vcpus", i64::from(v.host.spec.vcpus)),
+                ("vcpus_used", v.used[0] as i64),
+                ("memory_mb", ram),
+                ("memory_mb_used", mem_used),
+                ("free_ram_mb", ram - mem_used),
+                ("local_gb", disk),
+                ("local_gb_used", disk_used),
+                ("free_disk_gb", disk - disk_used),
+                ("disk_available_least", disk - disk_used),
+                ("running_vms", v.running as i64),
+                ("current_workload", 0),
+            ] {
+                *t.entry(key).or_insert(0) += n;
+            }
+        }
+        Ok(t)
+    })
+    .await?;
+    Ok(Json(json!({"hypervisor_statistics": stats})))
+}
+
+/// One `os-services` record.
+struct ServiceRow<'a> {
+    id: Value,
+    binary: &'a str,
+    host: &'a str,
+    zone: &'a str,
+    up: bool,
+    enabled: bool,
+    reason: Option<&'a str>,
+}
+
+fn service_json(mv: Microversion, r: ServiceRow<'_>, now: Time) -> Value {
+    let mut o = json!({
+        "id": r.id, "binary": r.binary, "host": r.host, "zone": r.zone,
+        "state": if r.up { "up" } else { "down" }, "status": if r.enabled { "enabled" } else { "disabled" },
+        "disabled_reason": r.reason, "updated_at": iso_micros(now),
+    });
+    if mv.at_least(11) {
+        o["forced_down"] = json!(false);
+    }
+    o
+}
+
+async fn services(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
+    let list = read(&s, S, auth(&h, S)?, move |k, c| {
+        admin_only(c, "os-services:list")?;
+        let now = k.now();
+        let control = |n: u32, binary: &str| {
+            let id = if mv.at_least(53) { json!(Uuid::from_random(u128::from(n) * 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834).to_string()) } else { json!(n) };
+            service_json(mv, ServiceRow { id, binary, host: "controller", zone: "internal", up: true, enabled: true, reason: None }, now)
+        };
+        let mut out = vec![control(1, "nova-scheduler"), control(2, "nova-conductor")];
+        for idx in compute_hosts(k) {
+            let v = HostView { idx, host: k.topology.host(idx).clone(), used: [0; 3], reserved: [0; 3], running: 0, servers: Vec::new() };
+            let zone = k.topology.zone_of(idx);
+            let row = ServiceRow { id: v.service_id(mv), binary: "nova-compute", host: &v.host.name, zone, up: v.host.up, enabled: v.host.enabled, reason: v.host.disabled_reason.as_deref() };
+            out.push(service_json(mv, row, now));
+        }
+        out.retain(|o| q.get("host").is_none_or(|h| o["host"] == json!(h)) && q.get("binary").is_none_or(|b| o["binary"] == json!(b)));
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(json!({"services": list})))
+}
+
+async fn zones(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let list = read(&s, S, auth(&h, S)?, |k, _| {
+        let t = &k.topology;
+        let info = t.zones.iter().enumerate().filter(|(zi, _)| t.hosts.iter().any(|h| h.zone as usize == *zi && h.spec.role == Role::Compute));
+        let info = info.map(|(zi, z)| {
+            let available = t.hosts.iter().any(|h| h.zone as usize == zi && h.spec.role == Role::Compute && h.up && h.enabled);
+            json!({"zoneName": z.name, "zoneState": {"available": available}, "hosts": null})
+        });
+        Ok(info.collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(Json(json!({"availabilityZoneInfo": list})))
+}
+
+async fn zones_detail(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let list = read(&s, S, auth(&h, S)?, |k, c| {
+        admin_only(c, "os-availability-zone:detail")?;
+        let (t, now) = (&k.topology, iso_micros(k.now()));
+        let svc = |up: bool, enabled: bool| json!({"available": up && enabled, "active": enabled, "updated_at": now});
+        let internal = json!({"controller": {"nova-scheduler": svc(true, true), "nova-conductor": svc(true, true)}});
+        let mut out = vec![json!({"zoneName": "internal", "zoneState": {"available": true}, "hosts": internal})];
+        for (zi, z) in t.zones.iter().enumerate() {
+            let hosts: serde_json::Map<String, Value> = compute_hosts(k)
+                .map(|i| t.host(i))
+                .filter(|h| h.zone as usize == zi)
+                .map(|h| (h.name.clone(), json!({"nova-compute": svc(h.up, h.enabled)})))
+                .collect();
+            if !hosts.is_empty() {
+                let available = t.hosts.iter().any(|h| h.zone as usize == zi && h.spec.role == Role::Compute && h.up && h.enabled);
+                out.push(json!({"zoneName": z.name, "zoneState": {"available": available}, "hosts": hosts}));
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(json!({"availabilityZoneInfo": list})))
+}
+
+/// One aggregate as Nova shows it; ids are 1-based positions.
+fn aggregate_json(k: &Kernel, ai: usize, mv: Microversion) -> Value {
+    let a = &k.topology.aggregates[ai];
+    let created = k.images.by_id.values().map(|i| i.created_at).min().unwrap_or_default();
+    let hosts: Vec<&str> = a.hosts.iter().map(|&h| k.topology.host(h).name.as_str()).collect();
+    let mut o = json!({
+        "id": ai + 1, "name": a.name, "availability_zone": a.metadata.get("availability_zone"),
+        "hosts": hosts, "metadata": a.metadata,
+        "created_at": iso_micros(created), "updated_at": null, "deleted": false, "deleted_at": null,
+    });
+    if mv.at_least(41) {
+        o["uuid"] = json!(a.id.to_string());
+    }
+    o
+}
+
+async fn aggregates(State(s): State<AppState>, mv: Microversion, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let list = read(&s, S, auth(&h, S)?, move |k, c| {
+        admin_only(c, "os-aggregates:index")?;
+        Ok((0..k.topology.aggregates.len()).map(|ai| aggregate_json(k, ai, mv)).collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(Json(json!({"aggregates": list})))
+}
+
+async fn aggregate(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let a = read(&s, S, auth(&h, S)?, move |k, c| {
+        admin_only(c, "os-aggregates:show")?;
+        let by_num = id.parse::<usize>().ok().and_then(|n| n.checked_sub(1));
+        let by_uuid = id.parse::<Uuid>().ok().and_then(|u| k.topology.aggregates.iter().position(|a| a.id == u));
+        let ai = by_num.or(by_uuid).filter(|&ai| ai < k.topology.aggregates.len());
+        let ai = ai.ok_or_else(|| Error::NotFound(format!("Aggregate {id} could not be found.")))?;
+        Ok(aggregate_json(k, ai, mv))
+    })
+    .await?;
+    Ok(Json(json!({"aggregate": a})))
+}
+
+async fn aggregate_write(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_implemented(S, format!("orrery's host aggregates come from the topology file and are read-only; {method} {} is not available.", uri.path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::compute::versions::testkit::*;
+
+    #[tokio::test]
+    async fn hypervisors_by_microversion() {
+        let app = app();
+        let r = get(&app, "/compute/v2.1/os-hypervisors", ADMIN).await;
+        let list = r.body["hypervisors"].as_array().unwrap().clone();
+        assert_eq!(list.len(), 4);
+        assert_eq!((list[0]["id"].clone(), list[0]["state"].clone(), list[0]["status"].clone()), (json!(1), json!("up"), json!("enabled")));
+        assert_eq!(get(&app, "/compute/v2.1/os-hypervisors", P1).await.status, 403);
+        let d = get_mv(&app, "/compute/v2.1/os-hypervisors/detail", ADMIN, "2.79").await.body["hypervisors"][0].clone();
+        assert!(d["id"].as_str().unwrap().len() == 36);
+        assert_eq!((d["vcpus"].clone(), d["memory_mb"].clone(), d["memory_mb_used"].clone()), (json!(16), json!(32768), json!(4096)));
+        assert_eq!((d["running_vms"].clone(), d["hypervisor_type"].clone()), (json!(0), json!("QEMU")));
+        assert!(d["cpu_info"].is_object());
+        let id = d["id"].as_str().unwrap().to_string();
+        let r = get_mv(&app, &format!("/compute/v2.1/os-hypervisors/{id}"), ADMIN, "2.79").await;
+        assert_eq!(r.body["hypervisor"]["hypervisor_hostname"], "az1-r01-h01");
+        assert_eq!(get(&app, "/compute/v2.1/os-hypervisors/1", ADMIN).await.body["hypervisor"]["cpu_info"].as_str().map(|s| s.starts_with('{')), Some(true));
+        assert_eq!(get(&app, "/compute/v2.1/os-hypervisors/99", ADMIN).await.status, 404);
+        let page = get_mv(&app, "/compute/v2.1/os-hypervisors?limit=3", ADMIN, "2.79").await.body;
+        assert_eq!(page["hypervisors"].as_array().unwrap().len(), 3);
+        assert!(page["hypervisors_links"][0]["href"].as_str().unwrap().contains("marker="));
+        let s = get(&app, "/compute/v2.1/os-hypervisors/statistics", ADMIN).await.body["hypervisor_statistics"].clone();
+        assert_eq!((s["count"].clone(), s["vcpus"].clone(), s["local_gb"].clone()), (json!(4), json!(64), json!(800)));
+        let r = get(&app, "/compute/v2.1/os-hypervisors/r01/search", ADMIN).await;
+        assert_eq!(r.body["hypervisors"].as_array().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn zones_services_aggregates() {
+        let app = app();
+        let z = get(&app, "/compute/v2.1/os-availability-zone", P1).await.body;
+        assert_eq!(z["availabilityZoneInfo"], json!([{"zoneName": "az1", "zoneState": {"available": true}, "hosts": null}]));
+        let z = get(&app, "/compute/v2.1/os-availability-zone/detail", ADMIN).await.body;
+        assert_eq!(z["availabilityZoneInfo"][1]["hosts"].as_object().unwrap().len(), 4);
+        assert_eq!(get(&app, "/compute/v2.1/os-availability-zone/detail", P1).await.status, 403);
+        let s = get(&app, "/compute/v2.1/os-services?binary=nova-compute", ADMIN).await.body;
+        assert_eq!(s["services"].as_array().unwrap().len(), 4);
+        let a = get_mv(&app, "/compute/v2.1/os-aggregates", ADMIN, "2.79").await.body;
+        assert_eq!(a["aggregates"][0]["name"], "fast");
+        assert_eq!(a["aggregates"][0]["hosts"], json!(["az1-r01-h01", "az1-r01-h02"]));
+        assert!(a["aggregates"][0]["uuid"].is_string());
+        assert_eq!(get(&app, "/compute/v2.1/os-aggregates/1", ADMIN).await.body["aggregate"]["metadata"]["ssd"], "true");
+        let r = send(&app, "POST", "/compute/v2.1/os-aggregates", ADMIN, "2.79", r#"{"aggregate": {"name": "x"}}"#).await;
+        assert_eq!(r.status, 501);
+    }
 }

@@ -1,10 +1,245 @@
-//! Compute API: quotas. Skeleton: a helper fills this in.
+//! Compute API: quota sets (`os-quota-sets`) and absolute limits (`limits`), shaped per
+//! microversion (network quotas go at 2.36, injected-file quotas at 2.57).
 
-use axum::Router;
+use std::collections::BTreeMap;
 
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::{Json, Router};
+use orrery_kernel::compute::quotas::{self as kquotas, Cmd, Resource};
+use orrery_kernel::compute::{self as kcompute};
+use orrery_kernel::{Caller, Command, Error, Kernel, Reply, Uuid};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::flavors::project_id;
+use super::versions::{apply, auth, layer, read, Microversion};
+use crate::error::{ApiError, Service};
+use crate::util::parse_json;
 use crate::AppState;
 
-/// Routes for quotas.
+const S: Service = Service::Compute;
+
+/// Network quotas Nova still shows before 2.36 (orrery has no nova-network: fixed values).
+const LEGACY_NETWORK: [(&str, i64); 4] = [("fixed_ips", -1), ("floating_ips", 10), ("security_group_rules", 20), ("security_groups", 10)];
+
+/// Routes for quota sets and limits.
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    layer(
+        Router::new()
+            .route("/v2.1/limits", get(limits))
+            .route("/v2.1/os-quota-sets/{project}", get(show).put(update).delete(revert))
+            .route("/v2.1/os-quota-sets/{project}/defaults", get(defaults))
+            .route("/v2.1/os-quota-sets/{project}/detail", get(detail)),
+    )
+}
+
+/// Whether the quota-set API shows `r` at `mv`.
+fn shown(r: Resource, mv: Microversion) -> bool {
+    let injected = matches!(r, Resource::InjectedFiles | Resource::InjectedFileContentBytes | Resource::InjectedFilePathBytes);
+    !(injected && mv.at_least(57))
+}
+
+/// A quota set from per-resource values; `legacy` is the value of the pre-2.36 network keys.
+fn quota_set(mv: Microversion, value: impl Fn(Resource) -> Value, legacy: impl Fn(i64) -> Value) -> Map<String, Value> {
+    let mut o: Map<String, Value> = Resource::ALL.into_iter().filter(|&r| shown(r, mv)).map(|r| (r.name().to_string(), value(r))).collect();
+    if !mv.at_least(36) {
+        for (name, v) in LEGACY_NETWORK {
+            o.insert(name.into(), legacy(v));
+        }
+    }
+    o
+}
+
+/// Checks the caller may read `project`'s quotas: its own, or any for an admin.
+fn may_read(c: &Caller, project: &Uuid) -> orrery_kernel::Result<()> {
+    if c.admin || c.project == Some(*project) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("Policy doesn't allow os_compute_api:os-quota-sets:show to be performed.".into()))
+    }
+}
+
+async fn show(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(project): Path<String>) -> Result<Json<Value>, ApiError> {
+    let p = project_id(&project)?;
+    let limits = read(&s, S, auth(&h, S)?, move |k, c| {
+        may_read(c, &p)?;
+        Ok(kquotas::limits(&k.compute.quotas, &p))
+    })
+    .await?;
+    let mut o = quota_set(mv, |r| json!(limits[&r]), |v| json!(v));
+    o.insert("id".into(), json!(project));
+    Ok(Json(json!({"quota_set": o})))
+}
+
+async fn defaults(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(project): Path<String>) -> Result<Json<Value>, ApiError> {
+    project_id(&project)?;
+    read(&s, S, auth(&h, S)?, |_, _| Ok(())).await?;
+    let mut o = quota_set(mv, |r| json!(r.default_limit()), |v| json!(v));
+    o.insert("id".into(), json!(project));
+    Ok(Json(json!({"quota_set": o})))
+}
+
+/// What `project` (and the caller, for key pairs) has in use of `r`.
+fn in_use(k: &Kernel, c: &Caller, project: &Uuid, r: Resource) -> u64 {
+    match r {
+        Resource::KeyPairs => k.compute.keypairs.get(&c.user).map_or(0, |m| m.len() as u64),
+        _ => k.compute.quotas.usage(project).get(r),
+    }
+}
+
+async fn detail(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(project): Path<String>) -> Result<Json<Value>, ApiError> {
+    let p = project_id(&project)?;
+    let rows = read(&s, S, auth(&h, S)?, move |k, c| {
+        may_read(c, &p)?;
+        Ok(Resource::ALL.into_iter().map(|r| (r, (k.compute.quotas.limit(&p, r), in_use(k, c, &p, r)))).collect::<BTreeMap<_, _>>())
+    })
+    .await?;
+    let mut o = quota_set(mv, |r| json!({"limit": rows[&r].0, "in_use": rows[&r].1, "reserved": 0}), |v| json!({"limit": v, "in_use": 0, "reserved": 0}));
+    o.insert("id".into(), json!(project));
+    Ok(Json(json!({"quota_set": o})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    quota_set: BTreeMap<String, Value>,
+}
+
+/// Parses a quota value: an integer or a string of one, at least −1.
+fn limit_value(name: &str, v: &Value) -> Result<i64, ApiError> {
+    let n = match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(t) => t.trim().parse().ok(),
+        _ => None,
+    };
+    n.filter(|&n| n >= -1 && n <= i64::from(i32::MAX))
+        .ok_or_else(|| ApiError::bad_request(S, format!("Invalid input for field/attribute {name}. Value: {v}. It must be an integer from -1 to {}.", i32::MAX)))
+}
+
+/// The limits and `force` flag of a quota update, checked against the microversion.
+fn parse_update(body: &Bytes, mv: Microversion) -> Result<(BTreeMap<Resource, i64>, bool), ApiError> {
+    let b: UpdateBody = parse_json(S, body)?;
+    let (mut limits, mut force) = (BTreeMap::new(), false);
+    for (name, v) in &b.quota_set {
+        if name == "force" {
+            force = match v {
+                Value::Bool(b) => *b,
+                Value::String(t) => ["true", "1", "yes", "on"].contains(&t.to_ascii_lowercase().as_str()),
+                _ => return Err(ApiError::bad_request(S, format!("Invalid input for field/attribute force. Value: {v}."))),
+            };
+            continue;
+        }
+        let legacy = !mv.at_least(36) && LEGACY_NETWORK.iter().any(|(n, _)| n == name);
+        match Resource::from_name(name).filter(|&r| shown(r, mv)) {
+            Some(r) => {
+                limits.insert(r, limit_value(name, v)?);
+            }
+            None if legacy => {
+                limit_value(name, v)?;
+            }
+            None => {
+                return Err(ApiError::bad_request(S, format!("Invalid input for field/attribute quota_set. Additional properties are not allowed ('{name}' was unexpected)")));
+            }
+        }
+    }
+    Ok((limits, force))
+}
+
+async fn update(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(project): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let a = auth(&h, S)?;
+    let p = project_id(&project)?;
+    let (limits, force) = parse_update(&body, mv)?;
+    let reply = apply(&s, S, a, Command::Compute(kcompute::Cmd::Quota(Cmd::Set { project: p, limits, force }))).await?;
+    let Reply::Compute(kcompute::Reply::Quota(kquotas::Reply::Limits(now))) = reply else {
+        return Err(ApiError::new(S, Error::Conflict(format!("Unexpected reply to a quota update: {reply:?}"))));
+    };
+    Ok(Json(json!({"quota_set": quota_set(mv, |r| json!(now[&r]), |v| json!(v))})))
+}
+
+async fn revert(State(s): State<AppState>, h: HeaderMap, Path(project): Path<String>) -> Result<StatusCode, ApiError> {
+    let p = project_id(&project)?;
+    apply(&s, S, auth(&h, S)?, Command::Compute(kcompute::Cmd::Quota(Cmd::Delete { project: p }))).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn limits(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
+    let asked = q.get("tenant_id").map(|t| project_id(t)).transpose()?;
+    let (limits, used) = read(&s, S, auth(&h, S)?, move |k, c| {
+        let p = match asked {
+            Some(p) if c.admin => p,
+            _ => c.project.ok_or_else(|| Error::Forbidden("Limits need a project-scoped token.".into()))?,
+        };
+        Ok((kquotas::limits(&k.compute.quotas, &p), k.compute.quotas.usage(&p)))
+    })
+    .await?;
+    let mut abs = json!({
+        "maxServerMeta": limits[&Resource::MetadataItems],
+        "maxTotalKeypairs": limits[&Resource::KeyPairs],
+        "maxServerGroups": limits[&Resource::ServerGroups],
+        "maxServerGroupMembers": limits[&Resource::ServerGroupMembers],
+        "maxTotalCores": limits[&Resource::Cores],
+        "maxTotalInstances": limits[&Resource::Instances],
+        "maxTotalRAMSize": limits[&Resource::Ram],
+        "totalCoresUsed": used.cores,
+        "totalInstancesUsed": used.instances,
+        "totalRAMUsed": used.ram,
+        "totalServerGroupsUsed": used.server_groups,
+    });
+    if !mv.at_least(57) {
+        abs["maxPersonality"] = json!(limits[&Resource::InjectedFiles]);
+        abs["maxPersonalitySize"] = json!(limits[&Resource::InjectedFileContentBytes]);
+    }
+    if !mv.at_least(36) {
+        for (k, v) in [("maxSecurityGroupRules", 20), ("maxSecurityGroups", 10), ("maxTotalFloatingIps", 10), ("totalFloatingIpsUsed", 0), ("totalSecurityGroupsUsed", 0)] {
+            abs[k] = json!(v);
+        }
+    }
+    Ok(Json(json!({"limits": {"rate": [], "absolute": abs}})))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::compute::versions::testkit::*;
+
+    #[tokio::test]
+    async fn quota_sets_by_microversion() {
+        let app = app();
+        let path = format!("/compute/v2.1/os-quota-sets/{}", P1_ID.simple());
+        let r = get(&app, &path, P1).await;
+        let q = r.body["quota_set"].clone();
+        assert_eq!((q["instances"].clone(), q["cores"].clone(), q["ram"].clone(), q["floating_ips"].clone()), (json!(10), json!(20), json!(51200), json!(10)));
+        assert_eq!(q["id"], json!(P1_ID.simple()));
+        let q = get_mv(&app, &path, P1, "2.79").await.body["quota_set"].clone();
+        assert!(q.get("floating_ips").is_none() && q.get("injected_files").is_none());
+        assert_eq!(q["server_group_members"], 10);
+        assert_eq!(get(&app, &path, P2).await.status, 403);
+        let d = get_mv(&app, &format!("{path}/detail"), P1, "2.79").await.body["quota_set"].clone();
+        assert_eq!(d["instances"], json!({"limit": 10, "in_use": 0, "reserved": 0}));
+        let r = send(&app, "PUT", &path, P1, "2.79", r#"{"quota_set": {"instances": 50}}"#).await;
+        assert_eq!(r.status, 403);
+        let r = send(&app, "PUT", &path, ADMIN, "2.79", r#"{"quota_set": {"instances": 50, "cores": "-1", "force": true}}"#).await;
+        assert_eq!((r.body["quota_set"]["instances"].clone(), r.body["quota_set"]["cores"].clone()), (json!(50), json!(-1)));
+        assert!(r.body["quota_set"].get("id").is_none());
+        let r = send(&app, "PUT", &path, ADMIN, "2.79", r#"{"quota_set": {"injected_files": 3}}"#).await;
+        assert_eq!(r.status, 400, "injected_files is gone at 2.57");
+        let r = send(&app, "PUT", &path, ADMIN, "2.79", r#"{"quota_set": {"instances": -5}}"#).await;
+        assert_eq!(r.status, 400);
+        let r = send(&app, "PUT", &path, ADMIN, "2.79", r#"{"quota_set": {"instances": 5}"#).await;
+        assert_eq!(r.status, 400);
+        let r = get(&app, "/compute/v2.1/limits", P1).await;
+        let abs = r.body["limits"]["absolute"].clone();
+        assert_eq!((abs["maxTotalInstances"].clone(), abs["maxTotalCores"].clone(), abs["totalInstancesUsed"].clone()), (json!(50), json!(-1), json!(0)));
+        assert_eq!(abs["maxPersonality"], 5);
+        assert!(get_mv(&app, "/compute/v2.1/limits", P1, "2.79").await.body["limits"]["absolute"].get("maxPersonality").is_none());
+        assert_eq!(send(&app, "DELETE", &path, ADMIN, "2.79", "").await.status, 202);
+        assert_eq!(get(&app, &format!("{path}/defaults"), P1).await.body["quota_set"]["instances"], 10);
+        assert_eq!(get(&app, &path, P1).await.body["quota_set"]["instances"], 10);
+        let r = get(&app, &format!("/compute/v2.1/limits?tenant_id={}", P1_ID.simple()), ADMIN).await;
+        assert_eq!(r.body["limits"]["absolute"]["maxTotalInstances"], 10);
+    }
 }

@@ -59,7 +59,7 @@ impl Microversion {
     /// The microversion a request asks for: the `OpenStack-API-Version: compute X` header,
     /// else the legacy `X-OpenStack-Nova-API-Version`, else 2.1. `latest` is the maximum.
     /// A malformed version is a 400 and one outside 2.1..=max a 406, with Nova's bodies.
-    pub fn from_headers(headers: &HeaderMap) -> Result<Microversion, Response> {
+    pub fn from_headers(headers: &HeaderMap) -> Result<Microversion, BadVersion> {
         let standard = headers.get_all(HEADER).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).find_map(|item| {
             let mut words = item.split_whitespace();
             match (words.next(), words.next()) {
@@ -75,7 +75,7 @@ impl Microversion {
     }
 
     /// Parses `2.x` or `latest` and checks the range.
-    pub fn parse(text: &str) -> Result<Microversion, Response> {
+    pub fn parse(text: &str) -> Result<Microversion, BadVersion> {
         if text.eq_ignore_ascii_case("latest") {
             return Ok(Microversion::MAX);
         }
@@ -89,11 +89,11 @@ impl Microversion {
         });
         let Some(v) = parsed else {
             let msg = format!("API Version String {text} is of invalid format. Must be of format MajorNum.MinorNum.");
-            return Err(fault(StatusCode::BAD_REQUEST, &msg));
+            return Err(BadVersion(StatusCode::BAD_REQUEST, msg));
         };
         if v < Microversion::MIN || v > Microversion::MAX {
             let msg = format!("Version {v} is not supported by the API. Minimum is {} and maximum is {}.", Microversion::MIN, Microversion::MAX);
-            return Err(fault(StatusCode::NOT_ACCEPTABLE, &msg));
+            return Err(BadVersion(StatusCode::NOT_ACCEPTABLE, msg));
         }
         Ok(v)
     }
@@ -118,17 +118,22 @@ impl Microversion {
     }
 }
 
-/// A Nova error body with a status that kernel errors do not cover (406).
-fn fault(status: StatusCode, message: &str) -> Response {
-    let body = match status {
-        StatusCode::BAD_REQUEST => error_body(Service::Compute, status, message),
-        _ => json!({"computeFault": {"code": status.as_u16(), "message": message}}),
-    };
-    (status, Json(body)).into_response()
+/// A requested microversion that is malformed (400) or out of range (406), with Nova's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadVersion(pub StatusCode, pub String);
+
+impl IntoResponse for BadVersion {
+    fn into_response(self) -> Response {
+        let body = match self.0 {
+            StatusCode::BAD_REQUEST => error_body(Service::Compute, self.0, &self.1),
+            _ => json!({"computeFault": {"code": self.0.as_u16(), "message": self.1}}),
+        };
+        Microversion::MIN.stamp((self.0, Json(body)).into_response())
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Microversion {
-    type Rejection = Response;
+    type Rejection = BadVersion;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<Microversion>() {
@@ -142,7 +147,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Microversion {
 pub async fn negotiate(mut req: HttpRequest, next: Next) -> Response {
     let v = match Microversion::from_headers(req.headers()) {
         Ok(v) => v,
-        Err(resp) => return Microversion::MIN.stamp(resp),
+        Err(bad) => return bad.into_response(),
     };
     req.extensions_mut().insert(v);
     v.stamp(next.run(req).await)
@@ -205,7 +210,9 @@ async fn root(State(s): State<AppState>) -> Json<Value> {
 
 async fn current(State(s): State<AppState>) -> Json<Value> {
     let mut doc = version_doc(&s.site.base_url);
-    doc["links"].as_array_mut().map(|l| l.push(json!({"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"})));
+    if let Some(l) = doc["links"].as_array_mut() {
+        l.push(json!({"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"}));
+    }
     doc["media-types"] = json!([{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}]);
     Json(json!({"version": doc}))
 }
@@ -236,12 +243,13 @@ mod tests {
 
     #[test]
     fn rejects_out_of_range_and_garbage() {
-        let r = Microversion::parse("2.80").unwrap_err();
+        let r = Microversion::parse("2.80").unwrap_err().into_response();
         assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
-        assert_eq!(Microversion::parse("2.0").unwrap_err().status(), StatusCode::NOT_ACCEPTABLE);
-        assert_eq!(Microversion::parse("3.1").unwrap_err().status(), StatusCode::NOT_ACCEPTABLE);
-        assert_eq!(Microversion::parse("two").unwrap_err().status(), StatusCode::BAD_REQUEST);
-        assert_eq!(Microversion::parse("2.01").unwrap_err().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(r.headers()["openstack-api-version"], "compute 2.1");
+        assert_eq!(Microversion::parse("2.0").unwrap_err().0, StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(Microversion::parse("3.1").unwrap_err().0, StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(Microversion::parse("two").unwrap_err().0, StatusCode::BAD_REQUEST);
+        assert_eq!(Microversion::parse("2.01").unwrap_err().0, StatusCode::BAD_REQUEST);
     }
 
     #[test]
@@ -250,5 +258,133 @@ mod tests {
         assert_eq!(r.headers()["openstack-api-version"], "compute 2.55");
         assert_eq!(r.headers()["x-openstack-nova-api-version"], "2.55");
         assert!(r.headers()["vary"].to_str().unwrap().contains("OpenStack-API-Version"));
+    }
+}
+
+/// An in-process cloud for the compute, placement and image adapter tests: an admin token, a
+/// member token in project `p1` and a member token in project `p2`, issued through the kernel.
+#[cfg(test)]
+pub(crate) mod testkit {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use axum::body::Body;
+    use axum::http::{HeaderMap, Request as HttpRequest, StatusCode};
+    use axum::Router;
+    use orrery_kernel::identity::{self, Actor, Assignment, AuthMethod, Bootstrap, Project, Scope, Target, User, DEFAULT_DOMAIN};
+    use orrery_kernel::topology::{HostSpec, RackGroupSpec, RegionSpec, ZoneSpec};
+    use orrery_kernel::{Auth, Command, InitSpec, Kernel, Request, TopologySpec, Uuid};
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    use crate::cloud::{spawn_in_memory, wall_now};
+    use crate::{AppState, Site};
+
+    /// The base URL links are built from.
+    pub const BASE: &str = "http://orrery.test";
+    /// The admin's token.
+    pub const ADMIN: &str = "00000000000000000000000000000000000000000000000000000000000000a1";
+    /// A member of project 1.
+    pub const P1: &str = "00000000000000000000000000000000000000000000000000000000000000b1";
+    /// A member of project 2.
+    pub const P2: &str = "00000000000000000000000000000000000000000000000000000000000000b2";
+    /// Project 1's id.
+    pub const P1_ID: Uuid = Uuid(0x1111);
+    /// Project 2's id.
+    pub const P2_ID: Uuid = Uuid(0x2222);
+
+    fn topology() -> TopologySpec {
+        let host = HostSpec { role: Default::default(), vcpus: 16, ram: 32_768, disk: 200, arch: "x86_64".into(), gpus: 0, data_disks: vec![], power: Default::default() };
+        let racks = vec![RackGroupSpec { count: 2, hosts: 2, profile: "std".into() }];
+        let mut spec = TopologySpec {
+            host_profile: BTreeMap::from([("std".to_string(), host)]),
+            region: vec![RegionSpec { name: "RegionOne".into(), zones: vec![ZoneSpec { name: "az1".into(), racks }] }],
+            aggregate: vec![],
+            allocation: Default::default(),
+            scheduler: Default::default(),
+            timing: Default::default(),
+        };
+        spec.aggregate.push(orrery_kernel::topology::AggregateSpec {
+            name: "fast".into(),
+            metadata: BTreeMap::from([("ssd".to_string(), "true".to_string())]),
+            racks: vec!["az1-r01".into()],
+            hosts: vec![],
+        });
+        spec
+    }
+
+    fn sys(k: &mut Kernel, cmd: identity::Cmd) {
+        k.apply(wall_now(), Request { auth: Auth::System, command: Command::Identity(cmd) }).expect("test identity setup");
+    }
+
+    fn member(k: &mut Kernel, n: u128, project: Uuid, token: &str) {
+        let p = Project { id: project, name: format!("p{n}"), domain: DEFAULT_DOMAIN.into(), parent: None, description: None, enabled: true, tags: BTreeSet::new() };
+        sys(k, identity::Cmd::CreateProject(p));
+        let user = Uuid(0x9000 + n);
+        let u = User { id: user, name: format!("u{n}"), domain: DEFAULT_DOMAIN.into(), enabled: true, default_project: Some(project), password_hash: None, description: None, email: None };
+        sys(k, identity::Cmd::CreateUser(u));
+        let role = k.identity.role_by_name("member").expect("member role").id;
+        sys(k, identity::Cmd::Grant(Assignment { actor: Actor::User(user), target: Target::Project(project), role }));
+        sys(k, identity::Cmd::IssueToken { token: token.into(), method: AuthMethod::Password { user }, scope: Some(Scope::Project(project)) });
+    }
+
+    /// The router over a fresh cloud.
+    pub fn app() -> Router {
+        let mut k = Kernel::new();
+        let spec = InitSpec { seed: 5, topology: topology(), bootstrap: Bootstrap::new("admin", "$argon2id$v=19$unused") };
+        k.apply(wall_now(), Request { auth: Auth::System, command: Command::Init(Box::new(spec)) }).expect("init");
+        let admin = k.identity.user_by_name(DEFAULT_DOMAIN, "admin").expect("admin").id;
+        sys(&mut k, identity::Cmd::IssueToken { token: ADMIN.into(), method: AuthMethod::Password { user: admin }, scope: None });
+        member(&mut k, 1, P1_ID, P1);
+        member(&mut k, 2, P2_ID, P2);
+        let cloud = spawn_in_memory(k);
+        crate::router(AppState { cloud, site: Site { base_url: BASE.into(), region: "RegionOne".into() } })
+    }
+
+    /// A response, its body parsed as JSON (Null when empty or not JSON).
+    pub struct Resp {
+        /// Status.
+        pub status: StatusCode,
+        /// Headers.
+        pub headers: HeaderMap,
+        /// Body.
+        pub body: Value,
+    }
+
+    /// Sends one request with optional token, extra headers and body.
+    pub async fn call(app: &Router, method: &str, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: Option<&str>) -> Resp {
+        let mut req = HttpRequest::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("x-auth-token", t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req.body(body.map_or(Body::empty(), |b| Body::from(b.to_string()))).expect("request");
+        let resp = app.clone().oneshot(req).await.expect("router answers");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24).await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp { status, headers, body }
+    }
+
+    /// GET as `token`.
+    pub async fn get(app: &Router, path: &str, token: &str) -> Resp {
+        call(app, "GET", path, Some(token), &[], None).await
+    }
+
+    /// GET as `token` at compute microversion `mv`.
+    pub async fn get_mv(app: &Router, path: &str, token: &str, mv: &str) -> Resp {
+        call(app, "GET", path, Some(token), &[("OpenStack-API-Version", &format!("compute {mv}"))], None).await
+    }
+
+    /// A request with a JSON body as `token` at compute microversion `mv`.
+    pub async fn send(app: &Router, method: &str, path: &str, token: &str, mv: &str, body: &str) -> Resp {
+        let h = format!("compute {mv}");
+        let b = if body.is_empty() { None } else { Some(body) };
+        call(app, method, path, Some(token), &[("OpenStack-API-Version", &h)], b).await
     }
 }

@@ -120,6 +120,9 @@ impl Usage {
     }
 }
 
+/// One resource over quota: (resource, requested, used, limit).
+type Over = (Resource, u64, u64, i64);
+
 /// Quota limits and usage.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Quotas {
@@ -157,7 +160,7 @@ impl Quotas {
         if overs.iter().any(|o| o.0 == Resource::ServerGroups) {
             return Err(Error::OverQuota("Quota exceeded, too many server groups.".into()));
         }
-        let join = |f: &dyn Fn(&(Resource, u64, u64, i64)) -> String| overs.iter().map(f).collect::<Vec<_>>().join(", ");
+        let join = |f: &dyn Fn(&Over) -> String| overs.iter().map(f).collect::<Vec<_>>().join(", ");
         let names = join(&|o| o.0.name().to_string());
         Err(Error::OverQuota(format!(
             "Quota exceeded for {names}: Requested {}, but already used {} of {} {names}",
