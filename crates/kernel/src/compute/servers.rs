@@ -332,6 +332,8 @@ pub struct Server {
     pub group: Option<Uuid>,
     /// Whether a config drive was asked for.
     pub config_drive: bool,
+    /// Whether the guest's root partition is grown to the disk (`OS-DCF:diskConfig` AUTO).
+    pub auto_disk_config: bool,
     /// The multi-create reservation it belongs to (`r-` plus this in base 36).
     pub reservation: u64,
     /// Its index within that reservation.

@@ -81,6 +81,8 @@ pub struct RebuildSpec {
     pub user_data: Option<Option<String>>,
     /// New trusted certificate ids (2.63).
     pub trusted_certs: Option<Option<Vec<String>>>,
+    /// New `OS-DCF:diskConfig` (AUTO is true).
+    pub auto_disk_config: Option<bool>,
 }
 
 /// What a timer finishes.
@@ -397,6 +399,9 @@ fn apply_rebuild(s: &mut Server, spec: RebuildSpec) {
     }
     if let Some(v) = spec.key_name {
         s.key_name = v;
+    }
+    if let Some(v) = spec.auto_disk_config {
+        s.auto_disk_config = v;
     }
     s.progress = 0;
 }

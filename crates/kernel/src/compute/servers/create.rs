@@ -49,6 +49,8 @@ pub struct CreateSpec {
     pub user_data: Option<String>,
     /// Whether to attach a config drive.
     pub config_drive: bool,
+    /// `OS-DCF:diskConfig` AUTO.
+    pub auto_disk_config: bool,
     /// `accessIPv4`.
     pub access_ipv4: Option<String>,
     /// `accessIPv6`.
@@ -268,6 +270,7 @@ fn record(k: &mut Kernel, caller: &Caller, spec: &CreateSpec, plan: &Plan, id: U
         tags: spec.tags.iter().cloned().collect(),
         group: spec.group,
         config_drive: spec.config_drive,
+        auto_disk_config: spec.auto_disk_config,
         reservation,
         launch_index: i as u32,
         progress: 0,
