@@ -430,6 +430,36 @@ pub enum Cmd {
         /// (provider UUID, class name, amount) triples.
         allocations: Vec<(Uuid, String, u64)>,
     },
+    /// Renames a provider; the name must be unused. Bumps its generation.
+    RenameProvider {
+        /// The provider.
+        uuid: Uuid,
+        /// Its new name.
+        name: String,
+    },
+    /// Replaces the allocations of several consumers at once, all or nothing, checking each
+    /// consumer's generation where one is given (the Placement API's `POST /allocations` and
+    /// `PUT /allocations/{consumer}` from microversion 1.28).
+    SetConsumers {
+        /// The consumers and their new allocations.
+        consumers: Vec<ConsumerAllocations>,
+    },
+}
+
+/// One consumer's new allocations inside [`Cmd::SetConsumers`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerAllocations {
+    /// The consumer.
+    pub consumer: Uuid,
+    /// Its project.
+    pub project: Uuid,
+    /// Its user.
+    pub user: Uuid,
+    /// The generation the caller last saw: `None` skips the check, `Some(None)` claims the
+    /// consumer is new.
+    pub generation: Option<Option<u64>>,
+    /// (provider UUID, class name, amount) triples; empty deletes the consumer's allocations.
+    pub allocations: Vec<(Uuid, String, u64)>,
 }
 
 /// Placement replies.
@@ -466,7 +496,91 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
             p.set_allocations(consumer, project, user, map)?;
             Ok(Reply::Generation(p.consumers.get(&consumer).map_or(0, |c| c.generation)))
         }
+        Cmd::RenameProvider { uuid, name } => rename_provider(p, uuid, name),
+        Cmd::SetConsumers { consumers } => set_consumers(p, consumers),
     }
+}
+
+fn rename_provider(p: &mut Placement, uuid: Uuid, name: String) -> Result<Reply> {
+    let (idx, _) = p.provider_by_uuid(&uuid).ok_or_else(|| Error::NotFound(format!("No resource provider with uuid {uuid} found")))?;
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(Error::BadRequest("Resource provider names are 1 to 200 characters long.".into()));
+    }
+    if p.providers.iter().flatten().any(|x| x.name == name && x.uuid != uuid) {
+        return Err(Error::Conflict(format!("Conflicting resource provider name: {name} already exists.")));
+    }
+    let prov = p.provider_mut(idx);
+    prov.name = name;
+    prov.generation += 1;
+    Ok(Reply::Generation(prov.generation))
+}
+
+/// Validates every consumer's allocations against the combined effect of the whole batch,
+/// then releases all old allocations and adds all new ones.
+fn set_consumers(p: &mut Placement, batch: Vec<ConsumerAllocations>) -> Result<Reply> {
+    let mut maps: Vec<BTreeMap<u32, Resources>> = Vec::with_capacity(batch.len());
+    let mut seen = BTreeSet::new();
+    for ca in &batch {
+        if !seen.insert(ca.consumer) {
+            return Err(Error::BadRequest(format!("Consumer {} appears twice in one request.", ca.consumer)));
+        }
+        let current = p.consumers.get(&ca.consumer).map(|c| c.generation);
+        if let Some(expected) = ca.generation {
+            if expected != current {
+                let show = |g: Option<u64>| g.map_or("null".to_string(), |g| g.to_string());
+                return Err(Error::Conflict(format!("consumer generation conflict - expected {} but got {}", show(expected), show(current))));
+            }
+        }
+        let mut map: BTreeMap<u32, Resources> = BTreeMap::new();
+        for (rp, class, amount) in &ca.allocations {
+            let (idx, prov) = p.provider_by_uuid(rp).ok_or_else(|| Error::BadRequest(format!("Allocation for resource provider '{rp}' that does not exist.")))?;
+            let c = class_index(class).ok_or_else(|| Error::BadRequest(format!("Unknown resource class in allocation: {class}.")))?;
+            let inv = prov.inventories[c].as_ref().ok_or_else(|| {
+                Error::BadRequest(format!("Unable to allocate inventory: resource provider {rp} has no inventory of class {class}."))
+            })?;
+            inv.check_unit(c, *amount)?;
+            map.entry(idx).or_insert([0; NUM_CLASSES])[c] += amount;
+        }
+        maps.push(map);
+    }
+    let mut delta: BTreeMap<u32, ([u64; NUM_CLASSES], [u64; NUM_CLASSES])> = BTreeMap::new();
+    for (ca, new) in batch.iter().zip(&maps) {
+        for (&idx, r) in p.consumers.get(&ca.consumer).map(|c| &c.allocations).into_iter().flatten() {
+            let d = delta.entry(idx).or_default();
+            (0..NUM_CLASSES).for_each(|c| d.0[c] += r[c]);
+        }
+        for (&idx, r) in new {
+            let d = delta.entry(idx).or_default();
+            (0..NUM_CLASSES).for_each(|c| d.1[c] += r[c]);
+        }
+    }
+    for (&idx, (released, added)) in &delta {
+        let prov = p.provider(idx).expect("batch names live providers");
+        for c in 0..NUM_CLASSES {
+            let cap = prov.inventories[c].as_ref().map_or(0, |i| i.capacity());
+            if added[c] > released[c] && prov.usage[c] - released[c] + added[c] > cap {
+                return Err(Error::Conflict(format!(
+                    "Unable to allocate inventory: unable to create allocation for '{}' on resource provider '{}'. The requested amount would exceed the capacity.",
+                    CLASSES[c], prov.uuid
+                )));
+            }
+        }
+    }
+    for ca in &batch {
+        if let Some(old) = p.consumers.get(&ca.consumer).map(|c| c.allocations.clone()) {
+            p.apply_delta(&old, false);
+        }
+    }
+    for (ca, new) in batch.into_iter().zip(maps) {
+        p.apply_delta(&new, true);
+        let generation = p.consumers.get(&ca.consumer).map_or(1, |c| c.generation + 1);
+        if new.is_empty() {
+            p.consumers.remove(&ca.consumer);
+        } else {
+            p.consumers.insert(ca.consumer, Consumer { project: ca.project, user: ca.user, generation, allocations: new });
+        }
+    }
+    Ok(Reply::Generation(0))
 }
 
 fn delete_provider(p: &mut Placement, uuid: Uuid) -> Result<Reply> {
@@ -637,5 +751,52 @@ pub(crate) mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn placement() -> Placement {
+        let s = tests::spec(1, 1, 2, Strategy::Spread);
+        let t = Topology::build(&s, &mut Rng::new(1)).unwrap();
+        Placement::from_topology(&t, &s.allocation, &s.scheduler)
+    }
+
+    fn set(consumer: u128, generation: Option<Option<u64>>, rp: Uuid, ram: u64) -> ConsumerAllocations {
+        let allocations = if ram == 0 { vec![] } else { vec![(rp, "MEMORY_MB".to_string(), ram)] };
+        ConsumerAllocations { consumer: Uuid(consumer), project: Uuid(7), user: Uuid(8), generation, allocations }
+    }
+
+    #[test]
+    fn a_batch_moves_allocations_between_consumers_atomically() {
+        let mut p = placement();
+        let rp = p.provider(0).unwrap().uuid;
+        let cap = p.provider(0).unwrap().inventories[MEMORY_MB].as_ref().unwrap().capacity();
+        set_consumers(&mut p, vec![set(1, Some(None), rp, cap)]).unwrap();
+        // Handing everything from consumer 1 to consumer 2 only fits as one batch.
+        set_consumers(&mut p, vec![set(2, Some(None), rp, cap), set(1, Some(Some(1)), rp, 0)]).unwrap();
+        assert!(!p.consumers.contains_key(&Uuid(1)));
+        assert_eq!(p.consumers[&Uuid(2)].generation, 1);
+        p.check_invariants().unwrap();
+        let before = p.clone();
+        let stale = set_consumers(&mut p, vec![set(2, Some(Some(5)), rp, 1)]).unwrap_err();
+        assert_eq!(stale.message(), "consumer generation conflict - expected 5 but got 1");
+        let too_much = set_consumers(&mut p, vec![set(3, None, rp, 1), set(4, None, rp, 1)]).unwrap_err();
+        assert_eq!(too_much.status(), 409);
+        let twice = set_consumers(&mut p, vec![set(3, None, rp, 1), set(3, None, rp, 1)]).unwrap_err();
+        assert_eq!(twice.status(), 400);
+        assert_eq!(p, before);
+    }
+
+    #[test]
+    fn rename_checks_uniqueness_and_bumps_generation() {
+        let mut p = placement();
+        let (a, b) = (p.provider(0).unwrap().clone(), p.provider(1).unwrap().clone());
+        assert_eq!(rename_provider(&mut p, a.uuid, b.name.clone()).unwrap_err().status(), 409);
+        assert_eq!(rename_provider(&mut p, a.uuid, "renamed".into()).unwrap(), Reply::Generation(a.generation + 1));
+        assert_eq!(p.provider(0).unwrap().name, "renamed");
     }
 }
