@@ -211,11 +211,11 @@ pub struct Identity {
     /// (user, group): the same memberships, indexed by user.
     pub user_groups: BTreeSet<(Uuid, Uuid)>,
     /// Project id by (domain, name).
-    pub project_names: BTreeMap<(String, String), Uuid>,
+    pub project_names: crate::pairmap::PairMap<String, String, Uuid>,
     /// User id by (domain, name).
-    pub user_names: BTreeMap<(String, String), Uuid>,
+    pub user_names: crate::pairmap::PairMap<String, String, Uuid>,
     /// Group id by (domain, name).
-    pub group_names: BTreeMap<(String, String), Uuid>,
+    pub group_names: crate::pairmap::PairMap<String, String, Uuid>,
     /// Live tokens by their secret string.
     pub tokens: BTreeMap<String, Token>,
     /// (expiry, token): the pruning order.

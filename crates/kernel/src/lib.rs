@@ -18,6 +18,7 @@ pub mod identity;
 pub mod ids;
 pub mod image;
 pub mod outbox;
+pub mod pairmap;
 pub mod placement;
 pub mod rng;
 pub mod scheduler;

@@ -38,7 +38,7 @@ pub fn parse_dur(s: &str) -> Result<Dur, String> {
     n.checked_mul(micros).map(Dur).ok_or_else(|| format!("duration '{s}' is too large"))
 }
 
-/// A size written as a string with a unit, or as a bare integer of MiB.
+/// A size or duration written as a string with a unit, or as a bare integer.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum SizeRepr {
@@ -68,10 +68,13 @@ pub fn de_gib<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
 }
 
-/// Serde helper: deserializes a duration from "30s".
+/// Serde helper: deserializes a duration from "30s", or from an integer of microseconds
+/// (the form a serialized [`Dur`] takes in journals and snapshots).
 pub fn de_dur<'de, D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_dur(&s).map_err(serde::de::Error::custom)
+    match SizeRepr::deserialize(d)? {
+        SizeRepr::Int(us) => Ok(Dur(us)),
+        SizeRepr::Text(s) => parse_dur(&s).map_err(serde::de::Error::custom),
+    }
 }
 
 #[cfg(test)]
