@@ -293,6 +293,36 @@ pub struct Extras {
     pub lock: Option<Lock>,
     /// A resize in flight or awaiting confirmation.
     pub migration: Option<Migration>,
+    /// The server group it joined at boot.
+    pub group: Option<Uuid>,
+    /// The keypair name injected at boot or rebuild.
+    pub key_name: Option<String>,
+    /// Tags (2.26).
+    pub tags: BTreeSet<String>,
+}
+
+/// The extras of a server that has none.
+static NO_EXTRAS: Extras = Extras {
+    description: None,
+    access_ipv4: None,
+    access_ipv6: None,
+    user_data: None,
+    trusted_certs: None,
+    fault: None,
+    lock: None,
+    migration: None,
+    group: None,
+    key_name: None,
+    tags: BTreeSet::new(),
+};
+
+/// Appends to a short log with exact capacity (most servers keep one or two entries), and
+/// with amortised growth once it is long.
+pub(crate) fn push_compact<T>(v: &mut Vec<T>, item: T) {
+    if v.len() < 8 {
+        v.reserve_exact(1);
+    }
+    v.push(item);
 }
 
 /// One server.
@@ -312,8 +342,6 @@ pub struct Server {
     pub flavor: u32,
     /// The image it was booted or rebuilt from.
     pub image: Option<Uuid>,
-    /// The keypair name injected at boot.
-    pub key_name: Option<String>,
     /// The zone asked for at boot (index into the topology's zones).
     pub requested_zone: Option<u32>,
     /// The host it runs on, once placed.
@@ -326,10 +354,6 @@ pub struct Server {
     pub power_state: PowerState,
     /// Key/value metadata.
     pub metadata: BTreeMap<String, String>,
-    /// Tags (2.26).
-    pub tags: BTreeSet<String>,
-    /// The server group it joined at boot.
-    pub group: Option<Uuid>,
     /// Whether a config drive was asked for.
     pub config_drive: bool,
     /// Whether the guest's root partition is grown to the disk (`OS-DCF:diskConfig` AUTO).
@@ -348,8 +372,8 @@ pub struct Server {
     pub updated: Time,
     /// When it last finished booting.
     pub launched_at: Option<Time>,
-    /// Rarely set attributes.
-    pub extras: Box<Extras>,
+    /// Rarely set attributes; `None` while all are unset, to keep a server small.
+    pub extras: Option<Box<Extras>>,
     /// The instance action log, oldest first.
     pub actions: Vec<ActionRecord>,
 }
@@ -363,7 +387,7 @@ impl Server {
     /// The flavor whose cores and RAM count against quota now: the new one while a resize
     /// is in flight or awaiting confirmation, the old one while it is being reverted.
     pub fn counted_flavor(&self) -> u32 {
-        match &self.extras.migration {
+        match &self.extras().migration {
             Some(m) if m.reverting => m.old_flavor,
             Some(m) => m.new_flavor,
             None => self.flavor,
@@ -372,7 +396,29 @@ impl Server {
 
     /// Whether it is locked.
     pub fn locked(&self) -> bool {
-        self.extras.lock.is_some()
+        self.extras().lock.is_some()
+    }
+
+    /// The rarely set attributes.
+    pub fn extras(&self) -> &Extras {
+        self.extras.as_deref().unwrap_or(&NO_EXTRAS)
+    }
+
+    /// The rarely set attributes, for changing them.
+    pub(crate) fn extras_mut(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    /// Drops the extras once nothing in them is set.
+    pub(crate) fn tidy(&mut self) {
+        if self.extras.as_deref().is_some_and(|x| *x == NO_EXTRAS) {
+            self.extras = None;
+        }
+    }
+
+    /// The libvirt-style instance name Nova shows admins, like `instance-0000002a`.
+    pub fn instance_name(&self) -> String {
+        format!("instance-{:08x}", self.seq)
     }
 
     /// The reservation id Nova shows, like `r-3fk9a2x1`.

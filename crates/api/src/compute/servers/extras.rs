@@ -116,7 +116,7 @@ fn tags_gate(mv: Microversion) -> Result<(), ApiError> {
 
 async fn tags_list(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     tags_gate(mv)?;
-    let tags: Vec<String> = with_server(&s, &h, &id, |srv| srv.tags.iter().cloned().collect()).await?;
+    let tags: Vec<String> = with_server(&s, &h, &id, |srv| srv.extras().tags.iter().cloned().collect()).await?;
     Ok(Json(json!({"tags": tags})))
 }
 
@@ -145,7 +145,7 @@ async fn tags_clear(State(s): State<AppState>, mv: Microversion, h: HeaderMap, P
 async fn tag_check(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path((id, tag)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
     tags_gate(mv)?;
     let t = tag.clone();
-    if with_server(&s, &h, &id, move |srv| srv.tags.contains(&t)).await? {
+    if with_server(&s, &h, &id, move |srv| srv.extras().tags.contains(&t)).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(S, format!("Tag {tag} could not be found.")))
@@ -155,7 +155,7 @@ async fn tag_check(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Pa
 async fn tag_add(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path((id, tag)): Path<(String, String)>) -> Result<Response, ApiError> {
     tags_gate(mv)?;
     let t = tag.clone();
-    let existed = with_server(&s, &h, &id, move |srv| srv.tags.contains(&t)).await?;
+    let existed = with_server(&s, &h, &id, move |srv| srv.extras().tags.contains(&t)).await?;
     run(&s, &h, Cmd::AddTag { id: server_id(&id)?, tag: tag.clone() }).await?;
     if existed {
         return Ok(StatusCode::NO_CONTENT.into_response());

@@ -403,3 +403,26 @@ fn bench_detail_parts() {
         println!("1000: list {t1:?} views {:?} bodies {:?} json {:?} ({} bytes)", t2 - t1, t3 - t2, t4 - t3, bytes.len());
     }
 }
+
+/// Snapshots are JSON: server state (indexes, extras, migrations, timers) must survive a
+/// round trip with the same state hash.
+#[test]
+fn server_state_round_trips_through_json() {
+    use orrery_kernel::compute::servers::{self as ks, Action, CreateSpec};
+    let mut k = cloud(2, 10);
+    let image = k.images.find("cirros-0.6").unwrap().id;
+    let caller = orrery_kernel::Caller::scoped(Uuid(0x9001), P1_ID, &["member", "reader"]);
+    for i in 0..3u128 {
+        let spec = CreateSpec { ids: vec![Uuid(0x5000 + i)], min_count: 1, request_id: Uuid(i), name: format!("n{i}"), flavor: "1".into(), image, tags: vec!["t".into()], ..Default::default() };
+        ks::apply(&mut k, &caller, ks::Cmd::Create(Box::new(spec))).unwrap();
+    }
+    k.advance(k.now().plus(Dur::secs(1)));
+    let act = |k: &mut Kernel, id: u128, action: Action| ks::apply(k, &caller, ks::Cmd::Action { id: Uuid(0x5000 + id), request_id: Uuid(0x77 + id), action }).unwrap();
+    act(&mut k, 0, Action::Resize { flavor: "2".into() });
+    act(&mut k, 1, Action::Lock { reason: Some("r".into()) });
+    act(&mut k, 2, Action::Stop);
+    let text = serde_json::to_string(&k).expect("kernel state serializes to JSON");
+    let back: Kernel = serde_json::from_str(&text).expect("and back");
+    assert_eq!(back.state_hash(), k.state_hash());
+    assert_eq!(back.compute.servers, k.compute.servers);
+}

@@ -82,8 +82,8 @@ pub struct View {
     pub reservation_id: String,
     /// Launch index.
     pub launch_index: u32,
-    /// Creation sequence (the `instance-%08x` name).
-    pub seq: u64,
+    /// The `instance-%08x` name.
+    pub instance_name: String,
     /// Server group joined at boot.
     pub group: Option<Uuid>,
     /// User data (copied only for admins at 2.3+).
@@ -118,7 +118,7 @@ impl<'k> Collector<'k> {
             Some(h) if !h.enabled => "MAINTENANCE",
             Some(_) => "UP",
         };
-        let x = &s.extras;
+        let x = s.extras();
         View {
             id: s.id,
             name: s.name.clone(),
@@ -133,12 +133,12 @@ impl<'k> Collector<'k> {
             launched_at: s.launched_at,
             flavor,
             image: s.image,
-            key_name: s.key_name.clone(),
+            key_name: x.key_name.clone(),
             zone,
             host: host.map(|h| h.name.clone()),
             host_status,
             metadata: s.metadata.clone(),
-            tags: s.tags.iter().cloned().collect(),
+            tags: x.tags.iter().cloned().collect(),
             description: x.description.clone(),
             access_ipv4: x.access_ipv4.clone(),
             access_ipv6: x.access_ipv6.clone(),
@@ -151,8 +151,8 @@ impl<'k> Collector<'k> {
             progress: s.progress,
             reservation_id: s.reservation_id(),
             launch_index: s.launch_index,
-            seq: s.seq,
-            group: s.group,
+            instance_name: s.instance_name(),
+            group: x.group,
             user_data: if self.user_data { x.user_data.clone() } else { None },
             admin: self.admin,
         }
@@ -420,7 +420,7 @@ fn extended(v: &View, mv: Microversion) -> Option<Extended> {
         root_device_name: v.launched_at.map(|_| "/dev/vda"),
         user_data: v.user_data.clone(),
     });
-    Some(Extended { host: v.host.clone(), instance_name: format!("instance-{:08x}", v.seq + 1), hypervisor_hostname: v.host.clone(), v23 })
+    Some(Extended { host: v.host.clone(), instance_name: v.instance_name.clone(), hypervisor_hostname: v.host.clone(), v23 })
 }
 
 const PROGRESS_STATUSES: [Status; 5] = [Status::Active, Status::Build, Status::Rebuild, Status::Resize, Status::VerifyResize];

@@ -253,7 +253,7 @@ fn begin(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid, kind: Act
         events.push(ActionEvent { kind: *event, start: now, finish: None, ok: None, host: s.host });
     }
     let project = caller.project.unwrap_or(s.project);
-    s.actions.push(ActionRecord { kind, request_id, user: caller.user, project, start: now, updated: now, events });
+    super::push_compact(&mut s.actions, ActionRecord { kind, request_id, user: caller.user, project, start: now, updated: now, events });
     s.updated = now;
     if task.is_some() {
         s.task_state = task;
@@ -325,19 +325,20 @@ fn lock(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, reason: Opt
     let by_admin = caller.project != Some(s.project);
     begin(k, caller, &id, request_id, ActionKind::Lock, None, None);
     if let Some(s) = k.compute.servers.by_id.get_mut(&id) {
-        s.extras.lock = Some(Lock { by_admin, reason });
+        s.extras_mut().lock = Some(Lock { by_admin, reason });
     }
     Ok(())
 }
 
 fn unlock(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<()> {
     let s = super::find(k, caller, &id)?;
-    if s.extras.lock.as_ref().is_some_and(|l| l.by_admin) && !caller.admin {
+    if s.extras().lock.as_ref().is_some_and(|l| l.by_admin) && !caller.admin {
         return Err(Error::Forbidden("Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override to be performed.".into()));
     }
     begin(k, caller, &id, request_id, ActionKind::Unlock, None, None);
     if let Some(s) = k.compute.servers.by_id.get_mut(&id) {
-        s.extras.lock = None;
+        s.extras_mut().lock = None;
+        s.tidy();
     }
     Ok(())
 }
@@ -381,7 +382,7 @@ fn apply_rebuild(s: &mut Server, spec: RebuildSpec) {
     if let Some(m) = spec.metadata {
         s.metadata = m;
     }
-    let x = &mut s.extras;
+    let x = s.extras_mut();
     if let Some(d) = spec.description {
         x.description = d;
     }
@@ -398,11 +399,12 @@ fn apply_rebuild(s: &mut Server, spec: RebuildSpec) {
         x.trusted_certs = v;
     }
     if let Some(v) = spec.key_name {
-        s.key_name = v;
+        x.key_name = v;
     }
     if let Some(v) = spec.auto_disk_config {
         s.auto_disk_config = v;
     }
+    s.tidy();
     s.progress = 0;
 }
 
@@ -437,7 +439,7 @@ fn resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, flavor_id
     if new.disk == 0 && old.disk > 0 {
         return Err(Error::BadRequest("Resize to zero disk flavor is not allowed.".into()));
     }
-    let (project, user, resume, old_idx, group) = (s.project, s.user, s.vm_state, s.flavor, s.group);
+    let (project, user, resume, old_idx, group) = (s.project, s.user, s.vm_state, s.flavor, s.extras().group);
     let delta = Usage {
         instances: 0,
         cores: u64::from(new.vcpus.saturating_sub(old.vcpus)),
@@ -452,7 +454,7 @@ fn resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, flavor_id
             let m = Migration { id: migration_id, old_flavor: old_idx, new_flavor: new_idx, source, dest, resume, reverting: false };
             let dur = k.policy().timing.resize;
             begin(k, caller, &id, request_id, ActionKind::Resize, Some(TaskState::ResizeMigrating), Some((EventKind::Resize, dur, Step::Resized)));
-            k.compute.servers.by_id.get_mut(&id).expect("validated above").extras.migration = Some(m);
+            k.compute.servers.by_id.get_mut(&id).expect("validated above").extras_mut().migration = Some(m);
             recount(k, &project, old_idx, new_idx);
         }
         _ => resize_failed(k, caller, &id, request_id),
@@ -504,15 +506,15 @@ fn resize_failed(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid) {
     let now = k.now();
     let s = k.compute.servers.by_id.get_mut(id).expect("validated above");
     if let Some(a) = s.actions.last_mut() {
-        a.events.push(ActionEvent { kind: EventKind::MigrateServer, start: now, finish: Some(now), ok: Some(false), host: None });
+        super::push_compact(&mut a.events, ActionEvent { kind: EventKind::MigrateServer, start: now, finish: Some(now), ok: Some(false), host: None });
     }
-    s.extras.fault = Some(Fault { code: 500, message: create::NO_VALID_HOST.to_string(), created: now });
+    s.extras_mut().fault = Some(Fault { code: 500, message: create::NO_VALID_HOST.to_string(), created: now });
 }
 
 fn finish_resize(k: &mut Kernel, id: &Uuid) {
     let now = k.now();
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
-    let Some(m) = s.extras.migration.clone() else { return };
+    let Some(m) = s.extras().migration.clone() else { return };
     s.flavor = m.new_flavor;
     s.vm_state = VmState::Resized;
     s.task_state = None;
@@ -531,15 +533,16 @@ fn confirm_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -
     let s = super::find(k, caller, &id)?;
     check_lock(s, caller)?;
     check_state(s, "confirmResize", &[VmState::Resized], &[None], true)?;
-    let m = s.extras.migration.clone().ok_or_else(|| Error::BadRequest(format!("Instance {id} has no resize to confirm.")))?;
+    let m = s.extras().migration.clone().ok_or_else(|| Error::BadRequest(format!("Instance {id} has no resize to confirm.")))?;
     begin(k, caller, &id, request_id, ActionKind::ConfirmResize, None, None);
     k.placement.free(&m.id);
     let now = k.now();
     let s = k.compute.servers.by_id.get_mut(&id).expect("validated above");
     s.vm_state = m.resume;
-    s.extras.migration = None;
+    s.extras_mut().migration = None;
+    s.tidy();
     if let Some(a) = s.actions.last_mut() {
-        a.events.push(ActionEvent { kind: EventKind::ConfirmResize, start: now, finish: Some(now), ok: Some(true), host: Some(m.source) });
+        super::push_compact(&mut a.events, ActionEvent { kind: EventKind::ConfirmResize, start: now, finish: Some(now), ok: Some(true), host: Some(m.source) });
     }
     if m.dest != m.source {
         k.outbox.effects.push(Effect::Destroy { server: id, host: m.source });
@@ -551,7 +554,7 @@ fn revert_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) ->
     let s = super::find(k, caller, &id)?;
     check_lock(s, caller)?;
     check_state(s, "revertResize", &[VmState::Resized], &[None], true)?;
-    let m = s.extras.migration.clone().ok_or_else(|| Error::BadRequest(format!("Instance {id} has no resize to revert.")))?;
+    let m = s.extras().migration.clone().ok_or_else(|| Error::BadRequest(format!("Instance {id} has no resize to revert.")))?;
     let (project, user) = (s.project, s.user);
     quotas::check(k, &project, &growth(k, m.new_flavor, m.old_flavor))?;
     let held = k.placement.consumers.get(&m.id).map(|c| c.allocations.clone()).unwrap_or_default();
@@ -561,7 +564,7 @@ fn revert_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) ->
     k.placement.free(&id);
     k.placement.set_allocations(id, project, user, held).expect("returning the source's own allocations always fits");
     recount(k, &project, m.new_flavor, m.old_flavor);
-    if let Some(mm) = k.compute.servers.by_id.get_mut(&id).and_then(|s| s.extras.migration.as_mut()) {
+    if let Some(mm) = k.compute.servers.by_id.get_mut(&id).and_then(|s| s.extras.as_deref_mut()).and_then(|x| x.migration.as_mut()) {
         mm.reverting = true;
     }
     Ok(())
@@ -570,7 +573,8 @@ fn revert_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) ->
 fn finish_revert(k: &mut Kernel, id: &Uuid) {
     let now = k.now();
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
-    let Some(m) = s.extras.migration.take() else { return };
+    let Some(m) = s.extras.as_deref_mut().and_then(|x| x.migration.take()) else { return };
+    s.tidy();
     s.flavor = m.old_flavor;
     s.vm_state = m.resume;
     s.task_state = None;
@@ -605,12 +609,12 @@ pub fn delete(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Re
 fn destroy(k: &mut Kernel, id: &Uuid) {
     let Some(s) = k.compute.servers.remove(id) else { return };
     k.placement.free(id);
-    if let Some(m) = &s.extras.migration {
+    if let Some(m) = &s.extras().migration {
         k.placement.free(&m.id);
     }
     let usage = super::usage_of(&k.compute.servers, s.counted_flavor());
     quotas::sub_usage(k, &s.project, &usage);
-    if let Some(g) = s.group {
+    if let Some(g) = s.extras().group {
         groups::remove_member(k, &g, id);
     }
     if let Some(h) = s.host {

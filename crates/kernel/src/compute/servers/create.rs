@@ -248,8 +248,12 @@ fn record(k: &mut Kernel, caller: &Caller, spec: &CreateSpec, plan: &Plan, id: U
         access_ipv6: spec.access_ipv6.clone(),
         user_data: spec.user_data.clone(),
         trusted_certs: spec.trusted_certs.clone(),
+        group: spec.group,
+        key_name: spec.key_name.clone(),
+        tags: spec.tags.iter().cloned().collect(),
         ..Extras::default()
     };
+    let extras = (extras != Extras::default()).then(|| Box::new(extras));
     let event = ActionEvent { kind: EventKind::Schedule, start: now, finish: None, ok: None, host: None };
     let action = ActionRecord { kind: ActionKind::Create, request_id: spec.request_id, user: caller.user, project: plan.project, start: now, updated: now, events: vec![event] };
     Server {
@@ -260,15 +264,12 @@ fn record(k: &mut Kernel, caller: &Caller, spec: &CreateSpec, plan: &Plan, id: U
         seq,
         flavor,
         image: Some(spec.image),
-        key_name: spec.key_name.clone(),
         requested_zone: plan.zone,
         host: None,
         vm_state: VmState::Building,
         task_state: Some(TaskState::Scheduling),
         power_state: PowerState::NoState,
         metadata: spec.metadata.clone(),
-        tags: spec.tags.iter().cloned().collect(),
-        group: spec.group,
         config_drive: spec.config_drive,
         auto_disk_config: spec.auto_disk_config,
         reservation,
@@ -278,7 +279,7 @@ fn record(k: &mut Kernel, caller: &Caller, spec: &CreateSpec, plan: &Plan, id: U
         created: now,
         updated: now,
         launched_at: None,
-        extras: Box::new(extras),
+        extras,
         actions: vec![action],
     }
 }
@@ -345,7 +346,7 @@ fn start_build(k: &mut Kernel, id: &Uuid, host: HostIdx) {
             e.finish = Some(now);
             e.ok = Some(true);
         }
-        a.events.push(ActionEvent { kind: EventKind::Build, start: now, finish: None, ok: None, host: Some(host) });
+        super::push_compact(&mut a.events, ActionEvent { kind: EventKind::Build, start: now, finish: None, ok: None, host: Some(host) });
         a.updated = now;
     }
     let op = s.op;
@@ -362,7 +363,7 @@ fn reject(k: &mut Kernel, id: &Uuid, reason: &str) {
     s.vm_state = VmState::Error;
     s.task_state = None;
     s.updated = now;
-    s.extras.fault = Some(Fault { code: 500, message: reason.to_string(), created: now });
+    s.extras_mut().fault = Some(Fault { code: 500, message: reason.to_string(), created: now });
     if let Some(a) = s.actions.last_mut() {
         if let Some(e) = a.events.last_mut() {
             e.finish = Some(now);

@@ -105,14 +105,15 @@ pub fn update(k: &mut Kernel, caller: &Caller, u: Update) -> Result<()> {
         s.name = n;
     }
     if let Some(d) = u.description {
-        s.extras.description = d;
+        s.extras_mut().description = d;
     }
     if let Some(v) = u.access_ipv4 {
-        s.extras.access_ipv4 = v;
+        s.extras_mut().access_ipv4 = v;
     }
     if let Some(v) = u.access_ipv6 {
-        s.extras.access_ipv6 = v;
+        s.extras_mut().access_ipv6 = v;
     }
+    s.tidy();
     s.updated = now;
     Ok(())
 }
@@ -160,9 +161,11 @@ fn tag_guard<'a>(k: &'a Kernel, caller: &Caller, id: &Uuid, action: &str) -> Res
 fn store_tags(k: &mut Kernel, id: &Uuid, tags: BTreeSet<String>) -> Vec<String> {
     let now = k.now();
     let s = k.compute.servers.by_id.get_mut(id).expect("found by the caller");
-    s.tags = tags;
+    let out = tags.iter().cloned().collect();
+    s.extras_mut().tags = tags;
+    s.tidy();
     s.updated = now;
-    s.tags.iter().cloned().collect()
+    out
 }
 
 /// Replaces every tag; returns the result.
@@ -176,7 +179,7 @@ pub fn set_tags(k: &mut Kernel, caller: &Caller, id: Uuid, tags: Vec<String>) ->
 pub fn add_tag(k: &mut Kernel, caller: &Caller, id: Uuid, tag: String) -> Result<Vec<String>> {
     let s = tag_guard(k, caller, &id, "update tag")?;
     check_tag(&tag)?;
-    let mut tags = s.tags.clone();
+    let mut tags = s.extras().tags.clone();
     tags.insert(tag);
     if tags.len() > MAX_TAGS {
         return Err(Error::BadRequest(format!("The number of tags exceeded the per-server limit {MAX_TAGS}")));
@@ -187,10 +190,10 @@ pub fn add_tag(k: &mut Kernel, caller: &Caller, id: Uuid, tag: String) -> Result
 /// Removes one tag, which must exist; returns the result.
 pub fn delete_tag(k: &mut Kernel, caller: &Caller, id: Uuid, tag: &str) -> Result<Vec<String>> {
     let s = tag_guard(k, caller, &id, "delete tag")?;
-    if !s.tags.contains(tag) {
+    if !s.extras().tags.contains(tag) {
         return Err(Error::NotFound(format!("Tag {tag} could not be found.")));
     }
-    let mut tags = s.tags.clone();
+    let mut tags = s.extras().tags.clone();
     tags.remove(tag);
     Ok(store_tags(k, &id, tags))
 }

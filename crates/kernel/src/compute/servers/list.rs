@@ -73,7 +73,7 @@ impl SortKey {
             SortKey::VmState => a.vm_state.name().cmp(b.vm_state.name()),
             SortKey::TaskState => a.task_state.map(|t| t.name()).cmp(&b.task_state.map(|t| t.name())),
             SortKey::PowerState => a.power_state.code().cmp(&b.power_state.code()),
-            SortKey::KeyName => a.key_name.cmp(&b.key_name),
+            SortKey::KeyName => a.extras().key_name.cmp(&b.extras().key_name),
             SortKey::Host => a.host.cmp(&b.host),
             SortKey::ProjectId => a.project.cmp(&b.project),
             SortKey::UserId => a.user.cmp(&b.user),
@@ -135,7 +135,7 @@ impl ListQuery {
             && self.image.is_none_or(|i| s.image == Some(i))
             && self.host.is_none_or(|h| s.host == Some(h))
             && self.user.is_none_or(|u| s.user == u)
-            && self.key_name.as_ref().is_none_or(|n| s.key_name.as_ref() == Some(n))
+            && self.key_name.as_ref().is_none_or(|n| s.extras().key_name.as_ref() == Some(n))
             && self.reservation_id.as_ref().is_none_or(|r| &s.reservation_id() == r)
             && self.locked.is_none_or(|l| s.locked() == l)
             && self.changes_since.is_none_or(|t| s.updated >= t)
@@ -144,10 +144,11 @@ impl ListQuery {
     }
 
     fn tags_match(&self, s: &Server) -> bool {
-        (self.tags.is_empty() || self.tags.iter().all(|t| s.tags.contains(t)))
-            && (self.tags_any.is_empty() || self.tags_any.iter().any(|t| s.tags.contains(t)))
-            && (self.not_tags.is_empty() || !self.not_tags.iter().all(|t| s.tags.contains(t)))
-            && (self.not_tags_any.is_empty() || !self.not_tags_any.iter().any(|t| s.tags.contains(t)))
+        let tags = &s.extras().tags;
+        (self.tags.is_empty() || self.tags.iter().all(|t| tags.contains(t)))
+            && (self.tags_any.is_empty() || self.tags_any.iter().any(|t| tags.contains(t)))
+            && (self.not_tags.is_empty() || !self.not_tags.iter().all(|t| tags.contains(t)))
+            && (self.not_tags_any.is_empty() || !self.not_tags_any.iter().any(|t| tags.contains(t)))
     }
 
     fn matches_in(&self, k: &Kernel, s: &Server) -> bool {

@@ -22,10 +22,15 @@ const T0: u64 = 1_700_000_000;
 /// A cloud of `hosts` compute hosts (4 vCPUs ×4 overcommit, 8 GiB usable RAM, 100 GiB disk)
 /// in one zone, `az1`.
 fn kernel(hosts: u32) -> Kernel {
+    kernel_of(hosts, 4, 8192)
+}
+
+/// A cloud of `hosts` compute hosts with `vcpus` (×4 overcommit) and `ram` MiB usable each.
+fn kernel_of(hosts: u32, vcpus: u32, ram: u64) -> Kernel {
     let profile = HostSpec {
         role: Role::Compute,
-        vcpus: 4,
-        ram: 8192 + 4096,
+        vcpus,
+        ram: ram + 4096,
         disk: 100,
         arch: "x86_64".into(),
         gpus: 0,
@@ -239,7 +244,7 @@ fn resize_moves_allocations_to_a_migration_and_confirm_drops_them() {
     let source = server(&k, 1).host.unwrap();
     act(&mut k, &c, 1, Action::Resize { flavor: "2".into() }).unwrap();
     assert_eq!(status(&k, 1), Status::Resize);
-    let m = server(&k, 1).extras.migration.clone().expect("migration");
+    let m = server(&k, 1).extras().migration.clone().expect("migration");
     assert_ne!(m.dest, source, "another host is preferred");
     assert_eq!(allocations(&k, &m.id)[&k.placement.by_host[&source]][MEMORY_MB], 512);
     assert_eq!(allocations(&k, &Uuid(1))[&k.placement.by_host[&m.dest]][MEMORY_MB], 2048);
@@ -276,7 +281,7 @@ fn revert_resize_returns_to_the_old_flavor_and_host() {
     wait(&mut k, 15);
     let s = server(&k, 1);
     assert_eq!((s.status(), s.host, k.compute.servers.flavor(s.flavor).id.as_str()), (Status::Shutoff, Some(source), "1"));
-    assert!(s.extras.migration.is_none());
+    assert!(s.extras().migration.is_none());
     assert_eq!(k.placement.consumers.len(), 1);
     k.placement.check_invariants().unwrap();
 }
@@ -287,7 +292,7 @@ fn resize_on_a_single_host_uses_the_same_host() {
     let c = member(1);
     active(&mut k, &c, 1);
     act(&mut k, &c, 1, Action::Resize { flavor: "2".into() }).unwrap();
-    let m = server(&k, 1).extras.migration.clone().unwrap();
+    let m = server(&k, 1).extras().migration.clone().unwrap();
     assert_eq!(m.source, m.dest);
     let prov = k.placement.by_host[&m.source];
     assert_eq!(k.placement.provider(prov).unwrap().usage[MEMORY_MB], 512 + 2048);
@@ -303,7 +308,7 @@ fn a_resize_with_no_room_fails_in_the_action_log_not_the_request() {
     let s = server(&k, 1);
     assert_eq!(s.status(), Status::Active);
     assert!(s.actions.last().unwrap().failed());
-    assert_eq!(s.extras.fault.as_ref().unwrap().message, create::NO_VALID_HOST);
+    assert_eq!(s.extras().fault.as_ref().unwrap().message, create::NO_VALID_HOST);
 }
 
 fn apply_quota(k: &mut Kernel, p: u128, r: Resource, v: i64) {
@@ -354,7 +359,7 @@ fn anti_affinity_spreads_then_fails_with_no_valid_host() {
     assert_eq!(hosts.len(), 3);
     let s = server(&k, 4);
     assert_eq!((s.status(), s.host), (Status::Error, None));
-    let fault = s.extras.fault.as_ref().unwrap();
+    let fault = s.extras().fault.as_ref().unwrap();
     assert_eq!((fault.code, fault.message.as_str()), (500, "No valid host was found. There are not enough hosts available."));
     assert!(s.actions[0].failed());
     assert_eq!(k.compute.quotas.usage(&project(1)).instances, 4, "ERROR servers count against quota");
@@ -507,7 +512,7 @@ fn metadata_and_tags_follow_novas_rules() {
     assert_eq!(apply(&mut k, &c, Cmd::DeleteTag { id: Uuid(1), tag: "blue".into() }).unwrap(), Reply::Tags(vec![]));
     let u = edit::Update { id: Uuid(1), name: Some("new".into()), description: Some(Some("d".into())), ..Default::default() };
     apply(&mut k, &c, Cmd::Update(Box::new(u))).unwrap();
-    assert_eq!((server(&k, 1).name.as_str(), server(&k, 1).extras.description.as_deref()), ("new", Some("d")));
+    assert_eq!((server(&k, 1).name.as_str(), server(&k, 1).extras().description.as_deref()), ("new", Some("d")));
 }
 
 /// A scripted mix of everything, run on two kernels: their states must hash equal.
@@ -563,7 +568,7 @@ fn check_quota(k: &Kernel) -> std::result::Result<(), String> {
 fn check_allocations(k: &Kernel) -> std::result::Result<(), String> {
     for s in k.compute.servers.by_id.values() {
         let allocs = allocations(k, &s.id);
-        match (s.host, &s.extras.migration) {
+        match (s.host, &s.extras().migration) {
             (None, _) if !allocs.is_empty() => return Err(format!("unplaced {} holds allocations", s.id)),
             (Some(h), None) => {
                 let want = crate::compute::flavors::resources(k.compute.servers.flavor(s.flavor));
@@ -654,4 +659,47 @@ proptest! {
             prop_assert_eq!(check_allocations(&k), Ok(()));
         }
     }
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Measures memory per server; run with `cargo test -p orrery-kernel servers_memory -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn servers_memory() {
+    let mut k = kernel_of(1000, 32, 16384);
+    for r in [Resource::Instances, Resource::Cores, Resource::Ram] {
+        apply_quota(&mut k, 1, r, -1);
+    }
+    let c = member(1);
+    let n = 100_000u128;
+    let before = rss_kib();
+    let start = std::time::Instant::now();
+    let mut lap = std::time::Instant::now();
+    for i in 0..n {
+        boot(&mut k, &c, 0x10_0000 + i, "42").unwrap();
+        if i % 20_000 == 19_999 {
+            println!("{} servers: last 20000 took {:?}", i + 1, lap.elapsed());
+            lap = std::time::Instant::now();
+        }
+    }
+    let took = start.elapsed();
+    wait(&mut k, 10);
+    let after = rss_kib();
+    println!("{n} servers: {:.1} MiB RSS growth, {} B/server, create {:?} ({:.1} µs each)", (after - before) as f64 / 1024.0, (after - before) * 1024 / n as u64, took, took.as_micros() as f64 / n as f64);
+    println!("size_of Server = {} B, Extras = {} B, ActionRecord = {} B", std::mem::size_of::<Server>(), std::mem::size_of::<Extras>(), std::mem::size_of::<ActionRecord>());
+    assert_eq!(k.compute.servers.len(), n as usize);
+    assert!(k.compute.servers.by_id.values().all(|s| s.status() == Status::Active));
+    let r0 = rss_kib();
+    let servers = k.compute.servers.clone();
+    let r1 = rss_kib();
+    let placement = k.placement.clone();
+    let r2 = rss_kib();
+    let timers_etc = k.clone();
+    let r3 = rss_kib();
+    println!("clones: servers {} B/server, placement {} B/server, whole kernel {} B/server", (r1 - r0) * 1024 / n as u64, (r2 - r1) * 1024 / n as u64, (r3 - r2) * 1024 / n as u64);
+    drop((servers, placement, timers_etc));
 }
