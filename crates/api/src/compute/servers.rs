@@ -144,6 +144,7 @@ async fn create_server(State(s): State<AppState>, mv: Microversion, h: HeaderMap
     let body: create::Body = parse_json(S, &body)?;
     let parsed = create::parse(body, mv).map_err(|e| ApiError::new(S, e))?;
     let request_id = parsed.spec.request_id;
+    let disk_config = if parsed.spec.auto_disk_config { "AUTO" } else { "MANUAL" };
     let reply = run(&s, &h, Cmd::Create(Box::new(parsed.spec))).await?;
     let Reply::Created { ids, reservation_id } = reply else {
         return Err(ApiError::new(S, Error::Conflict("The kernel did not report the created servers.".into())));
@@ -158,8 +159,8 @@ async fn create_server(State(s): State<AppState>, mv: Microversion, h: HeaderMap
     let body = json!({"server": {
         "id": id,
         "links": links,
-        "OS-DCF:diskConfig": "MANUAL",
-        "security_groups": [{"name": "default"}],
+        "OS-DCF:diskConfig": disk_config,
+        "security_groups": parsed.security_groups.iter().map(|name| json!({"name": name})).collect::<Vec<_>>(),
         "adminPass": parsed.admin_pass,
     }});
     let resp = (StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(body)).into_response();

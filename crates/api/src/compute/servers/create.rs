@@ -85,6 +85,8 @@ pub struct Parsed {
     pub admin_pass: String,
     /// Answer with `{"reservation_id": …}` instead of the server.
     pub return_reservation_id: bool,
+    /// The security group names to echo in the response (Nova echoes the request's).
+    pub security_groups: Vec<String>,
 }
 
 fn bad(msg: impl Into<String>) -> Error {
@@ -333,8 +335,12 @@ pub fn parse(body: Body, mv: Microversion) -> Result<Parsed> {
         different_host,
         trusted_certs: s.trusted_image_certificates.flatten(),
     };
+    let security_groups = match &s.security_groups {
+        Some(g) => g.iter().map(|g| g.name.clone()).collect(),
+        None => vec!["default".to_string()],
+    };
     let return_reservation_id = s.return_reservation_id.as_ref().map(|v| boolean("return_reservation_id", v)).transpose()?.unwrap_or(false);
-    Ok(Parsed { spec, admin_pass: s.admin_pass.unwrap_or_else(password), return_reservation_id })
+    Ok(Parsed { spec, admin_pass: s.admin_pass.unwrap_or_else(password), return_reservation_id, security_groups })
 }
 
 /// A fresh 12-character admin password, as Nova generates when none is given.
