@@ -52,6 +52,18 @@ pub enum Effect {
         /// The host.
         host: HostIdx,
     },
+    /// Run a server action on an instance: Nova's action name (`stop`, `start`, `reboot`,
+    /// `pause`, `unpause`, `suspend`, `resume`, `rebuild`), with `hard` for a hard reboot.
+    Power {
+        /// The server.
+        server: Uuid,
+        /// The host.
+        host: HostIdx,
+        /// The action's name.
+        action: String,
+        /// A hard reboot.
+        hard: bool,
+    },
 }
 
 /// Events and effects waiting for the shell.

@@ -208,7 +208,9 @@ pub fn run(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, action: 
         check_state(s, op.name, op.allowed, op.tasks, true)?;
         let dur = power_time(k, op.kind);
         let step = Step::Settled { vm: op.end, power: op.power, event: op.event, relaunched: false };
+        let host = s.host;
         begin(k, caller, &id, request_id, op.kind, Some(op.task), Some((op.event, dur, step)));
+        power_effect(k, id, host, op.kind, matches!(action, Action::Reboot { hard: true }));
         return Ok(());
     }
     match action {
@@ -262,6 +264,13 @@ fn begin(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid, kind: Act
         s.op = s.op.wrapping_add(1);
         let op = s.op;
         schedule(k, *id, op, dur, step);
+    }
+}
+
+/// Tells a real driver to run a power action on the instance's host.
+fn power_effect(k: &mut Kernel, server: Uuid, host: Option<HostIdx>, kind: ActionKind, hard: bool) {
+    if let Some(host) = host {
+        k.outbox.effects.push(Effect::Power { server, host, action: kind.name().to_string(), hard });
     }
 }
 
@@ -368,7 +377,9 @@ fn rebuild(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, spec: Re
     let (vm, power) = if stopped { (VmState::Stopped, PowerState::Shutdown) } else { (VmState::Active, PowerState::Running) };
     let step = Step::Settled { vm, power, event: EventKind::Rebuild, relaunched: true };
     let dur = k.policy().timing.rebuild;
+    let host = s.host;
     begin(k, caller, &id, request_id, ActionKind::Rebuild, Some(TaskState::Rebuilding), Some((EventKind::Rebuild, dur, step)));
+    power_effect(k, id, host, ActionKind::Rebuild, false);
     let s = k.compute.servers.by_id.get_mut(&id).expect("validated above");
     apply_rebuild(s, spec);
     Ok(())

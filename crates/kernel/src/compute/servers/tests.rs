@@ -165,8 +165,11 @@ fn power_actions_follow_novas_state_machine() {
     conflict(act(&mut k, &c, 1, Action::Reboot { hard: false }));
     conflict(act(&mut k, &c, 1, Action::Pause));
     conflict(act(&mut k, &c, 1, Action::Suspend));
+    k.outbox.drain();
     act(&mut k, &c, 1, Action::Reboot { hard: true }).unwrap();
     assert_eq!((status(&k, 1), server(&k, 1).task_state), (Status::Shutoff, Some(TaskState::RebootingHard)), "Nova shows SHUTOFF");
+    let host = server(&k, 1).host.unwrap();
+    assert_eq!(k.outbox.drain().effects, vec![crate::Effect::Power { server: Uuid(1), host, action: "reboot".into(), hard: true }]);
     wait(&mut k, 6);
     assert_eq!(status(&k, 1), Status::Active);
     act(&mut k, &c, 1, Action::Reboot { hard: false }).unwrap();
