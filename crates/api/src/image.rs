@@ -252,6 +252,8 @@ mod tests {
         let r = call(&app, "GET", "/image", None, &[], None).await;
         assert_eq!(r.status, 300);
         assert_eq!(r.body["versions"][0]["status"], "CURRENT");
+        assert_eq!(call(&app, "GET", "/image/", None, &[], None).await.status, 300);
+        assert_eq!(call(&app, "GET", "/placement/", None, &[], None).await.body["versions"][0]["id"], "v1.0");
         assert_eq!(call(&app, "GET", "/image/v2/images", None, &[], None).await.status, 401);
         let r = get(&app, "/image/v2/images", P1).await;
         assert_eq!(r.status, 200);

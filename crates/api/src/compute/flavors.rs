@@ -392,7 +392,7 @@ mod tests {
     #[tokio::test]
     async fn versions_documents_and_negotiation() {
         let app = app();
-        let r = call(&app, "GET", "/compute", None, &[], None).await;
+        let r = call(&app, "GET", "/compute/", None, &[], None).await;
         assert_eq!(r.status, 200);
         assert_eq!(r.body["versions"][0]["id"], "v2.1");
         assert_eq!(r.body["versions"][0]["version"], "2.79");

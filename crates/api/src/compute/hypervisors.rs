@@ -64,7 +64,7 @@ impl HostView {
         let amount = |c: usize, f: &dyn Fn(&orrery_kernel::placement::Inventory) -> u64| prov.and_then(|p| p.inventories[c].as_ref()).map_or(0, f);
         let used = [VCPU, MEMORY_MB, DISK_GB].map(|c| prov.map_or(0, |p| p.usage[c]));
         let reserved = [VCPU, MEMORY_MB, DISK_GB].map(|c| amount(c, &|i| i.reserved));
-        let servers = if with_servers { k.compute.servers.on_host(idx).map(|s| (s.id, instance_name(s.seq))).collect() } else { Vec::new() };
+        let servers = if with_servers { k.compute.servers.on_host(idx).map(|s| (s.id, s.instance_name())).collect() } else { Vec::new() };
         HostView { idx, host, used, reserved, running: k.compute.servers.servers_on_host(idx), servers }
     }
 
@@ -123,11 +123,6 @@ impl HostView {
         }
         o
     }
-}
-
-/// Nova's libvirt instance name for a server of creation sequence `seq`.
-fn instance_name(seq: u64) -> String {
-    format!("instance-{seq:08x}")
 }
 
 /// A stable service UUID per host, derived from the host's id.

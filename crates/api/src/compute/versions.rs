@@ -204,7 +204,8 @@ fn version_doc(base: &str) -> Value {
     })
 }
 
-async fn root(State(s): State<AppState>) -> Json<Value> {
+/// `GET /compute/`: the versions document.
+pub async fn root(State(s): State<AppState>) -> Json<Value> {
     Json(json!({"versions": [version_doc(&s.site.base_url)]}))
 }
 
