@@ -180,7 +180,7 @@ impl SyntheticStream {
         let mut t = self.now.0;
         while t < self.until.0 {
             let phase = t % every.0;
-            let (rate, edge) = if phase < length.0 { (burst, t - phase + length.0) } else { (base, t - phase + every.0) };
+            let (rate, edge) = if phase < length.0 { (burst, (t - phase).saturating_add(length.0)) } else { (base, (t - phase).saturating_add(every.0)) };
             if rate > 0.0 {
                 let next = t as f64 + self.rng.exponential(MICROS_PER_HOUR as f64 / rate);
                 if next < edge as f64 {
@@ -463,6 +463,15 @@ mod tests {
         }
         assert_eq!(n, 1_000_000);
         assert!(std::mem::size_of::<SyntheticStream>() < 512, "constant-size state");
+    }
+
+    #[test]
+    fn streams_can_move_to_worker_threads() {
+        fn send<T: Send>() {}
+        send::<ArrivalStream>();
+        send::<crate::faults::FaultStream>();
+        send::<crate::metrics::Recorder>();
+        send::<Experiment>();
     }
 
     #[test]
