@@ -527,7 +527,8 @@ mod tests {
 
     #[test]
     fn trace_workloads_merge_with_synthetic_ones() {
-        let path = scratch("merge").join("hw.csv");
+        let dir = scratch("merge");
+        let path = dir.join("hw.csv");
         std::fs::write(&path, "1,2,4,0,0\n2,4,8,1800,0\n1,2,4,3600,1\n").unwrap();
         let trace = Workload {
             name: "hw".into(),

@@ -191,12 +191,12 @@ fn rows<'p>(path: &'p Path, columns: &'static [&'static str]) -> Result<impl Ite
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::traces::scratch;
+    use crate::traces::Scratch;
     use orrery_kernel::time::Time;
 
-    fn write(name: &str, text: &str) -> std::path::PathBuf {
-        let path = scratch("csv").join(name);
-        std::fs::write(&path, text).unwrap();
+    fn write(name: &str, text: &str) -> Scratch {
+        let path = Scratch::file("csv", name);
+        std::fs::write(&*path, text).unwrap();
         path
     }
 

@@ -172,9 +172,47 @@ fn shown(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// A fresh, unique scratch directory for a test.
+/// A fresh, unique scratch directory for a test, removed when dropped. It derefs to the
+/// directory, or to one file in it (see [`Scratch::file`]).
 #[cfg(test)]
-pub(crate) fn scratch(name: &str) -> std::path::PathBuf {
+pub(crate) struct Scratch {
+    dir: std::path::PathBuf,
+    path: std::path::PathBuf,
+}
+
+#[cfg(test)]
+impl Scratch {
+    /// A scratch directory that derefs to `dir/file`.
+    pub(crate) fn file(name: &str, file: &str) -> Scratch {
+        let dir = fresh_dir(name);
+        Scratch { path: dir.join(file), dir }
+    }
+}
+
+#[cfg(test)]
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh scratch directory named after `name`, this process and a counter.
+#[cfg(test)]
+pub(crate) fn scratch(name: &str) -> Scratch {
+    let dir = fresh_dir(name);
+    Scratch { path: dir.clone(), dir }
+}
+
+#[cfg(test)]
+fn fresh_dir(name: &str) -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);

@@ -210,13 +210,13 @@ fn scale_up(fraction: f64, whole: f64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::traces::scratch;
+    use crate::traces::{scratch, Scratch};
     use orrery_kernel::time::Time;
 
     /// A small packing trace: three VM types (type 2 on two machines), five VMs.
-    fn trace(extra: &str) -> PathBuf {
-        let path = scratch("packing").join("trace.sqlite");
-        let conn = Connection::open(&path).unwrap();
+    fn trace(extra: &str) -> Scratch {
+        let path = Scratch::file("packing", "trace.sqlite");
+        let conn = Connection::open(&*path).unwrap();
         conn.execute_batch(&format!(
             "CREATE TABLE vm (vmId INTEGER, tenantId INTEGER, vmTypeId INTEGER, priority INTEGER, starttime REAL, endtime REAL);
              CREATE TABLE vmType (id INTEGER, vmTypeId INTEGER, machineId INTEGER, core REAL, memory REAL, hdd REAL, ssd REAL, nic REAL);
