@@ -295,7 +295,7 @@ async fn services(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Que
         admin_only(c, "os-services:list")?;
         let now = k.now();
         let control = |n: u32, binary: &str| {
-            let id = if mv.at_least(53) { json!(Uuid::from_random(u128::from(n) * 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834).to_string()) } else { json!(n) };
+            let id = if mv.at_least(53) { json!(Uuid::from_random(u128::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834)).to_string()) } else { json!(n) };
             service_json(mv, ServiceRow { id, binary, host: "controller", zone: "internal", up: true, enabled: true, reason: None }, now)
         };
         let mut out = vec![control(1, "nova-scheduler"), control(2, "nova-conductor")];
@@ -435,6 +435,10 @@ mod tests {
         assert_eq!(get(&app, "/compute/v2.1/os-availability-zone/detail", P1).await.status, 403);
         let s = get(&app, "/compute/v2.1/os-services?binary=nova-compute", ADMIN).await.body;
         assert_eq!(s["services"].as_array().unwrap().len(), 4);
+        let s = get_mv(&app, "/compute/v2.1/os-services", ADMIN, "2.79").await.body;
+        assert_eq!(s["services"].as_array().unwrap().len(), 6);
+        assert_eq!(s["services"][0]["id"].as_str().map(str::len), Some(36));
+        assert_eq!(s["services"][0]["forced_down"], false);
         let a = get_mv(&app, "/compute/v2.1/os-aggregates", ADMIN, "2.79").await.body;
         assert_eq!(a["aggregates"][0]["name"], "fast");
         assert_eq!(a["aggregates"][0]["hosts"], json!(["az1-r01-h01", "az1-r01-h02"]));

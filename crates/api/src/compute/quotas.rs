@@ -188,6 +188,9 @@ async fn limits(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query
         "totalRAMUsed": used.ram,
         "totalServerGroupsUsed": used.server_groups,
     });
+    if !mv.at_least(39) {
+        abs["maxImageMeta"] = json!(limits[&Resource::MetadataItems]);
+    }
     if !mv.at_least(57) {
         abs["maxPersonality"] = json!(limits[&Resource::InjectedFiles]);
         abs["maxPersonalitySize"] = json!(limits[&Resource::InjectedFileContentBytes]);

@@ -232,8 +232,9 @@ fn ratio_one() -> f64 {
 impl InventoryBody {
     fn into_input(self, class: &str, v: Version) -> Result<InventoryInput, ApiError> {
         let bad = |m: String| ApiError::bad_request(S, format!("Unable to update inventory for resource provider: {m}"));
-        if self.total < 1 || self.min_unit < 1 || self.max_unit < 1 || self.step_size < 1 || self.total > max_int() {
-            return Err(bad(format!("{class}: total, min_unit, max_unit and step_size must be between 1 and {}.", max_int())));
+        let fields = [self.total, self.reserved, self.min_unit, self.max_unit, self.step_size];
+        if self.total < 1 || self.min_unit < 1 || self.max_unit < 1 || self.step_size < 1 || fields.iter().any(|&f| f > max_int()) {
+            return Err(bad(format!("{class}: total, min_unit, max_unit and step_size must be between 1 and {max}, and reserved at most {max}.", max = max_int())));
         }
         if !(self.allocation_ratio > 0.0 && self.allocation_ratio.is_finite()) {
             return Err(bad(format!("{class}: allocation_ratio must be above 0.")));
@@ -309,7 +310,9 @@ async fn delete_inventories(State(s): State<AppState>, v: Version, h: HeaderMap,
 /// rest is parsed as an [`InventoryBody`].
 #[derive(Deserialize)]
 struct OneInventoryBody {
-    resource_provider_generation: u64,
+    /// Required by PUT; optional for POST, which then skips the generation check.
+    #[serde(default)]
+    resource_provider_generation: Option<u64>,
     #[serde(default)]
     resource_class: Option<String>,
     #[serde(flatten)]
@@ -328,12 +331,12 @@ async fn post_inventory(State(s): State<AppState>, v: Version, h: HeaderMap, Pat
     let b: OneInventoryBody = parse_json(S, &body)?;
     let class = b.resource_class.clone().ok_or_else(|| ApiError::bad_request(S, "JSON does not validate: 'resource_class' is a required property"))?;
     let input = b.inventory()?.into_input(&class, v)?;
-    let (_, mut invs) = current(&s, &h, &uuid).await?;
+    let (now, mut invs) = current(&s, &h, &uuid).await?;
     if invs.iter().any(|i| i.class == class) {
         return Err(ApiError::new(S, Error::Conflict(format!("Inventory for {class} on resource provider {uuid} already exists."))));
     }
     invs.push(input);
-    let (g, all) = replace(&s, &h, &uuid, b.resource_provider_generation, invs).await?;
+    let (g, all) = replace(&s, &h, &uuid, b.resource_provider_generation.unwrap_or(now), invs).await?;
     let mut o = all.get(&class).cloned().unwrap_or(Value::Null);
     o["resource_provider_generation"] = json!(g);
     let loc = format!("/placement/resource_providers/{uuid}/inventories/{class}");
@@ -346,11 +349,12 @@ async fn put_inventory(State(s): State<AppState>, v: Version, h: HeaderMap, Path
     if b.resource_class.is_some() {
         return Err(ApiError::bad_request(S, "JSON does not validate: Additional properties are not allowed ('resource_class' was unexpected)"));
     }
+    let generation = b.resource_provider_generation.ok_or_else(|| ApiError::bad_request(S, "JSON does not validate: 'resource_provider_generation' is a required property"))?;
     let input = b.inventory()?.into_input(&class, v)?;
     let (_, mut invs) = current(&s, &h, &uuid).await?;
     invs.retain(|i| i.class != class);
     invs.push(input);
-    let (g, all) = replace(&s, &h, &uuid, b.resource_provider_generation, invs).await?;
+    let (g, all) = replace(&s, &h, &uuid, generation, invs).await?;
     let mut o = all.get(&class).cloned().unwrap_or(Value::Null);
     o["resource_provider_generation"] = json!(g);
     Ok(Json(o))

@@ -83,6 +83,10 @@ async fn providers_and_inventories() {
     let r = psend(&app, "PUT", &format!("{base}/inventories/CUSTOM_X"), "1.36", r#"{"resource_provider_generation": 2, "total": 1}"#).await;
     assert_eq!(r.status, 400);
     assert_eq!(pget(&app, &format!("{base}/inventories/VCPU"), "1.0").await.body["total"], 64);
+    assert_eq!(psend(&app, "PUT", &format!("{base}/inventories/VCPU"), "1.36", r#"{"total": 8}"#).await.status, 400);
+    let r = psend(&app, "POST", &format!("{base}/inventories"), "1.0", r#"{"resource_class": "MEMORY_MB", "total": 4096}"#).await;
+    assert_eq!((r.status.as_u16(), r.body["resource_provider_generation"].clone()), (201, json!(3)));
+    assert_eq!(psend(&app, "POST", &format!("{base}/inventories"), "1.0", r#"{"resource_class": "MEMORY_MB", "total": 1}"#).await.status, 409);
     assert_eq!(psend(&app, "DELETE", &format!("{base}/inventories/VCPU"), "1.36", "").await.status, 204);
     assert_eq!(pget(&app, &format!("{base}/inventories/VCPU"), "1.0").await.status, 404);
     let r = psend(&app, "PUT", &base, "1.36", r#"{"name": "pool-2"}"#).await;

@@ -86,7 +86,7 @@ pub fn resources(f: &Flavor) -> Resources {
     let mut r = [0; NUM_CLASSES];
     r[placement::VCPU] = u64::from(f.vcpus);
     r[placement::MEMORY_MB] = f.ram;
-    r[placement::DISK_GB] = f.disk + f.ephemeral + f.swap.div_ceil(1024);
+    r[placement::DISK_GB] = f.disk.saturating_add(f.ephemeral).saturating_add(f.swap.div_ceil(1024));
     r[placement::VGPU] = f.extra_specs.get("resources:VGPU").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
     r
 }

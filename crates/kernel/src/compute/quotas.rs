@@ -150,7 +150,7 @@ impl Quotas {
         let mut overs = Vec::new();
         for r in [Resource::Cores, Resource::Instances, Resource::Ram, Resource::ServerGroups] {
             let limit = self.limit(project, r);
-            if delta.get(r) > 0 && limit >= 0 && used.get(r) + delta.get(r) > limit as u64 {
+            if delta.get(r) > 0 && limit >= 0 && used.get(r).saturating_add(delta.get(r)) > limit as u64 {
                 overs.push((r, delta.get(r), used.get(r), limit));
             }
         }
