@@ -16,7 +16,6 @@ use orrery_kernel::{Command, Error, Reply, Uuid};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::flavors::project_id;
 use super::versions::{apply, auth, layer, read, Microversion};
 use crate::error::{ApiError, Service};
 use crate::util::{iso_micros, parse_json};
@@ -137,7 +136,7 @@ async fn create(State(s): State<AppState>, mv: Microversion, h: HeaderMap, body:
         KeyType::X509 => x509_fingerprint(&public_key),
     }
     .ok_or_else(|| ApiError::bad_request(S, "Keypair data is invalid: failed to generate fingerprint"))?;
-    let user = b.user_id.as_deref().map(project_id).transpose()?;
+    let user = b.user_id.as_deref().map(|u| u.parse::<Uuid>().map_err(|_| ApiError::bad_request(S, format!("Invalid input for field/attribute user_id. Value: {u}. It is not a user id.")))).transpose()?;
     let cmd = Cmd::Create { user, name: b.name, public_key, fingerprint, kind };
     let kp = match apply(&s, S, a, Command::Compute(kcompute::Cmd::Keypair(cmd))).await? {
         Reply::Compute(kcompute::Reply::Keypair(kkeypairs::Reply::Keypair(kp))) => *kp,
