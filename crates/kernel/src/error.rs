@@ -27,6 +27,9 @@ pub enum Error {
     /// The request is valid but this part of the model is not built yet (HTTP 501).
     #[error("{0}")]
     NotImplemented(String),
+    /// orrery itself failed; never the caller's fault (HTTP 500).
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// Shorthand for kernel results.
@@ -42,6 +45,7 @@ impl Error {
             Error::NotFound(_) => 404,
             Error::Conflict(_) => 409,
             Error::NotImplemented(_) => 501,
+            Error::Internal(_) => 500,
         }
     }
     /// The message without the variant.
@@ -53,7 +57,8 @@ impl Error {
             | Error::NotFound(m)
             | Error::Conflict(m)
             | Error::OverQuota(m)
-            | Error::NotImplemented(m) => m,
+            | Error::NotImplemented(m)
+            | Error::Internal(m) => m,
         }
     }
 }

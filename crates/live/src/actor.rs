@@ -137,7 +137,12 @@ impl Actor {
         }
         let now = self.kernel.now();
         for f in reads {
-            f(&self.kernel, now);
+            // A bug in one read must not take the cloud down: its caller sees the error, the
+            // kernel is untouched (reads only borrow it), and the actor goes on.
+            let kernel = &self.kernel;
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(kernel, now))).is_err() {
+                error!("a read panicked; its request failed and the cloud goes on serving");
+            }
         }
         self.kernel.outbox.drain();
         if self.seq - self.last_snapshot >= self.snapshot_every {
