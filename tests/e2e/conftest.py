@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,9 @@ class Orrery:
         with open(self.log_path, "ab") as log:
             log.write(f"\n$ {' '.join(cmd)}\n".encode())
             log.flush()
+            env = {**os.environ, "NO_COLOR": "1"}
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+                                         env=env, start_new_session=True)
         if self not in Orrery.running:
             Orrery.running.append(self)
         self.wait_ready()
@@ -200,6 +202,11 @@ class Osc:
     def server(self, server: str, **kw: Any) -> dict:
         """`server show SERVER` as a dict."""
         return self("server", "show", server, "-f", "json", **kw)
+
+    def show_many(self, servers: list[str], workers: int = 4, **kw: Any) -> list[dict]:
+        """`server show` for each server, a few CLI processes at a time."""
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(lambda s: self.server(s, **kw), servers))
 
     def wait_status(self, server: str, want: str, timeout: float = OP_TIMEOUT, **kw: Any) -> dict:
         """Polls `server show` until the status is `want`; fails early on an unexpected ERROR."""

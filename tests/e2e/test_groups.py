@@ -22,7 +22,7 @@ def test_twenty_servers_in_anti_affinity_group_land_on_distinct_hosts(osc, prefi
     try:
         osc(*boot_args(f"{prefix}vm", "m1.tiny", "cirros-0.6", "--hint", f"group={gid}", "--min", 20, "--max", 20))
         rows = osc.wait_all(f"^{prefix}vm", 20)
-        hosts = [host_of(osc.server(r["ID"])) for r in rows]
+        hosts = [host_of(s) for s in osc.show_many([r["ID"] for r in rows])]
         assert len(set(hosts)) == 20, f"anti-affinity put servers together: {sorted(hosts)}"
         assert sorted(members(osc, gid)) == sorted(r["ID"] for r in rows)
     finally:
