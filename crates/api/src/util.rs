@@ -18,6 +18,20 @@ pub fn parse_json<T: DeserializeOwned>(service: Service, body: &Bytes) -> Result
     })
 }
 
+/// A JSON response serialized into a buffer sized up front, for large listings: it avoids
+/// the repeated regrowth and copying of axum's `Json` (which starts at 128 bytes).
+pub struct SizedJson<T>(pub T, pub usize);
+
+impl<T: serde::Serialize> axum::response::IntoResponse for SizedJson<T> {
+    fn into_response(self) -> axum::response::Response {
+        let mut buf = Vec::with_capacity(self.1.max(128));
+        match serde_json::to_writer(&mut buf, &self.0) {
+            Ok(()) => ([(axum::http::header::CONTENT_TYPE, "application/json")], buf).into_response(),
+            Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("response serialization failed: {e}")).into_response(),
+        }
+    }
+}
+
 /// Formats kernel time as ISO 8601 UTC with seconds, like `2026-11-22T10:04:05Z`.
 pub fn iso(t: Time) -> String {
     let (y, mo, d, h, mi, s) = civil(t.as_secs());

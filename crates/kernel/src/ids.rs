@@ -17,14 +17,30 @@ impl Uuid {
     }
     /// The 32-hex-digit form Keystone uses for ids.
     pub fn simple(&self) -> String {
-        format!("{:032x}", self.0)
+        String::from_utf8_lossy(&self.hex()).into_owned()
+    }
+
+    /// The 32 lowercase hex digits, without allocating (listings format many ids).
+    fn hex(&self) -> [u8; 32] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = DIGITS[((self.0 >> (124 - 4 * i)) & 0xF) as usize];
+        }
+        out
     }
 }
 
 impl fmt::Display for Uuid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let h = format!("{:032x}", self.0);
-        write!(f, "{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+        let h = self.hex();
+        let mut out = [b'-'; 36];
+        out[0..8].copy_from_slice(&h[0..8]);
+        out[9..13].copy_from_slice(&h[8..12]);
+        out[14..18].copy_from_slice(&h[12..16]);
+        out[19..23].copy_from_slice(&h[16..20]);
+        out[24..36].copy_from_slice(&h[20..32]);
+        f.write_str(std::str::from_utf8(&out).expect("hex digits and hyphens are ASCII"))
     }
 }
 
@@ -70,6 +86,8 @@ mod tests {
         assert_eq!(s.parse::<Uuid>().unwrap(), id);
         assert_eq!(id.simple().parse::<Uuid>().unwrap(), id);
         assert_eq!(&s[14..15], "4");
+        assert_eq!(Uuid(0x0123_4567_89ab_cdef_0011_2233_4455_6677).to_string(), "01234567-89ab-cdef-0011-223344556677");
+        assert_eq!(Uuid(0xab).simple(), "000000000000000000000000000000ab");
     }
 
     #[test]

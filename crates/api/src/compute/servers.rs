@@ -31,7 +31,7 @@ use self::query::Pairs;
 use self::view::{Collector, Ctx, Detail, Link, Summary};
 use super::versions::{apply, auth, layer, read, Microversion};
 use crate::error::{ApiError, Service};
-use crate::util::parse_json;
+use crate::util::{parse_json, SizedJson};
 use crate::AppState;
 
 const S: Service = Service::Compute;
@@ -115,12 +115,13 @@ async fn index(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(
     Ok(Json(ListBody { servers: views.into_iter().map(|v| view::summary(v, base)).collect(), servers_links: links }))
 }
 
-async fn detail(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q): Query<Pairs>) -> Result<Json<ListBody<Detail>>, ApiError> {
+async fn detail(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q): Query<Pairs>) -> Result<SizedJson<ListBody<Detail>>, ApiError> {
     let (views, full) = page(&s, &h, mv, q.clone(), true).await?;
     let base = &s.site.base_url;
     let links = full.then(|| views.last().map(|v| next_link(base, "servers/detail", &q, &v.id))).flatten();
     let ctx = Ctx { mv, base, single: false };
-    Ok(Json(ListBody { servers: views.into_iter().map(|v| view::detail(v, ctx)).collect(), servers_links: links }))
+    let hint = views.len() * 2048;
+    Ok(SizedJson(ListBody { servers: views.into_iter().map(|v| view::detail(v, ctx)).collect(), servers_links: links }, hint))
 }
 
 /// The full body of one server, as the caller sees it.
