@@ -108,6 +108,78 @@ impl Provider {
     }
 }
 
+/// A consumer's amounts per provider index: a sorted vector, since a consumer nearly always
+/// uses one provider and a `BTreeMap` node would cost ten times the memory (100k servers).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Allocs(Vec<(u32, Resources)>);
+
+impl Allocs {
+    /// The amounts on provider `idx`, if any.
+    pub fn get(&self, idx: &u32) -> Option<&Resources> {
+        self.0.binary_search_by_key(idx, |e| e.0).ok().map(|i| &self.0[i].1)
+    }
+    /// (provider, amounts) pairs in provider order.
+    pub fn iter(&self) -> impl Iterator<Item = (&u32, &Resources)> {
+        self.0.iter().map(|(i, r)| (i, r))
+    }
+    /// The amounts, in provider order.
+    pub fn values(&self) -> impl Iterator<Item = &Resources> {
+        self.0.iter().map(|(_, r)| r)
+    }
+    /// Provider indexes, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &u32> {
+        self.0.iter().map(|(i, _)| i)
+    }
+    /// Whether there are no allocations.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// How many providers are used.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl<'a> IntoIterator for &'a Allocs {
+    type Item = (&'a u32, &'a Resources);
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, (u32, Resources)>, fn(&'a (u32, Resources)) -> (&'a u32, &'a Resources)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(i, r)| (i, r))
+    }
+}
+
+impl From<BTreeMap<u32, Resources>> for Allocs {
+    fn from(m: BTreeMap<u32, Resources>) -> Allocs {
+        let mut v: Vec<_> = m.into_iter().collect();
+        v.shrink_to_fit();
+        Allocs(v)
+    }
+}
+
+impl From<Allocs> for BTreeMap<u32, Resources> {
+    fn from(a: Allocs) -> Self {
+        a.0.into_iter().collect()
+    }
+}
+
+impl From<&Allocs> for BTreeMap<u32, Resources> {
+    fn from(a: &Allocs) -> Self {
+        a.0.iter().copied().collect()
+    }
+}
+
+impl Serialize for Allocs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(i, r)| (i, r)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Allocs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Allocs, D::Error> {
+        BTreeMap::<u32, Resources>::deserialize(d).map(Allocs::from)
+    }
+}
+
 /// A consumer's allocations (a server, or a migration holding the source side of a resize).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Consumer {
@@ -118,7 +190,7 @@ pub struct Consumer {
     /// Bumped on every change.
     pub generation: u64,
     /// Amounts per provider index.
-    pub allocations: BTreeMap<u32, Resources>,
+    pub allocations: Allocs,
 }
 
 /// The best-first order of schedulable providers, kept in step with every usage change.
@@ -282,7 +354,8 @@ impl Placement {
     }
 
     /// Replaces all of a consumer's allocations, all or nothing. An empty map deletes them.
-    pub fn set_allocations(&mut self, consumer: Uuid, project: Uuid, user: Uuid, allocs: BTreeMap<u32, Resources>) -> Result<()> {
+    pub fn set_allocations(&mut self, consumer: Uuid, project: Uuid, user: Uuid, allocs: impl Into<Allocs>) -> Result<()> {
+        let allocs: Allocs = allocs.into();
         let old = self.consumers.get(&consumer).map(|c| c.allocations.clone()).unwrap_or_default();
         self.check_fit(&old, &allocs)?;
         self.apply_delta(&old, false);
@@ -304,7 +377,7 @@ impl Placement {
     }
 
     /// Checks the new allocations fit once the consumer's old ones are released.
-    fn check_fit(&self, old: &BTreeMap<u32, Resources>, new: &BTreeMap<u32, Resources>) -> Result<()> {
+    fn check_fit(&self, old: &Allocs, new: &Allocs) -> Result<()> {
         for (&idx, req) in new {
             let p = self.provider(idx).ok_or_else(|| Error::BadRequest(format!("Resource provider index {idx} does not exist.")))?;
             let released = old.get(&idx).copied().unwrap_or([0; NUM_CLASSES]);
@@ -328,7 +401,7 @@ impl Placement {
         Ok(())
     }
 
-    fn apply_delta(&mut self, allocs: &BTreeMap<u32, Resources>, add: bool) {
+    fn apply_delta<'a>(&mut self, allocs: impl IntoIterator<Item = (&'a u32, &'a Resources)>, add: bool) {
         for (&idx, amount) in allocs {
             let p = self.provider_mut(idx);
             for c in 0..NUM_CLASSES {
@@ -577,7 +650,7 @@ fn set_consumers(p: &mut Placement, batch: Vec<ConsumerAllocations>) -> Result<R
         if new.is_empty() {
             p.consumers.remove(&ca.consumer);
         } else {
-            p.consumers.insert(ca.consumer, Consumer { project: ca.project, user: ca.user, generation, allocations: new });
+            p.consumers.insert(ca.consumer, Consumer { project: ca.project, user: ca.user, generation, allocations: new.into() });
         }
     }
     Ok(Reply::Generation(0))

@@ -105,7 +105,7 @@ fn status(k: &Kernel, id: u128) -> Status {
 }
 
 fn allocations(k: &Kernel, consumer: &Uuid) -> BTreeMap<u32, crate::placement::Resources> {
-    k.placement.consumers.get(consumer).map(|c| c.allocations.clone()).unwrap_or_default()
+    k.placement.consumers.get(consumer).map(|c| (&c.allocations).into()).unwrap_or_default()
 }
 
 /// Boots a server and waits until it is ACTIVE.
