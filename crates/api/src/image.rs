@@ -107,6 +107,15 @@ fn field(img: &Image, key: &str) -> Option<String> {
     })
 }
 
+/// Whether a field's text matches a filter value: equality, or Glance's `in:a,b,c` operator.
+fn filter_matches(field: &str, want: &str) -> bool {
+    let eq = |v: &str| field.trim_start_matches('0') == v.trim_start_matches('0') || field == v;
+    match want.strip_prefix("in:") {
+        Some(list) => list.split(',').any(|v| eq(v.trim().trim_matches('"'))),
+        None => eq(want),
+    }
+}
+
 /// Parsed list options.
 struct ListQuery {
     filters: Vec<(String, String)>,
@@ -161,7 +170,7 @@ impl ListQuery {
             Some("all") => visible(img, caller),
             Some(v) => visible(img, caller) && img.visibility == v,
         };
-        vis_ok && self.filters.iter().all(|(k, v)| field(img, k).is_some_and(|f| f.trim_start_matches('0') == v.trim_start_matches('0') || &f == v))
+        vis_ok && self.filters.iter().all(|(k, v)| field(img, k).is_some_and(|f| filter_matches(&f, v)))
     }
 
     fn select(&self, k: &Kernel, caller: &Caller) -> orrery_kernel::Result<Vec<Image>> {
@@ -263,6 +272,7 @@ mod tests {
         let cirros = get(&app, "/image/v2/images?name=cirros-0.6", P1).await.body["images"][0].clone();
         assert_eq!((cirros["os_distro"].clone(), cirros["disk_format"].clone(), cirros["visibility"].clone()), (json!("cirros"), json!("qcow2"), json!("public")));
         assert_eq!(cirros["self"], format!("/v2/images/{}", cirros["id"].as_str().unwrap()));
+        assert!(filter_matches("abc", "in:xyz,abc") && !filter_matches("abc", "in:xyz,ab"));
         let id = cirros["id"].as_str().unwrap();
         assert_eq!(get(&app, &format!("/image/v2/images/{id}"), P1).await.body["name"], "cirros-0.6");
         let r = get(&app, "/image/v2/images/00000000-0000-4000-8000-000000000000", P1).await;
