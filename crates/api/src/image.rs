@@ -272,7 +272,7 @@ mod tests {
         let cirros = get(&app, "/image/v2/images?name=cirros-0.6", P1).await.body["images"][0].clone();
         assert_eq!((cirros["os_distro"].clone(), cirros["disk_format"].clone(), cirros["visibility"].clone()), (json!("cirros"), json!("qcow2"), json!("public")));
         assert_eq!(cirros["self"], format!("/v2/images/{}", cirros["id"].as_str().unwrap()));
-        assert!(filter_matches("abc", "in:xyz,abc") && !filter_matches("abc", "in:xyz,ab"));
+        assert!(super::filter_matches("abc", "in:xyz,abc") && !super::filter_matches("abc", "in:xyz,ab"));
         let id = cirros["id"].as_str().unwrap();
         assert_eq!(get(&app, &format!("/image/v2/images/{id}"), P1).await.body["name"], "cirros-0.6");
         let r = get(&app, "/image/v2/images/00000000-0000-4000-8000-000000000000", P1).await;
