@@ -22,6 +22,9 @@ pub enum BenchCmd {
   orrery bench api                                   # 1,000 hosts, 10,000 servers
   orrery bench api --hosts 10000 --servers 100000    # the memory target")]
     Api(ApiArgs),
+    /// The simulator's wall time, peak memory and kernel events per second on large scenarios.
+    #[command(after_help = crate::sim::BENCH_EXAMPLES)]
+    Sim(crate::sim::BenchSimArgs),
 }
 
 /// Options of `bench api`.
@@ -47,6 +50,7 @@ type HttpClient = Client<HttpConnector, Full<Bytes>>;
 pub async fn run(cmd: BenchCmd) -> Result<(), String> {
     match cmd {
         BenchCmd::Api(a) => api(a).await,
+        BenchCmd::Sim(a) => crate::sim::bench(a).await,
     }
 }
 

@@ -1,4 +1,4 @@
-//! The `orrery` command line: `up` runs the live cloud; more subcommands arrive with their issues.
+//! The `orrery` command line: `up` runs the live cloud, `sim` runs experiments; more subcommands arrive with their issues.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod sim;
 
 /// A working model of a whole cloud datacenter on one machine.
 #[derive(Parser)]
@@ -20,6 +21,7 @@ const EXAMPLES: &str = "Examples:
   orrery up                                  # a cloud on the embedded default topology
   orrery up --data-dir /tmp/c1 --listen 127.0.0.1:9000 --topology etc/topology.example.toml
   OS_CLIENT_CONFIG_FILE=~/.local/share/orrery/clouds.yaml openstack --os-cloud orrery server list
+  orrery sim examples/experiment.toml --out out/
   orrery bench api --hosts 1000 --servers 10000";
 
 #[derive(Subcommand)]
@@ -32,6 +34,9 @@ enum Cmd {
 
 Starting again on the same --data-dir brings the same cloud back.")]
     Up(UpArgs),
+    /// Run an experiment file in virtual time and write its report.
+    #[command(after_help = sim::SIM_EXAMPLES)]
+    Sim(sim::SimArgs),
     /// Measure orrery: API throughput, listing latency, memory.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -92,6 +97,7 @@ fn main() -> ExitCode {
                 snapshot_every: a.snapshot_every,
             }))
             .map_err(|e| e.to_string()),
+        Cmd::Sim(a) => rt.block_on(sim::run(a)),
         Cmd::Bench(b) => rt.block_on(bench::run(b)),
     };
     match result {

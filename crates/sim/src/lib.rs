@@ -16,7 +16,7 @@
 //!
 //! # The runner's contract
 //!
-//! The event loop that drives the kernel lives with the CLI. For each variant `v` of
+//! [`runner`] is the event loop that drives the kernel; the CLI wraps it. For each variant `v` of
 //! `exp.variants` and each seed `s` of `exp.run.seeds` (runs are independent and may go in
 //! parallel), it:
 //!
@@ -57,6 +57,7 @@ pub mod faults;
 pub mod metrics;
 pub mod output;
 pub mod report;
+pub mod runner;
 pub mod svg;
 pub mod traces;
 pub mod workload;

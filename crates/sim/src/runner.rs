@@ -1,0 +1,570 @@
+//! The event loop of `orrery sim`: one variant × one seed driven through a real kernel in
+//! virtual time ([`run_one`]), and every run of an experiment, in parallel ([`run_experiment`]).
+//!
+//! One heap ordered by (time, sequence) holds departures and sampling ticks; arrivals are
+//! pulled lazily from the [`ArrivalStream`], kernel timers come from `Kernel::next_timer`, and
+//! the earliest of the three always goes first (timers, then the heap, then arrivals at equal
+//! times). Per-host figures are kept incrementally from the kernel's outbox, so a sampling tick
+//! reads one [`HostSample`] per compute host without asking the kernel.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use orrery_kernel::compute::flavors::{Cmd as FlavorCmd, Flavor};
+use orrery_kernel::compute::groups::Cmd as GroupCmd;
+use orrery_kernel::compute::quotas::{Cmd as QuotaCmd, Resource};
+use orrery_kernel::compute::servers::{create::CreateSpec, Cmd as ServerCmd};
+use orrery_kernel::compute::Cmd as ComputeCmd;
+use orrery_kernel::identity::{AuthMethod, Bootstrap, Cmd as IdentityCmd, Scope};
+use orrery_kernel::outbox::Event;
+use orrery_kernel::placement::{MEMORY_MB, VCPU};
+use orrery_kernel::time::Dur;
+use orrery_kernel::topology::{Role, TopologySpec};
+use orrery_kernel::{Auth, Command, InitSpec, Kernel, Request, Time, Uuid};
+
+use crate::experiment::{Experiment, Variant};
+use crate::metrics::{Aggregates, HostSample, LatencyHistogram, Recorder, Results, RunResult, RunTimings, Timings};
+use crate::workload::{Arrival, ArrivalStream, CpuUtil, WorkloadError};
+
+/// The cloud's epoch: every run starts at this kernel time.
+pub const EPOCH: Time = Time::from_secs(1_700_000_000);
+
+/// Why a run could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A workload (trace) could not be read.
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+    /// The kernel refused a setup command; the cloud could not be built.
+    #[error("variant '{variant}', seed {seed}: {reason}")]
+    Setup {
+        /// The variant.
+        variant: String,
+        /// The seed.
+        seed: u64,
+        /// What the kernel said.
+        reason: String,
+    },
+    /// The experiment asks for something the runner cannot do yet.
+    #[error("{0}")]
+    NotImplemented(String),
+}
+
+/// What one run produced.
+#[derive(Clone, Debug)]
+pub struct RunOutput {
+    /// Its metrics.
+    pub result: RunResult,
+    /// Its wall-clock figures.
+    pub timings: RunTimings,
+    /// Whether it was cancelled before the end of its virtual time.
+    pub partial: bool,
+    /// Whether the kernel's placement invariants held at the end.
+    pub invariants: Result<(), String>,
+}
+
+/// Something scheduled in the run's heap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Ev {
+    /// A server reaches the end of its lifetime.
+    Depart(Uuid),
+    /// A metrics sampling tick.
+    Sample,
+}
+
+/// A live server, as the runner tracks it.
+#[derive(Clone, Copy, Debug)]
+struct Live {
+    slot: usize,
+    vcpus: u32,
+    ram_mb: u64,
+    cpu: CpuUtil,
+}
+
+/// One run's state: the kernel, the heap, and the per-host figures.
+pub struct Sim {
+    /// The kernel under test.
+    pub kernel: Kernel,
+    auth: Auth,
+    /// The admin's user and project, and when its token must be renewed.
+    admin: (Uuid, Uuid),
+    renew_at: Time,
+    image: Uuid,
+    t0: Time,
+    power_off_idle: bool,
+    anti_affinity: bool,
+    smallest: (u32, u64),
+    flavors: std::collections::HashSet<String>,
+    groups: HashMap<u64, Uuid>,
+    next_id: u128,
+    heap: BinaryHeap<Reverse<(Time, u64, Ev)>>,
+    seq: u64,
+    /// Compute hosts' figures, in topology order of compute hosts.
+    hosts: Vec<HostSample>,
+    /// Host index → slot in `hosts` (compute hosts only).
+    slot_of: Vec<Option<usize>>,
+    live: HashMap<Uuid, Live>,
+    /// Each server's arrival, while its create command is being applied.
+    pending: Option<Arrival>,
+    /// The run's metrics.
+    pub rec: Recorder,
+    latency: LatencyHistogram,
+    /// Kernel commands applied and timers fired.
+    pub events: u64,
+}
+
+/// Id ranges, so servers, groups and request ids never collide.
+const SERVER_IDS: u128 = 1 << 96;
+const GROUP_IDS: u128 = 2 << 96;
+const REQUEST_IDS: u128 = 3 << 96;
+
+impl Sim {
+    /// Builds the cloud of `topology` with `seed` at `t0`: the admin token, unlimited admin
+    /// quotas, and the per-host figures.
+    pub fn new(topology: TopologySpec, seed: u64, t0: Time, rec: Recorder) -> Result<Sim, String> {
+        let mut kernel = Kernel::new();
+        let init = InitSpec { seed, topology, bootstrap: Bootstrap::new("admin", "-") };
+        kernel.apply(t0, Request { auth: Auth::System, command: Command::Init(Box::new(init)) }).map_err(|e| e.to_string())?;
+        let user = kernel.identity.user_by_name("default", "admin").ok_or("the admin user is missing")?.id;
+        let project = kernel.identity.project_by_name("default", "admin").ok_or("the admin project is missing")?.id;
+        let limits = [Resource::Instances, Resource::Cores, Resource::Ram, Resource::ServerGroups, Resource::ServerGroupMembers]
+            .into_iter()
+            .map(|r| (r, -1))
+            .collect();
+        let quota = Command::Compute(ComputeCmd::Quota(QuotaCmd::Set { project, limits, force: true }));
+        kernel.apply(t0, Request { auth: Auth::System, command: quota }).map_err(|e| e.to_string())?;
+        let image = kernel.images.find("cirros-0.6").ok_or("the cirros image is missing")?.id;
+        let (hosts, slot_of) = host_samples(&kernel);
+        kernel.outbox.drain();
+        let mut sim = Sim {
+            kernel,
+            auth: Auth::System,
+            admin: (user, project),
+            renew_at: t0,
+            image,
+            t0,
+            power_off_idle: false,
+            anti_affinity: true,
+            smallest: (1, 1024),
+            flavors: Default::default(),
+            groups: HashMap::new(),
+            next_id: 0,
+            heap: BinaryHeap::new(),
+            seq: 0,
+            hosts,
+            slot_of,
+            live: HashMap::new(),
+            pending: None,
+            rec,
+            latency: LatencyHistogram::default(),
+            events: 0,
+        };
+        sim.renew_token(t0)?;
+        Ok(sim)
+    }
+
+    /// Issues a fresh admin token at `now`; it is renewed at half its lifetime.
+    fn renew_token(&mut self, now: Time) -> Result<(), String> {
+        let token = format!("{:064x}", REQUEST_IDS | now.0 as u128);
+        let (user, project) = self.admin;
+        let issue = IdentityCmd::IssueToken { token: token.clone(), method: AuthMethod::Password { user }, scope: Some(Scope::Project(project)) };
+        self.kernel.apply(now, Request { auth: Auth::System, command: Command::Identity(issue) }).map_err(|e| e.to_string())?;
+        self.kernel.outbox.drain();
+        self.auth = Auth::Token(token);
+        self.renew_at = now.plus(Dur(self.kernel.policy().timing.token_ttl.0 / 2));
+        Ok(())
+    }
+
+    fn fresh(&mut self, range: u128) -> Uuid {
+        self.next_id += 1;
+        Uuid(range | self.next_id)
+    }
+
+    fn push(&mut self, at: Time, ev: Ev) {
+        self.seq += 1;
+        self.heap.push(Reverse((at, self.seq, ev)));
+    }
+
+    /// Applies one command as the admin at `now`, counting it; the outbox is handled after.
+    fn apply(&mut self, now: Time, command: Command) -> orrery_kernel::Result<orrery_kernel::Reply> {
+        if now >= self.renew_at {
+            self.renew_token(now).map_err(orrery_kernel::Error::BadRequest)?;
+        }
+        self.events += 1;
+        let r = self.kernel.apply(now, Request { auth: self.auth.clone(), command });
+        self.drain(now);
+        r
+    }
+
+    /// Moves the kernel to `to`, firing its timers one time at a time.
+    fn advance(&mut self, to: Time) {
+        while let Some(t) = self.kernel.next_timer().filter(|&t| t <= to) {
+            self.kernel.advance(t);
+            self.events += 1;
+            self.drain(t);
+        }
+        self.kernel.advance(to);
+    }
+
+    /// Reads the outbox: placements and rejections of the pending arrival.
+    fn drain(&mut self, now: Time) {
+        let out = self.kernel.outbox.drain();
+        for ev in out.events {
+            match ev {
+                Event::ServerPlaced { server, host } => self.placed(now, server, host),
+                Event::ServerRejected { server, reason } => self.rejected(now, server, &reason),
+                _ => {}
+            }
+        }
+    }
+
+    fn placed(&mut self, now: Time, server: Uuid, host: u32) {
+        let Some(a) = self.pending.take() else { return };
+        let Some(slot) = self.slot_of.get(host as usize).copied().flatten() else { return };
+        let h = &mut self.hosts[slot];
+        h.vcpu_used += u64::from(a.vcpus);
+        h.ram_used_mb += a.ram_mb;
+        h.instances += 1;
+        self.live.insert(server, Live { slot, vcpus: a.vcpus, ram_mb: a.ram_mb, cpu: a.cpu });
+        self.rec.record_placement(now);
+        if let Some(life) = a.lifetime {
+            self.push(now.plus(life), Ev::Depart(server));
+        }
+    }
+
+    fn rejected(&mut self, now: Time, server: Uuid, reason: &str) {
+        if self.pending.take().is_none() {
+            return;
+        }
+        self.rec.record_rejection(now, reason);
+        // The refused server stays in ERROR in the kernel; delete it so memory stays flat.
+        let request_id = self.fresh(REQUEST_IDS);
+        let _ = self.kernel.apply(now, Request { auth: self.auth.clone(), command: server_cmd(ServerCmd::Delete { id: server, request_id }) });
+        self.kernel.outbox.drain();
+    }
+
+    /// Creates the flavor for `a`'s size once.
+    fn flavor(&mut self, now: Time, a: &Arrival) -> Result<String, String> {
+        let name = a.flavor_name();
+        if !self.flavors.contains(&name) {
+            let f = Flavor::new(&name, &name, a.vcpus, a.ram_mb, a.disk_gb);
+            self.apply(now, Command::Compute(ComputeCmd::Flavor(FlavorCmd::Create(Box::new(f))))).map_err(|e| e.to_string())?;
+            self.flavors.insert(name.clone());
+        }
+        Ok(name)
+    }
+
+    /// The kernel group for `a`'s group, created on its first member.
+    fn group(&mut self, now: Time, a: &Arrival) -> Result<Option<Uuid>, String> {
+        let Some(g) = a.group.filter(|_| self.anti_affinity) else { return Ok(None) };
+        if let Some(id) = self.groups.get(&g.id) {
+            return Ok(Some(*id));
+        }
+        let id = self.fresh(GROUP_IDS);
+        let cmd = GroupCmd::Create { id, name: format!("group-{}", g.id), policy: g.policy, max_server_per_host: None };
+        self.apply(now, Command::Compute(ComputeCmd::Group(cmd))).map_err(|e| e.to_string())?;
+        self.groups.insert(g.id, id);
+        Ok(Some(id))
+    }
+
+    /// One arrival at `now`: flavor, group, create; placement or rejection from the outbox.
+    fn arrive(&mut self, now: Time, a: Arrival) {
+        self.rec.record_arrival(now);
+        let prep = self.flavor(now, &a).and_then(|f| self.group(now, &a).map(|g| (f, g)));
+        let (flavor, group) = match prep {
+            Ok(x) => x,
+            Err(reason) => return self.rec.record_rejection(now, &reason),
+        };
+        let id = self.fresh(SERVER_IDS);
+        let request_id = self.fresh(REQUEST_IDS);
+        let spec = create_spec(id, request_id, format!("vm-{}", a.id), flavor, self.image, group);
+        self.pending = Some(a);
+        let started = Instant::now();
+        let r = self.apply(now, server_cmd(ServerCmd::Create(Box::new(spec))));
+        self.latency.record(started.elapsed());
+        if let Err(e) = r {
+            if self.pending.take().is_some() {
+                self.rec.record_rejection(now, &e.to_string());
+            }
+        }
+        self.pending = None;
+    }
+
+    /// A server's lifetime ends: delete it.
+    fn depart(&mut self, now: Time, server: Uuid) {
+        let Some(l) = self.live.remove(&server) else { return };
+        let request_id = self.fresh(REQUEST_IDS);
+        // A delete of a live server cannot be refused by the admin; the figures follow the
+        // runner's record either way.
+        let _ = self.apply(now, server_cmd(ServerCmd::Delete { id: server, request_id }));
+        let h = &mut self.hosts[l.slot];
+        h.vcpu_used -= u64::from(l.vcpus);
+        h.ram_used_mb -= l.ram_mb;
+        h.instances -= 1;
+        self.rec.record_departure(now);
+        self.rec.record_outage_end(now, server.0 as u64, false);
+    }
+
+    /// A sampling tick: CPU demand per host at `now`, then one sample.
+    fn sample(&mut self, now: Time) {
+        for h in &mut self.hosts {
+            h.cpu_demand = 0.0;
+        }
+        let rel = Time(now.since(self.t0).0);
+        for l in self.live.values() {
+            self.hosts[l.slot].cpu_demand += l.cpu.at(rel) * f64::from(l.vcpus);
+        }
+        let a = Aggregates::from_hosts(&self.hosts, self.smallest, self.power_off_idle);
+        self.rec.sample(now, &a);
+    }
+
+    /// Servers alive now.
+    pub fn servers_alive(&self) -> usize {
+        self.live.len()
+    }
+}
+
+/// One [`HostSample`] per compute host (capacities from its placement inventories), and the
+/// host index → slot map.
+fn host_samples(k: &Kernel) -> (Vec<HostSample>, Vec<Option<usize>>) {
+    let mut hosts = Vec::new();
+    let mut slot_of = vec![None; k.topology.hosts.len()];
+    for (i, h) in k.topology.hosts.iter().enumerate() {
+        if h.spec.role != Role::Compute {
+            continue;
+        }
+        let inv = k.placement.provider_by_uuid(&h.id).map(|(_, p)| p.inventories.clone());
+        let cap = |c: usize| inv.as_ref().and_then(|inv| inv[c].as_ref()).map_or(0, |v| v.capacity());
+        slot_of[i] = Some(hosts.len());
+        hosts.push(HostSample {
+            up: h.up,
+            threads: h.spec.vcpus,
+            vcpu_capacity: cap(VCPU),
+            ram_capacity_mb: cap(MEMORY_MB),
+            power: h.spec.power,
+            ..HostSample::default()
+        });
+    }
+    (hosts, slot_of)
+}
+
+fn server_cmd(c: ServerCmd) -> Command {
+    Command::Compute(ComputeCmd::Server(c))
+}
+
+fn create_spec(id: Uuid, request_id: Uuid, name: String, flavor: String, image: Uuid, group: Option<Uuid>) -> CreateSpec {
+    CreateSpec {
+        ids: vec![id],
+        min_count: 1,
+        request_id,
+        name,
+        flavor,
+        image,
+        key_name: None,
+        availability_zone: None,
+        host: None,
+        metadata: Default::default(),
+        description: None,
+        user_data: None,
+        config_drive: false,
+        auto_disk_config: false,
+        access_ipv4: None,
+        access_ipv6: None,
+        tags: vec![],
+        group,
+        different_host: vec![],
+        trusted_certs: None,
+    }
+}
+
+/// What comes next in a run.
+enum Next {
+    Timer(Time),
+    Heap(Time),
+    Arrival(Time),
+    End,
+}
+
+/// Runs `variant` of `exp` with `seed` to the end of its virtual time, or until `cancel` is
+/// set (then the result is marked partial and covers the time simulated so far).
+pub fn run_one(exp: &Experiment, variant: &Variant, seed: u64, cancel: &AtomicBool) -> Result<RunOutput, RunError> {
+    drive(exp, variant, seed, cancel).map(|(_, out)| out)
+}
+
+/// [`run_one`], also handing back the finished [`Sim`] for inspection.
+pub(crate) fn drive(exp: &Experiment, variant: &Variant, seed: u64, cancel: &AtomicBool) -> Result<(Sim, RunOutput), RunError> {
+    if has_faults(exp) {
+        return Err(RunError::NotImplemented(
+            "faults need the kernel's host commands (not implemented yet); remove [faults] from the experiment to run it".into(),
+        ));
+    }
+    let started = Instant::now();
+    let end = EPOCH.plus(exp.run.duration);
+    let setup = |reason: String| RunError::Setup { variant: variant.name.clone(), seed, reason };
+    let rec = Recorder::new(&variant.name, seed, EPOCH, exp.run.warmup);
+    let mut sim = Sim::new(variant.topology(&exp.topology), seed, EPOCH, rec).map_err(setup)?;
+    sim.power_off_idle = variant.power_off_idle;
+    sim.anti_affinity = variant.anti_affinity;
+    sim.smallest = exp.smallest_request();
+    let mut arrivals = ArrivalStream::open(exp, seed, Time(exp.run.duration.0))?;
+    let mut next_arrival = arrivals.next().transpose()?;
+    sim.push(EPOCH, Ev::Sample);
+    let mut now = EPOCH;
+    let mut partial = false;
+    loop {
+        if sim.events % 256 == 0 && cancel.load(Ordering::Relaxed) {
+            partial = true;
+            break;
+        }
+        let timer = sim.kernel.next_timer().filter(|&t| t < end);
+        let heap = sim.heap.peek().map(|Reverse((t, _, _))| *t).filter(|&t| t < end);
+        let arrival = next_arrival.as_ref().map(|a| EPOCH.plus(Dur(a.at.0))).filter(|&t| t < end);
+        match pick(timer, heap, arrival) {
+            Next::End => break,
+            Next::Timer(t) => {
+                now = t;
+                sim.advance(t);
+            }
+            Next::Heap(t) => {
+                now = t;
+                sim.advance(t);
+                let Some(Reverse((_, _, ev))) = sim.heap.pop() else { break };
+                match ev {
+                    Ev::Depart(id) => sim.depart(t, id),
+                    Ev::Sample => {
+                        sim.sample(t);
+                        sim.push(t.plus(Dur(exp.run.sample_period.0.max(1))), Ev::Sample);
+                    }
+                }
+            }
+            Next::Arrival(t) => {
+                now = t;
+                sim.advance(t);
+                if let Some(a) = next_arrival.take() {
+                    sim.arrive(t, a);
+                }
+                next_arrival = arrivals.next().transpose()?;
+            }
+        }
+    }
+    let stop = if partial { now } else { end };
+    if !partial {
+        sim.advance(end);
+    }
+    let invariants = sim.kernel.placement.check_invariants();
+    let events = sim.events;
+    let latency = std::mem::take(&mut sim.latency);
+    let rec = std::mem::replace(&mut sim.rec, Recorder::new(&variant.name, seed, EPOCH, Dur(0)));
+    let result = rec.finish(stop);
+    let timings = RunTimings::new(&variant.name, seed, started.elapsed(), events, &latency);
+    Ok((sim, RunOutput { result, timings, partial, invariants }))
+}
+
+/// The earliest of the three sources; timers first, then the heap, then arrivals at equal times.
+fn pick(timer: Option<Time>, heap: Option<Time>, arrival: Option<Time>) -> Next {
+    let best = [timer, heap, arrival].into_iter().flatten().min();
+    match best {
+        None => Next::End,
+        Some(t) if timer == Some(t) => Next::Timer(t),
+        Some(t) if heap == Some(t) => Next::Heap(t),
+        Some(t) => Next::Arrival(t),
+    }
+}
+
+/// Whether the experiment has any failure process or scripted fault.
+pub fn has_faults(exp: &Experiment) -> bool {
+    let f = &exp.faults;
+    f.host.is_some() || f.rack.is_some() || f.zone.is_some() || !f.events.is_empty()
+}
+
+/// Progress of an experiment, as [`run_experiment`] reports it.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// Runs finished so far.
+    pub done: usize,
+    /// Runs in all.
+    pub total: usize,
+    /// The run that just finished: variant and seed.
+    pub last: (String, u64),
+}
+
+/// Every run of an experiment and what they add up to.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Results over the runs that finished (complete or partial).
+    pub results: Results,
+    /// Wall-clock figures.
+    pub timings: Timings,
+    /// Whether any run was cut short by cancellation (or never started).
+    pub partial: bool,
+    /// Invariant violations found at the end of runs: `variant seed N: message`.
+    pub violations: Vec<String>,
+}
+
+/// Runs every variant × seed of `exp`, at most `jobs` at a time, each single-threaded.
+/// `progress` is called after each run. Setting `cancel` stops every run soon after; the
+/// outcome keeps what was simulated and is marked partial. Runs are ordered by variant (file
+/// order), then seed, whatever order they finish in.
+pub fn run_experiment(exp: &Experiment, jobs: usize, progress: &(dyn Fn(&Progress) + Sync), cancel: &AtomicBool) -> Result<Outcome, RunError> {
+    let started = Instant::now();
+    let plan: Vec<(usize, u64)> =
+        (0..exp.variants.len()).flat_map(|v| exp.run.seeds.iter().map(move |&s| (v, s))).collect();
+    let next = Mutex::new(0usize);
+    let slots: Mutex<Vec<Option<Result<RunOutput, RunError>>>> = Mutex::new((0..plan.len()).map(|_| None).collect());
+    let done = Mutex::new(0usize);
+    let failed = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1).min(plan.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = {
+                    let mut n = next.lock().unwrap_or_else(|e| e.into_inner());
+                    if *n >= plan.len() || cancel.load(Ordering::Relaxed) || failed.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    *n += 1;
+                    *n - 1
+                };
+                let (v, seed) = plan[i];
+                let variant = &exp.variants[v];
+                let out = run_one(exp, variant, seed, cancel);
+                let ok = out.is_ok();
+                failed.fetch_or(!ok, Ordering::Relaxed);
+                slots.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(out);
+                if ok {
+                    let mut d = done.lock().unwrap_or_else(|e| e.into_inner());
+                    *d += 1;
+                    progress(&Progress { done: *d, total: plan.len(), last: (variant.name.clone(), seed) });
+                }
+            });
+        }
+    });
+    let slots = slots.into_inner().unwrap_or_else(|e| e.into_inner());
+    collect(exp, jobs, started.elapsed(), plan.len(), slots)
+}
+
+fn collect(exp: &Experiment, jobs: usize, wall: Duration, planned: usize, slots: Vec<Option<Result<RunOutput, RunError>>>) -> Result<Outcome, RunError> {
+    let mut runs = Vec::new();
+    let mut timings = Vec::new();
+    let mut violations = Vec::new();
+    let mut partial = false;
+    for slot in slots.into_iter().flatten() {
+        let out = slot?;
+        partial |= out.partial;
+        if let Err(e) = &out.invariants {
+            violations.push(format!("variant {} seed {}: {e}", out.result.variant, out.result.seed));
+        }
+        runs.push(out.result);
+        timings.push(out.timings);
+    }
+    partial |= runs.len() < planned;
+    let names: Vec<String> = exp.variants.iter().map(|v| v.name.clone()).collect();
+    let results = Results::new(&exp.name, &exp.run, &names, runs);
+    let timings = Timings { total_wall_s: wall.as_secs_f64(), jobs: jobs as u32, runs: timings };
+    Ok(Outcome { results, timings, partial, violations })
+}
+
+#[cfg(test)]
+mod tests;

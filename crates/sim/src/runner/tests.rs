@@ -1,0 +1,145 @@
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use super::*;
+use crate::experiment::parse_experiment;
+
+/// A 6-host cloud (16 vCPUs, 64 GiB each) under `workload`, for `run`.
+fn experiment(workload: &str, variants: &str, run: &str) -> Experiment {
+    let text = format!(
+        r#"name = "t"
+
+[topology.host_profile.std]
+vcpus = 16
+ram = "64GiB"
+disk = "500GiB"
+
+[[topology.region]]
+name = "R"
+
+[[topology.region.zones]]
+name = "az1"
+racks = [{{ count = 2, hosts = 3, profile = "std" }}]
+
+[topology.allocation]
+cpu_ratio = 4.0
+ram_ratio = 1.0
+
+[[workload]]
+kind = "synthetic"
+{workload}
+
+{variants}
+
+[run]
+{run}
+"#
+    );
+    parse_experiment(&text, "exp.toml", Path::new("/data")).expect("the test experiment parses")
+}
+
+const SMALL_WORKLOAD: &str = r#"arrival = { process = "poisson", rate = 60 }
+flavors = [{ vcpus = 2, ram = "4GiB", disk = "40GiB", weight = 3 }, { vcpus = 1, ram = "2GiB" }]
+lifetime = { dist = "exponential", mean = "4h" }
+server_groups = { fraction = 0.3, size = 3, policy = "anti-affinity" }
+cpu_util = { model = "diurnal", mean = 0.4, amplitude = 0.2 }"#;
+
+const TWO_VARIANTS: &str = r#"[[variant]]
+name = "spread"
+
+[[variant]]
+name = "pack"
+strategy = "pack"
+power_off_idle = true"#;
+
+fn never() -> AtomicBool {
+    AtomicBool::new(false)
+}
+
+#[test]
+fn same_file_and_seeds_give_byte_identical_results() {
+    let exp = experiment(SMALL_WORKLOAD, TWO_VARIANTS, "duration = \"1d\"\nseeds = 2\nsample_period = \"10m\"\nwarmup = \"2h\"");
+    let a = run_experiment(&exp, 2, &|_| {}, &never()).unwrap();
+    let b = run_experiment(&exp, 1, &|_| {}, &never()).unwrap();
+    assert!(!a.partial && a.violations.is_empty());
+    assert_eq!(a.results.to_json(), b.results.to_json());
+    assert_eq!(a.results.variants.len(), 2);
+    assert!(a.results.variants.iter().all(|v| v.runs.len() == 2));
+    assert!(a.results.variants[0].runs[0].accepted > 500);
+    assert_eq!(a.timings.runs.len(), 4);
+}
+
+#[test]
+fn every_arrival_is_decided_and_capacity_holds_under_overload() {
+    // 600 requests an hour of up to 8 vCPUs living a day: far more than 6 hosts hold.
+    let w = r#"arrival = { process = "poisson", rate = 600 }
+flavors = [{ vcpus = 8, ram = "16GiB" }, { vcpus = 1, ram = "1GiB" }]
+lifetime = { dist = "exponential", mean = "1d" }"#;
+    let exp = experiment(w, "", "duration = \"6h\"\nsample_period = \"30m\"");
+    let (sim, out) = drive(&exp, &exp.variants[0], 1, &never()).unwrap();
+    let r = &out.result;
+    assert_eq!(r.arrivals, r.accepted + r.rejected);
+    assert!(r.rejected > 100, "the cloud should refuse requests: {r:?}");
+    assert_eq!(r.accepted - r.departures, sim.servers_alive() as u64);
+    assert!(r.rejections.keys().any(|k| k.starts_with("No valid host")), "{:?}", r.rejections);
+    assert_eq!(out.invariants, Ok(()));
+    for h in &sim.hosts {
+        assert!(h.vcpu_used <= h.vcpu_capacity && h.ram_used_mb <= h.ram_capacity_mb, "{h:?}");
+    }
+    // The kernel holds exactly the runner's live servers (refused ones are deleted).
+    assert_eq!(sim.kernel.compute.servers.len(), sim.servers_alive());
+}
+
+/// Time-weighted mean of servers alive over the samples from `from_s` on.
+fn mean_alive(r: &RunResult, from_s: u64) -> f64 {
+    let xs: Vec<f64> = r.series.iter().filter(|s| s.t.0 >= from_s * 1_000_000).map(|s| s.servers_alive as f64).collect();
+    xs.iter().sum::<f64>() / xs.len() as f64
+}
+
+#[test]
+fn infinite_server_queue_holds_lambda_over_mu_servers() {
+    // M/M/inf: λ = 120/h, mean lifetime 30 min → λ/μ = 60 servers, far below capacity.
+    let w = r#"arrival = { process = "poisson", rate = 120 }
+flavors = [{ vcpus = 1, ram = "512MiB" }]
+lifetime = { dist = "exponential", mean = "30m" }"#;
+    let exp = experiment(w, "", "duration = \"3d\"\nseeds = [5]\nsample_period = \"5m\"\nwarmup = \"3h\"");
+    let out = run_one(&exp, &exp.variants[0], 5, &never()).unwrap();
+    let mean = mean_alive(&out.result, 3 * 3600);
+    assert!((mean - 60.0).abs() < 6.0, "mean servers alive {mean}, expected about 60");
+    assert_eq!(out.result.rejected, 0);
+}
+
+#[test]
+fn pack_uses_fewer_hosts_than_spread() {
+    let w = r#"arrival = { process = "poisson", rate = 40 }
+flavors = [{ vcpus = 2, ram = "4GiB" }]
+lifetime = { dist = "exponential", mean = "1h" }"#;
+    let exp = experiment(w, TWO_VARIANTS, "duration = \"1d\"\nsample_period = \"10m\"\nwarmup = \"2h\"");
+    let out = run_experiment(&exp, 2, &|_| {}, &never()).unwrap();
+    let spread = out.results.variants[0].mean("active_hosts_mean");
+    let pack = out.results.variants[1].mean("active_hosts_mean");
+    assert!(pack < spread - 1.0, "pack {pack} vs spread {spread}");
+}
+
+#[test]
+fn cancellation_keeps_partial_results() {
+    let exp = experiment(SMALL_WORKLOAD, TWO_VARIANTS, "duration = \"1d\"\nsample_period = \"10m\"");
+    let out = run_experiment(&exp, 1, &|_| {}, &AtomicBool::new(true)).unwrap();
+    assert!(out.partial);
+    let cancel = AtomicBool::new(true);
+    let one = run_one(&exp, &exp.variants[0], 1, &cancel).unwrap();
+    assert!(one.partial);
+}
+
+#[test]
+fn faults_are_refused_until_the_kernel_can_fail_hosts() {
+    let mut exp = experiment(SMALL_WORKLOAD, "", "duration = \"1h\"\nsample_period = \"10m\"");
+    exp.faults.events.push(crate::experiment::ScriptedFault {
+        at: Dur(1),
+        kind: crate::experiment::FaultKind::Host,
+        name: "az1-r01-h01".into(),
+        action: crate::experiment::FaultAction::Fail,
+    });
+    let err = run_one(&exp, &exp.variants[0], 1, &never()).unwrap_err();
+    assert!(err.to_string().contains("not implemented yet"), "{err}");
+}
