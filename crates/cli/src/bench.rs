@@ -115,7 +115,7 @@ async fn start_server(dir: &Path, topo: &Path) -> Result<Server, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the orrery binary: {e}"))?;
     let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
     let child = Command::new(exe)
-        .args(["up", "--listen", "127.0.0.1:0", "--time-scale", "1000", "--data-dir"])
+        .args(["up", "--listen", "127.0.0.1:0", "--time-scale", "100", "--data-dir"])
         .arg(dir.join("data"))
         .arg("--topology")
         .arg(topo)
