@@ -33,6 +33,39 @@ pub enum Event {
         /// The server.
         server: Uuid,
     },
+    /// A host failed: it is down and out of the scheduler.
+    HostFailed {
+        /// The host.
+        host: HostIdx,
+    },
+    /// A failed host came back up.
+    HostRecovered {
+        /// The host.
+        host: HostIdx,
+    },
+    /// A server lost its instance because its host failed.
+    ServerLost {
+        /// The server.
+        server: Uuid,
+        /// The failed host.
+        host: HostIdx,
+    },
+    /// A lost server was rebuilt on another host (emitted when the rebuild starts).
+    ServerEvacuated {
+        /// The server.
+        server: Uuid,
+        /// The failed host.
+        from: HostIdx,
+        /// The new host.
+        to: HostIdx,
+    },
+    /// A lost server runs again (rebuilt elsewhere or restarted on its recovered host).
+    ServerRecovered {
+        /// The server.
+        server: Uuid,
+        /// How long it was down.
+        downtime: crate::time::Dur,
+    },
 }
 
 /// Work a real driver must do; the sim driver models these as timers and ignores them.

@@ -211,6 +211,20 @@ pub struct SchedulerSpec {
     pub rack_spread: bool,
     /// Filters in force, by Nova name.
     pub filters: Vec<String>,
+    /// What happens to the servers of a host that fails.
+    pub evacuation: Evacuation,
+}
+
+/// What the cloud does with the servers of a failed host.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Evacuation {
+    /// Nothing: they stay down until their host recovers (Nova without automation).
+    #[default]
+    None,
+    /// Rebuild each one on another host at once, as Masakari's host-failure recovery does
+    /// with Nova's evacuate.
+    RebuildElsewhere,
 }
 
 impl Default for SchedulerSpec {
@@ -223,6 +237,7 @@ impl Default for SchedulerSpec {
             disk_weight: Ratio(1.0),
             rack_spread: true,
             filters: crate::scheduler::ALL_FILTERS.iter().map(|s| s.to_string()).collect(),
+            evacuation: Evacuation::None,
         }
     }
 }

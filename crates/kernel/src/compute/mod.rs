@@ -1,10 +1,12 @@
-//! Compute (Nova): flavors, keypairs, servers and their state machine, server groups, quotas.
+//! Compute (Nova): flavors, keypairs, servers and their state machine, server groups, quotas,
+//! and host failure and evacuation.
 //!
 //! Each sub-module owns one resource: its state types, its commands and its handlers.
 //! [`Cmd`] and [`Reply`] nest the sub-modules' own enums.
 
 pub mod flavors;
 pub mod groups;
+pub mod hosts;
 pub mod keypairs;
 pub mod quotas;
 pub mod servers;
@@ -51,6 +53,8 @@ pub enum Cmd {
     Quota(quotas::Cmd),
     /// Servers and server actions.
     Server(servers::Cmd),
+    /// Host failure, recovery, maintenance and evacuation.
+    Host(hosts::Cmd),
 }
 
 /// Compute replies.
@@ -66,6 +70,8 @@ pub enum Reply {
     Quota(quotas::Reply),
     /// From a server command.
     Server(servers::Reply),
+    /// From a host command.
+    Host(hosts::Reply),
 }
 
 /// Compute timers.
@@ -83,6 +89,7 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
         Cmd::Group(c) => groups::apply(k, caller, c).map(Reply::Group),
         Cmd::Quota(c) => quotas::apply(k, caller, c).map(Reply::Quota),
         Cmd::Server(c) => servers::apply(k, caller, c).map(Reply::Server),
+        Cmd::Host(c) => hosts::apply(k, caller, c).map(Reply::Host),
     }
 }
 

@@ -472,6 +472,8 @@ pub enum ActionKind {
     ConfirmResize,
     /// revertResize
     RevertResize,
+    /// evacuate
+    Evacuate,
 }
 
 impl ActionKind {
@@ -493,6 +495,7 @@ impl ActionKind {
             ActionKind::Resize => "resize",
             ActionKind::ConfirmResize => "confirmResize",
             ActionKind::RevertResize => "revertResize",
+            ActionKind::Evacuate => "evacuate",
         }
     }
 }
@@ -530,6 +533,8 @@ pub enum EventKind {
     RevertResize,
     /// Tearing down.
     Terminate,
+    /// The conductor looking for a host to evacuate to.
+    RebuildServer,
 }
 
 impl EventKind {
@@ -551,6 +556,7 @@ impl EventKind {
             EventKind::ConfirmResize => "compute_confirm_resize",
             EventKind::RevertResize => "compute_finish_revert_resize",
             EventKind::Terminate => "compute_terminate_instance",
+            EventKind::RebuildServer => "conductor_rebuild_server",
         }
     }
 }
@@ -596,6 +602,19 @@ impl ActionRecord {
     }
 }
 
+/// A server whose instance was lost to a host failure: what to bring back, and since when.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Down {
+    /// When the instance was lost (its downtime runs from here).
+    pub since: Time,
+    /// The host it was lost on.
+    pub host: HostIdx,
+    /// The vm_state to return to.
+    pub vm: VmState,
+    /// The power_state to return to.
+    pub power: PowerState,
+}
+
 /// Servers and their indexes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Servers {
@@ -611,6 +630,9 @@ pub struct Servers {
     pub host_counts: BTreeMap<HostIdx, u32>,
     /// Copies of the flavors servers were booted or resized with, shared between servers.
     pub flavors: Vec<Flavor>,
+    /// Servers whose instance was lost to a host failure and does not run again yet.
+    #[serde(default)]
+    pub down: BTreeMap<Uuid, Down>,
     /// The next creation sequence number.
     pub next_seq: u64,
 }
@@ -675,6 +697,7 @@ impl Servers {
     /// Removes a server from every index.
     pub(crate) fn remove(&mut self, id: &Uuid) -> Option<Server> {
         let s = self.by_id.remove(id)?;
+        self.down.remove(id);
         self.by_seq.remove(&s.seq);
         self.by_project.remove(&(s.project, s.seq));
         if let Some(h) = s.host {
@@ -729,6 +752,9 @@ impl Servers {
                 }
                 *counts.entry(h).or_insert(0) += 1;
             }
+        }
+        if let Some(id) = self.down.keys().find(|id| !self.by_id.contains_key(id)) {
+            return Err(format!("down record of server {id}, which does not exist"));
         }
         if counts != self.host_counts || self.by_host.len() != counts.values().map(|&c| c as usize).sum::<usize>() {
             return Err("host counts disagree with server hosts".into());

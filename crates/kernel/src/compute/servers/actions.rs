@@ -107,6 +107,10 @@ pub enum Step {
     Reverted,
     /// The teardown: the server is gone.
     Deleted,
+    /// A lost instance restarted on its recovered host.
+    Recovered,
+    /// A lost instance rebuilt on another host by an evacuation.
+    Evacuated,
 }
 
 /// Schedules the timer finishing operation `op` of server `id` after `after`.
@@ -200,6 +204,9 @@ fn power_time(k: &Kernel, kind: ActionKind) -> Dur {
 pub fn run(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, action: Action) -> Result<()> {
     let what = format!("servers:{}", action_policy(&action));
     let s = super::find_for_write(k, caller, &id, &what)?;
+    if !matches!(action, Action::Lock { .. } | Action::Unlock) && k.compute.servers.down.contains_key(&id) {
+        return Err(Error::Conflict(format!("Cannot '{}' instance {id} while its host is down.", action_name(&action))));
+    }
     if let Some(op) = power_op(&action) {
         check_lock(s, caller)?;
         if s.host.is_none() {
@@ -221,6 +228,18 @@ pub fn run(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, action: 
         Action::ConfirmResize => confirm_resize(k, caller, id, request_id),
         Action::RevertResize => revert_resize(k, caller, id, request_id),
         _ => Err(Error::BadRequest("Unknown server action.".into())),
+    }
+}
+
+/// The action's name in Nova's 409 messages.
+fn action_name(a: &Action) -> &'static str {
+    match a {
+        Action::Reboot { .. } => "reboot",
+        Action::Rebuild(_) => "rebuild",
+        Action::Resize { .. } => "resize",
+        Action::ConfirmResize => "confirmResize",
+        Action::RevertResize => "revertResize",
+        other => power_op(other).map_or("action", |op| op.name),
     }
 }
 
@@ -246,7 +265,7 @@ fn action_policy(a: &Action) -> &'static str {
 /// Starts an operation on a validated server: records the action, sets the task state and,
 /// if the operation takes time, bumps the operation number and schedules its timer.
 #[allow(clippy::too_many_arguments)]
-fn begin(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid, kind: ActionKind, task: Option<TaskState>, timed: Option<(EventKind, Dur, Step)>) {
+pub(crate) fn begin(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid, kind: ActionKind, task: Option<TaskState>, timed: Option<(EventKind, Dur, Step)>) {
     let now = k.now();
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
     let mut events = Vec::new();
@@ -275,7 +294,7 @@ fn power_effect(k: &mut Kernel, server: Uuid, host: Option<HostIdx>, kind: Actio
 }
 
 /// Marks the events of the operation a new one overtakes (its timer is now stale) as failed.
-fn supersede(s: &mut Server, now: crate::Time) {
+pub(crate) fn supersede(s: &mut Server, now: crate::Time) {
     let Some(a) = s.actions.iter_mut().rev().find(|a| !a.events.is_empty()) else { return };
     for e in a.events.iter_mut().filter(|e| e.finish.is_none()) {
         e.finish = Some(now);
@@ -285,7 +304,7 @@ fn supersede(s: &mut Server, now: crate::Time) {
 }
 
 /// Marks the newest unfinished event of `kind` finished.
-fn finish_event(s: &mut Server, kind: EventKind, now: crate::Time, ok: bool) {
+pub(crate) fn finish_event(s: &mut Server, kind: EventKind, now: crate::Time, ok: bool) {
     for a in s.actions.iter_mut().rev() {
         if let Some(e) = a.events.iter_mut().rev().find(|e| e.kind == kind && e.finish.is_none()) {
             e.finish = Some(now);
@@ -307,6 +326,8 @@ pub(crate) fn finish(k: &mut Kernel, id: Uuid, step: Step) {
         Step::Resized => finish_resize(k, &id),
         Step::Reverted => finish_revert(k, &id),
         Step::Deleted => destroy(k, &id),
+        Step::Recovered => crate::compute::hosts::finish_recovery(k, &id),
+        Step::Evacuated => crate::compute::hosts::finish_evacuation(k, &id),
     }
 }
 
@@ -538,6 +559,7 @@ fn finish_resize(k: &mut Kernel, id: &Uuid) {
         k.outbox.effects.push(Effect::Spawn { server: *id, host: m.dest });
         k.outbox.events.push(Event::ServerPlaced { server: *id, host: m.dest });
     }
+    crate::compute::hosts::landed(k, id);
 }
 
 fn confirm_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<()> {
@@ -596,6 +618,7 @@ fn finish_revert(k: &mut Kernel, id: &Uuid) {
     if m.dest != m.source {
         k.outbox.effects.push(Effect::Destroy { server: *id, host: m.dest });
     }
+    crate::compute::hosts::landed(k, id);
 }
 
 /// Deletes a server: allowed in any state unless locked; the teardown takes modelled time
@@ -606,7 +629,8 @@ pub fn delete(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Re
     if s.task_state == Some(TaskState::Deleting) {
         return Ok(());
     }
-    if s.host.is_none() {
+    if s.host.is_none() || k.compute.servers.down.contains_key(&id) {
+        // Never placed, or its host is down: Nova deletes it locally, at once.
         destroy(k, &id);
         return Ok(());
     }

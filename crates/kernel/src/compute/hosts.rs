@@ -1,0 +1,748 @@
+//! Compute hosts as failure domains: failing and recovering hosts, racks and zones, disabling
+//! hosts for maintenance, and evacuating the servers a failure took down.
+//!
+//! A failed host is down and out of the scheduler's index. Every server on it loses its
+//! instance: its operation in flight is cancelled (its timer goes stale), `power_state` goes to
+//! NOSTATE and a [`Down`] record remembers since when and what to return to. What happens
+//! next is the topology's [`Evacuation`] policy: with `none` the servers wait for their host
+//! to recover and then power back on (after `timing.start`); with `rebuild-elsewhere` each one
+//! is rebuilt at once on a host the scheduler picks (after `timing.rebuild`), as Nova's
+//! evacuate does. An admin may also evacuate one server by hand ([`Cmd::Evacuate`]).
+//!
+//! Allocations follow Nova: during an evacuation the server holds resources on both its
+//! failed source and its destination; the source's are dropped when the rebuild finishes. If
+//! no host fits, the server goes to ERROR with "No valid host" and keeps its source allocation.
+//!
+//! Servers being deleted, resized or reverted are left to finish their operation; one that
+//! lands on a down host is lost then.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::servers::actions::{self, Step};
+use super::servers::{create, ActionEvent, ActionKind, Down, EventKind, Fault, PowerState, TaskState, VmState};
+use super::{flavors, groups};
+use crate::ids::Uuid;
+use crate::scheduler::Request as SchedRequest;
+use crate::topology::{Evacuation, HostIdx};
+use crate::{Caller, Effect, Error, Event, Kernel, Result};
+
+/// Host commands. Legal only for admins and the kernel's own shell ([`crate::Auth::System`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cmd {
+    /// Fails a host that is up: its servers lose their instances.
+    Fail {
+        /// The host's name.
+        host: String,
+    },
+    /// Brings a failed host back; its servers that are still down power back on.
+    Recover {
+        /// The host's name.
+        host: String,
+    },
+    /// Takes a host out of the scheduler (`os-services` disable); its servers keep running.
+    Disable {
+        /// The host's name.
+        host: String,
+        /// Why (at most 255 characters).
+        reason: Option<String>,
+    },
+    /// Lets the scheduler use a host again.
+    Enable {
+        /// The host's name.
+        host: String,
+    },
+    /// Rebuilds one server whose host is down on another host (Nova's `evacuate`).
+    Evacuate {
+        /// The server.
+        server: Uuid,
+        /// The request id, for the action log.
+        request_id: Uuid,
+    },
+    /// Fails every host of a rack that is up.
+    FailRack {
+        /// The rack's name.
+        rack: String,
+    },
+    /// Recovers every failed host of a rack.
+    RecoverRack {
+        /// The rack's name.
+        rack: String,
+    },
+    /// Fails every host of an availability zone that is up.
+    FailZone {
+        /// The zone's name.
+        zone: String,
+    },
+    /// Recovers every failed host of an availability zone.
+    RecoverZone {
+        /// The zone's name.
+        zone: String,
+    },
+}
+
+/// Host replies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// The names of the hosts whose state changed, in index order.
+    Hosts(Vec<String>),
+    /// The evacuation was accepted (it may still fail with "No valid host").
+    Accepted,
+}
+
+/// Applies a host command: validates everything first, then mutates.
+pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
+    let policy = if matches!(cmd, Cmd::Evacuate { .. }) { "os-evacuate" } else { "os-services:update" };
+    if !(caller.admin || caller.system) {
+        return Err(Error::Forbidden(format!("Policy doesn't allow os_compute_api:{policy} to be performed.")));
+    }
+    match cmd {
+        Cmd::Fail { host } => {
+            let h = find_host(k, &host)?;
+            if !k.topology.host(h).up {
+                return Err(Error::Conflict(format!("Host {host} is already down.")));
+            }
+            Ok(fail_hosts(k, caller, &[h]))
+        }
+        Cmd::Recover { host } => {
+            let h = find_host(k, &host)?;
+            if k.topology.host(h).up {
+                return Err(Error::Conflict(format!("Host {host} is not down.")));
+            }
+            Ok(recover_hosts(k, &[h]))
+        }
+        Cmd::Disable { host, reason } => disable(k, &host, reason),
+        Cmd::Enable { host } => {
+            let h = find_host(k, &host)?;
+            set_enabled(k, h, true, None);
+            Ok(Reply::Hosts(vec![host]))
+        }
+        Cmd::Evacuate { server, request_id } => evacuate_cmd(k, caller, server, request_id),
+        Cmd::FailRack { rack } => {
+            let hs = up_hosts(k, rack_hosts(k, &rack)?, true, &format!("Every host of rack {rack} is already down."))?;
+            Ok(fail_hosts(k, caller, &hs))
+        }
+        Cmd::RecoverRack { rack } => {
+            let hs = up_hosts(k, rack_hosts(k, &rack)?, false, &format!("No host of rack {rack} is down."))?;
+            Ok(recover_hosts(k, &hs))
+        }
+        Cmd::FailZone { zone } => {
+            let hs = up_hosts(k, zone_hosts(k, &zone)?, true, &format!("Every host of availability zone {zone} is already down."))?;
+            Ok(fail_hosts(k, caller, &hs))
+        }
+        Cmd::RecoverZone { zone } => {
+            let hs = up_hosts(k, zone_hosts(k, &zone)?, false, &format!("No host of availability zone {zone} is down."))?;
+            Ok(recover_hosts(k, &hs))
+        }
+    }
+}
+
+/// The host named `name`.
+fn find_host(k: &Kernel, name: &str) -> Result<HostIdx> {
+    k.topology.host_by_name.get(name).copied().ok_or_else(|| Error::NotFound(format!("Compute host {name} could not be found.")))
+}
+
+/// The hosts of the rack named `name`.
+fn rack_hosts(k: &Kernel, name: &str) -> Result<Vec<HostIdx>> {
+    let r = k.topology.racks.iter().position(|r| r.name == name).ok_or_else(|| Error::NotFound(format!("Rack {name} could not be found.")))?;
+    Ok((0..k.topology.hosts.len() as HostIdx).filter(|&h| k.topology.host(h).rack as usize == r).collect())
+}
+
+/// The hosts of the zone named `name`.
+fn zone_hosts(k: &Kernel, name: &str) -> Result<Vec<HostIdx>> {
+    let z = k.topology.zones.iter().position(|z| z.name == name).ok_or_else(|| Error::NotFound(format!("Availability zone {name} could not be found.")))?;
+    Ok((0..k.topology.hosts.len() as HostIdx).filter(|&h| k.topology.host(h).zone as usize == z).collect())
+}
+
+/// The hosts of `hs` that are up (or down, if `!up`); a conflict with `none` if there are none.
+fn up_hosts(k: &Kernel, hs: Vec<HostIdx>, up: bool, none: &str) -> Result<Vec<HostIdx>> {
+    let out: Vec<HostIdx> = hs.into_iter().filter(|&h| k.topology.host(h).up == up).collect();
+    if out.is_empty() {
+        return Err(Error::Conflict(none.to_string()));
+    }
+    Ok(out)
+}
+
+/// Puts the host in or out of the scheduler's index to match its up/enabled state.
+fn sync_schedulable(k: &mut Kernel, h: HostIdx) {
+    let on = k.topology.schedulable(h);
+    k.placement.set_schedulable(h, on);
+}
+
+fn disable(k: &mut Kernel, host: &str, reason: Option<String>) -> Result<Reply> {
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 255) {
+        return Err(Error::BadRequest("Invalid input for field/attribute disabled_reason. It is longer than 255 characters.".into()));
+    }
+    let h = find_host(k, host)?;
+    set_enabled(k, h, false, reason);
+    Ok(Reply::Hosts(vec![host.to_string()]))
+}
+
+fn set_enabled(k: &mut Kernel, h: HostIdx, enabled: bool, reason: Option<String>) {
+    let host = &mut k.topology.hosts[h as usize];
+    host.enabled = enabled;
+    host.disabled_reason = reason;
+    sync_schedulable(k, h);
+}
+
+/// Fails `hs` (all up): first every host goes down, then every server on them is lost, then,
+/// under `rebuild-elsewhere`, the lost servers are evacuated in id order. Doing it in that
+/// order keeps an evacuation from landing on a host of the same rack or zone failure.
+fn fail_hosts(k: &mut Kernel, caller: &Caller, hs: &[HostIdx]) -> Reply {
+    for &h in hs {
+        k.topology.hosts[h as usize].up = false;
+        sync_schedulable(k, h);
+        k.outbox.events.push(Event::HostFailed { host: h });
+    }
+    let mut lost = BTreeSet::new();
+    for &h in hs {
+        let ids: Vec<Uuid> = k.compute.servers.on_host(h).map(|s| s.id).collect();
+        lost.extend(ids.into_iter().filter(|id| lose(k, id, h)));
+    }
+    if k.policy().scheduler.evacuation == Evacuation::RebuildElsewhere {
+        for id in lost {
+            let request_id = k.rng().uuid();
+            evacuate(k, caller, &id, request_id);
+        }
+    }
+    Reply::Hosts(hs.iter().map(|&h| k.topology.host(h).name.clone()).collect())
+}
+
+/// Server `id` on failed host `h` loses its instance. False (and nothing changed) for a
+/// server whose delete, resize or revert is in flight: that operation finishes on its own.
+fn lose(k: &mut Kernel, id: &Uuid, h: HostIdx) -> bool {
+    let now = k.now();
+    let name = k.topology.host(h).name.clone();
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return false };
+    if matches!(s.task_state, Some(TaskState::Deleting | TaskState::ResizeMigrating | TaskState::ResizeReverting)) {
+        return false;
+    }
+    actions::supersede(s, now);
+    s.op = s.op.wrapping_add(1);
+    if s.vm_state == VmState::Building {
+        s.vm_state = VmState::Error;
+        s.extras_mut().fault = Some(Fault { code: 500, message: format!("Build of instance {id} aborted: compute host {name} went down."), created: now });
+    }
+    let record = Down { since: now, host: h, vm: s.vm_state, power: s.power_state };
+    s.task_state = None;
+    s.power_state = PowerState::NoState;
+    s.updated = now;
+    k.compute.servers.down.entry(*id).or_insert(record);
+    k.outbox.events.push(Event::ServerLost { server: *id, host: h });
+    true
+}
+
+/// Called when a resize or revert moves a server: if it landed on a host that is down, it is
+/// lost there.
+pub(crate) fn landed(k: &mut Kernel, id: &Uuid) {
+    let Some(h) = k.compute.servers.host_of(id) else { return };
+    if !k.topology.host(h).up {
+        lose(k, id, h);
+    }
+}
+
+/// Recovers `hs` (all down): each comes back up (and into the scheduler if enabled), and its
+/// servers that are still down power back on.
+fn recover_hosts(k: &mut Kernel, hs: &[HostIdx]) -> Reply {
+    for &h in hs {
+        k.topology.hosts[h as usize].up = true;
+        sync_schedulable(k, h);
+        k.outbox.events.push(Event::HostRecovered { host: h });
+        let ids: Vec<Uuid> = k.compute.servers.on_host(h).map(|s| s.id).filter(|id| k.compute.servers.down.contains_key(id)).collect();
+        for id in ids {
+            restart(k, &id, h);
+        }
+    }
+    Reply::Hosts(hs.iter().map(|&h| k.topology.host(h).name.clone()).collect())
+}
+
+/// A down server on its recovered host: a guest that was running powers on after
+/// `timing.start` (Nova's `resume_guests_state_on_host_boot`); any other is back at once.
+fn restart(k: &mut Kernel, id: &Uuid, h: HostIdx) {
+    let Some(rec) = k.compute.servers.down.get(id) else { return };
+    if !matches!(rec.power, PowerState::Running | PowerState::Paused) {
+        finish_recovery(k, id);
+        return;
+    }
+    let now = k.now();
+    let dur = k.policy().timing.start;
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
+    s.task_state = Some(TaskState::PoweringOn);
+    s.op = s.op.wrapping_add(1);
+    s.updated = now;
+    let op = s.op;
+    actions::schedule(k, *id, op, dur, Step::Recovered);
+    k.outbox.effects.push(Effect::Power { server: *id, host: h, action: "start".into(), hard: false });
+}
+
+/// A recovered server runs again as it did before its host failed.
+pub(crate) fn finish_recovery(k: &mut Kernel, id: &Uuid) {
+    let now = k.now();
+    let Some(rec) = k.compute.servers.down.remove(id) else { return };
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
+    s.vm_state = rec.vm;
+    s.power_state = rec.power;
+    s.task_state = None;
+    s.updated = now;
+    trim_allocations(k, id);
+    k.outbox.events.push(Event::ServerRecovered { server: *id, downtime: now.since(rec.since) });
+}
+
+/// Drops a server's allocations on every provider but its own host's.
+fn trim_allocations(k: &mut Kernel, id: &Uuid) {
+    let Some(h) = k.compute.servers.host_of(id) else { return };
+    let Some(&prov) = k.placement.by_host.get(&h) else { return };
+    let Some(c) = k.placement.consumers.get(id) else { return };
+    if c.allocations.len() <= 1 {
+        return;
+    }
+    let keep: BTreeMap<u32, crate::placement::Resources> = c.allocations.iter().filter(|(&p, _)| p == prov).map(|(&p, r)| (p, *r)).collect();
+    let (project, user) = (c.project, c.user);
+    k.placement.set_allocations(*id, project, user, keep).expect("shrinking allocations always fits");
+}
+
+fn evacuate_cmd(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<Reply> {
+    let s = super::servers::find(k, caller, &id)?;
+    let h = s.host.ok_or_else(|| Error::Conflict(format!("Instance {id} is not ready")))?;
+    let host = k.topology.host(h);
+    if host.up {
+        return Err(Error::Conflict(format!("Compute service of {} is still in use.", host.name)));
+    }
+    actions::check_state(s, "evacuate", &[VmState::Active, VmState::Stopped, VmState::Error], &[None], false)?;
+    if !k.compute.servers.down.contains_key(&id) {
+        return Err(Error::Conflict(format!("Instance {id} is not down.")));
+    }
+    evacuate(k, caller, &id, request_id);
+    Ok(Reply::Accepted)
+}
+
+/// Rebuilds down server `id` on a host the scheduler picks, or puts it in ERROR with "No
+/// valid host" (keeping its source allocation) if none fits.
+fn evacuate(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid) {
+    let Some(rec) = k.compute.servers.down.get(id).cloned() else { return };
+    let Some(source) = k.compute.servers.host_of(id) else { return };
+    let now = k.now();
+    match pick_host(k, id, source).and_then(|dest| claim(k, id, rec.host, dest).then_some(dest)) {
+        Some(dest) => {
+            k.compute.servers.set_host(id, Some(dest));
+            let dur = k.policy().timing.rebuild;
+            actions::begin(k, caller, id, request_id, ActionKind::Evacuate, Some(TaskState::Rebuilding), Some((EventKind::Rebuild, dur, Step::Evacuated)));
+            if let Some(a) = k.compute.servers.by_id.get_mut(id).and_then(|s| s.actions.last_mut()) {
+                a.events.insert(0, ActionEvent { kind: EventKind::RebuildServer, start: now, finish: Some(now), ok: Some(true), host: None });
+            }
+            k.outbox.events.push(Event::ServerEvacuated { server: *id, from: source, to: dest });
+            k.outbox.effects.push(Effect::Spawn { server: *id, host: dest });
+        }
+        None => {
+            actions::begin(k, caller, id, request_id, ActionKind::Evacuate, None, None);
+            let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
+            s.vm_state = VmState::Error;
+            s.updated = now;
+            s.extras_mut().fault = Some(Fault { code: 500, message: create::NO_VALID_HOST.to_string(), created: now });
+            if let Some(a) = s.actions.last_mut() {
+                a.events.push(ActionEvent { kind: EventKind::RebuildServer, start: now, finish: Some(now), ok: Some(false), host: None });
+            }
+            k.outbox.events.push(Event::ServerRejected { server: *id, reason: create::NO_VALID_HOST.to_string() });
+        }
+    }
+}
+
+/// Asks the scheduler for a host for server `id` with its own request (zone, image, flavor,
+/// group), avoiding `source`.
+fn pick_host(k: &mut Kernel, id: &Uuid, source: HostIdx) -> Option<HostIdx> {
+    let s = k.compute.servers.get(id)?;
+    let zone = s.requested_zone;
+    let group = s.extras().group;
+    let image_props = s.image.and_then(|i| k.images.by_id.get(&i)).map(|i| i.properties.clone()).unwrap_or_default();
+    let f = k.compute.servers.flavor(s.flavor);
+    let extra_specs = f.extra_specs.clone();
+    let resources = flavors::resources(f);
+    let group = match group {
+        Some(g) => groups::placement_for(k, &g, |m| if m == id { None } else { k.compute.servers.host_of(m) }),
+        None => Default::default(),
+    };
+    let avoid = [source];
+    let req = SchedRequest { resources, zone, image_props: Some(&image_props), extra_specs: Some(&extra_specs), group, ignore_hosts: &avoid };
+    k.schedule(&req).ok()
+}
+
+/// Claims the server's flavor on `dest` while keeping its claim on the failed `origin`, as
+/// Nova does during an evacuation. False, with nothing changed, if it does not fit.
+fn claim(k: &mut Kernel, id: &Uuid, origin: HostIdx, dest: HostIdx) -> bool {
+    let Some(s) = k.compute.servers.get(id) else { return false };
+    let res = flavors::resources(k.compute.servers.flavor(s.flavor));
+    let (project, user) = (s.project, s.user);
+    let mut allocs = BTreeMap::new();
+    for h in [origin, dest] {
+        if let Some(&p) = k.placement.by_host.get(&h) {
+            allocs.insert(p, res);
+        }
+    }
+    k.placement.set_allocations(*id, project, user, allocs).is_ok()
+}
+
+/// An evacuated server finished its rebuild on its new host: it runs again (or stays
+/// stopped, if it was stopped), and its claim on the failed host is dropped.
+pub(crate) fn finish_evacuation(k: &mut Kernel, id: &Uuid) {
+    let now = k.now();
+    let Some(rec) = k.compute.servers.down.remove(id) else { return };
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
+    let (vm, power) = if rec.vm == VmState::Stopped { (VmState::Stopped, PowerState::Shutdown) } else { (VmState::Active, PowerState::Running) };
+    s.vm_state = vm;
+    s.power_state = power;
+    s.task_state = None;
+    s.updated = now;
+    s.launched_at = Some(now);
+    s.progress = 100;
+    actions::finish_event(s, EventKind::Rebuild, now, true);
+    trim_allocations(k, id);
+    k.outbox.events.push(Event::ServerRecovered { server: *id, downtime: now.since(rec.since) });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compute::servers::{self, CreateSpec, Status};
+    use crate::identity::Bootstrap;
+    use crate::scheduler::GroupPolicy;
+    use crate::time::Dur;
+    use crate::topology::{HostSpec, RackGroupSpec, RegionSpec, Role, TopologySpec, ZoneSpec};
+    use crate::{Auth, Command, InitSpec, Request, Time};
+
+    /// Two racks of `per_rack` compute hosts (4 vCPUs ×4, 8 GiB usable RAM) in zone `az1`,
+    /// and one rack of two in `az2`, with evacuation policy `evac`.
+    fn kernel(per_rack: u32, evac: Evacuation) -> Kernel {
+        let profile = HostSpec { role: Role::Compute, vcpus: 4, ram: 8192 + 4096, disk: 100, arch: "x86_64".into(), gpus: 0, data_disks: vec![], power: Default::default() };
+        let mut topology = TopologySpec {
+            host_profile: BTreeMap::from([("std".to_string(), profile)]),
+            region: vec![RegionSpec {
+                name: "RegionOne".into(),
+                zones: vec![
+                    ZoneSpec { name: "az1".into(), racks: vec![RackGroupSpec { count: 2, hosts: per_rack, profile: "std".into() }] },
+                    ZoneSpec { name: "az2".into(), racks: vec![RackGroupSpec { count: 1, hosts: 2, profile: "std".into() }] },
+                ],
+            }],
+            aggregate: vec![],
+            allocation: Default::default(),
+            scheduler: Default::default(),
+            timing: Default::default(),
+        };
+        topology.scheduler.evacuation = evac;
+        let mut k = Kernel::new();
+        let init = InitSpec { seed: 11, topology, bootstrap: Bootstrap::new("admin", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA") };
+        k.apply(Time::from_secs(1_700_000_000), Request { auth: Auth::System, command: Command::Init(Box::new(init)) }).expect("init");
+        k
+    }
+
+    fn member() -> Caller {
+        Caller::scoped(Uuid(0x5001), Uuid(0xabc1), &["member", "reader"])
+    }
+
+    fn admin() -> Caller {
+        Caller::scoped(Uuid(0x7000), Uuid(0xabc9), &["admin", "member", "reader"])
+    }
+
+    fn host_cmd(k: &mut Kernel, cmd: Cmd) -> Result<Reply> {
+        apply(k, &Caller::system(), cmd)
+    }
+
+    fn fail(k: &mut Kernel, host: &str) {
+        host_cmd(k, Cmd::Fail { host: host.into() }).expect("fail");
+    }
+
+    /// Boots server `id` in `az1` (optionally in `group`) and waits for it to be ACTIVE.
+    fn boot(k: &mut Kernel, id: u128, group: Option<Uuid>) {
+        let image = k.images.find("cirros-0.6").expect("built-in image").id;
+        let spec = CreateSpec {
+            ids: vec![Uuid(id)],
+            min_count: 1,
+            request_id: Uuid(id + 1000),
+            name: format!("vm-{id}"),
+            flavor: "1".into(),
+            image,
+            availability_zone: Some("az1".into()),
+            group,
+            ..Default::default()
+        };
+        servers::apply(k, &member(), servers::Cmd::Create(Box::new(spec))).expect("boot");
+        wait(k, 10);
+        assert_eq!(server(k, id).status(), Status::Active);
+    }
+
+    fn wait(k: &mut Kernel, secs: u64) {
+        let to = k.now().plus(Dur::secs(secs));
+        k.advance(to);
+    }
+
+    fn server(k: &Kernel, id: u128) -> &servers::Server {
+        k.compute.servers.get(&Uuid(id)).expect("server exists")
+    }
+
+    fn host_name(k: &Kernel, id: u128) -> String {
+        k.topology.host(server(k, id).host.expect("placed")).name.clone()
+    }
+
+    /// Whether host `h` is in the scheduler's capacity index.
+    fn in_index(k: &Kernel, h: HostIdx) -> bool {
+        use crate::placement::{DISK_GB, MEMORY_MB, NUM_CLASSES, VCPU};
+        let mut req = [0; NUM_CLASSES];
+        (req[VCPU], req[MEMORY_MB], req[DISK_GB]) = (1, 1, 1);
+        let prov = k.placement.by_host[&h];
+        let found = k.placement.candidates(None, &req).any(|p| p == prov);
+        found
+    }
+
+    fn check(k: &Kernel) {
+        k.placement.check_invariants().unwrap();
+        k.compute.servers.check_invariants().unwrap();
+        for s in k.compute.servers.by_id.values() {
+            let Some(h) = s.host else { continue };
+            let prov = k.placement.by_host[&h];
+            let allocs = &k.placement.consumers[&s.id].allocations;
+            assert!(allocs.get(&prov).is_some(), "server {} holds nothing on its own host", s.id);
+            if !k.compute.servers.down.contains_key(&s.id) {
+                assert_eq!(allocs.len(), 1, "a running server holds one host");
+            }
+        }
+    }
+
+    #[test]
+    fn without_evacuation_servers_wait_for_their_host() {
+        let mut k = kernel(2, Evacuation::None);
+        boot(&mut k, 1, None);
+        let name = host_name(&k, 1);
+        let h = server(&k, 1).host.unwrap();
+        k.outbox.drain();
+        fail(&mut k, &name);
+        let s = server(&k, 1);
+        assert_eq!((s.vm_state, s.power_state, s.host), (VmState::Active, PowerState::NoState, Some(h)));
+        assert!(!k.topology.host(h).up && !in_index(&k, h));
+        assert_eq!(k.outbox.drain().events, vec![Event::HostFailed { host: h }, Event::ServerLost { server: Uuid(1), host: h }]);
+        let refused = servers::apply(&mut k, &member(), servers::Cmd::Action { id: Uuid(1), request_id: Uuid(9), action: servers::Action::Stop });
+        assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
+        // Nothing new lands on the failed host.
+        for id in 2..=5 {
+            boot(&mut k, id, None);
+            assert_ne!(server(&k, id).host, Some(h));
+        }
+        wait(&mut k, 100);
+        host_cmd(&mut k, Cmd::Recover { host: name.clone() }).unwrap();
+        assert_eq!(server(&k, 1).task_state, Some(TaskState::PoweringOn));
+        k.outbox.drain();
+        wait(&mut k, 3);
+        let s = server(&k, 1);
+        assert_eq!((s.status(), s.power_state), (Status::Active, PowerState::Running));
+        assert_eq!(k.outbox.drain().events, vec![Event::ServerRecovered { server: Uuid(1), downtime: Dur::secs(143) }]);
+        assert!(k.compute.servers.down.is_empty() && in_index(&k, h));
+        check(&k);
+    }
+
+    #[test]
+    fn rebuild_elsewhere_evacuates_after_the_rebuild_time() {
+        let mut k = kernel(2, Evacuation::RebuildElsewhere);
+        for id in 1..=6 {
+            boot(&mut k, id, None);
+        }
+        let h = server(&k, 1).host.unwrap();
+        let name = host_name(&k, 1);
+        let on_h: Vec<u128> = (1..=6).filter(|&id| server(&k, id).host == Some(h)).collect();
+        k.outbox.drain();
+        fail(&mut k, &name);
+        check(&k);
+        for &id in &on_h {
+            let s = server(&k, id);
+            assert_eq!((s.status(), s.task_state), (Status::Rebuild, Some(TaskState::Rebuilding)));
+            assert_ne!(s.host, Some(h));
+            assert_eq!(k.topology.zone_of(s.host.unwrap()), "az1", "evacuation keeps the requested zone");
+            assert_eq!(k.placement.consumers[&Uuid(id)].allocations.len(), 2, "source allocation kept while rebuilding");
+        }
+        let evacuated = k.outbox.drain().events.iter().filter(|e| matches!(e, Event::ServerEvacuated { from, .. } if *from == h)).count();
+        assert_eq!(evacuated, on_h.len());
+        wait(&mut k, 9);
+        assert_eq!(server(&k, on_h[0]).status(), Status::Rebuild);
+        wait(&mut k, 1);
+        for &id in &on_h {
+            let s = server(&k, id);
+            assert_eq!((s.status(), s.power_state), (Status::Active, PowerState::Running));
+            assert_eq!(s.actions.last().unwrap().kind, ActionKind::Evacuate);
+            assert!(!s.actions.last().unwrap().failed());
+        }
+        let recovered: Vec<Event> = k.outbox.drain().events;
+        assert!(recovered.iter().all(|e| matches!(e, Event::ServerRecovered { downtime, .. } if *downtime == Dur::secs(10))));
+        assert_eq!(recovered.len(), on_h.len());
+        assert_eq!(k.compute.servers.servers_on_host(h), 0);
+        assert!(k.compute.servers.down.is_empty());
+        check(&k);
+        host_cmd(&mut k, Cmd::Recover { host: name }).unwrap();
+        assert!(k.outbox.drain().events == vec![Event::HostRecovered { host: h }]);
+    }
+
+    #[test]
+    fn evacuation_respects_anti_affinity_or_fails_with_no_valid_host() {
+        let mut k = kernel(2, Evacuation::RebuildElsewhere);
+        let g = Uuid(0x9999);
+        groups::apply(&mut k, &member(), groups::Cmd::Create { id: g, name: "g".into(), policy: GroupPolicy::AntiAffinity, max_server_per_host: None }).unwrap();
+        for id in 1..=3 {
+            boot(&mut k, id, Some(g));
+        }
+        let used: BTreeSet<_> = (1..=3).map(|id| server(&k, id).host.unwrap()).collect();
+        assert_eq!(used.len(), 3);
+        let name = host_name(&k, 1);
+        fail(&mut k, &name);
+        let dest = server(&k, 1).host.unwrap();
+        assert!(!used.contains(&dest), "the evacuated member avoids its peers' hosts");
+        wait(&mut k, 10);
+        assert_eq!(server(&k, 1).status(), Status::Active);
+        // All four az1 hosts now hold a member (one of them down): the next loss has nowhere to go.
+        let name2 = host_name(&k, 2);
+        let h2 = server(&k, 2).host.unwrap();
+        fail(&mut k, &name2);
+        let s = server(&k, 2);
+        assert_eq!((s.status(), s.host), (Status::Error, Some(h2)));
+        assert_eq!(s.extras().fault.as_ref().unwrap().message, create::NO_VALID_HOST);
+        assert!(s.actions.last().unwrap().failed());
+        assert_eq!(k.placement.consumers[&Uuid(2)].allocations.len(), 1, "the source allocation stays");
+        check(&k);
+        // The first failed host comes back: a manual evacuation now finds it.
+        host_cmd(&mut k, Cmd::Recover { host: name }).unwrap();
+        apply(&mut k, &admin(), Cmd::Evacuate { server: Uuid(2), request_id: Uuid(77) }).unwrap();
+        wait(&mut k, 10);
+        let s = server(&k, 2);
+        assert_eq!(s.status(), Status::Active);
+        assert_ne!(s.host, Some(h2));
+        check(&k);
+    }
+
+    #[test]
+    fn rack_and_zone_failures_fail_every_host_in_them() {
+        let mut k = kernel(3, Evacuation::RebuildElsewhere);
+        for id in 1..=8 {
+            boot(&mut k, id, None);
+        }
+        let Reply::Hosts(failed) = host_cmd(&mut k, Cmd::FailRack { rack: "az1-r01".into() }).unwrap() else { panic!() };
+        assert_eq!(failed, vec!["az1-r01-h01", "az1-r01-h02", "az1-r01-h03"]);
+        for id in 1..=8 {
+            let s = server(&k, id);
+            assert_eq!(k.topology.racks[k.topology.host(s.host.unwrap()).rack as usize].name, "az1-r02", "server {id} is on or evacuated to the surviving rack");
+        }
+        wait(&mut k, 10);
+        assert!((1..=8).all(|id| server(&k, id).status() == Status::Active));
+        check(&k);
+        let again = host_cmd(&mut k, Cmd::FailRack { rack: "az1-r01".into() });
+        assert!(matches!(again, Err(Error::Conflict(_))));
+        let Reply::Hosts(zone) = host_cmd(&mut k, Cmd::FailZone { zone: "az1".into() }).unwrap() else { panic!() };
+        assert_eq!(zone, vec!["az1-r02-h01", "az1-r02-h02", "az1-r02-h03"], "only hosts still up fail");
+        assert!((1..=8).all(|id| server(&k, id).status() == Status::Error), "no host of az1 is left for servers that asked for it");
+        let Reply::Hosts(back) = host_cmd(&mut k, Cmd::RecoverZone { zone: "az1".into() }).unwrap() else { panic!() };
+        assert_eq!(back.len(), 6);
+        wait(&mut k, 3);
+        assert!((1..=8).all(|id| server(&k, id).status() == Status::Active));
+        assert!(k.compute.servers.down.is_empty());
+        check(&k);
+    }
+
+    #[test]
+    fn disable_takes_a_host_out_of_the_scheduler_only() {
+        let mut k = kernel(1, Evacuation::None);
+        boot(&mut k, 1, None);
+        let name = host_name(&k, 1);
+        let h = server(&k, 1).host.unwrap();
+        host_cmd(&mut k, Cmd::Disable { host: name.clone(), reason: Some("maintenance".into()) }).unwrap();
+        assert_eq!((k.topology.host(h).enabled, k.topology.host(h).disabled_reason.as_deref()), (false, Some("maintenance")));
+        assert_eq!(server(&k, 1).status(), Status::Active);
+        boot(&mut k, 2, None);
+        assert_ne!(server(&k, 2).host, Some(h));
+        fail(&mut k, &name);
+        host_cmd(&mut k, Cmd::Recover { host: name.clone() }).unwrap();
+        assert!(!in_index(&k, h), "recovering a disabled host keeps it out");
+        host_cmd(&mut k, Cmd::Enable { host: name }).unwrap();
+        assert!(in_index(&k, h));
+        assert_eq!(k.topology.host(h).disabled_reason, None);
+    }
+
+    #[test]
+    fn refused_commands_change_nothing() {
+        let mut k = kernel(2, Evacuation::RebuildElsewhere);
+        boot(&mut k, 1, None);
+        let name = host_name(&k, 1);
+        let before = k.state_hash();
+        let cases: Vec<(Caller, Cmd)> = vec![
+            (member(), Cmd::Fail { host: name.clone() }),
+            (admin(), Cmd::Fail { host: "nope".into() }),
+            (admin(), Cmd::Recover { host: name.clone() }),
+            (admin(), Cmd::Disable { host: name.clone(), reason: Some("x".repeat(256)) }),
+            (admin(), Cmd::Evacuate { server: Uuid(1), request_id: Uuid(5) }),
+            (admin(), Cmd::Evacuate { server: Uuid(404), request_id: Uuid(5) }),
+            (admin(), Cmd::FailRack { rack: "nope".into() }),
+            (admin(), Cmd::RecoverZone { zone: "az1".into() }),
+        ];
+        for (c, cmd) in cases {
+            let r = apply(&mut k, &c, cmd.clone());
+            assert!(r.is_err(), "{cmd:?} should be refused");
+            assert_eq!(k.state_hash(), before, "{cmd:?} changed state");
+        }
+        // Evacuating a server that is mid-rebuild (its task is set) is refused too.
+        fail(&mut k, &name);
+        let mid = k.state_hash();
+        assert!(matches!(apply(&mut k, &admin(), Cmd::Evacuate { server: Uuid(1), request_id: Uuid(6) }), Err(Error::Conflict(_))));
+        assert_eq!(k.state_hash(), mid);
+    }
+
+    #[test]
+    fn deleting_a_down_server_is_immediate_and_frees_everything() {
+        let mut k = kernel(2, Evacuation::None);
+        boot(&mut k, 1, None);
+        let name = host_name(&k, 1);
+        fail(&mut k, &name);
+        servers::apply(&mut k, &member(), servers::Cmd::Delete { id: Uuid(1), request_id: Uuid(3) }).unwrap();
+        assert!(k.compute.servers.get(&Uuid(1)).is_none() && k.compute.servers.down.is_empty());
+        assert!(k.placement.consumers.is_empty());
+        host_cmd(&mut k, Cmd::Recover { host: name }).unwrap();
+        check(&k);
+    }
+
+    #[test]
+    fn a_failure_during_a_build_or_an_evacuation_is_handled() {
+        let mut k = kernel(2, Evacuation::RebuildElsewhere);
+        boot(&mut k, 1, None);
+        let first = host_name(&k, 1);
+        fail(&mut k, &first);
+        // Its evacuation target fails mid-rebuild: the stale rebuild timer does nothing and the
+        // server is evacuated again, its downtime counted from the first loss.
+        wait(&mut k, 5);
+        let second = host_name(&k, 1);
+        k.outbox.drain();
+        fail(&mut k, &second);
+        wait(&mut k, 10);
+        let s = server(&k, 1);
+        assert_eq!(s.status(), Status::Active);
+        let events = k.outbox.drain().events;
+        assert!(events.contains(&Event::ServerRecovered { server: Uuid(1), downtime: Dur::secs(15) }), "{events:?}");
+        check(&k);
+    }
+
+    fn script(k: &mut Kernel) {
+        for id in 1..=6 {
+            boot(k, id, None);
+        }
+        host_cmd(k, Cmd::FailRack { rack: "az1-r01".into() }).unwrap();
+        wait(k, 4);
+        let name = host_name(k, 3);
+        host_cmd(k, Cmd::Fail { host: name }).unwrap();
+        wait(k, 20);
+        host_cmd(k, Cmd::RecoverRack { rack: "az1-r01".into() }).unwrap();
+        wait(k, 20);
+    }
+
+    #[test]
+    fn same_commands_same_state_hash() {
+        let mut a = kernel(2, Evacuation::RebuildElsewhere);
+        let mut b = kernel(2, Evacuation::RebuildElsewhere);
+        script(&mut a);
+        script(&mut b);
+        assert_eq!(a.state_hash(), b.state_hash());
+        assert_eq!(a.compute.servers, b.compute.servers);
+        check(&a);
+    }
+}
