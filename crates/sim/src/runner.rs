@@ -2,9 +2,11 @@
 //! virtual time ([`run_one`]), and every run of an experiment, in parallel ([`run_experiment`]).
 //!
 //! One heap ordered by (time, sequence) holds departures and sampling ticks; arrivals are
-//! pulled lazily from the [`ArrivalStream`], kernel timers come from `Kernel::next_timer`, and
-//! the earliest of the three always goes first (timers, then the heap, then arrivals at equal
-//! times). Per-host figures are kept incrementally from the kernel's outbox, so a sampling tick
+//! pulled lazily from the [`ArrivalStream`], faults from the [`FaultStream`], kernel timers
+//! come from `Kernel::next_timer`, and the earliest always goes first (at equal times: timers,
+//! the heap, faults, arrivals). Faults become the kernel's host commands (fail and recover; a
+//! host serves only while it, its rack and its zone are up); the kernel's events say which
+//! servers were lost, evacuated and recovered. Per-host figures are kept incrementally from the kernel's outbox, so a sampling tick
 //! reads one [`HostSample`] per compute host without asking the kernel.
 
 use std::cmp::Reverse;
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use orrery_kernel::compute::flavors::{Cmd as FlavorCmd, Flavor};
 use orrery_kernel::compute::groups::Cmd as GroupCmd;
+use orrery_kernel::compute::hosts::Cmd as HostCmd;
 use orrery_kernel::compute::quotas::{Cmd as QuotaCmd, Resource};
 use orrery_kernel::compute::servers::{create::CreateSpec, Cmd as ServerCmd};
 use orrery_kernel::compute::Cmd as ComputeCmd;
@@ -22,10 +25,11 @@ use orrery_kernel::identity::{AuthMethod, Bootstrap, Cmd as IdentityCmd, Scope};
 use orrery_kernel::outbox::Event;
 use orrery_kernel::placement::{MEMORY_MB, VCPU};
 use orrery_kernel::time::Dur;
-use orrery_kernel::topology::{Role, TopologySpec};
+use orrery_kernel::topology::{Evacuation as KernelEvacuation, Role, TopologySpec};
 use orrery_kernel::{Auth, Command, InitSpec, Kernel, Request, Time, Uuid};
 
-use crate::experiment::{Experiment, Variant};
+use crate::experiment::{Evacuation, Experiment, FaultAction, FaultKind, Variant};
+use crate::faults::{FaultEvent, FaultStream};
 use crate::metrics::{Aggregates, HostSample, LatencyHistogram, Recorder, Results, RunResult, RunTimings, Timings};
 use crate::workload::{Arrival, ArrivalStream, CpuUtil, WorkloadError};
 
@@ -48,9 +52,6 @@ pub enum RunError {
         /// What the kernel said.
         reason: String,
     },
-    /// The experiment asks for something the runner cannot do yet.
-    #[error("{0}")]
-    NotImplemented(String),
 }
 
 /// What one run produced.
@@ -109,6 +110,9 @@ pub struct Sim {
     live: HashMap<Uuid, Live>,
     /// Each server's arrival, while its create command is being applied.
     pending: Option<Arrival>,
+    /// Components down by their own faults: hosts, racks, zones (a host serves only while it,
+    /// its rack and its zone are all up).
+    down: [Vec<bool>; 3],
     /// The run's metrics.
     pub rec: Recorder,
     latency: LatencyHistogram,
@@ -138,6 +142,8 @@ impl Sim {
         kernel.apply(t0, Request { auth: Auth::System, command: quota }).map_err(|e| e.to_string())?;
         let image = kernel.images.find("cirros-0.6").ok_or("the cirros image is missing")?.id;
         let (hosts, slot_of) = host_samples(&kernel);
+        let t = &kernel.topology;
+        let down = [vec![false; t.hosts.len()], vec![false; t.racks.len()], vec![false; t.zones.len()]];
         kernel.outbox.drain();
         let mut sim = Sim {
             kernel,
@@ -158,6 +164,7 @@ impl Sim {
             slot_of,
             live: HashMap::new(),
             pending: None,
+            down,
             rec,
             latency: LatencyHistogram::default(),
             events: 0,
@@ -216,6 +223,11 @@ impl Sim {
             match ev {
                 Event::ServerPlaced { server, host } => self.placed(now, server, host),
                 Event::ServerRejected { server, reason } => self.rejected(now, server, &reason),
+                Event::HostFailed { host } => self.set_up(host, false),
+                Event::HostRecovered { host } => self.set_up(host, true),
+                Event::ServerLost { server, .. } => self.rec.record_outage_start(now, server.0 as u64),
+                Event::ServerEvacuated { server, to, .. } => self.evacuated(now, server, to),
+                Event::ServerRecovered { server, .. } => self.rec.record_outage_end(now, server.0 as u64, true),
                 _ => {}
             }
         }
@@ -232,6 +244,66 @@ impl Sim {
         self.rec.record_placement(now);
         if let Some(life) = a.lifetime {
             self.push(now.plus(life), Ev::Depart(server));
+        }
+    }
+
+    fn set_up(&mut self, host: u32, up: bool) {
+        if let Some(slot) = self.slot_of.get(host as usize).copied().flatten() {
+            self.hosts[slot].up = up;
+        }
+    }
+
+    /// A lost server is being rebuilt on `to`: its figures move there.
+    fn evacuated(&mut self, now: Time, server: Uuid, to: u32) {
+        self.rec.record_evacuation(now);
+        let Some(dest) = self.slot_of.get(to as usize).copied().flatten() else { return };
+        let Some(l) = self.live.get_mut(&server) else { return };
+        let src = std::mem::replace(&mut l.slot, dest);
+        let (vcpus, ram) = (u64::from(l.vcpus), l.ram_mb);
+        let h = &mut self.hosts[src];
+        h.vcpu_used -= vcpus;
+        h.ram_used_mb -= ram;
+        h.instances -= 1;
+        let h = &mut self.hosts[dest];
+        h.vcpu_used += vcpus;
+        h.ram_used_mb += ram;
+        h.instances += 1;
+    }
+
+    /// Whether host `i` serves: it, its rack and its zone are all up.
+    fn serves(&self, i: usize) -> bool {
+        let h = &self.kernel.topology.hosts[i];
+        !self.down[0][i] && !self.down[1][h.rack as usize] && !self.down[2][h.zone as usize]
+    }
+
+    /// A fault at `now`: the component changes state (a no-op if it is already there), then
+    /// every compute host whose serving state changed fails or recovers in the kernel.
+    fn fault(&mut self, now: Time, f: &FaultEvent) {
+        let kind = match f.kind {
+            FaultKind::Host => 0,
+            FaultKind::Rack => 1,
+            FaultKind::Zone => 2,
+        };
+        let fail = f.action == FaultAction::Fail;
+        let Some(state) = self.down[kind].get(f.index as usize).copied() else { return };
+        if state == fail {
+            return;
+        }
+        let hosts: Vec<usize> = match f.kind {
+            FaultKind::Host => vec![f.index as usize],
+            FaultKind::Rack => (0..self.kernel.topology.hosts.len()).filter(|&i| self.kernel.topology.hosts[i].rack == f.index).collect(),
+            FaultKind::Zone => (0..self.kernel.topology.hosts.len()).filter(|&i| self.kernel.topology.hosts[i].zone == f.index).collect(),
+        };
+        let before: Vec<bool> = hosts.iter().map(|&i| self.serves(i)).collect();
+        self.down[kind][f.index as usize] = fail;
+        for (&i, was) in hosts.iter().zip(before) {
+            if self.slot_of[i].is_none() || self.serves(i) == was {
+                continue;
+            }
+            let host = self.kernel.topology.hosts[i].name.clone();
+            let cmd = if was { HostCmd::Fail { host } } else { HostCmd::Recover { host } };
+            // A refusal means the kernel already has the host in that state: nothing to do.
+            let _ = self.apply(now, Command::Compute(ComputeCmd::Host(cmd)));
         }
     }
 
@@ -384,6 +456,7 @@ fn create_spec(id: Uuid, request_id: Uuid, name: String, flavor: String, image: 
 enum Next {
     Timer(Time),
     Heap(Time),
+    Fault(Time),
     Arrival(Time),
     End,
 }
@@ -396,21 +469,23 @@ pub fn run_one(exp: &Experiment, variant: &Variant, seed: u64, cancel: &AtomicBo
 
 /// [`run_one`], also handing back the finished [`Sim`] for inspection.
 pub(crate) fn drive(exp: &Experiment, variant: &Variant, seed: u64, cancel: &AtomicBool) -> Result<(Sim, RunOutput), RunError> {
-    if has_faults(exp) {
-        return Err(RunError::NotImplemented(
-            "faults need the kernel's host commands (not implemented yet); remove [faults] from the experiment to run it".into(),
-        ));
-    }
     let started = Instant::now();
     let end = EPOCH.plus(exp.run.duration);
     let setup = |reason: String| RunError::Setup { variant: variant.name.clone(), seed, reason };
     let rec = Recorder::new(&variant.name, seed, EPOCH, exp.run.warmup);
-    let mut sim = Sim::new(variant.topology(&exp.topology), seed, EPOCH, rec).map_err(setup)?;
+    let mut topology = variant.topology(&exp.topology);
+    topology.scheduler.evacuation = match variant.evacuation {
+        Evacuation::None => KernelEvacuation::None,
+        Evacuation::RebuildElsewhere => KernelEvacuation::RebuildElsewhere,
+    };
+    let mut sim = Sim::new(topology, seed, EPOCH, rec).map_err(setup)?;
     sim.power_off_idle = variant.power_off_idle;
     sim.anti_affinity = variant.anti_affinity;
     sim.smallest = exp.smallest_request();
     let mut arrivals = ArrivalStream::open(exp, seed, Time(exp.run.duration.0))?;
     let mut next_arrival = arrivals.next().transpose()?;
+    let mut faults = FaultStream::new(&exp.faults, &sim.kernel.topology, seed, Time(exp.run.duration.0));
+    let mut next_fault = faults.next();
     sim.push(EPOCH, Ev::Sample);
     let mut now = EPOCH;
     let mut partial = false;
@@ -421,8 +496,9 @@ pub(crate) fn drive(exp: &Experiment, variant: &Variant, seed: u64, cancel: &Ato
         }
         let timer = sim.kernel.next_timer().filter(|&t| t < end);
         let heap = sim.heap.peek().map(|Reverse((t, _, _))| *t).filter(|&t| t < end);
+        let fault = next_fault.as_ref().map(|f| EPOCH.plus(Dur(f.at.0))).filter(|&t| t < end);
         let arrival = next_arrival.as_ref().map(|a| EPOCH.plus(Dur(a.at.0))).filter(|&t| t < end);
-        match pick(timer, heap, arrival) {
+        match pick(timer, heap, fault, arrival) {
             Next::End => break,
             Next::Timer(t) => {
                 now = t;
@@ -439,6 +515,14 @@ pub(crate) fn drive(exp: &Experiment, variant: &Variant, seed: u64, cancel: &Ato
                         sim.push(t.plus(Dur(exp.run.sample_period.0.max(1))), Ev::Sample);
                     }
                 }
+            }
+            Next::Fault(t) => {
+                now = t;
+                sim.advance(t);
+                if let Some(f) = next_fault.take() {
+                    sim.fault(t, &f);
+                }
+                next_fault = faults.next();
             }
             Next::Arrival(t) => {
                 now = t;
@@ -463,21 +547,16 @@ pub(crate) fn drive(exp: &Experiment, variant: &Variant, seed: u64, cancel: &Ato
     Ok((sim, RunOutput { result, timings, partial, invariants }))
 }
 
-/// The earliest of the three sources; timers first, then the heap, then arrivals at equal times.
-fn pick(timer: Option<Time>, heap: Option<Time>, arrival: Option<Time>) -> Next {
-    let best = [timer, heap, arrival].into_iter().flatten().min();
+/// The earliest source; at equal times timers go first, then the heap, faults, arrivals.
+fn pick(timer: Option<Time>, heap: Option<Time>, fault: Option<Time>, arrival: Option<Time>) -> Next {
+    let best = [timer, heap, fault, arrival].into_iter().flatten().min();
     match best {
         None => Next::End,
         Some(t) if timer == Some(t) => Next::Timer(t),
         Some(t) if heap == Some(t) => Next::Heap(t),
+        Some(t) if fault == Some(t) => Next::Fault(t),
         Some(t) => Next::Arrival(t),
     }
-}
-
-/// Whether the experiment has any failure process or scripted fault.
-pub fn has_faults(exp: &Experiment) -> bool {
-    let f = &exp.faults;
-    f.host.is_some() || f.rack.is_some() || f.zone.is_some() || !f.events.is_empty()
 }
 
 /// Progress of an experiment, as [`run_experiment`] reports it.

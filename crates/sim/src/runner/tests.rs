@@ -131,15 +131,28 @@ fn cancellation_keeps_partial_results() {
     assert!(one.partial);
 }
 
+/// A one-rack failure from 6h to 8h under a steady load, with `evacuation`.
+fn rack_outage(evacuation: &str) -> RunResult {
+    let w = r#"arrival = { process = "poisson", rate = 60 }
+flavors = [{ vcpus = 1, ram = "512MiB" }]
+lifetime = { dist = "exponential", mean = "2h" }"#;
+    let variants = format!("[[variant]]\nname = \"v\"\nevacuation = \"{evacuation}\"\n\n[[faults.event]]\nat = \"6h\"\nkind = \"rack\"\nname = \"az1-r01\"\naction = \"fail\"\n\n[[faults.event]]\nat = \"8h\"\nkind = \"rack\"\nname = \"az1-r01\"\naction = \"recover\"");
+    let exp = experiment(w, &variants, "duration = \"12h\"\nsample_period = \"10m\"");
+    let (sim, out) = drive(&exp, &exp.variants[0], 3, &never()).unwrap();
+    assert_eq!(out.invariants, Ok(()));
+    assert!(sim.hosts.iter().all(|h| h.up), "every host is back up at the end");
+    let during = out.result.series.iter().find(|s| s.t.0 == 7 * 3_600_000_000).unwrap();
+    assert_eq!(during.hosts_up, 3, "the rack's 3 hosts are down between 6h and 8h");
+    out.result
+}
+
 #[test]
-fn faults_are_refused_until_the_kernel_can_fail_hosts() {
-    let mut exp = experiment(SMALL_WORKLOAD, "", "duration = \"1h\"\nsample_period = \"10m\"");
-    exp.faults.events.push(crate::experiment::ScriptedFault {
-        at: Dur(1),
-        kind: crate::experiment::FaultKind::Host,
-        name: "az1-r01-h01".into(),
-        action: crate::experiment::FaultAction::Fail,
-    });
-    let err = run_one(&exp, &exp.variants[0], 1, &never()).unwrap_err();
-    assert!(err.to_string().contains("not implemented yet"), "{err}");
+fn a_rack_outage_is_evacuated_or_waited_out() {
+    let rebuilt = rack_outage("rebuild-elsewhere");
+    assert!(rebuilt.evacuations > 10, "{rebuilt:?}");
+    assert!(rebuilt.recoveries > 10 && rebuilt.recovery_max_s < 600.0, "{} recoveries, max {} s", rebuilt.recoveries, rebuilt.recovery_max_s);
+    let waited = rack_outage("none");
+    assert_eq!(waited.evacuations, 0);
+    assert!(waited.recovery_mean_s > 1800.0, "servers wait for their host: mean {} s", waited.recovery_mean_s);
+    assert!(waited.downtime_server_h > 5.0 * rebuilt.downtime_server_h, "{} vs {}", waited.downtime_server_h, rebuilt.downtime_server_h);
 }
