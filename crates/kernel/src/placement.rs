@@ -58,7 +58,7 @@ impl Inventory {
     }
     /// Why `amount` is not a valid single allocation against this inventory, if it is not.
     fn check_unit(&self, class: usize, amount: u64) -> Result<()> {
-        if amount < self.min_unit || amount > self.max_unit || amount % self.step_size.max(1) != 0 {
+        if amount < self.min_unit || amount > self.max_unit || !amount.is_multiple_of(self.step_size.max(1)) {
             return Err(Error::BadRequest(format!(
                 "Unable to allocate inventory: {} amount {amount} violates min_unit {}, max_unit {} or step_size {}.",
                 CLASSES[class], self.min_unit, self.max_unit, self.step_size
@@ -404,12 +404,12 @@ impl Placement {
     fn apply_delta<'a>(&mut self, allocs: impl IntoIterator<Item = (&'a u32, &'a Resources)>, add: bool) {
         for (&idx, amount) in allocs {
             let p = self.provider_mut(idx);
-            for c in 0..NUM_CLASSES {
+            for (used, &delta) in p.usage.iter_mut().zip(amount) {
                 if add {
-                    p.usage[c] += amount[c];
+                    *used += delta;
                 } else {
-                    assert!(p.usage[c] >= amount[c], "placement usage would go negative");
-                    p.usage[c] -= amount[c];
+                    assert!(*used >= delta, "placement usage would go negative");
+                    *used -= delta;
                 }
             }
             let p = self.providers[idx as usize].as_ref().expect("live provider");
@@ -448,10 +448,10 @@ impl Placement {
             if s != p.usage {
                 return Err(format!("provider {} usage {:?} != sum of allocations {:?}", p.name, p.usage, s));
             }
-            for c in 0..NUM_CLASSES {
-                let cap = p.inventories[c].as_ref().map_or(0, |i| i.capacity());
-                if p.usage[c] > cap {
-                    return Err(format!("provider {} {} usage {} exceeds capacity {}", p.name, CLASSES[c], p.usage[c], cap));
+            for ((class, inv), &used) in CLASSES.iter().zip(&p.inventories).zip(&p.usage) {
+                let cap = inv.as_ref().map_or(0, Inventory::capacity);
+                if used > cap {
+                    return Err(format!("provider {} {class} usage {used} exceeds capacity {cap}", p.name));
                 }
             }
         }

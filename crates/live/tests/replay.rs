@@ -2,7 +2,7 @@
 //! journal, and replaying the journal, from scratch or from a snapshot, rebuilds the same
 //! state hash. Commands are a seeded random mix of boots, actions and deletes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use orrery_api::Msg;
 use orrery_kernel::compute::servers::{create::CreateSpec, Action, Cmd as ServerCmd};
@@ -23,7 +23,7 @@ fn temp_dir(name: &str) -> PathBuf {
     d
 }
 
-fn actor(dir: &PathBuf, snapshot_every: u64) -> Actor {
+fn actor(dir: &Path, snapshot_every: u64) -> Actor {
     let journal = SqliteJournal::open(&dir.join("journal.sqlite")).unwrap();
     let snapshots = DirSnapshots::open(&dir.join("snapshots")).unwrap();
     let (kernel, seq) = recover(&journal, &snapshots).unwrap();
@@ -187,7 +187,7 @@ fn kernel_run(seed: u64) -> Kernel {
 #[test]
 fn same_seed_and_commands_give_the_same_hash() {
     let (a, b) = (kernel_run(42), kernel_run(42));
-    assert!(a.compute.servers.len() > 0);
+    assert!(!a.compute.servers.is_empty());
     assert_eq!(a.state_hash(), b.state_hash(), "two clouds fed the same seed and commands must hash the same");
     assert_ne!(a.state_hash(), kernel_run(43).state_hash(), "a different seed should give a different cloud");
 }
