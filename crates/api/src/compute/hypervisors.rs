@@ -1,22 +1,27 @@
 //! Compute API: the physical side as Nova shows it to admins: hypervisors (`os-hypervisors`,
 //! with statistics), services (`os-services`), availability zones (`os-availability-zone`) and
 //! host aggregates (`os-aggregates`, read-only). Everything is drawn from the topology and
-//! placement; usage comes from each host's resource provider.
+//! placement; usage comes from each host's resource provider. Updating a compute service
+//! disables or enables its host, and forcing it down or up fails or recovers the host (the
+//! kernel's `compute::hosts` commands).
 
 use std::collections::BTreeMap;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, Uri};
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use orrery_kernel::placement::{DISK_GB, MEMORY_MB, VCPU};
 use orrery_kernel::topology::{Host, Role};
-use orrery_kernel::{Caller, Error, HostIdx, Kernel, Time, Uuid};
+use orrery_kernel::compute::{self as kcompute, hosts};
+use orrery_kernel::{Caller, Command, Error, HostIdx, Kernel, Time, Uuid};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::versions::{auth, layer, read, Microversion};
+use super::versions::{apply, auth, layer, read, Microversion};
 use crate::error::{ApiError, Service};
-use crate::util::iso_micros;
+use crate::util::{iso_micros, parse_json};
 use crate::AppState;
 
 const S: Service = Service::Compute;
@@ -32,6 +37,7 @@ pub fn routes() -> Router<AppState> {
             .route("/v2.1/os-hypervisors/{id}/servers", get(servers))
             .route("/v2.1/os-hypervisors/{id}/search", get(search))
             .route("/v2.1/os-services", get(services))
+            .route("/v2.1/os-services/{id}", put(service_update))
             .route("/v2.1/os-availability-zone", get(zones))
             .route("/v2.1/os-availability-zone/detail", get(zones_detail))
             .route("/v2.1/os-aggregates", get(aggregates).post(aggregate_write))
@@ -285,7 +291,7 @@ fn service_json(mv: Microversion, r: ServiceRow<'_>, now: Time) -> Value {
         "disabled_reason": r.reason, "updated_at": iso_micros(now),
     });
     if mv.at_least(11) {
-        o["forced_down"] = json!(false);
+        o["forced_down"] = json!(!r.up);
     }
     o
 }
@@ -310,6 +316,133 @@ async fn services(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Que
     })
     .await?;
     Ok(Json(json!({"services": list})))
+}
+
+/// The body of `PUT /os-services/{id}` (2.53+) and of the older `PUT /os-services/{action}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceUpdate {
+    status: Option<String>,
+    disabled_reason: Option<String>,
+    forced_down: Option<bool>,
+    host: Option<String>,
+    binary: Option<String>,
+}
+
+/// What a service update asks of one host, checked before anything changes.
+struct Change {
+    host: String,
+    enable: Option<bool>,
+    reason: Option<String>,
+    forced_down: Option<bool>,
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::new(S, Error::BadRequest(msg.into()))
+}
+
+/// Parses a 2.53+ update of the service with UUID `id`; the host is resolved later.
+fn change_253(u: ServiceUpdate) -> Result<Change, ApiError> {
+    if let Some(f) = [("host", u.host.is_some()), ("binary", u.binary.is_some())].iter().find(|f| f.1) {
+        return Err(bad(format!("Invalid input for field/attribute service. Additional properties are not allowed ('{}' was unexpected)", f.0)));
+    }
+    let enable = match u.status.as_deref() {
+        None => None,
+        Some("enabled") => Some(true),
+        Some("disabled") => Some(false),
+        Some(other) => return Err(bad(format!("Invalid input for field/attribute status. Value: {other}. '{other}' is not one of ['enabled', 'disabled']"))),
+    };
+    if u.disabled_reason.is_some() && enable != Some(false) {
+        return Err(bad("Specifying 'disabled_reason' with status 'enabled' is invalid."));
+    }
+    if enable.is_none() && u.forced_down.is_none() {
+        return Err(bad("No updates were requested for the service; give 'status' or 'forced_down'."));
+    }
+    Ok(Change { host: String::new(), enable, reason: u.disabled_reason, forced_down: u.forced_down })
+}
+
+/// Parses an update before 2.53: `PUT /os-services/{action}` naming host and binary.
+fn change_legacy(action: &str, u: ServiceUpdate, mv: Microversion) -> Result<Change, ApiError> {
+    let (Some(host), Some(binary)) = (u.host, u.binary) else {
+        return Err(bad("Invalid input for field/attribute service. 'host' and 'binary' are required properties"));
+    };
+    if binary != "nova-compute" {
+        return Err(bad(format!("Updating a {binary} service is not supported. Only nova-compute services can be updated.")));
+    }
+    let mut c = Change { host, enable: None, reason: None, forced_down: None };
+    match action {
+        "enable" => c.enable = Some(true),
+        "disable" => c.enable = Some(false),
+        "disable-log-reason" => {
+            c.enable = Some(false);
+            c.reason = Some(u.disabled_reason.ok_or_else(|| bad("Missing disabled reason field"))?);
+        }
+        "force-down" if mv.at_least(11) => c.forced_down = Some(u.forced_down.ok_or_else(|| bad("Invalid input for field/attribute forced_down. 'forced_down' is a required property"))?),
+        other => return Err(ApiError::new(S, Error::NotFound(format!("Unknown action {other}")))),
+    }
+    Ok(c)
+}
+
+/// `PUT /os-services/{id}` (2.53+, `id` a service UUID) or `PUT /os-services/{action}`
+/// (before 2.53): disable, enable, force down (fail) or force up (recover) a compute host.
+async fn service_update(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let a = auth(&h, S)?;
+    let u: ServiceUpdate = parse_json(S, &body)?;
+    let mut change = if mv.at_least(53) { change_253(u)? } else { change_legacy(&id, u, mv)? };
+    let (name, by_uuid, want) = (change.host.clone(), mv.at_least(53), id.clone());
+    let (host, up) = read(&s, S, a.clone(), move |k, c| {
+        admin_only(c, "os-services:update")?;
+        let found = if by_uuid {
+            compute_hosts(k).find(|&i| service_uuid(k.topology.host(i)).to_string() == want)
+        } else {
+            compute_hosts(k).find(|&i| k.topology.host(i).name == name)
+        };
+        let idx = found.ok_or_else(|| Error::NotFound(format!("Service {want} could not be found.")))?;
+        Ok((k.topology.host(idx).name.clone(), k.topology.host(idx).up))
+    })
+    .await?;
+    change.host = host.clone();
+    let mut cmds = Vec::new();
+    match change.enable {
+        Some(true) => cmds.push(hosts::Cmd::Enable { host: host.clone() }),
+        Some(false) => cmds.push(hosts::Cmd::Disable { host: host.clone(), reason: change.reason.clone() }),
+        None => {}
+    }
+    match change.forced_down {
+        Some(true) if up => cmds.push(hosts::Cmd::Fail { host: host.clone() }),
+        Some(false) if !up => cmds.push(hosts::Cmd::Recover { host: host.clone() }),
+        _ => {}
+    }
+    for cmd in cmds {
+        apply(&s, S, a.clone(), Command::Compute(kcompute::Cmd::Host(cmd))).await?;
+    }
+    service_reply(&s, a, mv, &id, change).await
+}
+
+/// The reply to a service update: the whole record from 2.53, the fields changed before.
+async fn service_reply(s: &AppState, a: orrery_kernel::Auth, mv: Microversion, action: &str, change: Change) -> Result<Json<Value>, ApiError> {
+    let host = change.host.clone();
+    let record = read(s, S, a, move |k, _| {
+        let idx = *k.topology.host_by_name.get(&host).ok_or_else(|| Error::NotFound(format!("Compute host {host} could not be found.")))?;
+        let h = k.topology.host(idx);
+        let v = HostView { idx, host: h.clone(), used: [0; 3], reserved: [0; 3], running: 0, servers: Vec::new() };
+        let row = ServiceRow { id: v.service_id(mv), binary: "nova-compute", host: &h.name, zone: k.topology.zone_of(idx), up: h.up, enabled: h.enabled, reason: h.disabled_reason.as_deref() };
+        Ok(service_json(mv, row, k.now()))
+    })
+    .await?;
+    if mv.at_least(53) {
+        return Ok(Json(json!({"service": record})));
+    }
+    let mut o = json!({"host": change.host, "binary": "nova-compute"});
+    match action {
+        "force-down" => o["forced_down"] = record["forced_down"].clone(),
+        "disable-log-reason" => {
+            o["status"] = record["status"].clone();
+            o["disabled_reason"] = record["disabled_reason"].clone();
+        }
+        _ => o["status"] = record["status"].clone(),
+    }
+    Ok(Json(json!({"service": o})))
 }
 
 async fn zones(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
@@ -446,5 +579,33 @@ mod tests {
         assert_eq!(get(&app, "/compute/v2.1/os-aggregates/1", ADMIN).await.body["aggregate"]["metadata"]["ssd"], "true");
         let r = send(&app, "POST", "/compute/v2.1/os-aggregates", ADMIN, "2.79", r#"{"aggregate": {"name": "x"}}"#).await;
         assert_eq!(r.status, 501);
+    }
+
+    #[tokio::test]
+    async fn services_update_disables_and_forces_hosts_down() {
+        let app = app();
+        let list = get_mv(&app, "/compute/v2.1/os-services?binary=nova-compute", ADMIN, "2.79").await.body;
+        let id = list["services"][0]["id"].as_str().unwrap().to_string();
+        let path = format!("/compute/v2.1/os-services/{id}");
+        let r = send(&app, "PUT", &path, ADMIN, "2.79", r#"{"status": "disabled", "disabled_reason": "maintenance"}"#).await;
+        assert_eq!(r.status, 200);
+        assert_eq!((r.body["service"]["status"].clone(), r.body["service"]["disabled_reason"].clone()), (json!("disabled"), json!("maintenance")));
+        let r = send(&app, "PUT", &path, ADMIN, "2.79", r#"{"forced_down": true}"#).await;
+        assert_eq!((r.body["service"]["state"].clone(), r.body["service"]["forced_down"].clone()), (json!("down"), json!(true)));
+        let hv = get(&app, "/compute/v2.1/os-hypervisors", ADMIN).await.body;
+        assert_eq!((hv["hypervisors"][0]["state"].clone(), hv["hypervisors"][0]["status"].clone()), (json!("down"), json!("disabled")));
+        let r = send(&app, "PUT", &path, ADMIN, "2.79", r#"{"forced_down": false, "status": "enabled"}"#).await;
+        assert_eq!((r.body["service"]["state"].clone(), r.body["service"]["status"].clone()), (json!("up"), json!("enabled")));
+        assert_eq!(send(&app, "PUT", &path, P1, "2.79", r#"{"forced_down": true}"#).await.status, 403);
+        assert_eq!(send(&app, "PUT", &path, ADMIN, "2.79", r#"{"status": "enabled", "disabled_reason": "x"}"#).await.status, 400);
+        assert_eq!(send(&app, "PUT", &path, ADMIN, "2.79", r#"{"bogus": 1}"#).await.status, 400);
+        assert_eq!(send(&app, "PUT", &path, ADMIN, "2.79", "{}").await.status, 400);
+        let missing = "/compute/v2.1/os-services/00000000-0000-4000-8000-000000000000";
+        assert_eq!(send(&app, "PUT", missing, ADMIN, "2.79", r#"{"forced_down": true}"#).await.status, 404);
+        // Before 2.53 the path names the action and the body the host.
+        let r = send(&app, "PUT", "/compute/v2.1/os-services/disable", ADMIN, "2.1", r#"{"host": "az1-r01-h02", "binary": "nova-compute"}"#).await;
+        assert_eq!(r.body, json!({"service": {"host": "az1-r01-h02", "binary": "nova-compute", "status": "disabled"}}));
+        let r = send(&app, "PUT", "/compute/v2.1/os-services/force-down", ADMIN, "2.11", r#"{"host": "az1-r01-h02", "binary": "nova-compute", "forced_down": true}"#).await;
+        assert_eq!(r.body["service"]["forced_down"], true);
     }
 }

@@ -217,6 +217,14 @@ async fn delete(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>)
     Ok(with_request_id(StatusCode::NO_CONTENT.into_response(), &request_id))
 }
 
+/// The `evacuate` action: 200, with the admin password before 2.14 and no body from then.
+async fn evacuate(s: &AppState, h: &HeaderMap, mv: Microversion, server: Uuid, request_id: Uuid, pass: Option<String>) -> Result<Response, ApiError> {
+    let cmd = kcompute::hosts::Cmd::Evacuate { server, request_id };
+    apply(s, S, auth(h, S)?, Command::Compute(kcompute::Cmd::Host(cmd))).await?;
+    let resp = if mv.at_least(14) { StatusCode::OK.into_response() } else { Json(json!({"adminPass": pass.unwrap_or_else(create::password)})).into_response() };
+    Ok(with_request_id(resp, &request_id))
+}
+
 async fn server_action(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
     auth(&h, S)?;
     let sid = server_id(&id)?;
@@ -228,6 +236,7 @@ async fn server_action(State(s): State<AppState>, mv: Microversion, h: HeaderMap
             run(&s, &h, Cmd::Delete { id: sid, request_id }).await?;
             return Ok(with_request_id(StatusCode::ACCEPTED.into_response(), &request_id));
         }
+        action::Parsed::Evacuate(pass) => return evacuate(&s, &h, mv, sid, request_id, pass).await,
         action::Parsed::Action(a) => a,
     };
     let (rebuild, confirm) = (matches!(action, kservers::Action::Rebuild(_)), matches!(action, kservers::Action::ConfirmResize));

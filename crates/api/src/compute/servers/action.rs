@@ -19,6 +19,9 @@ pub enum Parsed {
     Action(Action),
     /// `forceDelete`: delete the server.
     Delete,
+    /// `evacuate` (host-less form): rebuild the server elsewhere; its host must be down.
+    /// Carries the admin password asked for, if any.
+    Evacuate(Option<String>),
 }
 
 /// Nova's server actions that orrery does not model, with what they need.
@@ -27,7 +30,6 @@ const UNBUILT: &[(&str, &str)] = &[
     ("createBackup", "backups need the Image service's image data store, which orrery does not implement yet"),
     ("migrate", "cold migration is not implemented yet"),
     ("os-migrateLive", "live migration is not implemented yet"),
-    ("evacuate", "evacuation is not implemented yet"),
     ("shelve", "shelving is not implemented yet"),
     ("shelveOffload", "shelving is not implemented yet"),
     ("unshelve", "shelving is not implemented yet"),
@@ -117,6 +119,37 @@ struct Rebuild {
     user_data: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     trusted_image_certificates: Option<Option<Vec<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Evacuate {
+    host: Option<String>,
+    force: Option<bool>,
+    #[serde(rename = "onSharedStorage")]
+    on_shared_storage: Option<Value>,
+    #[serde(rename = "adminPass")]
+    admin_pass: Option<String>,
+}
+
+/// Nova's `evacuate` body: `onSharedStorage` before 2.14, `force` from 2.29 to 2.67. Only
+/// the host-less form is modelled: the scheduler picks the destination.
+fn evacuate(v: Value, mv: Microversion) -> Result<Option<String>> {
+    let e: Evacuate = strict("evacuate", v)?;
+    let unexpected = |f: &str| bad(format!("Invalid input for field/attribute evacuate. Additional properties are not allowed ('{f}' was unexpected)"));
+    if e.on_shared_storage.is_some() && mv.at_least(14) {
+        return Err(unexpected("onSharedStorage"));
+    }
+    if e.on_shared_storage.is_none() && !mv.at_least(14) {
+        return Err(bad("Invalid input for field/attribute evacuate. 'onSharedStorage' is a required property"));
+    }
+    if e.force.is_some() && (!mv.at_least(29) || mv.at_least(68)) {
+        return Err(unexpected("force"));
+    }
+    if e.host.is_some() {
+        return Err(Error::NotImplemented("Evacuating to a named host is not implemented by orrery; leave out 'host' to let the scheduler choose.".into()));
+    }
+    Ok(e.admin_pass)
 }
 
 fn rebuild(v: Value, mv: Microversion) -> Result<(RebuildSpec, Option<String>)> {
@@ -209,6 +242,7 @@ pub fn parse(body: Map<String, Value>, mv: Microversion) -> Result<(Parsed, Opti
             };
             Ok((Parsed::Action(Action::Resize { flavor }), None))
         }
+        "evacuate" => Ok((Parsed::Evacuate(evacuate(v, mv)?), None)),
         "rebuild" => {
             let (spec, pass) = rebuild(v, mv)?;
             Ok((Parsed::Action(Action::Rebuild(Box::new(spec))), pass))
@@ -240,5 +274,11 @@ mod tests {
         assert!(matches!(p(serde_json::json!({"lock": {"locked_reason": "why"}})), Ok((Parsed::Action(Action::Lock { reason: Some(_) }), None))));
         assert!(matches!(p(serde_json::json!({"resize": {"flavorRef": 3}})), Ok((Parsed::Action(Action::Resize { .. }), None))));
         assert!(matches!(p(serde_json::json!({"forceDelete": null})), Ok((Parsed::Delete, None))));
+        assert!(matches!(p(serde_json::json!({"evacuate": {}})), Ok((Parsed::Evacuate(None), None))));
+        assert_eq!(p(serde_json::json!({"evacuate": {"host": "h1"}})).err().map(|e| e.status()), Some(501));
+        assert_eq!(p(serde_json::json!({"evacuate": {"force": true}})).err().map(|e| e.status()), Some(400), "force is gone at 2.68");
+        assert_eq!(p(serde_json::json!({"evacuate": {"onSharedStorage": false}})).err().map(|e| e.status()), Some(400));
+        let old = parse(serde_json::from_value(serde_json::json!({"evacuate": {"onSharedStorage": false, "adminPass": "pw"}})).unwrap(), Microversion(2, 1));
+        assert!(matches!(old, Ok((Parsed::Evacuate(Some(_)), None))));
     }
 }

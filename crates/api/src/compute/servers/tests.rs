@@ -426,3 +426,35 @@ fn server_state_round_trips_through_json() {
     assert_eq!(back.state_hash(), k.state_hash());
     assert_eq!(back.compute.servers, k.compute.servers);
 }
+
+#[tokio::test]
+async fn evacuate_rebuilds_a_server_whose_host_was_forced_down() {
+    let k = cloud(2, 10);
+    let image = image_id(&k);
+    let app = app(k);
+    let id = boot(&app, &image, "web", P1).await;
+    settle().await;
+    let action = format!("{SERVERS}/{id}/action");
+    let evacuate = json!({"evacuate": {}});
+    let r = req(&app, "POST", &action, ADMIN, "2.79", Some(evacuate.clone())).await;
+    assert_eq!(r.status, 409, "the host is still up: {}", r.body);
+    let s = req(&app, "GET", &format!("{SERVERS}/{id}"), ADMIN, "2.79", None).await.body["server"].clone();
+    let source = s["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    let services = req(&app, "GET", &format!("/compute/v2.1/os-services?host={source}"), ADMIN, "2.79", None).await.body;
+    let service = services["services"][0]["id"].as_str().unwrap().to_string();
+    let r = req(&app, "PUT", &format!("/compute/v2.1/os-services/{service}"), ADMIN, "2.79", Some(json!({"forced_down": true}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let s = req(&app, "GET", &format!("{SERVERS}/{id}"), ADMIN, "2.79", None).await.body["server"].clone();
+    assert_eq!((s["host_status"].clone(), s["OS-EXT-STS:power_state"].clone()), (json!("DOWN"), json!(0)));
+    assert_eq!(req(&app, "POST", &action, P1, "2.79", Some(evacuate.clone())).await.status, 403);
+    assert_eq!(req(&app, "POST", &action, ADMIN, "2.79", Some(json!({"evacuate": {"host": source}}))).await.status, 501);
+    let r = req(&app, "POST", &action, ADMIN, "2.79", Some(evacuate)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, Value::Null, "no body from 2.14");
+    settle().await;
+    let s = req(&app, "GET", &format!("{SERVERS}/{id}"), ADMIN, "2.79", None).await.body["server"].clone();
+    assert_eq!((s["status"].clone(), s["host_status"].clone()), (json!("ACTIVE"), json!("UP")));
+    assert_ne!(s["OS-EXT-SRV-ATTR:host"], json!(source));
+    let actions = req(&app, "GET", &format!("{SERVERS}/{id}/os-instance-actions"), ADMIN, "2.79", None).await.body;
+    assert_eq!(actions["instanceActions"][0]["action"], "evacuate");
+}
