@@ -201,6 +201,8 @@ fn fail_hosts(k: &mut Kernel, caller: &Caller, hs: &[HostIdx]) -> Reply {
         lost.extend(ids.into_iter().filter(|id| lose(k, id, h)));
     }
     if k.policy().scheduler.evacuation == Evacuation::RebuildElsewhere {
+        // A server between resize and confirm stays down: Nova refuses to evacuate it.
+        lost.retain(|id| k.compute.servers.get(id).is_some_and(|s| s.extras().migration.is_none()));
         for id in lost {
             let request_id = k.rng().uuid();
             evacuate(k, caller, &id, request_id);
@@ -719,6 +721,37 @@ mod tests {
         assert_eq!(s.status(), Status::Active);
         let events = k.outbox.drain().events;
         assert!(events.contains(&Event::ServerRecovered { server: Uuid(1), downtime: Dur::secs(15) }), "{events:?}");
+        check(&k);
+    }
+
+    #[test]
+    fn resizes_finish_on_their_own_and_resized_servers_wait_for_their_host() {
+        let mut k = kernel(1, Evacuation::RebuildElsewhere);
+        boot(&mut k, 1, None);
+        let source = server(&k, 1).host.unwrap();
+        let resize = servers::Cmd::Action { id: Uuid(1), request_id: Uuid(8), action: servers::Action::Resize { flavor: "2".into() } };
+        servers::apply(&mut k, &member(), resize).unwrap();
+        let dest = k.compute.servers.get(&Uuid(1)).and_then(|s| s.extras().migration.as_ref()).map(|m| m.dest).unwrap();
+        assert_ne!(dest, source);
+        // The destination fails mid-resize: the resize still lands, and the server is lost there.
+        let dest_name = k.topology.host(dest).name.clone();
+        fail(&mut k, &dest_name);
+        assert_eq!(server(&k, 1).status(), Status::Resize);
+        wait(&mut k, 15);
+        let s = server(&k, 1);
+        assert_eq!((s.status(), s.host, s.power_state), (Status::VerifyResize, Some(dest), PowerState::NoState));
+        assert!(k.compute.servers.down.contains_key(&Uuid(1)));
+        check(&k);
+        // Nova will not evacuate a resized server: a second failure leaves it where it is.
+        let source_name = k.topology.host(source).name.clone();
+        fail(&mut k, &source_name);
+        assert_eq!(server(&k, 1).host, Some(dest));
+        host_cmd(&mut k, Cmd::Recover { host: dest_name }).unwrap();
+        wait(&mut k, 3);
+        assert_eq!((server(&k, 1).status(), server(&k, 1).power_state), (Status::VerifyResize, PowerState::Running));
+        let confirm = servers::Cmd::Action { id: Uuid(1), request_id: Uuid(9), action: servers::Action::ConfirmResize };
+        servers::apply(&mut k, &member(), confirm).unwrap();
+        assert_eq!(server(&k, 1).status(), Status::Active);
         check(&k);
     }
 
