@@ -404,6 +404,8 @@ pub(crate) fn finish_evacuation(k: &mut Kernel, id: &Uuid) {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::compute::servers::{self, CreateSpec, Status};
     use crate::identity::Bootstrap;
@@ -496,17 +498,35 @@ mod tests {
     }
 
     fn check(k: &Kernel) {
-        k.placement.check_invariants().unwrap();
-        k.compute.servers.check_invariants().unwrap();
+        if let Err(e) = invariants(k) {
+            panic!("{e}");
+        }
+    }
+
+    /// Placement and server invariants, plus: a server outside a resize holds its flavor on
+    /// its own host (and only there unless it is down); a down server with no task in flight
+    /// sits on a down host; every server on a down host with no delete or resize in flight is
+    /// down.
+    fn invariants(k: &Kernel) -> std::result::Result<(), String> {
+        k.placement.check_invariants()?;
+        k.compute.servers.check_invariants()?;
         for s in k.compute.servers.by_id.values() {
-            let Some(h) = s.host else { continue };
-            let prov = k.placement.by_host[&h];
-            let allocs = &k.placement.consumers[&s.id].allocations;
-            assert!(allocs.get(&prov).is_some(), "server {} holds nothing on its own host", s.id);
-            if !k.compute.servers.down.contains_key(&s.id) {
-                assert_eq!(allocs.len(), 1, "a running server holds one host");
+            let (Some(h), None) = (s.host, &s.extras().migration) else { continue };
+            let allocs = k.placement.consumers.get(&s.id).map(|c| c.allocations.clone()).unwrap_or_default();
+            let down = k.compute.servers.down.contains_key(&s.id);
+            if allocs.get(&k.placement.by_host[&h]).is_none() || (!down && allocs.len() != 1) {
+                return Err(format!("server {} on host {h} holds {allocs:?}", s.id));
+            }
+            let host_up = k.topology.host(h).up;
+            if down && s.task_state.is_none() && host_up {
+                return Err(format!("server {} is down with nothing in flight on a host that is up", s.id));
+            }
+            let busy = matches!(s.task_state, Some(TaskState::Deleting | TaskState::ResizeMigrating | TaskState::ResizeReverting));
+            if !host_up && !down && !busy {
+                return Err(format!("server {} runs on a down host", s.id));
             }
         }
+        Ok(())
     }
 
     #[test]
@@ -753,6 +773,94 @@ mod tests {
         servers::apply(&mut k, &member(), confirm).unwrap();
         assert_eq!(server(&k, 1).status(), Status::Active);
         check(&k);
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Create,
+        Delete(usize),
+        Resize(usize),
+        Confirm(usize),
+        Revert(usize),
+        Stop(usize),
+        Fail(u32),
+        Recover(u32),
+        Evacuate(usize),
+        Advance(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => Just(Op::Create),
+            1 => (0usize..16).prop_map(Op::Delete),
+            2 => (0usize..16).prop_map(Op::Resize),
+            1 => (0usize..16).prop_map(Op::Confirm),
+            1 => (0usize..16).prop_map(Op::Revert),
+            1 => (0usize..16).prop_map(Op::Stop),
+            2 => (0u32..4).prop_map(Op::Fail),
+            2 => (0u32..4).prop_map(Op::Recover),
+            1 => (0usize..16).prop_map(Op::Evacuate),
+            3 => (0u64..20).prop_map(Op::Advance),
+        ]
+    }
+
+    /// The id of the `idx`-th server (modulo their number).
+    fn nth(k: &Kernel, idx: usize) -> Uuid {
+        let n = k.compute.servers.len().max(1);
+        k.compute.servers.by_id.keys().nth(idx % n).copied().unwrap_or(Uuid(0))
+    }
+
+    fn step(k: &mut Kernel, next: &mut u128, op: Op) -> Result<()> {
+        let act = |k: &mut Kernel, i: usize, action: servers::Action| {
+            let id = nth(k, i);
+            servers::apply(k, &member(), servers::Cmd::Action { id, request_id: Uuid(3), action }).map(|_| ())
+        };
+        let host = |h: u32| format!("az1-r0{}-h01", h % 2 + 1);
+        match op {
+            Op::Create => {
+                *next += 1;
+                let image = k.images.find("cirros-0.6").expect("image").id;
+                let spec = CreateSpec { ids: vec![Uuid(*next)], min_count: 1, request_id: Uuid(2), name: "p".into(), flavor: "1".into(), image, ..Default::default() };
+                servers::apply(k, &member(), servers::Cmd::Create(Box::new(spec))).map(|_| ())
+            }
+            Op::Delete(i) => {
+                let id = nth(k, i);
+                servers::apply(k, &member(), servers::Cmd::Delete { id, request_id: Uuid(4) }).map(|_| ())
+            }
+            Op::Resize(i) => act(k, i, servers::Action::Resize { flavor: "2".into() }),
+            Op::Confirm(i) => act(k, i, servers::Action::ConfirmResize),
+            Op::Revert(i) => act(k, i, servers::Action::RevertResize),
+            Op::Stop(i) => act(k, i, servers::Action::Stop),
+            Op::Fail(h) if h >= 2 => host_cmd(k, Cmd::FailRack { rack: format!("az1-r0{}", h % 2 + 1) }).map(|_| ()),
+            Op::Fail(h) => host_cmd(k, Cmd::Fail { host: host(h) }).map(|_| ()),
+            Op::Recover(h) => host_cmd(k, Cmd::Recover { host: host(h) }).map(|_| ()),
+            Op::Evacuate(i) => {
+                let server = nth(k, i);
+                apply(k, &admin(), Cmd::Evacuate { server, request_id: Uuid(5) }).map(|_| ())
+            }
+            Op::Advance(secs) => {
+                wait(k, secs);
+                Ok(())
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_failures_keep_placement_and_servers_consistent(auto in any::<bool>(), ops in prop::collection::vec(op(), 1..60)) {
+            let mut k = kernel(1, if auto { Evacuation::RebuildElsewhere } else { Evacuation::None });
+            let mut next = 100;
+            for op in ops {
+                let before = k.state_hash();
+                let result = step(&mut k, &mut next, op.clone());
+                if result.is_err() {
+                    prop_assert_eq!(k.state_hash(), before, "refused {:?} changed state: {:?}", op, result);
+                }
+                prop_assert_eq!(invariants(&k), Ok(()), "after {:?}", op);
+            }
+        }
     }
 
     fn script(k: &mut Kernel) {
