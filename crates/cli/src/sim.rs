@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use orrery_sim::experiment::{load_experiment, parse_experiment, Experiment};
-use orrery_sim::runner::{run_experiment, Outcome, Progress};
+use orrery_sim::runner::{replay_experiment, run_experiment, JournalEntry, Outcome, Progress};
+use orrery_store::{Journal, SqliteJournal};
 
 /// Options of `orrery sim`.
 #[derive(clap::Args)]
@@ -40,9 +41,10 @@ Ctrl-C stops early and still writes what was simulated, marked partial.";
 /// Runs `orrery sim`.
 pub async fn run(a: SimArgs) -> Result<(), String> {
     let exp = load_experiment(&a.experiment).map_err(|e| e.to_string())?;
-    if a.replay.is_some() {
-        return Err("--replay is not implemented yet: the journal replay under variants is still missing".into());
-    }
+    let journal = match &a.replay {
+        Some(dir) => Some(read_journal(dir)?),
+        None => None,
+    };
     let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let cancel = Arc::new(AtomicBool::new(false));
     let watcher = {
@@ -54,20 +56,43 @@ pub async fn run(a: SimArgs) -> Result<(), String> {
             }
         })
     };
-    let runs = exp.variants.len() * exp.run.seeds.len();
-    eprintln!("{}: {} variant(s) x {} seed(s) = {runs} run(s), {jobs} at a time", exp.name, exp.variants.len(), exp.run.seeds.len());
-    let out = run_blocking(exp.clone(), jobs, cancel.clone()).await?;
+    let seeds = if journal.is_some() { 1 } else { exp.run.seeds.len() };
+    let runs = exp.variants.len() * seeds;
+    eprintln!("{}: {} variant(s) x {seeds} seed(s) = {runs} run(s), {jobs} at a time", exp.name, exp.variants.len());
+    let out = run_blocking(exp.clone(), journal, jobs, cancel.clone()).await?;
     watcher.abort();
     finish(&exp, out, &a.out)
 }
 
-/// Runs the experiment on a blocking thread, with a progress bar on a terminal.
-async fn run_blocking(exp: Experiment, jobs: usize, cancel: Arc<AtomicBool>) -> Result<Outcome, String> {
+/// Every request journaled in `dir/journal.sqlite`, in order.
+fn read_journal(dir: &Path) -> Result<Vec<JournalEntry>, String> {
+    let path = dir.join("journal.sqlite");
+    if !path.is_file() {
+        return Err(format!("--replay: {} does not exist; give the --data-dir of an `orrery up` cloud", path.display()));
+    }
+    let journal = SqliteJournal::open(&path).map_err(|e| format!("--replay: {}: {e}", path.display()))?;
+    let mut entries = Vec::new();
+    journal
+        .replay(0, &mut |e| {
+            entries.push((e.at, e.request));
+            Ok(())
+        })
+        .map_err(|e| format!("--replay: {}: {e}", path.display()))?;
+    eprintln!("replaying {} journaled request(s) from {}", entries.len(), path.display());
+    Ok(entries)
+}
+
+/// Runs the experiment (or the journal's replay under its variants) on a blocking thread,
+/// with a progress bar on a terminal.
+async fn run_blocking(exp: Experiment, journal: Option<Vec<JournalEntry>>, jobs: usize, cancel: Arc<AtomicBool>) -> Result<Outcome, String> {
     tokio::task::spawn_blocking(move || {
         let tty = std::io::stderr().is_terminal();
         let started = Instant::now();
         let progress = move |p: &Progress| show_progress(p, tty, started);
-        let out = run_experiment(&exp, jobs, &progress, &cancel);
+        let out = match &journal {
+            Some(j) => replay_experiment(&exp, j, jobs, &progress, &cancel),
+            None => run_experiment(&exp, jobs, &progress, &cancel),
+        };
         if tty {
             eprintln!();
         }
@@ -178,7 +203,7 @@ sample_period = "1h""#,
         ),
         "c" => (
             bench_topology(100_000, 64, "384GiB"),
-            r#"arrival = { process = "poisson", rate = 1389 }
+            r#"arrival = { process = "poisson", rate = 1400 }
 flavors = [
     { vcpus = 1, ram = "2GiB", weight = 4 }, { vcpus = 2, ram = "4GiB", weight = 3 },
     { vcpus = 4, ram = "8GiB", weight = 2 }, { vcpus = 8, ram = "32GiB" },
@@ -200,7 +225,7 @@ pub async fn bench(a: BenchSimArgs) -> Result<(), String> {
     exp.run.seeds = vec![a.seed];
     let started = Instant::now();
     let cancel = Arc::new(AtomicBool::new(false));
-    let out = run_blocking(exp, 1, cancel).await?;
+    let out = run_blocking(exp, None, 1, cancel).await?;
     let wall = started.elapsed().as_secs_f64();
     let run = out.timings.runs.first().ok_or("the scenario produced no run")?;
     let r = out.results.variants.first().and_then(|v| v.runs.first()).ok_or("the scenario produced no result")?;

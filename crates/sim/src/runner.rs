@@ -28,7 +28,7 @@ use orrery_kernel::time::Dur;
 use orrery_kernel::topology::{Evacuation as KernelEvacuation, Role, TopologySpec};
 use orrery_kernel::{Auth, Command, InitSpec, Kernel, Request, Time, Uuid};
 
-use crate::experiment::{Evacuation, Experiment, FaultAction, FaultKind, Variant};
+use crate::experiment::{CpuUtilModel, Run, Evacuation, Experiment, FaultAction, FaultKind, Variant, DEFAULT_CPU_UTIL};
 use crate::faults::{FaultEvent, FaultStream};
 use crate::metrics::{Aggregates, HostSample, LatencyHistogram, Recorder, Results, RunResult, RunTimings, Timings};
 use crate::workload::{Arrival, ArrivalStream, CpuUtil, WorkloadError};
@@ -39,6 +39,9 @@ pub const EPOCH: Time = Time::from_secs(1_700_000_000);
 /// Why a run could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// A journal could not be replayed.
+    #[error("replay: {0}")]
+    Replay(String),
     /// A workload (trace) could not be read.
     #[error(transparent)]
     Workload(#[from] WorkloadError),
@@ -110,6 +113,8 @@ pub struct Sim {
     live: HashMap<Uuid, Live>,
     /// Each server's arrival, while its create command is being applied.
     pending: Option<Arrival>,
+    /// Replaying a journal: servers' sizes come from the kernel, deletes from the journal.
+    replay: bool,
     /// Components down by their own faults: hosts, racks, zones (a host serves only while it,
     /// its rack and its zone are all up).
     down: [Vec<bool>; 3],
@@ -129,28 +134,34 @@ impl Sim {
     /// Builds the cloud of `topology` with `seed` at `t0`: the admin token, unlimited admin
     /// quotas, and the per-host figures.
     pub fn new(topology: TopologySpec, seed: u64, t0: Time, rec: Recorder) -> Result<Sim, String> {
-        let mut kernel = Kernel::new();
-        let init = InitSpec { seed, topology, bootstrap: Bootstrap::new("admin", "-") };
-        kernel.apply(t0, Request { auth: Auth::System, command: Command::Init(Box::new(init)) }).map_err(|e| e.to_string())?;
-        let user = kernel.identity.user_by_name("default", "admin").ok_or("the admin user is missing")?.id;
-        let project = kernel.identity.project_by_name("default", "admin").ok_or("the admin project is missing")?.id;
+        let mut sim = Sim::bare(topology, seed, t0, rec)?;
+        sim.admin = admin_ids(&sim.kernel)?;
         let limits = [Resource::Instances, Resource::Cores, Resource::Ram, Resource::ServerGroups, Resource::ServerGroupMembers]
             .into_iter()
             .map(|r| (r, -1))
             .collect();
-        let quota = Command::Compute(ComputeCmd::Quota(QuotaCmd::Set { project, limits, force: true }));
-        kernel.apply(t0, Request { auth: Auth::System, command: quota }).map_err(|e| e.to_string())?;
-        let image = kernel.images.find("cirros-0.6").ok_or("the cirros image is missing")?.id;
+        let quota = Command::Compute(ComputeCmd::Quota(QuotaCmd::Set { project: sim.admin.1, limits, force: true }));
+        sim.kernel.apply(t0, Request { auth: Auth::System, command: quota }).map_err(|e| e.to_string())?;
+        sim.image = sim.kernel.images.find("cirros-0.6").ok_or("the cirros image is missing")?.id;
+        sim.renew_token(t0)?;
+        Ok(sim)
+    }
+
+    /// A freshly initialised cloud and nothing else: no token, quotas as the topology says.
+    fn bare(topology: TopologySpec, seed: u64, t0: Time, rec: Recorder) -> Result<Sim, String> {
+        let mut kernel = Kernel::new();
+        let init = InitSpec { seed, topology, bootstrap: Bootstrap::new("admin", "-") };
+        kernel.apply(t0, Request { auth: Auth::System, command: Command::Init(Box::new(init)) }).map_err(|e| e.to_string())?;
         let (hosts, slot_of) = host_samples(&kernel);
         let t = &kernel.topology;
         let down = [vec![false; t.hosts.len()], vec![false; t.racks.len()], vec![false; t.zones.len()]];
         kernel.outbox.drain();
-        let mut sim = Sim {
+        Ok(Sim {
             kernel,
             auth: Auth::System,
-            admin: (user, project),
-            renew_at: t0,
-            image,
+            admin: (Uuid(0), Uuid(0)),
+            renew_at: Time(u64::MAX),
+            image: Uuid(0),
             t0,
             power_off_idle: false,
             anti_affinity: true,
@@ -165,12 +176,11 @@ impl Sim {
             live: HashMap::new(),
             pending: None,
             down,
+            replay: false,
             rec,
             latency: LatencyHistogram::default(),
             events: 0,
-        };
-        sim.renew_token(t0)?;
-        Ok(sim)
+        })
     }
 
     /// Issues a fresh admin token at `now`; it is renewed at half its lifetime.
@@ -228,14 +238,21 @@ impl Sim {
                 Event::ServerLost { server, .. } => self.rec.record_outage_start(now, server.0 as u64),
                 Event::ServerEvacuated { server, to, .. } => self.evacuated(now, server, to),
                 Event::ServerRecovered { server, .. } => self.rec.record_outage_end(now, server.0 as u64, true),
+                Event::ServerDeleted { server } if self.replay => self.deleted(now, server),
                 _ => {}
             }
         }
     }
 
     fn placed(&mut self, now: Time, server: Uuid, host: u32) {
-        let Some(a) = self.pending.take() else { return };
         let Some(slot) = self.slot_of.get(host as usize).copied().flatten() else { return };
+        if self.live.contains_key(&server) {
+            // Moved by a migration.
+            self.rec.record_migration(now);
+            return self.move_to(server, slot);
+        }
+        let a = if self.replay { self.arrival_of(server) } else { self.pending.take() };
+        let Some(a) = a else { return };
         let h = &mut self.hosts[slot];
         h.vcpu_used += u64::from(a.vcpus);
         h.ram_used_mb += a.ram_mb;
@@ -256,7 +273,13 @@ impl Sim {
     /// A lost server is being rebuilt on `to`: its figures move there.
     fn evacuated(&mut self, now: Time, server: Uuid, to: u32) {
         self.rec.record_evacuation(now);
-        let Some(dest) = self.slot_of.get(to as usize).copied().flatten() else { return };
+        if let Some(dest) = self.slot_of.get(to as usize).copied().flatten() {
+            self.move_to(server, dest);
+        }
+    }
+
+    /// Moves a live server's figures to host slot `dest`.
+    fn move_to(&mut self, server: Uuid, dest: usize) {
         let Some(l) = self.live.get_mut(&server) else { return };
         let src = std::mem::replace(&mut l.slot, dest);
         let (vcpus, ram) = (u64::from(l.vcpus), l.ram_mb);
@@ -307,7 +330,36 @@ impl Sim {
         }
     }
 
+    /// A replayed server's request, from its flavor in the kernel.
+    fn arrival_of(&self, server: Uuid) -> Option<Arrival> {
+        let s = self.kernel.compute.servers.get(&server)?;
+        let f = self.kernel.compute.servers.flavor(s.flavor);
+        let cpu = CpuUtil::Constant(match DEFAULT_CPU_UTIL {
+            CpuUtilModel::Constant(v) => v,
+            _ => 0.3,
+        });
+        Some(Arrival { at: Time(0), id: 0, source: 0, vcpus: f.vcpus, ram_mb: f.ram, disk_gb: f.disk, lifetime: None, group: None, cpu })
+    }
+
+    /// A replayed delete freed a server: its figures go.
+    fn deleted(&mut self, now: Time, server: Uuid) {
+        let Some(l) = self.live.remove(&server) else { return };
+        let h = &mut self.hosts[l.slot];
+        h.vcpu_used -= u64::from(l.vcpus);
+        h.ram_used_mb -= l.ram_mb;
+        h.instances -= 1;
+        self.rec.record_departure(now);
+        self.rec.record_outage_end(now, server.0 as u64, false);
+    }
+
     fn rejected(&mut self, now: Time, server: Uuid, reason: &str) {
+        if self.replay {
+            // Evacuations that find no host are refusals of live servers, not of requests.
+            if !self.live.contains_key(&server) {
+                self.rec.record_rejection(now, reason);
+            }
+            return;
+        }
         if self.pending.take().is_none() {
             return;
         }
@@ -397,6 +449,13 @@ impl Sim {
     pub fn servers_alive(&self) -> usize {
         self.live.len()
     }
+}
+
+/// The admin user and project of a fresh cloud.
+fn admin_ids(k: &Kernel) -> Result<(Uuid, Uuid), String> {
+    let user = k.identity.user_by_name("default", "admin").ok_or("the admin user is missing")?.id;
+    let project = k.identity.project_by_name("default", "admin").ok_or("the admin project is missing")?.id;
+    Ok((user, project))
 }
 
 /// One [`HostSample`] per compute host (capacities from its placement inventories), and the
@@ -588,9 +647,16 @@ pub struct Outcome {
 /// outcome keeps what was simulated and is marked partial. Runs are ordered by variant (file
 /// order), then seed, whatever order they finish in.
 pub fn run_experiment(exp: &Experiment, jobs: usize, progress: &(dyn Fn(&Progress) + Sync), cancel: &AtomicBool) -> Result<Outcome, RunError> {
+    pool(exp, &exp.run.seeds, jobs, progress, cancel, &|v, seed| run_one(exp, v, seed, cancel))
+}
+
+/// One run of a plan: a variant and a seed.
+type RunFn<'a> = dyn Fn(&Variant, u64) -> Result<RunOutput, RunError> + Sync + 'a;
+
+/// Runs `run` for every variant of `exp` × `seeds` on at most `jobs` threads.
+fn pool(exp: &Experiment, seeds: &[u64], jobs: usize, progress: &(dyn Fn(&Progress) + Sync), cancel: &AtomicBool, run: &RunFn) -> Result<Outcome, RunError> {
     let started = Instant::now();
-    let plan: Vec<(usize, u64)> =
-        (0..exp.variants.len()).flat_map(|v| exp.run.seeds.iter().map(move |&s| (v, s))).collect();
+    let plan: Vec<(usize, u64)> = (0..exp.variants.len()).flat_map(|v| seeds.iter().map(move |&s| (v, s))).collect();
     let next = Mutex::new(0usize);
     let slots: Mutex<Vec<Option<Result<RunOutput, RunError>>>> = Mutex::new((0..plan.len()).map(|_| None).collect());
     let done = Mutex::new(0usize);
@@ -608,7 +674,7 @@ pub fn run_experiment(exp: &Experiment, jobs: usize, progress: &(dyn Fn(&Progres
                 };
                 let (v, seed) = plan[i];
                 let variant = &exp.variants[v];
-                let out = run_one(exp, variant, seed, cancel);
+                let out = run(variant, seed);
                 let ok = out.is_ok();
                 failed.fetch_or(!ok, Ordering::Relaxed);
                 slots.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(out);
@@ -621,10 +687,12 @@ pub fn run_experiment(exp: &Experiment, jobs: usize, progress: &(dyn Fn(&Progres
         }
     });
     let slots = slots.into_inner().unwrap_or_else(|e| e.into_inner());
-    collect(exp, jobs, started.elapsed(), plan.len(), slots)
+    let mut run = exp.run.clone();
+    run.seeds = seeds.to_vec();
+    collect(exp, &run, jobs, started.elapsed(), plan.len(), slots)
 }
 
-fn collect(exp: &Experiment, jobs: usize, wall: Duration, planned: usize, slots: Vec<Option<Result<RunOutput, RunError>>>) -> Result<Outcome, RunError> {
+fn collect(exp: &Experiment, run: &Run, jobs: usize, wall: Duration, planned: usize, slots: Vec<Option<Result<RunOutput, RunError>>>) -> Result<Outcome, RunError> {
     let mut runs = Vec::new();
     let mut timings = Vec::new();
     let mut violations = Vec::new();
@@ -640,10 +708,99 @@ fn collect(exp: &Experiment, jobs: usize, wall: Duration, planned: usize, slots:
     }
     partial |= runs.len() < planned;
     let names: Vec<String> = exp.variants.iter().map(|v| v.name.clone()).collect();
-    let results = Results::new(&exp.name, &exp.run, &names, runs);
+    let results = Results::new(&exp.name, run, &names, runs);
     let timings = Timings { total_wall_s: wall.as_secs_f64(), jobs: jobs as u32, runs: timings };
     Ok(Outcome { results, timings, partial, violations })
 }
 
 #[cfg(test)]
 mod tests;
+
+/// One journaled request of a live cloud, as `--replay` reads them: when, and what.
+pub type JournalEntry = (Time, Request);
+
+/// Re-runs a live cloud's journal under every variant of `exp`: the journal's `Init` with each
+/// variant's policies applied to its topology (and its seed), then every later request at its
+/// time, as it was authenticated. A request the variant's cloud refuses counts as a rejection
+/// with the kernel's reason. `exp.run.sample_period` and `warmup` apply; the run lasts until
+/// the last entry plus one sample period.
+pub fn replay_experiment(
+    exp: &Experiment,
+    journal: &[JournalEntry],
+    jobs: usize,
+    progress: &(dyn Fn(&Progress) + Sync),
+    cancel: &AtomicBool,
+) -> Result<Outcome, RunError> {
+    let Some((t0, Request { command: Command::Init(init), .. })) = journal.first() else {
+        return Err(RunError::Replay("the journal does not start with the cloud's Init command".into()));
+    };
+    let last = journal.last().map_or(*t0, |(t, _)| *t);
+    let mut exp = exp.clone();
+    exp.run.duration = Dur(last.since(*t0).0 + exp.run.sample_period.0);
+    exp.topology = init.topology.clone();
+    let seeds = [init.seed];
+    let e = &exp;
+    pool(e, &seeds, jobs, progress, cancel, &|v, seed| replay_one(e, v, seed, *t0, &journal[1..], cancel))
+}
+
+/// One variant of a replay; `entries` follow the Init applied at `t0`.
+fn replay_one(exp: &Experiment, variant: &Variant, seed: u64, t0: Time, entries: &[JournalEntry], cancel: &AtomicBool) -> Result<RunOutput, RunError> {
+    let started = Instant::now();
+    let end = t0.plus(exp.run.duration);
+    let mut topology = variant.topology(&exp.topology);
+    topology.scheduler.evacuation = match variant.evacuation {
+        Evacuation::None => KernelEvacuation::None,
+        Evacuation::RebuildElsewhere => KernelEvacuation::RebuildElsewhere,
+    };
+    let rec = Recorder::new(&variant.name, seed, t0, exp.run.warmup);
+    let mut sim = Sim::bare(topology, seed, t0, rec).map_err(|reason| RunError::Setup { variant: variant.name.clone(), seed, reason })?;
+    sim.replay = true;
+    sim.power_off_idle = variant.power_off_idle;
+    sim.smallest = exp.smallest_request();
+    let period = Dur(exp.run.sample_period.0.max(1));
+    let mut next_sample = t0;
+    let mut partial = false;
+    for (at, req) in entries {
+        if cancel.load(Ordering::Relaxed) {
+            partial = true;
+            break;
+        }
+        while next_sample <= *at {
+            sim.advance(next_sample);
+            sim.sample(next_sample);
+            next_sample = next_sample.plus(period);
+        }
+        sim.advance(*at);
+        sim.replay_request(*at, req.clone());
+    }
+    while !partial && next_sample < end {
+        sim.advance(next_sample);
+        sim.sample(next_sample);
+        next_sample = next_sample.plus(period);
+    }
+    let stop = if partial { sim.kernel.now() } else { end };
+    let invariants = sim.kernel.placement.check_invariants();
+    let rec = std::mem::replace(&mut sim.rec, Recorder::new(&variant.name, seed, t0, Dur(0)));
+    let timings = RunTimings::new(&variant.name, seed, started.elapsed(), sim.events, &sim.latency);
+    Ok(RunOutput { result: rec.finish(stop), timings, partial, invariants })
+}
+
+impl Sim {
+    /// Applies one journaled request at `now`; a refusal is a rejection with the kernel's reason.
+    fn replay_request(&mut self, now: Time, req: Request) {
+        let create = matches!(&req.command, Command::Compute(ComputeCmd::Server(ServerCmd::Create(_))));
+        if create {
+            self.rec.record_arrival(now);
+        }
+        self.events += 1;
+        let started = Instant::now();
+        let r = self.kernel.apply(now, req);
+        if create {
+            self.latency.record(started.elapsed());
+        }
+        self.drain(now);
+        if let Err(e) = r {
+            self.rec.record_rejection(now, &e.to_string());
+        }
+    }
+}

@@ -156,3 +156,51 @@ fn a_rack_outage_is_evacuated_or_waited_out() {
     assert!(waited.recovery_mean_s > 1800.0, "servers wait for their host: mean {} s", waited.recovery_mean_s);
     assert!(waited.downtime_server_h > 5.0 * rebuilt.downtime_server_h, "{} vs {}", waited.downtime_server_h, rebuilt.downtime_server_h);
 }
+
+/// A journal like `orrery up` keeps: Init, an admin token, no quota limits, 40 boots of 4-vCPU servers a minute
+/// apart, and a delete of every other one.
+fn journal(exp: &Experiment) -> Vec<JournalEntry> {
+    let t0 = Time::from_secs(1_800_000_000);
+    let system = |command| Request { auth: Auth::System, command };
+    let init = InitSpec { seed: 9, topology: exp.topology.clone(), bootstrap: Bootstrap::new("admin", "-") };
+    let mut k = Kernel::new();
+    k.apply(t0, system(Command::Init(Box::new(init.clone())))).unwrap();
+    let (user, project) = admin_ids(&k).unwrap();
+    let image = k.images.find("cirros-0.6").unwrap().id;
+    let token = "t".repeat(64);
+    let issue = IdentityCmd::IssueToken { token: token.clone(), method: AuthMethod::Password { user }, scope: Some(Scope::Project(project)) };
+    let mut out = vec![(t0, system(Command::Init(Box::new(init)))), (t0, system(Command::Identity(issue)))];
+    let admin = |command| Request { auth: Auth::Token(token.clone()), command };
+    let limits = [Resource::Instances, Resource::Cores, Resource::Ram].into_iter().map(|r| (r, -1)).collect();
+    out.push((t0, system(Command::Compute(ComputeCmd::Quota(QuotaCmd::Set { project, limits, force: true })))));
+    let flavor = FlavorCmd::Create(Box::new(Flavor::new("f4", "f4", 4, 4096, 10)));
+    out.push((t0, admin(Command::Compute(ComputeCmd::Flavor(flavor)))));
+    for i in 0..40u128 {
+        let at = t0.plus(Dur::secs(60 * (i as u64 + 1)));
+        let spec = create_spec(Uuid(i + 1), Uuid(1000 + i), format!("vm-{i}"), "f4".into(), image, None);
+        out.push((at, admin(server_cmd(ServerCmd::Create(Box::new(spec))))));
+        if i % 2 == 1 {
+            out.push((at.plus(Dur::secs(30)), admin(server_cmd(ServerCmd::Delete { id: Uuid(i), request_id: Uuid(2000 + i) }))));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_journal_replays_under_each_variant() {
+    let variants = "[[variant]]\nname = \"as-is\"\n\n[[variant]]\nname = \"tight\"\ncpu_ratio = 0.5";
+    let exp = experiment(SMALL_WORKLOAD, variants, "duration = \"1h\"\nsample_period = \"5m\"");
+    let j = journal(&exp);
+    let out = replay_experiment(&exp, &j, 2, &|_| {}, &never()).unwrap();
+    assert!(!out.partial && out.violations.is_empty(), "{:?}", out.violations);
+    assert_eq!(out.results.seeds, vec![9]);
+    let as_is = &out.results.variants[0].runs[0];
+    assert_eq!((as_is.arrivals, as_is.accepted, as_is.rejected, as_is.departures), (40, 40, 0, 20));
+    assert_eq!(as_is.series.last().unwrap().servers_alive, 20);
+    // At half the CPUs (8 vCPUs a host) only 2 servers fit per host: 12 in all, at any time.
+    let tight = &out.results.variants[1].runs[0];
+    assert!(tight.rejected > 0 && tight.accepted < 40, "{tight:?}");
+    assert_eq!(tight.accepted + tight.rejected, 40);
+    assert!(tight.rejections.keys().all(|k| k.starts_with("No valid host")), "{:?}", tight.rejections);
+    assert!(tight.series.iter().all(|s| s.servers_alive <= 12));
+}
