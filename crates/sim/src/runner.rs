@@ -722,8 +722,9 @@ pub type JournalEntry = (Time, Request);
 /// Re-runs a live cloud's journal under every variant of `exp`: the journal's `Init` with each
 /// variant's policies applied to its topology (and its seed), then every later request at its
 /// time, as it was authenticated. A request the variant's cloud refuses counts as a rejection
-/// with the kernel's reason. `exp.run.sample_period` and `warmup` apply; the run lasts until
-/// the last entry plus one sample period.
+/// with the kernel's reason. `exp.run.sample_period` applies, `warmup` does not (the journal
+/// is measured from its start); the run lasts until the last entry plus one sample period.
+/// The experiment's workloads and faults are not used.
 pub fn replay_experiment(
     exp: &Experiment,
     journal: &[JournalEntry],
@@ -737,6 +738,7 @@ pub fn replay_experiment(
     let last = journal.last().map_or(*t0, |(t, _)| *t);
     let mut exp = exp.clone();
     exp.run.duration = Dur(last.since(*t0).0 + exp.run.sample_period.0);
+    exp.run.warmup = Dur(0);
     exp.topology = init.topology.clone();
     let seeds = [init.seed];
     let e = &exp;
