@@ -548,8 +548,11 @@ pub(crate) fn drive(exp: &Experiment, variant: &Variant, seed: u64, cancel: &Ato
     sim.push(EPOCH, Ev::Sample);
     let mut now = EPOCH;
     let mut partial = false;
+    let mut steps = 0u64;
     loop {
-        if sim.events % 256 == 0 && cancel.load(Ordering::Relaxed) {
+        let check = steps.is_multiple_of(256);
+        steps += 1;
+        if check && cancel.load(Ordering::Relaxed) {
             partial = true;
             break;
         }
