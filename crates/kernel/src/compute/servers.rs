@@ -619,7 +619,7 @@ pub struct Down {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Servers {
     /// Servers by id.
-    pub by_id: BTreeMap<Uuid, Server>,
+    pub by_id: BTreeMap<Uuid, Box<Server>>,
     /// Server id by creation sequence: iterated backwards, newest first.
     pub by_seq: BTreeMap<u64, Uuid>,
     /// (project, sequence) of every server, for per-project listings in creation order.
@@ -640,7 +640,7 @@ pub struct Servers {
 impl Servers {
     /// The server with `id`, regardless of who asks.
     pub fn get(&self, id: &Uuid) -> Option<&Server> {
-        self.by_id.get(id)
+        self.by_id.get(id).map(|s| &**s)
     }
 
     /// The host a server runs on, if it exists and is placed.
@@ -655,7 +655,7 @@ impl Servers {
 
     /// The servers on host `h`, in id order.
     pub fn on_host(&self, h: HostIdx) -> impl Iterator<Item = &Server> + '_ {
-        self.by_host.range((h, Uuid(0))..=(h, Uuid(u128::MAX))).filter_map(|(_, id)| self.by_id.get(id))
+        self.by_host.range((h, Uuid(0))..=(h, Uuid(u128::MAX))).filter_map(|(_, id)| self.by_id.get(id).map(|s| &**s))
     }
 
     /// How many servers exist.
@@ -691,7 +691,7 @@ impl Servers {
         if let Some(h) = s.host {
             self.index_host(s.id, h);
         }
-        self.by_id.insert(s.id, s);
+        self.by_id.insert(s.id, Box::new(s));
     }
 
     /// Removes a server from every index.
@@ -703,7 +703,7 @@ impl Servers {
         if let Some(h) = s.host {
             self.unindex_host(s.id, h);
         }
-        Some(s)
+        Some(*s)
     }
 
     /// Moves a server to `host` (or off any host), keeping the host indexes in step.
@@ -910,7 +910,7 @@ pub fn visible(caller: &Caller, s: &Server) -> bool {
 
 /// Finds a server `caller` may see.
 pub fn find<'a>(k: &'a Kernel, caller: &Caller, id: &Uuid) -> Result<&'a Server> {
-    k.compute.servers.by_id.get(id).filter(|s| visible(caller, s)).ok_or_else(|| not_found(id))
+    k.compute.servers.by_id.get(id).map(|s| &**s).filter(|s| visible(caller, s)).ok_or_else(|| not_found(id))
 }
 
 /// Checks that `caller` may change servers at all (member or admin); `what` names the policy.
