@@ -60,28 +60,7 @@ fn unlimited(project: Uuid) -> Command {
 
 fn boot(rng: &mut Rng, i: u32) -> Command {
     let flavor = ["1", "2", "3", "42"][rng.below(4) as usize].to_string();
-    let spec = CreateSpec {
-        ids: vec![rng.uuid()],
-        min_count: 1,
-        request_id: rng.uuid(),
-        name: format!("vm-{i}"),
-        flavor,
-        image: Uuid(0),
-        key_name: None,
-        availability_zone: None,
-        host: None,
-        metadata: Default::default(),
-        description: None,
-        user_data: None,
-        config_drive: false,
-        auto_disk_config: false,
-        access_ipv4: None,
-        access_ipv6: None,
-        tags: vec![],
-        group: None,
-        different_host: vec![],
-        trusted_certs: None,
-    };
+    let spec = CreateSpec::one(rng.uuid(), rng.uuid(), format!("vm-{i}"), flavor, Uuid(0));
     Command::Compute(ComputeCmd::Server(ServerCmd::Create(Box::new(spec))))
 }
 

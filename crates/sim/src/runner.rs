@@ -487,28 +487,7 @@ fn server_cmd(c: ServerCmd) -> Command {
 }
 
 fn create_spec(id: Uuid, request_id: Uuid, name: String, flavor: String, image: Uuid, group: Option<Uuid>) -> CreateSpec {
-    CreateSpec {
-        ids: vec![id],
-        min_count: 1,
-        request_id,
-        name,
-        flavor,
-        image,
-        key_name: None,
-        availability_zone: None,
-        host: None,
-        metadata: Default::default(),
-        description: None,
-        user_data: None,
-        config_drive: false,
-        auto_disk_config: false,
-        access_ipv4: None,
-        access_ipv6: None,
-        tags: vec![],
-        group,
-        different_host: vec![],
-        trusted_certs: None,
-    }
+    CreateSpec { group, ..CreateSpec::one(id, request_id, name, flavor, image) }
 }
 
 /// What comes next in a run.

@@ -65,6 +65,14 @@ pub struct CreateSpec {
     pub trusted_certs: Option<Vec<String>>,
 }
 
+impl CreateSpec {
+    /// One server of `flavor` from `image` with every optional field at its default (no key,
+    /// zone, group, metadata or tags): what the simulator and tests boot.
+    pub fn one(id: Uuid, request_id: Uuid, name: String, flavor: String, image: Uuid) -> CreateSpec {
+        CreateSpec { ids: vec![id], min_count: 1, request_id, name, flavor, image, ..CreateSpec::default() }
+    }
+}
+
 /// Everything validation resolved, ready to mutate.
 struct Plan {
     project: Uuid,
