@@ -703,32 +703,14 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::rng::Rng;
-    use crate::topology::{HostSpec, RackGroupSpec, RegionSpec, TopologySpec, ZoneSpec};
+    use crate::topology::{HostSpec, TopologySpec};
 
     pub(crate) fn spec(zones: u32, racks: u32, hosts: u32, strategy: Strategy) -> TopologySpec {
-        let profile = HostSpec {
-            role: Role::Compute,
-            vcpus: 16,
-            ram: 65536,
-            disk: 500,
-            arch: "x86_64".into(),
-            gpus: 0,
-            data_disks: vec![],
-            power: Default::default(),
-        };
-        TopologySpec {
-            host_profile: BTreeMap::from([("std".to_string(), profile)]),
-            region: vec![RegionSpec {
-                name: "r".into(),
-                zones: (1..=zones)
-                    .map(|z| ZoneSpec { name: format!("az{z}"), racks: vec![RackGroupSpec { count: racks, hosts, profile: "std".into() }] })
-                    .collect(),
-            }],
-            aggregate: vec![],
-            allocation: AllocationSpec::default(),
-            scheduler: SchedulerSpec { strategy, ..Default::default() },
-            timing: Default::default(),
-        }
+        let names: Vec<String> = (1..=zones).map(|z| format!("az{z}")).collect();
+        let zones: Vec<(&str, u32, u32)> = names.iter().map(|n| (n.as_str(), racks, hosts)).collect();
+        let mut spec = TopologySpec::uniform("r", HostSpec::compute(16, 65536, 500), &zones);
+        spec.scheduler.strategy = strategy;
+        spec
     }
 
     fn placement(strategy: Strategy) -> (Topology, Placement) {

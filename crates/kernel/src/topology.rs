@@ -91,6 +91,22 @@ pub struct HostSpec {
 #[serde(transparent)]
 pub struct DiskSize(#[serde(deserialize_with = "units::de_gib")] pub u64);
 
+impl HostSpec {
+    /// An x86_64 compute host with no GPUs, data disks or custom power model.
+    pub fn compute(vcpus: u32, ram_mib: u64, disk_gib: u64) -> HostSpec {
+        HostSpec {
+            role: Role::Compute,
+            vcpus,
+            ram: ram_mib,
+            disk: disk_gib,
+            arch: default_arch(),
+            gpus: 0,
+            data_disks: vec![],
+            power: PowerSpec::default(),
+        }
+    }
+}
+
 fn default_arch() -> String {
     "x86_64".into()
 }
@@ -315,6 +331,25 @@ pub struct TopologySpec {
     /// Modelled durations.
     #[serde(default)]
     pub timing: TimingSpec,
+}
+
+impl TopologySpec {
+    /// One region whose zones, given as (name, racks, hosts per rack), all use one host
+    /// profile (named `std`), with default allocation, scheduler and timing policies.
+    pub fn uniform(region: &str, profile: HostSpec, zones: &[(&str, u32, u32)]) -> TopologySpec {
+        let zones = zones
+            .iter()
+            .map(|&(name, count, hosts)| ZoneSpec { name: name.into(), racks: vec![RackGroupSpec { count, hosts, profile: "std".into() }] })
+            .collect();
+        TopologySpec {
+            host_profile: BTreeMap::from([("std".to_string(), profile)]),
+            region: vec![RegionSpec { name: region.into(), zones }],
+            aggregate: vec![],
+            allocation: AllocationSpec::default(),
+            scheduler: SchedulerSpec::default(),
+            timing: TimingSpec::default(),
+        }
+    }
 }
 
 /// A region in the model.

@@ -272,7 +272,7 @@ pub(crate) mod testkit {
     use axum::http::{HeaderMap, Request as HttpRequest, StatusCode};
     use axum::Router;
     use orrery_kernel::identity::{self, Actor, Assignment, AuthMethod, Bootstrap, Project, Scope, Target, User, DEFAULT_DOMAIN};
-    use orrery_kernel::topology::{HostSpec, RackGroupSpec, RegionSpec, ZoneSpec};
+    use orrery_kernel::topology::HostSpec;
     use orrery_kernel::{Auth, Command, InitSpec, Kernel, Request, TopologySpec, Uuid};
     use serde_json::Value;
     use tower::ServiceExt;
@@ -294,16 +294,7 @@ pub(crate) mod testkit {
     pub const P2_ID: Uuid = Uuid(0x2222);
 
     fn topology() -> TopologySpec {
-        let host = HostSpec { role: Default::default(), vcpus: 16, ram: 32_768, disk: 200, arch: "x86_64".into(), gpus: 0, data_disks: vec![], power: Default::default() };
-        let racks = vec![RackGroupSpec { count: 2, hosts: 2, profile: "std".into() }];
-        let mut spec = TopologySpec {
-            host_profile: BTreeMap::from([("std".to_string(), host)]),
-            region: vec![RegionSpec { name: "RegionOne".into(), zones: vec![ZoneSpec { name: "az1".into(), racks }] }],
-            aggregate: vec![],
-            allocation: Default::default(),
-            scheduler: Default::default(),
-            timing: Default::default(),
-        };
+        let mut spec = TopologySpec::uniform("RegionOne", HostSpec::compute(16, 32_768, 200), &[("az1", 2, 2)]);
         spec.aggregate.push(orrery_kernel::topology::AggregateSpec {
             name: "fast".into(),
             metadata: BTreeMap::from([("ssd".to_string(), "true".to_string())]),

@@ -1,12 +1,11 @@
 //! Identity API tests: the router driven in-process against an in-memory kernel actor.
 
-use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request as HttpRequest, StatusCode};
 use axum::Router;
 use orrery_kernel::identity::Bootstrap;
-use orrery_kernel::topology::{HostSpec, RackGroupSpec, RegionSpec, ZoneSpec};
+use orrery_kernel::topology::HostSpec;
 use orrery_kernel::{Auth, Command, InitSpec, Kernel, Request, TopologySpec};
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -18,25 +17,7 @@ const PASSWORD: &str = "orrery-admin-pw";
 const BASE: &str = "http://orrery.test";
 
 fn tiny_topology() -> TopologySpec {
-    let host = HostSpec {
-        role: Default::default(),
-        vcpus: 8,
-        ram: 16_384,
-        disk: 100,
-        arch: "x86_64".into(),
-        gpus: 0,
-        data_disks: vec![],
-        power: Default::default(),
-    };
-    let racks = vec![RackGroupSpec { count: 1, hosts: 2, profile: "std".into() }];
-    TopologySpec {
-        host_profile: BTreeMap::from([("std".to_string(), host)]),
-        region: vec![RegionSpec { name: "RegionOne".into(), zones: vec![ZoneSpec { name: "nova".into(), racks }] }],
-        aggregate: vec![],
-        allocation: Default::default(),
-        scheduler: Default::default(),
-        timing: Default::default(),
-    }
+    TopologySpec::uniform("RegionOne", HostSpec::compute(8, 16_384, 100), &[("nova", 1, 2)])
 }
 
 async fn app() -> Router {

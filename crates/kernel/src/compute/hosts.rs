@@ -411,27 +411,14 @@ mod tests {
     use crate::identity::Bootstrap;
     use crate::scheduler::GroupPolicy;
     use crate::time::Dur;
-    use crate::topology::{HostSpec, RackGroupSpec, RegionSpec, Role, TopologySpec, ZoneSpec};
+    use crate::topology::{HostSpec, TopologySpec};
     use crate::{Auth, Command, InitSpec, Request, Time};
 
     /// Two racks of `per_rack` compute hosts (4 vCPUs ×4, 8 GiB usable RAM) in zone `az1`,
     /// and one rack of two in `az2`, with evacuation policy `evac`.
     fn kernel(per_rack: u32, evac: Evacuation) -> Kernel {
-        let profile = HostSpec { role: Role::Compute, vcpus: 4, ram: 8192 + 4096, disk: 100, arch: "x86_64".into(), gpus: 0, data_disks: vec![], power: Default::default() };
-        let mut topology = TopologySpec {
-            host_profile: BTreeMap::from([("std".to_string(), profile)]),
-            region: vec![RegionSpec {
-                name: "RegionOne".into(),
-                zones: vec![
-                    ZoneSpec { name: "az1".into(), racks: vec![RackGroupSpec { count: 2, hosts: per_rack, profile: "std".into() }] },
-                    ZoneSpec { name: "az2".into(), racks: vec![RackGroupSpec { count: 1, hosts: 2, profile: "std".into() }] },
-                ],
-            }],
-            aggregate: vec![],
-            allocation: Default::default(),
-            scheduler: Default::default(),
-            timing: Default::default(),
-        };
+        let zones = [("az1", 2, per_rack), ("az2", 1, 2)];
+        let mut topology = TopologySpec::uniform("RegionOne", HostSpec::compute(4, 8192 + 4096, 100), &zones);
         topology.scheduler.evacuation = evac;
         let mut k = Kernel::new();
         let init = InitSpec { seed: 11, topology, bootstrap: Bootstrap::new("admin", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA") };

@@ -1,33 +1,15 @@
 //! Identity unit tests: bootstrap, tokens, policy, cascades, and refusals that change nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::*;
-use crate::topology::{HostSpec, RackGroupSpec, RegionSpec, ZoneSpec};
+use crate::topology::HostSpec;
 use crate::{Command, Dur, InitSpec, Kernel, Request, TopologySpec};
 
 const T0: Time = Time::from_secs(1_800_000_000);
 
 fn tiny_topology() -> TopologySpec {
-    let host = HostSpec {
-        role: crate::topology::Role::Compute,
-        vcpus: 8,
-        ram: 16_384,
-        disk: 100,
-        arch: "x86_64".into(),
-        gpus: 0,
-        data_disks: vec![],
-        power: Default::default(),
-    };
-    let racks = vec![RackGroupSpec { count: 1, hosts: 2, profile: "std".into() }];
-    TopologySpec {
-        host_profile: BTreeMap::from([("std".to_string(), host)]),
-        region: vec![RegionSpec { name: "RegionOne".into(), zones: vec![ZoneSpec { name: "nova".into(), racks }] }],
-        aggregate: vec![],
-        allocation: Default::default(),
-        scheduler: Default::default(),
-        timing: Default::default(),
-    }
+    TopologySpec::uniform("RegionOne", HostSpec::compute(8, 16_384, 100), &[("nova", 1, 2)])
 }
 
 fn kernel() -> Kernel {

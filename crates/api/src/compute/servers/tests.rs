@@ -9,7 +9,7 @@ use axum::Router;
 use orrery_kernel::compute::quotas::{self, Resource};
 use orrery_kernel::identity::{self, Actor, Assignment, AuthMethod, Bootstrap, Project, Scope, Target, User, DEFAULT_DOMAIN};
 use orrery_kernel::time::Dur;
-use orrery_kernel::topology::{HostSpec, RackGroupSpec, RegionSpec, TimingSpec, ZoneSpec};
+use orrery_kernel::topology::{HostSpec, TimingSpec};
 use orrery_kernel::{compute, Auth, Command, InitSpec, Kernel, Request, TopologySpec, Uuid};
 use serde_json::{json, Value};
 
@@ -32,15 +32,7 @@ fn timing() -> TimingSpec {
 }
 
 fn topology(hosts: u32) -> TopologySpec {
-    let host = HostSpec { role: Default::default(), vcpus: 16, ram: 36_864, disk: 400, arch: "x86_64".into(), gpus: 0, data_disks: vec![], power: Default::default() };
-    TopologySpec {
-        host_profile: BTreeMap::from([("std".to_string(), host)]),
-        region: vec![RegionSpec { name: "RegionOne".into(), zones: vec![ZoneSpec { name: "az1".into(), racks: vec![RackGroupSpec { count: 1, hosts, profile: "std".into() }] }] }],
-        aggregate: vec![],
-        allocation: Default::default(),
-        scheduler: Default::default(),
-        timing: timing(),
-    }
+    TopologySpec { timing: timing(), ..TopologySpec::uniform("RegionOne", HostSpec::compute(16, 36_864, 400), &[("az1", 1, hosts)]) }
 }
 
 fn sys(k: &mut Kernel, command: Command) {

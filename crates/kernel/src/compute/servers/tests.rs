@@ -14,7 +14,7 @@ use crate::identity::Bootstrap;
 use crate::placement::MEMORY_MB;
 use crate::scheduler::GroupPolicy;
 use crate::time::Dur;
-use crate::topology::{HostSpec, RackGroupSpec, RegionSpec, Role, TopologySpec, ZoneSpec};
+use crate::topology::{HostSpec, TopologySpec};
 use crate::{Auth, Command, InitSpec, Request};
 
 const T0: u64 = 1_700_000_000;
@@ -27,27 +27,7 @@ fn kernel(hosts: u32) -> Kernel {
 
 /// A cloud of `hosts` compute hosts with `vcpus` (×4 overcommit) and `ram` MiB usable each.
 fn kernel_of(hosts: u32, vcpus: u32, ram: u64) -> Kernel {
-    let profile = HostSpec {
-        role: Role::Compute,
-        vcpus,
-        ram: ram + 4096,
-        disk: 100,
-        arch: "x86_64".into(),
-        gpus: 0,
-        data_disks: vec![],
-        power: Default::default(),
-    };
-    let topology = TopologySpec {
-        host_profile: BTreeMap::from([("std".to_string(), profile)]),
-        region: vec![RegionSpec {
-            name: "RegionOne".into(),
-            zones: vec![ZoneSpec { name: "az1".into(), racks: vec![RackGroupSpec { count: 1, hosts, profile: "std".into() }] }],
-        }],
-        aggregate: vec![],
-        allocation: Default::default(),
-        scheduler: Default::default(),
-        timing: Default::default(),
-    };
+    let topology = TopologySpec::uniform("RegionOne", HostSpec::compute(vcpus, ram + 4096, 100), &[("az1", 1, hosts)]);
     let mut k = Kernel::new();
     let init = InitSpec { seed: 7, topology, bootstrap: Bootstrap::new("admin", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA") };
     k.apply(Time::from_secs(T0), Request { auth: Auth::System, command: Command::Init(Box::new(init)) }).expect("init");
