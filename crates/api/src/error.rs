@@ -27,6 +27,8 @@ pub enum Service {
     Network,
     /// Swift.
     ObjectStore,
+    /// orrery's own admin API (chaos, status), with Keystone's body shape.
+    Admin,
 }
 
 impl Service {
@@ -40,6 +42,7 @@ impl Service {
             Service::Volume => "Block Storage",
             Service::Network => "Networking",
             Service::ObjectStore => "Object Storage",
+            Service::Admin => "orrery admin",
         }
     }
 }
@@ -95,7 +98,7 @@ pub fn error_body(service: Service, status: StatusCode, message: &str) -> Value 
         return json!({"error": {"code": code, "title": title(status), "message": message}});
     }
     match service {
-        Service::Identity => json!({"error": {"code": code, "title": title(status), "message": message}}),
+        Service::Identity | Service::Admin => json!({"error": {"code": code, "title": title(status), "message": message}}),
         Service::Compute | Service::Volume => {
             let key = match code {
                 400 => "badRequest",
@@ -127,7 +130,7 @@ impl IntoResponse for ApiError {
 /// 404 for a path no service owns.
 pub async fn unknown_path(method: Method, uri: Uri) -> Response {
     let msg = format!(
-        "No orrery service serves {method} {}. Services live under /identity, /compute, /placement and /image.",
+        "No orrery service serves {method} {}. Services live under /identity, /compute, /placement, /image and /orrery.",
         uri.path()
     );
     (StatusCode::NOT_FOUND, Json(json!({"error": {"code": 404, "title": "Not Found", "message": msg}}))).into_response()

@@ -4,6 +4,7 @@
 //!
 //! One listener serves every service under its own path prefix; see [`router`].
 
+pub mod admin;
 pub mod cloud;
 pub mod compute;
 pub mod error;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/compute/", axum::routing::get(compute::versions::root))
         .nest("/placement", placement::router())
         .route("/placement/", axum::routing::get(placement::root))
+        .nest("/orrery", admin::router())
         .nest("/image", image::router())
         .route("/image/", axum::routing::get(image::root))
         .merge(error::unbuilt_services())

@@ -7,10 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Subcommand;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::{Method, Request, StatusCode};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper::{Method, StatusCode};
+use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 
@@ -44,7 +42,7 @@ pub struct ApiArgs {
     data_dir: Option<PathBuf>,
 }
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+use crate::remote::{admin_token, call, HttpClient};
 
 /// Runs a benchmark.
 pub async fn run(cmd: BenchCmd) -> Result<(), String> {
@@ -77,7 +75,7 @@ async fn api(a: ApiArgs) -> Result<(), String> {
     let server = start_server(&tmp, &topo).await?;
     let startup = t0.elapsed();
     println!("startup to serving ({} hosts): {:.0} ms", a.hosts, startup.as_secs_f64() * 1e3);
-    let token = admin_token(&client, &server.base, &tmp).await?;
+    let token = admin_token(&client, &server.base, &tmp.join("data")).await?;
     unlimited_quota(&client, &server.base, &token).await?;
     let image = image_id(&client, &server.base, &token).await?;
     let boot = boot_servers(&client, &server.base, &token, &image, a.servers, a.concurrency).await?;
@@ -133,31 +131,6 @@ async fn start_server(dir: &Path, topo: &Path) -> Result<Server, String> {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     Err(format!("orrery up did not start within 60 s; see {}", dir.join("server.log").display()))
-}
-
-async fn call(client: &HttpClient, method: Method, url: &str, token: Option<&str>, body: Option<Value>) -> Result<(StatusCode, hyper::HeaderMap, Bytes), String> {
-    let mut req = Request::builder().method(method).uri(url).header("content-type", "application/json").header("x-openstack-nova-api-version", "2.79");
-    if let Some(t) = token {
-        req = req.header("x-auth-token", t);
-    }
-    let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-    let req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
-    let resp = client.request(req).await.map_err(|e| format!("{url}: {e}"))?;
-    let (parts, body) = resp.into_parts();
-    let bytes = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok((parts.status, parts.headers, bytes))
-}
-
-async fn admin_token(client: &HttpClient, base: &str, dir: &Path) -> Result<String, String> {
-    let pw_path = dir.join("data").join("admin-password");
-    let password = std::fs::read_to_string(&pw_path).map_err(|e| format!("{}: {e}", pw_path.display()))?;
-    let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": password.trim()}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}});
-    let (status, headers, text) = call(client, Method::POST, &format!("{base}/identity/v3/auth/tokens"), None, Some(body)).await?;
-    if status != StatusCode::CREATED {
-        return Err(format!("token issue failed with {status}: {}", String::from_utf8_lossy(&text)));
-    }
-    headers.get("x-subject-token").and_then(|v| v.to_str().ok()).map(str::to_string).ok_or_else(|| "no X-Subject-Token".into())
 }
 
 async fn unlimited_quota(client: &HttpClient, base: &str, token: &str) -> Result<(), String> {

@@ -1,4 +1,5 @@
-//! The `orrery` command line: `up` runs the live cloud, `sim` runs experiments; more subcommands arrive with their issues.
+//! The `orrery` command line: `up` runs the live cloud, `sim` runs experiments, `chaos` and
+//! `status` break and watch a running cloud, `bench` measures.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod chaos;
+mod remote;
 mod sim;
 
 /// A working model of a whole cloud datacenter on one machine.
@@ -22,6 +25,7 @@ const EXAMPLES: &str = "Examples:
   orrery up --data-dir /tmp/c1 --listen 127.0.0.1:9000 --topology etc/topology.example.toml
   OS_CLIENT_CONFIG_FILE=~/.local/share/orrery/clouds.yaml openstack --os-cloud orrery server list
   orrery sim examples/experiment.toml --out out/
+  orrery chaos fail rack az1-r01             # then: orrery status
   orrery bench api --hosts 1000 --servers 10000";
 
 #[derive(Subcommand)]
@@ -37,6 +41,12 @@ Starting again on the same --data-dir brings the same cloud back.")]
     /// Run an experiment file in virtual time and write its report.
     #[command(after_help = sim::SIM_EXAMPLES)]
     Sim(sim::SimArgs),
+    /// Fail, recover or maintain hosts, racks, zones and regions of a running cloud.
+    #[command(subcommand, after_help = chaos::CHAOS_EXAMPLES)]
+    Chaos(chaos::ChaosCmd),
+    /// Show a running cloud's health at a glance.
+    #[command(after_help = chaos::STATUS_EXAMPLES)]
+    Status(chaos::StatusArgs),
     /// Measure orrery: API throughput, listing latency, memory.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -64,7 +74,8 @@ struct UpArgs {
     snapshot_every: u64,
 }
 
-fn default_data_dir() -> PathBuf {
+/// `$XDG_DATA_HOME/orrery`, or `~/.local/share/orrery`.
+pub(crate) fn default_data_dir() -> PathBuf {
     let base = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
@@ -98,6 +109,8 @@ fn main() -> ExitCode {
             }))
             .map_err(|e| e.to_string()),
         Cmd::Sim(a) => rt.block_on(sim::run(a)),
+        Cmd::Chaos(c) => rt.block_on(chaos::chaos(c)),
+        Cmd::Status(a) => rt.block_on(chaos::status(a)),
         Cmd::Bench(b) => rt.block_on(bench::run(b)),
     };
     match result {

@@ -8,12 +8,14 @@
 //! commands from the same start therefore yields the same [`Kernel::state_hash`].
 //!
 //! Services are modules, each owning its state and its handlers: [`identity`], [`compute`],
-//! [`placement`] (with the [`scheduler`] on top) and [`image`]. They reach each other through
+//! [`placement`] (with the [`scheduler`] on top), [`image`] and [`health`], which owns the
+//! state of every failure domain. They reach each other through
 //! the kernel, never through cycles of their own.
 
 pub mod compute;
 pub mod error;
 pub mod hash;
+pub mod health;
 pub mod identity;
 pub mod ids;
 pub mod image;
@@ -22,6 +24,7 @@ pub mod pairmap;
 pub mod placement;
 pub mod rng;
 pub mod scheduler;
+pub mod status;
 pub mod time;
 pub mod timer;
 pub mod topology;
@@ -78,6 +81,8 @@ pub enum Command {
     Compute(compute::Cmd),
     /// Placement: inventories and allocations.
     Placement(placement::Cmd),
+    /// Health: fail, recover or maintain a failure domain (admins only).
+    Health(health::Cmd),
 }
 
 /// What a successful command returns.
@@ -91,6 +96,8 @@ pub enum Reply {
     Compute(compute::Reply),
     /// A placement reply.
     Placement(placement::Reply),
+    /// A health reply.
+    Health(health::Reply),
 }
 
 /// A timer scheduled by a service, fired by [`Kernel::advance`].
@@ -111,6 +118,8 @@ pub struct Kernel {
     pub spec: Option<TopologySpec>,
     /// The physical model.
     pub topology: topology::Topology,
+    /// The state of every failure domain.
+    pub health: health::Health,
     /// Identity state.
     pub identity: identity::Identity,
     /// Placement state.
@@ -156,6 +165,10 @@ impl Kernel {
                 let caller = self.caller(&req.auth)?;
                 placement::apply(self, &caller, c).map(Reply::Placement)
             }
+            Command::Health(c) => {
+                let caller = self.caller(&req.auth)?;
+                self.apply_health(&caller, c).map(Reply::Health)
+            }
         }
     }
 
@@ -197,6 +210,26 @@ impl Kernel {
         self.spec.as_ref().expect("kernel policy read before Init")
     }
 
+    /// A health command: health changes the component's state, then every service reacts to
+    /// the hosts whose effective state changed (compute loses, evacuates or restarts servers).
+    fn apply_health(&mut self, caller: &Caller, cmd: health::Cmd) -> Result<health::Reply> {
+        if !(caller.admin || caller.system) {
+            return Err(Error::Forbidden("Policy doesn't allow orrery:health:update to be performed.".into()));
+        }
+        let health::Cmd::Set { kind, name, state } = cmd;
+        let changes = self.health.set(&self.topology, self.now, kind, &name, state)?;
+        self.outbox.events.push(Event::HealthChanged { kind, name, state });
+        for c in &changes {
+            match (c.from, c.to) {
+                (_, health::State::Down) => self.outbox.events.push(Event::HostFailed { host: c.host }),
+                (health::State::Down, _) => self.outbox.events.push(Event::HostRecovered { host: c.host }),
+                _ => {}
+            }
+        }
+        compute::hosts::on_health(self, caller, &changes);
+        Ok(health::Reply::Changed { hosts: changes.iter().map(|c| self.topology.host(c.host).name.clone()).collect() })
+    }
+
     fn init(&mut self, spec: InitSpec) -> Result<()> {
         if self.initialized {
             return Err(Error::Conflict("The cloud is already initialised.".into()));
@@ -205,6 +238,7 @@ impl Kernel {
         let topology = topology::Topology::build(&spec.topology, &mut rng).map_err(|e| Error::BadRequest(e.to_string()))?;
         self.rng = rng;
         self.placement = placement::Placement::from_topology(&topology, &spec.topology.allocation, &spec.topology.scheduler);
+        self.health = health::Health::new(&topology);
         self.topology = topology;
         self.spec = Some(spec.topology);
         self.identity = identity::Identity::bootstrap(&spec.bootstrap, &mut self.rng);
@@ -224,6 +258,7 @@ impl Kernel {
         self.timers.hash(&mut h);
         self.spec.hash(&mut h);
         self.topology.hash(&mut h);
+        self.health.hash(&mut h);
         self.identity.hash(&mut h);
         self.placement.hash(&mut h);
         self.compute.hash(&mut h);

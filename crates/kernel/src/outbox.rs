@@ -33,12 +33,21 @@ pub enum Event {
         /// The server.
         server: Uuid,
     },
-    /// A host failed: it is down and out of the scheduler.
+    /// A failure domain's own state changed (see [`crate::health`]).
+    HealthChanged {
+        /// The component's kind.
+        kind: crate::health::Kind,
+        /// Its name.
+        name: String,
+        /// Its new state.
+        state: crate::health::State,
+    },
+    /// A host's effective state became down: it is out of the scheduler, its servers are lost.
     HostFailed {
         /// The host.
         host: HostIdx,
     },
-    /// A failed host came back up.
+    /// A host's effective state stopped being down.
     HostRecovered {
         /// The host.
         host: HostIdx,

@@ -340,6 +340,11 @@ impl Placement {
         self.index.walk(zone, req[MEMORY_MB]).filter(move |&i| self.provider(i).is_some_and(|p| p.fits(req)))
     }
 
+    /// Whether a host's provider is in the scheduler's index (its host is up and enabled).
+    pub fn is_schedulable(&self, host: HostIdx) -> bool {
+        self.by_host.get(&host).is_some_and(|idx| self.index.keys.contains_key(idx))
+    }
+
     /// Adds or removes a host's provider from the scheduler's index (host up/enabled changes).
     pub fn set_schedulable(&mut self, host: HostIdx, on: bool) {
         let Some(&idx) = self.by_host.get(&host) else { return };

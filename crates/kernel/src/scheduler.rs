@@ -84,7 +84,7 @@ pub fn select(topo: &Topology, placement: &Placement, policy: &SchedulerSpec, re
     if matches!(req.group.policy, Some(GroupPolicy::Affinity)) && !req.group.hosts.is_empty() {
         for &h in req.group.hosts.keys() {
             let fits = placement.by_host.get(&h).and_then(|&p| placement.provider(p)).is_some_and(|p| p.fits(&req.resources));
-            if fits && topo.schedulable(h) && filters.pass(topo, h, req) {
+            if fits && placement.is_schedulable(h) && filters.pass(topo, h, req) {
                 picked.push((0, picked.len(), h));
             }
         }

@@ -390,8 +390,6 @@ pub struct Host {
     pub zone: u32,
     /// Its hardware.
     pub spec: HostSpec,
-    /// Whether the host is alive (false after a failure).
-    pub up: bool,
     /// Whether an operator lets the scheduler use it.
     pub enabled: bool,
     /// Why it was disabled, if it was.
@@ -516,7 +514,6 @@ impl Topology {
                         rack: ri,
                         zone: zi,
                         spec: profile.clone(),
-                        up: true,
                         enabled: true,
                         disabled_reason: None,
                     });
@@ -559,11 +556,5 @@ impl Topology {
     /// The zone name of a host.
     pub fn zone_of(&self, idx: HostIdx) -> &str {
         &self.zones[self.host(idx).zone as usize].name
-    }
-
-    /// Whether the scheduler may place new instances on the host.
-    pub fn schedulable(&self, idx: HostIdx) -> bool {
-        let h = self.host(idx);
-        h.up && h.enabled && h.spec.role == Role::Compute
     }
 }

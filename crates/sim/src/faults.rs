@@ -4,9 +4,10 @@
 //! Each component alternates between up and down: it fails after an up time drawn around
 //! `mtbf`, recovers after a down time drawn around `mttr`, and so on. Host processes cover
 //! compute hosts; rack and zone processes cover every rack and zone. Scripted faults are
-//! merged in as written. The stream does not reconcile overlapping faults: the runner treats
-//! failing a down component, or recovering an up one, as a no-op, and keeps a host serving
-//! only while it, its rack and its zone are all up. Memory is one pending event per component.
+//! merged in as written. The stream does not reconcile overlapping faults: the runner hands
+//! each one to the kernel's health service, which refuses failing a down component or
+//! recovering an up one (a no-op for the run) and derives which hosts serve. Memory is one
+//! pending event per component.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -4,10 +4,12 @@
 //! One heap ordered by (time, sequence) holds departures and sampling ticks; arrivals are
 //! pulled lazily from the [`ArrivalStream`], faults from the [`FaultStream`], kernel timers
 //! come from `Kernel::next_timer`, and the earliest always goes first (at equal times: timers,
-//! the heap, faults, arrivals). Faults become the kernel's host commands (fail and recover; a
-//! host serves only while it, its rack and its zone are up); the kernel's events say which
-//! servers were lost, evacuated and recovered. Per-host figures are kept incrementally from the kernel's outbox, so a sampling tick
-//! reads one [`HostSample`] per compute host without asking the kernel.
+//! the heap, faults, arrivals). Faults become the kernel's health commands, the same ones
+//! `orrery chaos` sends a live cloud (health derives which hosts are down: a host serves only
+//! while it, its rack and its zone are up); the kernel's events say which hosts and servers
+//! were lost, evacuated and recovered. Per-host figures are kept incrementally from the
+//! kernel's outbox, so a sampling tick reads one [`HostSample`] per compute host without
+//! asking the kernel.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use orrery_kernel::compute::flavors::{Cmd as FlavorCmd, Flavor};
 use orrery_kernel::compute::groups::Cmd as GroupCmd;
-use orrery_kernel::compute::hosts::Cmd as HostCmd;
+use orrery_kernel::health;
 use orrery_kernel::compute::quotas::{Cmd as QuotaCmd, Resource};
 use orrery_kernel::compute::servers::{create::CreateSpec, Cmd as ServerCmd};
 use orrery_kernel::compute::Cmd as ComputeCmd;
@@ -115,9 +117,6 @@ pub struct Sim {
     pending: Option<Arrival>,
     /// Replaying a journal: servers' sizes come from the kernel, deletes from the journal.
     replay: bool,
-    /// Components down by their own faults: hosts, racks, zones (a host serves only while it,
-    /// its rack and its zone are all up).
-    down: [Vec<bool>; 3],
     /// The run's metrics.
     pub rec: Recorder,
     latency: LatencyHistogram,
@@ -153,8 +152,6 @@ impl Sim {
         let init = InitSpec { seed, topology, bootstrap: Bootstrap::new("admin", "-") };
         kernel.apply(t0, Request { auth: Auth::System, command: Command::Init(Box::new(init)) }).map_err(|e| e.to_string())?;
         let (hosts, slot_of) = host_samples(&kernel);
-        let t = &kernel.topology;
-        let down = [vec![false; t.hosts.len()], vec![false; t.racks.len()], vec![false; t.zones.len()]];
         kernel.outbox.drain();
         Ok(Sim {
             kernel,
@@ -175,7 +172,6 @@ impl Sim {
             slot_of,
             live: HashMap::new(),
             pending: None,
-            down,
             replay: false,
             rec,
             latency: LatencyHistogram::default(),
@@ -293,41 +289,19 @@ impl Sim {
         h.instances += 1;
     }
 
-    /// Whether host `i` serves: it, its rack and its zone are all up.
-    fn serves(&self, i: usize) -> bool {
-        let h = &self.kernel.topology.hosts[i];
-        !self.down[0][i] && !self.down[1][h.rack as usize] && !self.down[2][h.zone as usize]
-    }
-
-    /// A fault at `now`: the component changes state (a no-op if it is already there), then
-    /// every compute host whose serving state changed fails or recovers in the kernel.
+    /// A fault at `now`: the kernel's health service sets the component's own state, exactly
+    /// as `orrery chaos` does on a live cloud; compute reacts inside the kernel, and its events
+    /// tell this loop which hosts and servers changed.
     fn fault(&mut self, now: Time, f: &FaultEvent) {
         let kind = match f.kind {
-            FaultKind::Host => 0,
-            FaultKind::Rack => 1,
-            FaultKind::Zone => 2,
+            FaultKind::Host => health::Kind::Host,
+            FaultKind::Rack => health::Kind::Rack,
+            FaultKind::Zone => health::Kind::Zone,
         };
-        let fail = f.action == FaultAction::Fail;
-        let Some(state) = self.down[kind].get(f.index as usize).copied() else { return };
-        if state == fail {
-            return;
-        }
-        let hosts: Vec<usize> = match f.kind {
-            FaultKind::Host => vec![f.index as usize],
-            FaultKind::Rack => (0..self.kernel.topology.hosts.len()).filter(|&i| self.kernel.topology.hosts[i].rack == f.index).collect(),
-            FaultKind::Zone => (0..self.kernel.topology.hosts.len()).filter(|&i| self.kernel.topology.hosts[i].zone == f.index).collect(),
-        };
-        let before: Vec<bool> = hosts.iter().map(|&i| self.serves(i)).collect();
-        self.down[kind][f.index as usize] = fail;
-        for (&i, was) in hosts.iter().zip(before) {
-            if self.slot_of[i].is_none() || self.serves(i) == was {
-                continue;
-            }
-            let host = self.kernel.topology.hosts[i].name.clone();
-            let cmd = if was { HostCmd::Fail { host } } else { HostCmd::Recover { host } };
-            // A refusal means the kernel already has the host in that state: nothing to do.
-            let _ = self.apply(now, Command::Compute(ComputeCmd::Host(cmd)));
-        }
+        let state = if f.action == FaultAction::Fail { health::State::Down } else { health::State::Up };
+        // A refusal means the component is already in that state (fault processes overlap
+        // with scripted faults): nothing to do.
+        let _ = self.apply(now, Command::Health(health::Cmd::Set { kind, name: f.name.clone(), state }));
     }
 
     /// A replayed server's request, from its flavor in the kernel.
@@ -471,7 +445,7 @@ fn host_samples(k: &Kernel) -> (Vec<HostSample>, Vec<Option<usize>>) {
         let cap = |c: usize| inv.as_ref().and_then(|inv| inv[c].as_ref()).map_or(0, |v| v.capacity());
         slot_of[i] = Some(hosts.len());
         hosts.push(HostSample {
-            up: h.up,
+            up: k.health.host_alive(&k.topology, i as u32),
             threads: h.spec.vcpus,
             vcpu_capacity: cap(VCPU),
             ram_capacity_mb: cap(MEMORY_MB),

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 pub use snapshot::DirSnapshots;
 pub use sqlite::SqliteJournal;
 
-/// The on-disk format version of journal entries and snapshots.
-pub const FORMAT_VERSION: u32 = 1;
+/// The on-disk format version of journal entries and snapshots. Version 2 moved host
+/// up/down state into the kernel's health service (and host commands into health commands).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One applied request, as journaled.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,6 +52,14 @@ pub enum StoreError {
         what: String,
         /// The decoder's complaint.
         detail: String,
+    },
+    /// The data was written by an older orrery whose format this one cannot migrate.
+    #[error("{what} has format version {found}, but this orrery reads version {FORMAT_VERSION} and cannot migrate it; keep using the orrery that wrote it, or start a new cloud in another --data-dir")]
+    TooOld {
+        /// Which record.
+        what: String,
+        /// Its version.
+        found: u32,
     },
     /// The data was written by a newer orrery.
     #[error("{what} has format version {found}, but this orrery reads up to {FORMAT_VERSION}; upgrade orrery")]

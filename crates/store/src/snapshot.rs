@@ -80,11 +80,24 @@ impl Snapshots for DirSnapshots {
     fn load_latest(&self) -> Result<Option<(u64, Kernel)>> {
         let Some((_, path)) = self.list()?.pop() else { return Ok(None) };
         let file = File::open(&path).map_err(io(&path))?;
-        let snap: Owned = serde_json::from_reader(BufReader::new(file))
-            .map_err(|e| StoreError::Corrupt { what: path.display().to_string(), detail: e.to_string() })?;
+        let snap: Owned = serde_json::from_reader(BufReader::new(file)).map_err(|e| older_or_corrupt(&path, e))?;
         if snap.format > FORMAT_VERSION {
             return Err(StoreError::TooNew { what: path.display().to_string(), found: snap.format });
         }
         Ok(Some((snap.seq, snap.kernel)))
+    }
+}
+
+/// Why a snapshot did not decode: an older format version if its header says so, else corrupt.
+fn older_or_corrupt(path: &Path, e: serde_json::Error) -> StoreError {
+    #[derive(Deserialize)]
+    struct Version {
+        format: u32,
+    }
+    let what = path.display().to_string();
+    let header = File::open(path).ok().and_then(|f| serde_json::from_reader::<_, Version>(BufReader::new(f)).ok());
+    match header {
+        Some(v) if v.format < FORMAT_VERSION => StoreError::TooOld { what, found: v.format },
+        _ => StoreError::Corrupt { what, detail: e.to_string() },
     }
 }

@@ -31,6 +31,9 @@ impl SqliteJournal {
                 if found > FORMAT_VERSION {
                     return Err(StoreError::TooNew { what: path.display().to_string(), found });
                 }
+                if found < FORMAT_VERSION {
+                    return Err(StoreError::TooOld { what: path.display().to_string(), found });
+                }
             }
         }
         Ok(SqliteJournal { conn })

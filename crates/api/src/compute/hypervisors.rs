@@ -12,6 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::{get, put};
 use axum::{Json, Router};
+use orrery_kernel::health::{self, Kind, State as HealthState};
 use orrery_kernel::placement::{DISK_GB, MEMORY_MB, VCPU};
 use orrery_kernel::topology::{Host, Role};
 use orrery_kernel::compute::{self as kcompute, hosts};
@@ -57,13 +58,30 @@ fn admin_only(c: &Caller, what: &str) -> orrery_kernel::Result<()> {
 struct HostView {
     idx: HostIdx,
     host: Host,
+    /// Whether the host is alive (its effective health is not down).
+    up: bool,
     used: [u64; 3],
     reserved: [u64; 3],
     running: usize,
     servers: Vec<(Uuid, String)>,
 }
 
+/// Whether host `idx` is alive: its effective health is not down.
+fn alive(k: &Kernel, idx: HostIdx) -> bool {
+    k.health.host_alive(&k.topology, idx)
+}
+
+/// Nova's `forced_down`: the host itself was failed (not just its rack or zone).
+fn forced_down(k: &Kernel, idx: HostIdx) -> bool {
+    k.health.own(Kind::Host, idx) == HealthState::Down
+}
+
 impl HostView {
+    /// A host with no usage figures, for service records.
+    fn bare(k: &Kernel, idx: HostIdx) -> HostView {
+        HostView { idx, host: k.topology.host(idx).clone(), up: alive(k, idx), used: [0; 3], reserved: [0; 3], running: 0, servers: Vec::new() }
+    }
+
     fn of(k: &Kernel, idx: HostIdx, with_servers: bool) -> HostView {
         let host = k.topology.host(idx).clone();
         let prov = k.placement.by_host.get(&idx).and_then(|&p| k.placement.provider(p));
@@ -71,7 +89,7 @@ impl HostView {
         let used = [VCPU, MEMORY_MB, DISK_GB].map(|c| prov.map_or(0, |p| p.usage[c]));
         let reserved = [VCPU, MEMORY_MB, DISK_GB].map(|c| amount(c, &|i| i.reserved));
         let servers = if with_servers { k.compute.servers.on_host(idx).map(|s| (s.id, s.instance_name())).collect() } else { Vec::new() };
-        HostView { idx, host, used, reserved, running: k.compute.servers.servers_on_host(idx), servers }
+        HostView { idx, host, up: alive(k, idx), used, reserved, running: k.compute.servers.servers_on_host(idx), servers }
     }
 
     fn id(&self, mv: Microversion) -> Value {
@@ -94,7 +112,7 @@ impl HostView {
         let mut o = json!({
             "id": self.id(mv),
             "hypervisor_hostname": self.host.name,
-            "state": if self.host.up { "up" } else { "down" },
+            "state": if self.up { "up" } else { "down" },
             "status": if self.host.enabled { "enabled" } else { "disabled" },
         });
         if !self.servers.is_empty() {
@@ -280,6 +298,7 @@ struct ServiceRow<'a> {
     host: &'a str,
     zone: &'a str,
     up: bool,
+    forced_down: bool,
     enabled: bool,
     reason: Option<&'a str>,
 }
@@ -291,7 +310,7 @@ fn service_json(mv: Microversion, r: ServiceRow<'_>, now: Time) -> Value {
         "disabled_reason": r.reason, "updated_at": iso_micros(now),
     });
     if mv.at_least(11) {
-        o["forced_down"] = json!(!r.up);
+        o["forced_down"] = json!(r.forced_down);
     }
     o
 }
@@ -302,13 +321,13 @@ async fn services(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Que
         let now = k.now();
         let control = |n: u32, binary: &str| {
             let id = if mv.at_least(53) { json!(Uuid::from_random(u128::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834)).to_string()) } else { json!(n) };
-            service_json(mv, ServiceRow { id, binary, host: "controller", zone: "internal", up: true, enabled: true, reason: None }, now)
+            service_json(mv, ServiceRow { id, binary, host: "controller", zone: "internal", up: true, forced_down: false, enabled: true, reason: None }, now)
         };
         let mut out = vec![control(1, "nova-scheduler"), control(2, "nova-conductor")];
         for idx in compute_hosts(k) {
-            let v = HostView { idx, host: k.topology.host(idx).clone(), used: [0; 3], reserved: [0; 3], running: 0, servers: Vec::new() };
+            let v = HostView::bare(k, idx);
             let zone = k.topology.zone_of(idx);
-            let row = ServiceRow { id: v.service_id(mv), binary: "nova-compute", host: &v.host.name, zone, up: v.host.up, enabled: v.host.enabled, reason: v.host.disabled_reason.as_deref() };
+            let row = ServiceRow { id: v.service_id(mv), binary: "nova-compute", host: &v.host.name, zone, up: v.up, forced_down: forced_down(k, idx), enabled: v.host.enabled, reason: v.host.disabled_reason.as_deref() };
             out.push(service_json(mv, row, now));
         }
         out.retain(|o| q.get("host").is_none_or(|h| o["host"] == json!(h)) && q.get("binary").is_none_or(|b| o["binary"] == json!(b)));
@@ -390,7 +409,7 @@ async fn service_update(State(s): State<AppState>, mv: Microversion, h: HeaderMa
     let u: ServiceUpdate = parse_json(S, &body)?;
     let mut change = if mv.at_least(53) { change_253(u)? } else { change_legacy(&id, u, mv)? };
     let (name, by_uuid, want) = (change.host.clone(), mv.at_least(53), id.clone());
-    let (host, up) = read(&s, S, a.clone(), move |k, c| {
+    let (host, forced) = read(&s, S, a.clone(), move |k, c| {
         admin_only(c, "os-services:update")?;
         let found = if by_uuid {
             compute_hosts(k).find(|&i| service_uuid(k.topology.host(i)).to_string() == want)
@@ -398,7 +417,7 @@ async fn service_update(State(s): State<AppState>, mv: Microversion, h: HeaderMa
             compute_hosts(k).find(|&i| k.topology.host(i).name == name)
         };
         let idx = found.ok_or_else(|| Error::NotFound(format!("Service {want} could not be found.")))?;
-        Ok((k.topology.host(idx).name.clone(), k.topology.host(idx).up))
+        Ok((k.topology.host(idx).name.clone(), forced_down(k, idx)))
     })
     .await?;
     change.host = host.clone();
@@ -408,13 +427,17 @@ async fn service_update(State(s): State<AppState>, mv: Microversion, h: HeaderMa
         Some(false) => cmds.push(hosts::Cmd::Disable { host: host.clone(), reason: change.reason.clone() }),
         None => {}
     }
+    let mut cmds: Vec<Command> = cmds.into_iter().map(|c| Command::Compute(kcompute::Cmd::Host(c))).collect();
+    // forced_down sets the host's own health; a host down only with its rack stays down.
     match change.forced_down {
-        Some(true) if up => cmds.push(hosts::Cmd::Fail { host: host.clone() }),
-        Some(false) if !up => cmds.push(hosts::Cmd::Recover { host: host.clone() }),
+        Some(f) if f != forced => {
+            let state = if f { HealthState::Down } else { HealthState::Up };
+            cmds.push(Command::Health(health::Cmd::Set { kind: Kind::Host, name: host.clone(), state }));
+        }
         _ => {}
     }
     for cmd in cmds {
-        apply(&s, S, a.clone(), Command::Compute(kcompute::Cmd::Host(cmd))).await?;
+        apply(&s, S, a.clone(), cmd).await?;
     }
     service_reply(&s, a, mv, &id, change).await
 }
@@ -425,8 +448,8 @@ async fn service_reply(s: &AppState, a: orrery_kernel::Auth, mv: Microversion, a
     let record = read(s, S, a, move |k, _| {
         let idx = *k.topology.host_by_name.get(&host).ok_or_else(|| Error::NotFound(format!("Compute host {host} could not be found.")))?;
         let h = k.topology.host(idx);
-        let v = HostView { idx, host: h.clone(), used: [0; 3], reserved: [0; 3], running: 0, servers: Vec::new() };
-        let row = ServiceRow { id: v.service_id(mv), binary: "nova-compute", host: &h.name, zone: k.topology.zone_of(idx), up: h.up, enabled: h.enabled, reason: h.disabled_reason.as_deref() };
+        let v = HostView::bare(k, idx);
+        let row = ServiceRow { id: v.service_id(mv), binary: "nova-compute", host: &h.name, zone: k.topology.zone_of(idx), up: v.up, forced_down: forced_down(k, idx), enabled: h.enabled, reason: h.disabled_reason.as_deref() };
         Ok(service_json(mv, row, k.now()))
     })
     .await?;
@@ -450,7 +473,7 @@ async fn zones(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, A
         let t = &k.topology;
         let info = t.zones.iter().enumerate().filter(|(zi, _)| t.hosts.iter().any(|h| h.zone as usize == *zi && h.spec.role == Role::Compute));
         let info = info.map(|(zi, z)| {
-            let available = t.hosts.iter().any(|h| h.zone as usize == zi && h.spec.role == Role::Compute && h.up && h.enabled);
+            let available = compute_hosts(k).any(|i| t.host(i).zone as usize == zi && alive(k, i) && t.host(i).enabled);
             json!({"zoneName": z.name, "zoneState": {"available": available}, "hosts": null})
         });
         Ok(info.collect::<Vec<_>>())
@@ -468,12 +491,11 @@ async fn zones_detail(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Va
         let mut out = vec![json!({"zoneName": "internal", "zoneState": {"available": true}, "hosts": internal})];
         for (zi, z) in t.zones.iter().enumerate() {
             let hosts: serde_json::Map<String, Value> = compute_hosts(k)
-                .map(|i| t.host(i))
-                .filter(|h| h.zone as usize == zi)
-                .map(|h| (h.name.clone(), json!({"nova-compute": svc(h.up, h.enabled)})))
+                .filter(|&i| t.host(i).zone as usize == zi)
+                .map(|i| (t.host(i).name.clone(), json!({"nova-compute": svc(alive(k, i), t.host(i).enabled)})))
                 .collect();
             if !hosts.is_empty() {
-                let available = t.hosts.iter().any(|h| h.zone as usize == zi && h.spec.role == Role::Compute && h.up && h.enabled);
+                let available = compute_hosts(k).any(|i| t.host(i).zone as usize == zi && alive(k, i) && t.host(i).enabled);
                 out.push(json!({"zoneName": z.name, "zoneState": {"available": available}, "hosts": hosts}));
             }
         }

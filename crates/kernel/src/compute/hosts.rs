@@ -1,5 +1,5 @@
-//! Compute hosts as failure domains: failing and recovering hosts, racks and zones, disabling
-//! hosts for maintenance, and evacuating the servers a failure took down.
+//! Compute hosts: what compute does when [`crate::health`] says a host went down or came back,
+//! disabling hosts (`os-services`), and evacuating the servers a failure took down.
 //!
 //! A failed host is down and out of the scheduler's index. Every server on it loses its
 //! instance: its operation in flight is cancelled (its timer goes stale), `power_state` goes to
@@ -25,22 +25,15 @@ use super::servers::{create, ActionEvent, ActionKind, Down, EventKind, Fault, Po
 use super::{flavors, groups};
 use crate::ids::Uuid;
 use crate::scheduler::Request as SchedRequest;
-use crate::topology::{Evacuation, HostIdx};
+use crate::health::{Change, State};
+use crate::topology::{Evacuation, HostIdx, Role};
 use crate::{Caller, Effect, Error, Event, Kernel, Result};
 
 /// Host commands. Legal only for admins and the kernel's own shell ([`crate::Auth::System`]).
+/// Failing and recovering hosts, racks and zones is [`crate::health`]'s; compute reacts to it
+/// through [`on_health`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Cmd {
-    /// Fails a host that is up: its servers lose their instances.
-    Fail {
-        /// The host's name.
-        host: String,
-    },
-    /// Brings a failed host back; its servers that are still down power back on.
-    Recover {
-        /// The host's name.
-        host: String,
-    },
     /// Takes a host out of the scheduler (`os-services` disable); its servers keep running.
     Disable {
         /// The host's name.
@@ -60,26 +53,6 @@ pub enum Cmd {
         /// The request id, for the action log.
         request_id: Uuid,
     },
-    /// Fails every host of a rack that is up.
-    FailRack {
-        /// The rack's name.
-        rack: String,
-    },
-    /// Recovers every failed host of a rack.
-    RecoverRack {
-        /// The rack's name.
-        rack: String,
-    },
-    /// Fails every host of an availability zone that is up.
-    FailZone {
-        /// The zone's name.
-        zone: String,
-    },
-    /// Recovers every failed host of an availability zone.
-    RecoverZone {
-        /// The zone's name.
-        zone: String,
-    },
 }
 
 /// Host replies.
@@ -98,20 +71,6 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
         return Err(Error::Forbidden(format!("Policy doesn't allow os_compute_api:{policy} to be performed.")));
     }
     match cmd {
-        Cmd::Fail { host } => {
-            let h = find_host(k, &host)?;
-            if !k.topology.host(h).up {
-                return Err(Error::Conflict(format!("Host {host} is already down.")));
-            }
-            Ok(fail_hosts(k, caller, &[h]))
-        }
-        Cmd::Recover { host } => {
-            let h = find_host(k, &host)?;
-            if k.topology.host(h).up {
-                return Err(Error::Conflict(format!("Host {host} is not down.")));
-            }
-            Ok(recover_hosts(k, &[h]))
-        }
         Cmd::Disable { host, reason } => disable(k, &host, reason),
         Cmd::Enable { host } => {
             let h = find_host(k, &host)?;
@@ -119,22 +78,24 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
             Ok(Reply::Hosts(vec![host]))
         }
         Cmd::Evacuate { server, request_id } => evacuate_cmd(k, caller, server, request_id),
-        Cmd::FailRack { rack } => {
-            let hs = up_hosts(k, rack_hosts(k, &rack)?, true, &format!("Every host of rack {rack} is already down."))?;
-            Ok(fail_hosts(k, caller, &hs))
-        }
-        Cmd::RecoverRack { rack } => {
-            let hs = up_hosts(k, rack_hosts(k, &rack)?, false, &format!("No host of rack {rack} is down."))?;
-            Ok(recover_hosts(k, &hs))
-        }
-        Cmd::FailZone { zone } => {
-            let hs = up_hosts(k, zone_hosts(k, &zone)?, true, &format!("Every host of availability zone {zone} is already down."))?;
-            Ok(fail_hosts(k, caller, &hs))
-        }
-        Cmd::RecoverZone { zone } => {
-            let hs = up_hosts(k, zone_hosts(k, &zone)?, false, &format!("No host of availability zone {zone} is down."))?;
-            Ok(recover_hosts(k, &hs))
-        }
+    }
+}
+
+/// Compute's reaction to hosts whose effective health changed: each goes in or out of the
+/// scheduler; the servers of hosts that went down are lost (and evacuated, as the policy says);
+/// those of hosts that came back power on again.
+pub(crate) fn on_health(k: &mut Kernel, caller: &Caller, changes: &[Change]) {
+    for c in changes {
+        sync_schedulable(k, c.host);
+    }
+    let down: Vec<HostIdx> = changes.iter().filter(|c| c.to == State::Down).map(|c| c.host).collect();
+    let back: Vec<HostIdx> = changes.iter().filter(|c| c.from == State::Down).map(|c| c.host).collect();
+    debug_assert!(down.is_empty() || back.is_empty(), "one health change moves hosts one way");
+    if !down.is_empty() {
+        fail_hosts(k, caller, &down);
+    }
+    if !back.is_empty() {
+        recover_hosts(k, &back);
     }
 }
 
@@ -143,30 +104,15 @@ fn find_host(k: &Kernel, name: &str) -> Result<HostIdx> {
     k.topology.host_by_name.get(name).copied().ok_or_else(|| Error::NotFound(format!("Compute host {name} could not be found.")))
 }
 
-/// The hosts of the rack named `name`.
-fn rack_hosts(k: &Kernel, name: &str) -> Result<Vec<HostIdx>> {
-    let r = k.topology.racks.iter().position(|r| r.name == name).ok_or_else(|| Error::NotFound(format!("Rack {name} could not be found.")))?;
-    Ok((0..k.topology.hosts.len() as HostIdx).filter(|&h| k.topology.host(h).rack as usize == r).collect())
-}
-
-/// The hosts of the zone named `name`.
-fn zone_hosts(k: &Kernel, name: &str) -> Result<Vec<HostIdx>> {
-    let z = k.topology.zones.iter().position(|z| z.name == name).ok_or_else(|| Error::NotFound(format!("Availability zone {name} could not be found.")))?;
-    Ok((0..k.topology.hosts.len() as HostIdx).filter(|&h| k.topology.host(h).zone as usize == z).collect())
-}
-
-/// The hosts of `hs` that are up (or down, if `!up`); a conflict with `none` if there are none.
-fn up_hosts(k: &Kernel, hs: Vec<HostIdx>, up: bool, none: &str) -> Result<Vec<HostIdx>> {
-    let out: Vec<HostIdx> = hs.into_iter().filter(|&h| k.topology.host(h).up == up).collect();
-    if out.is_empty() {
-        return Err(Error::Conflict(none.to_string()));
-    }
-    Ok(out)
+/// Whether host `h` is effectively down.
+fn is_down(k: &Kernel, h: HostIdx) -> bool {
+    !k.health.host_alive(&k.topology, h)
 }
 
 /// Puts the host in or out of the scheduler's index to match its up/enabled state.
 fn sync_schedulable(k: &mut Kernel, h: HostIdx) {
-    let on = k.topology.schedulable(h);
+    let host = k.topology.host(h);
+    let on = k.health.host_up(&k.topology, h) && host.enabled && host.spec.role == Role::Compute;
     k.placement.set_schedulable(h, on);
 }
 
@@ -186,15 +132,11 @@ fn set_enabled(k: &mut Kernel, h: HostIdx, enabled: bool, reason: Option<String>
     sync_schedulable(k, h);
 }
 
-/// Fails `hs` (all up): first every host goes down, then every server on them is lost, then,
-/// under `rebuild-elsewhere`, the lost servers are evacuated in id order. Doing it in that
-/// order keeps an evacuation from landing on a host of the same rack or zone failure.
-fn fail_hosts(k: &mut Kernel, caller: &Caller, hs: &[HostIdx]) -> Reply {
-    for &h in hs {
-        k.topology.hosts[h as usize].up = false;
-        sync_schedulable(k, h);
-        k.outbox.events.push(Event::HostFailed { host: h });
-    }
+/// Reacts to `hs` going down (health has already taken them out of the scheduler): every
+/// server on them is lost, then, under `rebuild-elsewhere`, the lost servers are evacuated in
+/// id order. Doing it in that order keeps an evacuation from landing on a host of the same
+/// rack or zone failure.
+fn fail_hosts(k: &mut Kernel, caller: &Caller, hs: &[HostIdx]) {
     let mut lost = BTreeSet::new();
     for &h in hs {
         let ids: Vec<Uuid> = k.compute.servers.on_host(h).map(|s| s.id).collect();
@@ -208,7 +150,6 @@ fn fail_hosts(k: &mut Kernel, caller: &Caller, hs: &[HostIdx]) -> Reply {
             evacuate(k, caller, &id, request_id);
         }
     }
-    Reply::Hosts(hs.iter().map(|&h| k.topology.host(h).name.clone()).collect())
 }
 
 /// Server `id` on failed host `h` loses its instance. False (and nothing changed) for a
@@ -239,24 +180,20 @@ fn lose(k: &mut Kernel, id: &Uuid, h: HostIdx) -> bool {
 /// lost there.
 pub(crate) fn landed(k: &mut Kernel, id: &Uuid) {
     let Some(h) = k.compute.servers.host_of(id) else { return };
-    if !k.topology.host(h).up {
+    if is_down(k, h) {
         lose(k, id, h);
     }
 }
 
-/// Recovers `hs` (all down): each comes back up (and into the scheduler if enabled), and its
-/// servers that are still down power back on.
-fn recover_hosts(k: &mut Kernel, hs: &[HostIdx]) -> Reply {
+/// Reacts to `hs` coming back (health has already put them back in the scheduler if they are
+/// up and enabled): their servers that are still down power back on.
+fn recover_hosts(k: &mut Kernel, hs: &[HostIdx]) {
     for &h in hs {
-        k.topology.hosts[h as usize].up = true;
-        sync_schedulable(k, h);
-        k.outbox.events.push(Event::HostRecovered { host: h });
         let ids: Vec<Uuid> = k.compute.servers.on_host(h).map(|s| s.id).filter(|id| k.compute.servers.down.contains_key(id)).collect();
         for id in ids {
             restart(k, &id, h);
         }
     }
-    Reply::Hosts(hs.iter().map(|&h| k.topology.host(h).name.clone()).collect())
 }
 
 /// A down server on its recovered host: a guest that was running powers on after
@@ -307,9 +244,8 @@ fn trim_allocations(k: &mut Kernel, id: &Uuid) {
 fn evacuate_cmd(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<Reply> {
     let s = super::servers::find(k, caller, &id)?;
     let h = s.host.ok_or_else(|| Error::Conflict(format!("Instance {id} is not ready")))?;
-    let host = k.topology.host(h);
-    if host.up {
-        return Err(Error::Conflict(format!("Compute service of {} is still in use.", host.name)));
+    if !is_down(k, h) {
+        return Err(Error::Conflict(format!("Compute service of {} is still in use.", k.topology.host(h).name)));
     }
     actions::check_state(s, "evacuate", &[VmState::Active, VmState::Stopped, VmState::Error], &[None], false)?;
     if !k.compute.servers.down.contains_key(&id) {
@@ -412,6 +348,7 @@ mod tests {
     use crate::scheduler::GroupPolicy;
     use crate::time::Dur;
     use crate::topology::{HostSpec, TopologySpec};
+    use crate::health::{self, Kind};
     use crate::{Auth, Command, InitSpec, Request, Time};
 
     /// Two racks of `per_rack` compute hosts (4 vCPUs ×4, 8 GiB usable RAM) in zone `az1`,
@@ -438,8 +375,17 @@ mod tests {
         apply(k, &Caller::system(), cmd)
     }
 
+    /// Sets a failure domain's own state through the kernel's health command, as `caller`.
+    fn set_as(k: &mut Kernel, caller: &Caller, kind: Kind, name: &str, state: State) -> Result<health::Reply> {
+        k.apply_health(caller, health::Cmd::Set { kind, name: name.into(), state })
+    }
+
+    fn set(k: &mut Kernel, kind: Kind, name: &str, state: State) -> Result<health::Reply> {
+        set_as(k, &Caller::system(), kind, name, state)
+    }
+
     fn fail(k: &mut Kernel, host: &str) {
-        host_cmd(k, Cmd::Fail { host: host.into() }).expect("fail");
+        set(k, Kind::Host, host, State::Down).expect("fail");
     }
 
     /// Boots server `id` in `az1` (optionally in `group`) and waits for it to be ACTIVE.
@@ -504,7 +450,7 @@ mod tests {
             if allocs.get(&k.placement.by_host[&h]).is_none() || (!down && allocs.len() != 1) {
                 return Err(format!("server {} on host {h} holds {allocs:?}", s.id));
             }
-            let host_up = k.topology.host(h).up;
+            let host_up = k.health.host_alive(&k.topology, h);
             if down && s.task_state.is_none() && host_up {
                 return Err(format!("server {} is down with nothing in flight on a host that is up", s.id));
             }
@@ -526,8 +472,9 @@ mod tests {
         fail(&mut k, &name);
         let s = server(&k, 1);
         assert_eq!((s.vm_state, s.power_state, s.host), (VmState::Active, PowerState::NoState, Some(h)));
-        assert!(!k.topology.host(h).up && !in_index(&k, h));
-        assert_eq!(k.outbox.drain().events, vec![Event::HostFailed { host: h }, Event::ServerLost { server: Uuid(1), host: h }]);
+        assert!(!k.health.host_up(&k.topology, h) && !in_index(&k, h));
+        let changed = Event::HealthChanged { kind: Kind::Host, name: name.clone(), state: State::Down };
+        assert_eq!(k.outbox.drain().events, vec![changed, Event::HostFailed { host: h }, Event::ServerLost { server: Uuid(1), host: h }]);
         let refused = servers::apply(&mut k, &member(), servers::Cmd::Action { id: Uuid(1), request_id: Uuid(9), action: servers::Action::Stop });
         assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
         // Nothing new lands on the failed host.
@@ -536,7 +483,7 @@ mod tests {
             assert_ne!(server(&k, id).host, Some(h));
         }
         wait(&mut k, 100);
-        host_cmd(&mut k, Cmd::Recover { host: name.clone() }).unwrap();
+        set(&mut k, Kind::Host, &name, State::Up).unwrap();
         assert_eq!(server(&k, 1).task_state, Some(TaskState::PoweringOn));
         k.outbox.drain();
         wait(&mut k, 3);
@@ -583,8 +530,8 @@ mod tests {
         assert_eq!(k.compute.servers.servers_on_host(h), 0);
         assert!(k.compute.servers.down.is_empty());
         check(&k);
-        host_cmd(&mut k, Cmd::Recover { host: name }).unwrap();
-        assert!(k.outbox.drain().events == vec![Event::HostRecovered { host: h }]);
+        set(&mut k, Kind::Host, &name, State::Up).unwrap();
+        assert!(k.outbox.drain().events == vec![Event::HealthChanged { kind: Kind::Host, name: name.clone(), state: State::Up }, Event::HostRecovered { host: h }]);
     }
 
     #[test]
@@ -614,7 +561,7 @@ mod tests {
         assert_eq!(k.placement.consumers[&Uuid(2)].allocations.len(), 1, "the source allocation stays");
         check(&k);
         // The first failed host comes back: a manual evacuation now finds it.
-        host_cmd(&mut k, Cmd::Recover { host: name }).unwrap();
+        set(&mut k, Kind::Host, &name, State::Up).unwrap();
         apply(&mut k, &admin(), Cmd::Evacuate { server: Uuid(2), request_id: Uuid(77) }).unwrap();
         wait(&mut k, 10);
         let s = server(&k, 2);
@@ -629,7 +576,7 @@ mod tests {
         for id in 1..=8 {
             boot(&mut k, id, None);
         }
-        let Reply::Hosts(failed) = host_cmd(&mut k, Cmd::FailRack { rack: "az1-r01".into() }).unwrap() else { panic!() };
+        let health::Reply::Changed { hosts: failed } = set(&mut k, Kind::Rack, "az1-r01", State::Down).unwrap();
         assert_eq!(failed, vec!["az1-r01-h01", "az1-r01-h02", "az1-r01-h03"]);
         for id in 1..=8 {
             let s = server(&k, id);
@@ -638,16 +585,18 @@ mod tests {
         wait(&mut k, 10);
         assert!((1..=8).all(|id| server(&k, id).status() == Status::Active));
         check(&k);
-        let again = host_cmd(&mut k, Cmd::FailRack { rack: "az1-r01".into() });
+        let again = set(&mut k, Kind::Rack, "az1-r01", State::Down);
         assert!(matches!(again, Err(Error::Conflict(_))));
-        let Reply::Hosts(zone) = host_cmd(&mut k, Cmd::FailZone { zone: "az1".into() }).unwrap() else { panic!() };
+        let health::Reply::Changed { hosts: zone } = set(&mut k, Kind::Zone, "az1", State::Down).unwrap();
         assert_eq!(zone, vec!["az1-r02-h01", "az1-r02-h02", "az1-r02-h03"], "only hosts still up fail");
         assert!((1..=8).all(|id| server(&k, id).status() == Status::Error), "no host of az1 is left for servers that asked for it");
-        let Reply::Hosts(back) = host_cmd(&mut k, Cmd::RecoverZone { zone: "az1".into() }).unwrap() else { panic!() };
-        assert_eq!(back.len(), 6);
+        let health::Reply::Changed { hosts: back } = set(&mut k, Kind::Zone, "az1", State::Up).unwrap();
+        assert_eq!(back, vec!["az1-r02-h01", "az1-r02-h02", "az1-r02-h03"], "rack az1-r01 failed on its own and stays down");
         wait(&mut k, 3);
         assert!((1..=8).all(|id| server(&k, id).status() == Status::Active));
         assert!(k.compute.servers.down.is_empty());
+        let health::Reply::Changed { hosts: back } = set(&mut k, Kind::Rack, "az1-r01", State::Up).unwrap();
+        assert_eq!(back.len(), 3);
         check(&k);
     }
 
@@ -663,7 +612,7 @@ mod tests {
         boot(&mut k, 2, None);
         assert_ne!(server(&k, 2).host, Some(h));
         fail(&mut k, &name);
-        host_cmd(&mut k, Cmd::Recover { host: name.clone() }).unwrap();
+        set(&mut k, Kind::Host, &name, State::Up).unwrap();
         assert!(!in_index(&k, h), "recovering a disabled host keeps it out");
         host_cmd(&mut k, Cmd::Enable { host: name }).unwrap();
         assert!(in_index(&k, h));
@@ -676,15 +625,22 @@ mod tests {
         boot(&mut k, 1, None);
         let name = host_name(&k, 1);
         let before = k.state_hash();
+        let health_cases = [
+            (member(), Kind::Host, name.as_str(), State::Down),
+            (admin(), Kind::Host, "nope", State::Down),
+            (admin(), Kind::Host, name.as_str(), State::Up),
+            (admin(), Kind::Rack, "nope", State::Down),
+            (admin(), Kind::Zone, "az1", State::Up),
+        ];
+        for (c, kind, n, state) in health_cases {
+            let r = set_as(&mut k, &c, kind, n, state);
+            assert!(r.is_err(), "{kind:?} {n} {state:?} should be refused");
+            assert_eq!(k.state_hash(), before, "{kind:?} {n} {state:?} changed state");
+        }
         let cases: Vec<(Caller, Cmd)> = vec![
-            (member(), Cmd::Fail { host: name.clone() }),
-            (admin(), Cmd::Fail { host: "nope".into() }),
-            (admin(), Cmd::Recover { host: name.clone() }),
             (admin(), Cmd::Disable { host: name.clone(), reason: Some("x".repeat(256)) }),
             (admin(), Cmd::Evacuate { server: Uuid(1), request_id: Uuid(5) }),
             (admin(), Cmd::Evacuate { server: Uuid(404), request_id: Uuid(5) }),
-            (admin(), Cmd::FailRack { rack: "nope".into() }),
-            (admin(), Cmd::RecoverZone { zone: "az1".into() }),
         ];
         for (c, cmd) in cases {
             let r = apply(&mut k, &c, cmd.clone());
@@ -707,7 +663,7 @@ mod tests {
         servers::apply(&mut k, &member(), servers::Cmd::Delete { id: Uuid(1), request_id: Uuid(3) }).unwrap();
         assert!(k.compute.servers.get(&Uuid(1)).is_none() && k.compute.servers.down.is_empty());
         assert!(k.placement.consumers.is_empty());
-        host_cmd(&mut k, Cmd::Recover { host: name }).unwrap();
+        set(&mut k, Kind::Host, &name, State::Up).unwrap();
         check(&k);
     }
 
@@ -753,7 +709,7 @@ mod tests {
         let source_name = k.topology.host(source).name.clone();
         fail(&mut k, &source_name);
         assert_eq!(server(&k, 1).host, Some(dest));
-        host_cmd(&mut k, Cmd::Recover { host: dest_name }).unwrap();
+        set(&mut k, Kind::Host, &dest_name, State::Up).unwrap();
         wait(&mut k, 3);
         assert_eq!((server(&k, 1).status(), server(&k, 1).power_state), (Status::VerifyResize, PowerState::Running));
         let confirm = servers::Cmd::Action { id: Uuid(1), request_id: Uuid(9), action: servers::Action::ConfirmResize };
@@ -818,9 +774,9 @@ mod tests {
             Op::Confirm(i) => act(k, i, servers::Action::ConfirmResize),
             Op::Revert(i) => act(k, i, servers::Action::RevertResize),
             Op::Stop(i) => act(k, i, servers::Action::Stop),
-            Op::Fail(h) if h >= 2 => host_cmd(k, Cmd::FailRack { rack: format!("az1-r0{}", h % 2 + 1) }).map(|_| ()),
-            Op::Fail(h) => host_cmd(k, Cmd::Fail { host: host(h) }).map(|_| ()),
-            Op::Recover(h) => host_cmd(k, Cmd::Recover { host: host(h) }).map(|_| ()),
+            Op::Fail(h) if h >= 2 => set(k, Kind::Rack, &format!("az1-r0{}", h % 2 + 1), State::Down).map(|_| ()),
+            Op::Fail(h) => set(k, Kind::Host, &host(h), State::Down).map(|_| ()),
+            Op::Recover(h) => set(k, Kind::Host, &host(h), State::Up).map(|_| ()),
             Op::Evacuate(i) => {
                 let server = nth(k, i);
                 apply(k, &admin(), Cmd::Evacuate { server, request_id: Uuid(5) }).map(|_| ())
@@ -854,12 +810,12 @@ mod tests {
         for id in 1..=6 {
             boot(k, id, None);
         }
-        host_cmd(k, Cmd::FailRack { rack: "az1-r01".into() }).unwrap();
+        set(k, Kind::Rack, "az1-r01", State::Down).unwrap();
         wait(k, 4);
         let name = host_name(k, 3);
-        host_cmd(k, Cmd::Fail { host: name }).unwrap();
+        set(k, Kind::Host, &name, State::Down).unwrap();
         wait(k, 20);
-        host_cmd(k, Cmd::RecoverRack { rack: "az1-r01".into() }).unwrap();
+        set(k, Kind::Rack, "az1-r01", State::Up).unwrap();
         wait(k, 20);
     }
 

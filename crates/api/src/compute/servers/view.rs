@@ -10,6 +10,7 @@ use std::sync::Arc;
 use orrery_kernel::compute::flavors::Flavor;
 use orrery_kernel::compute::servers::{Fault, PowerState, Server, Status, TaskState, VmState};
 use orrery_kernel::hash::StableHasher;
+use orrery_kernel::health::State;
 use orrery_kernel::{Caller, Kernel, Time, Uuid};
 use serde::Serialize;
 use serde_json::Value;
@@ -111,12 +112,14 @@ impl<'k> Collector<'k> {
         let k = self.k;
         let flavor = self.flavors.entry(s.flavor).or_insert_with(|| Arc::new(k.compute.servers.flavor(s.flavor).clone())).clone();
         let zone = s.host.map(|h| k.topology.host(h).zone).or(s.requested_zone).map(|z| k.topology.zones[z as usize].name.clone());
-        let host = s.host.map(|h| k.topology.host(h));
-        let host_status = match host {
+        let host_status = match s.host {
             None => "",
-            Some(h) if !h.up => "DOWN",
-            Some(h) if !h.enabled => "MAINTENANCE",
-            Some(_) => "UP",
+            Some(h) => match k.health.host(&k.topology, h) {
+                State::Down => "DOWN",
+                State::Maintenance => "MAINTENANCE",
+                State::Up if !k.topology.host(h).enabled => "MAINTENANCE",
+                State::Up => "UP",
+            },
         };
         let x = s.extras();
         View {
@@ -135,7 +138,7 @@ impl<'k> Collector<'k> {
             image: s.image,
             key_name: x.key_name.clone(),
             zone,
-            host: host.map(|h| h.name.clone()),
+            host: s.host.map(|h| k.topology.host(h).name.clone()),
             host_status,
             metadata: s.metadata.clone(),
             tags: x.tags.iter().cloned().collect(),

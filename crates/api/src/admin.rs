@@ -1,0 +1,86 @@
+//! orrery's own admin API, under `/orrery/v1`: chaos (fail, recover or maintain a failure
+//! domain) and the status of the cloud. `orrery chaos` and `orrery status` are its clients.
+//! Every write is a kernel health command, journaled like any other; every read is a kernel
+//! view. Admin tokens only; errors use Keystone's body shape.
+//!
+//! - `GET /orrery/v1/chaos[?kind=host|rack|az|region]`: the failure domains and their states.
+//! - `POST /orrery/v1/chaos/{fail|recover|maintain}` with `{"kind": "rack", "name": "az1-r01"}`.
+//! - `GET /orrery/v1/status`: health at a glance.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use orrery_kernel::health::{self, Kind};
+use orrery_kernel::{status, Command, Error, Reply};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::compute::versions::{apply, auth, read};
+use crate::error::{service_fallback, ApiError, Service};
+use crate::util::{iso_micros, parse_json};
+use crate::AppState;
+
+const S: Service = Service::Admin;
+
+/// The admin API's routes, to nest under `/orrery`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/chaos", get(list))
+        .route("/v1/chaos/{action}", post(act))
+        .route("/v1/status", get(status_doc))
+        .fallback(service_fallback(S))
+}
+
+/// The body of a chaos action.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Target {
+    kind: String,
+    name: String,
+}
+
+fn parse_kind(s: &str) -> Result<Kind, ApiError> {
+    Kind::parse(s).ok_or_else(|| ApiError::bad_request(S, format!("Unknown kind '{s}': use host, rack, az or region.")))
+}
+
+async fn list(State(s): State<AppState>, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
+    if let Some(other) = q.keys().find(|k| *k != "kind") {
+        return Err(ApiError::bad_request(S, format!("Unknown query parameter '{other}': only 'kind' is accepted.")));
+    }
+    let kind = q.get("kind").map(|k| parse_kind(k)).transpose()?;
+    let list = read(&s, S, auth(&h, S)?, move |k, c| health::components(&k.health, &k.topology, c, kind)).await?;
+    Ok(Json(json!({ "components": list })))
+}
+
+async fn act(State(s): State<AppState>, h: HeaderMap, Path(action): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let a = auth(&h, S)?;
+    let state = match action.as_str() {
+        "fail" => health::State::Down,
+        "recover" => health::State::Up,
+        "maintain" => health::State::Maintenance,
+        other => return Err(ApiError::not_found(S, format!("Unknown chaos action '{other}': use fail, recover or maintain."))),
+    };
+    let t: Target = parse_json(S, &body)?;
+    let kind = parse_kind(&t.kind)?;
+    let cmd = Command::Health(health::Cmd::Set { kind, name: t.name.clone(), state });
+    let Reply::Health(health::Reply::Changed { hosts }) = apply(&s, S, a, cmd).await? else {
+        return Err(ApiError::new(S, Error::Internal("The kernel answered a health command with another reply.".into())));
+    };
+    Ok(Json(json!({ "kind": kind, "name": t.name, "state": state, "hosts_changed": hosts })))
+}
+
+async fn status_doc(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let view = read(&s, S, auth(&h, S)?, |k, c| status::status(k, c)).await?;
+    let mut doc = serde_json::to_value(&view).map_err(|e| ApiError::new(S, Error::Internal(format!("The status did not serialize: {e}."))))?;
+    doc["time"] = json!(iso_micros(view.now));
+    if let Some(events) = doc["events"].as_array_mut() {
+        for (e, r) in events.iter_mut().zip(&view.events) {
+            e["time"] = json!(iso_micros(r.at));
+        }
+    }
+    Ok(Json(doc))
+}
