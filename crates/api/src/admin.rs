@@ -28,11 +28,7 @@ const S: Service = Service::Admin;
 
 /// The admin API's routes, to nest under `/orrery`.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/chaos", get(list))
-        .route("/v1/chaos/{action}", post(act))
-        .route("/v1/status", get(status_doc))
-        .fallback(service_fallback(S))
+    Router::new().route("/v1/chaos", get(list)).route("/v1/chaos/{action}", post(act)).route("/v1/status", get(status_doc)).fallback(service_fallback(S))
 }
 
 /// The body of a chaos action.

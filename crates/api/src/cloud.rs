@@ -53,7 +53,14 @@ impl Cloud {
             let _ = tx.send(f(k, now));
         });
         self.tx.send(Msg::Read(job)).await.map_err(|_| ApiError::unavailable(service))?;
-        rx.await.map_err(|_| ApiError::new(service, orrery_kernel::Error::Internal("orrery failed while answering this request; the cloud is still serving. Please report it with the server log.".into())))
+        rx.await.map_err(|_| {
+            ApiError::new(
+                service,
+                orrery_kernel::Error::Internal(
+                    "orrery failed while answering this request; the cloud is still serving. Please report it with the server log.".into(),
+                ),
+            )
+        })
     }
 }
 

@@ -129,10 +129,7 @@ impl IntoResponse for ApiError {
 
 /// 404 for a path no service owns.
 pub async fn unknown_path(method: Method, uri: Uri) -> Response {
-    let msg = format!(
-        "No orrery service serves {method} {}. Services live under /identity, /compute, /placement, /image and /orrery.",
-        uri.path()
-    );
+    let msg = format!("No orrery service serves {method} {}. Services live under /identity, /compute, /placement, /image and /orrery.", uri.path());
     (StatusCode::NOT_FOUND, Json(json!({"error": {"code": 404, "title": "Not Found", "message": msg}}))).into_response()
 }
 

@@ -58,7 +58,10 @@ async fn versions(State(s): State<AppState>) -> Json<Value> {
 async fn unbuilt(method: Method, uri: Uri) -> ApiError {
     ApiError::not_implemented(
         S,
-        format!("orrery's Image API serves image metadata only; {method} {} is not built yet (image upload is part of the images/volumes/objects issue).", uri.path()),
+        format!(
+            "orrery's Image API serves image metadata only; {method} {} is not built yet (image upload is part of the images/volumes/objects issue).",
+            uri.path()
+        ),
     )
 }
 
@@ -125,7 +128,8 @@ struct ListQuery {
     marker: Option<Uuid>,
 }
 
-const SORT_KEYS: &[&str] = &["id", "name", "status", "visibility", "disk_format", "container_format", "owner", "size", "min_disk", "min_ram", "created_at", "updated_at"];
+const SORT_KEYS: &[&str] =
+    &["id", "name", "status", "visibility", "disk_format", "container_format", "owner", "size", "min_disk", "min_ram", "created_at", "updated_at"];
 
 fn parse_sort(q: &BTreeMap<String, String>) -> Result<Vec<(String, bool)>, ApiError> {
     let mut sort = Vec::new();
@@ -151,8 +155,12 @@ fn parse_sort(q: &BTreeMap<String, String>) -> Result<Vec<(String, bool)>, ApiEr
 
 impl ListQuery {
     fn parse(q: &BTreeMap<String, String>) -> Result<ListQuery, ApiError> {
-        let limit = q.get("limit").map(|l| l.parse::<usize>().map_err(|_| ApiError::bad_request(S, format!("limit param must be an integer: {l}")))).transpose()?;
-        let marker = q.get("marker").map(|m| m.parse::<Uuid>().map_err(|_| ApiError::bad_request(S, format!("Invalid marker. Image {m} could not be found.")))).transpose()?;
+        let limit =
+            q.get("limit").map(|l| l.parse::<usize>().map_err(|_| ApiError::bad_request(S, format!("limit param must be an integer: {l}")))).transpose()?;
+        let marker = q
+            .get("marker")
+            .map(|m| m.parse::<Uuid>().map_err(|_| ApiError::bad_request(S, format!("Invalid marker. Image {m} could not be found."))))
+            .transpose()?;
         let visibility = q.get("visibility").cloned();
         if let Some(v) = &visibility {
             if !["public", "private", "shared", "community", "all"].contains(&v.as_str()) {
@@ -176,15 +184,23 @@ impl ListQuery {
     fn select(&self, k: &Kernel, caller: &Caller) -> orrery_kernel::Result<Vec<Image>> {
         let mut imgs: Vec<&Image> = k.images.by_id.values().filter(|i| self.keep(i, caller)).collect();
         imgs.sort_by(|a, b| {
-            self.sort.iter().map(|(key, asc)| {
-                let o = field(a, key).cmp(&field(b, key));
-                if *asc { o } else { o.reverse() }
-            })
-            .find(|o| o.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
+            self.sort
+                .iter()
+                .map(|(key, asc)| {
+                    let o = field(a, key).cmp(&field(b, key));
+                    if *asc {
+                        o
+                    } else {
+                        o.reverse()
+                    }
+                })
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
         });
         let start = match self.marker {
-            Some(m) => imgs.iter().position(|i| i.id == m).map(|p| p + 1).ok_or_else(|| Error::BadRequest(format!("Invalid marker. Image {m} could not be found.")))?,
+            Some(m) => {
+                imgs.iter().position(|i| i.id == m).map(|p| p + 1).ok_or_else(|| Error::BadRequest(format!("Invalid marker. Image {m} could not be found.")))?
+            }
             None => 0,
         };
         Ok(imgs.into_iter().skip(start).take(self.limit.unwrap_or(usize::MAX)).cloned().collect())
@@ -270,7 +286,10 @@ mod tests {
         assert_eq!(imgs.len(), 3);
         assert_eq!((r.body["first"].clone(), r.body["schema"].clone()), (json!("/v2/images"), json!("/v2/schemas/images")));
         let cirros = get(&app, "/image/v2/images?name=cirros-0.6", P1).await.body["images"][0].clone();
-        assert_eq!((cirros["os_distro"].clone(), cirros["disk_format"].clone(), cirros["visibility"].clone()), (json!("cirros"), json!("qcow2"), json!("public")));
+        assert_eq!(
+            (cirros["os_distro"].clone(), cirros["disk_format"].clone(), cirros["visibility"].clone()),
+            (json!("cirros"), json!("qcow2"), json!("public"))
+        );
         assert_eq!(cirros["self"], format!("/v2/images/{}", cirros["id"].as_str().unwrap()));
         assert!(super::filter_matches("abc", "in:xyz,abc") && !super::filter_matches("abc", "in:xyz,ab"));
         let id = cirros["id"].as_str().unwrap();

@@ -223,7 +223,11 @@ async fn resource_classes(s: axum::extract::State<AppState>, h: HeaderMap) -> Re
     Ok(Json(json!({"resource_classes": CLASSES.iter().map(|c| class_json(c)).collect::<Vec<_>>()})))
 }
 
-async fn resource_class(s: axum::extract::State<AppState>, h: HeaderMap, axum::extract::Path(name): axum::extract::Path<String>) -> Result<Json<Value>, ApiError> {
+async fn resource_class(
+    s: axum::extract::State<AppState>,
+    h: HeaderMap,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
     admin_read(&s, &h, |_, _| Ok(())).await?;
     if !CLASSES.contains(&name.as_str()) {
         return Err(ApiError::not_found(S, format!("No such resource class {name}.")));
@@ -232,10 +236,17 @@ async fn resource_class(s: axum::extract::State<AppState>, h: HeaderMap, axum::e
 }
 
 async fn custom_class(method: Method, uri: Uri) -> ApiError {
-    ApiError::not_implemented(S, format!("orrery models only the resource classes {}; custom resource classes are not built ({method} {}).", CLASSES.join(", "), uri.path()))
+    ApiError::not_implemented(
+        S,
+        format!("orrery models only the resource classes {}; custom resource classes are not built ({method} {}).", CLASSES.join(", "), uri.path()),
+    )
 }
 
-async fn traits(s: axum::extract::State<AppState>, h: HeaderMap, q: axum::extract::Query<std::collections::BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
+async fn traits(
+    s: axum::extract::State<AppState>,
+    h: HeaderMap,
+    q: axum::extract::Query<std::collections::BTreeMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
     let associated = q.get("associated").map(|v| v.to_ascii_lowercase());
     let used = admin_read(&s, &h, |k, _| {
         let mut set = std::collections::BTreeSet::new();
@@ -254,7 +265,12 @@ async fn traits(s: axum::extract::State<AppState>, h: HeaderMap, q: axum::extrac
         } else if name.is_empty() {
             true
         } else {
-            return Err(ApiError::bad_request(S, format!("Badly formed name parameter. Expected name query string parameter in form: ?name=[in|startswith]:[name1,name2|prefix]. Got: \"{name}\"")));
+            return Err(ApiError::bad_request(
+                S,
+                format!(
+                    "Badly formed name parameter. Expected name query string parameter in form: ?name=[in|startswith]:[name1,name2|prefix]. Got: \"{name}\""
+                ),
+            ));
         };
         let by_use = match associated.as_deref() {
             None => true,
@@ -285,7 +301,10 @@ async fn trait_show(s: axum::extract::State<AppState>, h: HeaderMap, axum::extra
 async fn trait_put(s: axum::extract::State<AppState>, h: HeaderMap, axum::extract::Path(name): axum::extract::Path<String>) -> Result<StatusCode, ApiError> {
     admin_read(&s, &h, |_, _| Ok(())).await?;
     if !name.starts_with("CUSTOM_") {
-        return Err(ApiError::bad_request(S, format!("The trait is invalid. A valid trait must include prefix \"CUSTOM_\" and use following characters: \"A-Z0-9_\". Got: {name}")));
+        return Err(ApiError::bad_request(
+            S,
+            format!("The trait is invalid. A valid trait must include prefix \"CUSTOM_\" and use following characters: \"A-Z0-9_\". Got: {name}"),
+        ));
     }
     Err(ApiError::not_implemented(S, "orrery does not model custom traits; provider traits come from the topology."))
 }

@@ -79,7 +79,13 @@ async fn api(a: ApiArgs) -> Result<(), String> {
     unlimited_quota(&client, &server.base, &token).await?;
     let image = image_id(&client, &server.base, &token).await?;
     let boot = boot_servers(&client, &server.base, &token, &image, a.servers, a.concurrency).await?;
-    println!("boots: {} servers in {:.2} s = {:.0} servers/s (concurrency {})", a.servers, boot.as_secs_f64(), f64::from(a.servers) / boot.as_secs_f64(), a.concurrency);
+    println!(
+        "boots: {} servers in {:.2} s = {:.0} servers/s (concurrency {})",
+        a.servers,
+        boot.as_secs_f64(),
+        f64::from(a.servers) / boot.as_secs_f64(),
+        a.concurrency
+    );
     for round in 0..3 {
         let (n, pages, took) = list_detail(&client, &server.base, &token).await?;
         println!("list /servers/detail round {round}: {n} servers in {pages} pages, {:.0} ms", took.as_secs_f64() * 1e3);
@@ -220,8 +226,6 @@ struct PageLink {
 /// (current RSS, peak RSS) in KiB of a process, from /proc.
 fn rss_of(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
-    };
+    let field = |name: &str| status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0);
     (field("VmRSS:"), field("VmHWM:"))
 }

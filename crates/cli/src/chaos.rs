@@ -143,7 +143,9 @@ async fn list(kind: Option<Kind>, target: Target) -> Result<(), String> {
     let cell = |r: &Value, k: &str| r[k].as_str().unwrap_or("-").to_string();
     let table: Vec<[String; 7]> = rows
         .iter()
-        .map(|r| [cell(r, "kind"), cell(r, "name"), cell(r, "state"), cell(r, "effective"), cell(r, "parent"), cell(r, "contains"), r["hosts_down"].to_string()])
+        .map(|r| {
+            [cell(r, "kind"), cell(r, "name"), cell(r, "state"), cell(r, "effective"), cell(r, "parent"), cell(r, "contains"), r["hosts_down"].to_string()]
+        })
         .collect();
     print_table(&["KIND", "NAME", "STATE", "EFFECTIVE", "IN", "CONTAINS", "HOSTS DOWN"], &table);
     Ok(())
@@ -207,10 +209,14 @@ fn render(base: &str, v: &Value) -> String {
     let servers = v["servers"].as_object().cloned().unwrap_or_default();
     let count: u64 = servers.values().filter_map(Value::as_u64).sum();
     let by: Vec<String> = servers.iter().map(|(k, c)| format!("{c} {k}")).collect();
-    out += &format!("\n  servers:  {count} total{}{}\n", if by.is_empty() { String::new() } else { format!(": {}", by.join(", ")) }, match n(v, "servers_down") {
-        0 => String::new(),
-        d => format!("; {d} down with their hosts"),
-    });
+    out += &format!(
+        "\n  servers:  {count} total{}{}\n",
+        if by.is_empty() { String::new() } else { format!(": {}", by.join(", ")) },
+        match n(v, "servers_down") {
+            0 => String::new(),
+            d => format!("; {d} down with their hosts"),
+        }
+    );
     let pct = |u: &Value| if n(u, "total") == 0 { 0.0 } else { 100.0 * n(u, "used") as f64 / n(u, "total") as f64 };
     out += &format!(
         "  usage:    vCPU {}/{} ({:.1}%), RAM {}/{} GiB ({:.1}%), disk {}/{} GiB ({:.1}%)\n",

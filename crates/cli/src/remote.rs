@@ -14,7 +14,13 @@ use serde_json::{json, Value};
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// One HTTP call with an optional token and JSON body: status, headers and body bytes.
-pub async fn call(client: &HttpClient, method: Method, url: &str, token: Option<&str>, body: Option<Value>) -> Result<(StatusCode, hyper::HeaderMap, Bytes), String> {
+pub async fn call(
+    client: &HttpClient,
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Result<(StatusCode, hyper::HeaderMap, Bytes), String> {
     let mut req = Request::builder().method(method).uri(url).header("content-type", "application/json").header("x-openstack-nova-api-version", "2.79");
     if let Some(t) = token {
         req = req.header("x-auth-token", t);
@@ -55,7 +61,12 @@ impl Remote {
         let base = match std::fs::read_to_string(&endpoint) {
             Ok(s) => s.trim().trim_end_matches('/').to_string(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(format!("no cloud is running on {}: {} is missing. Start one with `orrery up --data-dir {}`.", data_dir.display(), endpoint.display(), data_dir.display()))
+                return Err(format!(
+                    "no cloud is running on {}: {} is missing. Start one with `orrery up --data-dir {}`.",
+                    data_dir.display(),
+                    endpoint.display(),
+                    data_dir.display()
+                ))
             }
             Err(e) => return Err(format!("{}: {e}", endpoint.display())),
         };

@@ -76,11 +76,7 @@ fn with_key(message: &str, key: &str) -> String {
             if let Some(end) = rest.find('`') {
                 let (name, tail) = rest.split_at(end + 1);
                 let table = table_of(prefix, key, &name[..name.len() - 1]);
-                return if table.is_empty() {
-                    format!("{prefix}{name} at the top level{tail}")
-                } else {
-                    format!("{prefix}{name} in [{table}]{tail}")
-                };
+                return if table.is_empty() { format!("{prefix}{name} at the top level{tail}") } else { format!("{prefix}{name} in [{table}]{tail}") };
             }
         }
     }

@@ -37,8 +37,7 @@ pub fn parse_topology(text: &str, origin: &str) -> Result<TopologySpec, ConfigEr
     let spec: TopologySpec = crate::parse_toml_with_hint(text, origin, HINT)?;
     check_filters(&spec, text, origin)?;
     check_scheduler(&spec, text, origin)?;
-    Topology::build(&spec, &mut Rng::new(0))
-        .map_err(|error| ConfigError::Topology { origin: origin.to_string(), line: line_of(text, &error), error })?;
+    Topology::build(&spec, &mut Rng::new(0)).map_err(|error| ConfigError::Topology { origin: origin.to_string(), line: line_of(text, &error), error })?;
     Ok(spec)
 }
 

@@ -101,12 +101,7 @@ pub struct Bootstrap {
 impl Bootstrap {
     /// The usual bootstrap: `user` with `password_hash`, project `admin`, region `RegionOne`.
     pub fn new(user: &str, password_hash: &str) -> Bootstrap {
-        Bootstrap {
-            admin_user: user.into(),
-            admin_password_hash: password_hash.into(),
-            admin_project: "admin".into(),
-            region: "RegionOne".into(),
-        }
+        Bootstrap { admin_user: user.into(), admin_password_hash: password_hash.into(), admin_project: "admin".into(), region: "RegionOne".into() }
     }
 }
 
@@ -367,12 +362,7 @@ impl Identity {
         let mut id = Identity { region: b.region.clone(), ..Identity::default() };
         id.domains.insert(
             DEFAULT_DOMAIN.into(),
-            Domain {
-                id: DEFAULT_DOMAIN.into(),
-                name: "Default".into(),
-                description: Some("The default domain".into()),
-                enabled: true,
-            },
+            Domain { id: DEFAULT_DOMAIN.into(), name: "Default".into(), description: Some("The default domain".into()), enabled: true },
         );
         let admin_project = id.bootstrap_project(rng, &b.admin_project, "Bootstrap project for initializing the cloud.");
         id.bootstrap_project(rng, "service", "Project for the cloud's own services.");
@@ -523,16 +513,12 @@ pub fn apply(k: &mut Kernel, auth: &Auth, cmd: Cmd) -> Result<Reply> {
         Cmd::CreateUser(u) => resources::create_user(id, &caller?, u).map(Reply::User),
         Cmd::UpdateUser { id: u, patch } => resources::update_user(id, &caller?, u, patch).map(Reply::User),
         Cmd::DeleteUser { id: u } => resources::delete_user(id, &caller?, u).map(|()| Reply::Done),
-        Cmd::ChangePassword { user, password_hash } => {
-            resources::change_password(id, &caller?, user, password_hash).map(|()| Reply::Done)
-        }
+        Cmd::ChangePassword { user, password_hash } => resources::change_password(id, &caller?, user, password_hash).map(|()| Reply::Done),
         Cmd::CreateGroup(g) => resources::create_group(id, &caller?, g).map(Reply::Group),
         Cmd::UpdateGroup { id: g, patch } => resources::update_group(id, &caller?, g, patch).map(Reply::Group),
         Cmd::DeleteGroup { id: g } => resources::delete_group(id, &caller?, now, g).map(|()| Reply::Done),
         Cmd::AddToGroup { group, user } => assign::add_to_group(id, &caller?, group, user).map(|()| Reply::Done),
-        Cmd::RemoveFromGroup { group, user } => {
-            assign::remove_from_group(id, &caller?, now, group, user).map(|()| Reply::Done)
-        }
+        Cmd::RemoveFromGroup { group, user } => assign::remove_from_group(id, &caller?, now, group, user).map(|()| Reply::Done),
         Cmd::CreateRole(r) => resources::create_role(id, &caller?, r).map(Reply::Role),
         Cmd::UpdateRole { id: r, patch } => resources::update_role(id, &caller?, r, patch).map(Reply::Role),
         Cmd::DeleteRole { id: r } => resources::delete_role(id, &caller?, now, r).map(|()| Reply::Done),

@@ -99,12 +99,8 @@ impl Provider {
     /// Whether `req` fits in what is free, honouring unit constraints.
     pub fn fits(&self, req: &Resources) -> bool {
         let free = self.free();
-        (0..NUM_CLASSES).all(|c| {
-            req[c] == 0
-                || self.inventories[c]
-                    .as_ref()
-                    .is_some_and(|inv| req[c] <= free[c] && req[c] >= inv.min_unit && req[c] <= inv.max_unit)
-        })
+        (0..NUM_CLASSES)
+            .all(|c| req[c] == 0 || self.inventories[c].as_ref().is_some_and(|inv| req[c] <= free[c] && req[c] >= inv.min_unit && req[c] <= inv.max_unit))
     }
 }
 
@@ -567,7 +563,8 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
         Cmd::SetAllocations { consumer, project, user, allocations } => {
             let mut map: BTreeMap<u32, Resources> = BTreeMap::new();
             for (rp, class, amount) in allocations {
-                let (idx, _) = p.provider_by_uuid(&rp).ok_or_else(|| Error::BadRequest(format!("Allocation for resource provider '{rp}' that does not exist.")))?;
+                let (idx, _) =
+                    p.provider_by_uuid(&rp).ok_or_else(|| Error::BadRequest(format!("Allocation for resource provider '{rp}' that does not exist.")))?;
                 let c = class_index(&class).ok_or_else(|| Error::BadRequest(format!("Unknown resource class in allocation: {class}.")))?;
                 map.entry(idx).or_insert([0; NUM_CLASSES])[c] += amount;
             }
@@ -611,11 +608,12 @@ fn set_consumers(p: &mut Placement, batch: Vec<ConsumerAllocations>) -> Result<R
         }
         let mut map: BTreeMap<u32, Resources> = BTreeMap::new();
         for (rp, class, amount) in &ca.allocations {
-            let (idx, prov) = p.provider_by_uuid(rp).ok_or_else(|| Error::BadRequest(format!("Allocation for resource provider '{rp}' that does not exist.")))?;
+            let (idx, prov) =
+                p.provider_by_uuid(rp).ok_or_else(|| Error::BadRequest(format!("Allocation for resource provider '{rp}' that does not exist.")))?;
             let c = class_index(class).ok_or_else(|| Error::BadRequest(format!("Unknown resource class in allocation: {class}.")))?;
-            let inv = prov.inventories[c].as_ref().ok_or_else(|| {
-                Error::BadRequest(format!("Unable to allocate inventory: resource provider {rp} has no inventory of class {class}."))
-            })?;
+            let inv = prov.inventories[c]
+                .as_ref()
+                .ok_or_else(|| Error::BadRequest(format!("Unable to allocate inventory: resource provider {rp} has no inventory of class {class}.")))?;
             inv.check_unit(c, *amount)?;
             map.entry(idx).or_insert([0; NUM_CLASSES])[c] += amount;
         }
@@ -681,7 +679,8 @@ fn set_inventories(p: &mut Placement, uuid: Uuid, generation: u64, inventories: 
     }
     let mut new: [Option<Inventory>; NUM_CLASSES] = Default::default();
     for input in inventories {
-        let c = class_index(&input.class).ok_or_else(|| Error::BadRequest(format!("Unknown resource class in inventory for resource provider {uuid}: {}.", input.class)))?;
+        let c = class_index(&input.class)
+            .ok_or_else(|| Error::BadRequest(format!("Unknown resource class in inventory for resource provider {uuid}: {}.", input.class)))?;
         new[c] = Some(input.inventory);
     }
     for c in 0..NUM_CLASSES {

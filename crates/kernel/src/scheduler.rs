@@ -101,7 +101,15 @@ pub fn select(topo: &Topology, placement: &Placement, policy: &SchedulerSpec, re
 }
 
 /// Walks the capacity index, keeping feasible hosts with their penalty and rank.
-fn walk(topo: &Topology, placement: &Placement, filters: &Filters, policy: &SchedulerSpec, req: &Request<'_>, want: usize, picked: &mut Vec<(u64, usize, HostIdx)>) {
+fn walk(
+    topo: &Topology,
+    placement: &Placement,
+    filters: &Filters,
+    policy: &SchedulerSpec,
+    req: &Request<'_>,
+    want: usize,
+    picked: &mut Vec<(u64, usize, HostIdx)>,
+) {
     let mut perfect = 0;
     for (rank, prov) in placement.candidates(req.zone, &req.resources).enumerate() {
         let Some(host) = placement.provider(prov).and_then(|p| p.host) else { continue };
@@ -207,13 +215,18 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+    use crate::ids::Uuid;
     use crate::placement::{Placement, MEMORY_MB};
     use crate::topology::{AggregateSpec, Strategy, Topology};
-    use crate::ids::Uuid;
 
     fn cloud(strategy: Strategy) -> (Topology, Placement, SchedulerSpec) {
         let mut s = crate::placement::tests::spec(2, 2, 4, strategy);
-        s.aggregate.push(AggregateSpec { name: "ssd".into(), metadata: BTreeMap::from([("disk".into(), "ssd".into())]), racks: vec!["az2-r01".into()], hosts: vec![] });
+        s.aggregate.push(AggregateSpec {
+            name: "ssd".into(),
+            metadata: BTreeMap::from([("disk".into(), "ssd".into())]),
+            racks: vec!["az2-r01".into()],
+            hosts: vec![],
+        });
         let t = Topology::build(&s, &mut Rng::new(3)).unwrap();
         let p = Placement::from_topology(&t, &s.allocation, &s.scheduler);
         (t, p, s.scheduler)

@@ -94,16 +94,7 @@ pub struct DiskSize(#[serde(deserialize_with = "units::de_gib")] pub u64);
 impl HostSpec {
     /// An x86_64 compute host with no GPUs, data disks or custom power model.
     pub fn compute(vcpus: u32, ram_mib: u64, disk_gib: u64) -> HostSpec {
-        HostSpec {
-            role: Role::Compute,
-            vcpus,
-            ram: ram_mib,
-            disk: disk_gib,
-            arch: default_arch(),
-            gpus: 0,
-            data_disks: vec![],
-            power: PowerSpec::default(),
-        }
+        HostSpec { role: Role::Compute, vcpus, ram: ram_mib, disk: disk_gib, arch: default_arch(), gpus: 0, data_disks: vec![], power: PowerSpec::default() }
     }
 }
 
@@ -187,14 +178,7 @@ pub struct AllocationSpec {
 
 impl Default for AllocationSpec {
     fn default() -> Self {
-        AllocationSpec {
-            cpu_ratio: Ratio(4.0),
-            ram_ratio: Ratio(1.0),
-            disk_ratio: Ratio(1.0),
-            reserved_vcpus: 0,
-            reserved_ram: 4096,
-            reserved_disk: 0,
-        }
+        AllocationSpec { cpu_ratio: Ratio(4.0), ram_ratio: Ratio(1.0), disk_ratio: Ratio(1.0), reserved_vcpus: 0, reserved_ram: 4096, reserved_disk: 0 }
     }
 }
 
@@ -497,10 +481,10 @@ impl Topology {
         self.zones.push(Zone { name: zone.name.clone(), region });
         let mut rack_no = 0;
         for group in &zone.racks {
-            let profile = spec.host_profile.get(&group.profile).ok_or_else(|| TopologyError::UnknownProfile {
-                zone: zone.name.clone(),
-                profile: group.profile.clone(),
-            })?;
+            let profile = spec
+                .host_profile
+                .get(&group.profile)
+                .ok_or_else(|| TopologyError::UnknownProfile { zone: zone.name.clone(), profile: group.profile.clone() })?;
             for _ in 0..group.count {
                 rack_no += 1;
                 let rack_name = format!("{}-r{:02}", zone.name, rack_no);
@@ -508,15 +492,7 @@ impl Topology {
                 for h in 1..=group.hosts {
                     let name = format!("{rack_name}-h{h:02}");
                     self.host_by_name.insert(name.clone(), self.hosts.len() as HostIdx);
-                    self.hosts.push(Host {
-                        name,
-                        id: rng.uuid(),
-                        rack: ri,
-                        zone: zi,
-                        spec: profile.clone(),
-                        enabled: true,
-                        disabled_reason: None,
-                    });
+                    self.hosts.push(Host { name, id: rng.uuid(), rack: ri, zone: zi, spec: profile.clone(), enabled: true, disabled_reason: None });
                 }
                 self.racks.push(Rack { name: rack_name, zone: zi });
             }
@@ -527,17 +503,15 @@ impl Topology {
     fn add_aggregate(&mut self, agg: &AggregateSpec, rng: &mut Rng) -> Result<(), TopologyError> {
         let mut members = BTreeSet::new();
         for rack in &agg.racks {
-            let ri = self.racks.iter().position(|r| &r.name == rack).ok_or_else(|| TopologyError::UnknownMember {
-                aggregate: agg.name.clone(),
-                member: rack.clone(),
-            })?;
+            let ri = self
+                .racks
+                .iter()
+                .position(|r| &r.name == rack)
+                .ok_or_else(|| TopologyError::UnknownMember { aggregate: agg.name.clone(), member: rack.clone() })?;
             members.extend(self.hosts.iter().enumerate().filter(|(_, h)| h.rack as usize == ri).map(|(i, _)| i as HostIdx));
         }
         for host in &agg.hosts {
-            let hi = self.host_by_name.get(host).ok_or_else(|| TopologyError::UnknownMember {
-                aggregate: agg.name.clone(),
-                member: host.clone(),
-            })?;
+            let hi = self.host_by_name.get(host).ok_or_else(|| TopologyError::UnknownMember { aggregate: agg.name.clone(), member: host.clone() })?;
             members.insert(*hi);
         }
         let ai = self.aggregates.len() as u32;

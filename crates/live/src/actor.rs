@@ -57,10 +57,8 @@ impl ActorHandle {
 /// Starts the actor on its own thread, consuming `rx`.
 pub fn spawn(actor: Actor, rx: mpsc::Receiver<Msg>) -> ActorHandle {
     let (stop, stop_rx) = oneshot::channel();
-    let thread = std::thread::Builder::new()
-        .name("orrery-kernel".into())
-        .spawn(move || run(actor, rx, stop_rx))
-        .expect("could not start the kernel actor thread");
+    let thread =
+        std::thread::Builder::new().name("orrery-kernel".into()).spawn(move || run(actor, rx, stop_rx)).expect("could not start the kernel actor thread");
     ActorHandle { thread, stop }
 }
 

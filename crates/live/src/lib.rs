@@ -68,10 +68,7 @@ pub enum UpError {
 pub async fn up(opts: UpOptions) -> Result<(), UpError> {
     let started = std::time::Instant::now();
     if opts.driver != "sim" {
-        return Err(UpError::Usage(format!(
-            "driver '{}' is not implemented yet; the only driver is 'sim' (modelled hosts, no processes)",
-            opts.driver
-        )));
+        return Err(UpError::Usage(format!("driver '{}' is not implemented yet; the only driver is 'sim' (modelled hosts, no processes)", opts.driver)));
     }
     if !(opts.time_scale.is_finite() && opts.time_scale > 0.0) {
         return Err(UpError::Usage(format!("--time-scale must be a positive number, not {}", opts.time_scale)));
@@ -131,12 +128,7 @@ async fn create_cloud(cloud: &Cloud, dir: &DataDir, topology: TopologySpec) -> R
 }
 
 async fn region_name(cloud: &Cloud) -> String {
-    cloud
-        .read(Service::Identity, |k, _| k.topology.regions.first().map(|r| r.name.clone()))
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "RegionOne".into())
+    cloud.read(Service::Identity, |k, _| k.topology.regions.first().map(|r| r.name.clone())).await.ok().flatten().unwrap_or_else(|| "RegionOne".into())
 }
 
 fn base_url(addr: SocketAddr) -> String {

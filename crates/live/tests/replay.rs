@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use orrery_api::Msg;
-use orrery_kernel::compute::servers::{create::CreateSpec, Action, Cmd as ServerCmd};
 use orrery_kernel::compute::quotas::{Cmd as QuotaCmd, Resource};
+use orrery_kernel::compute::servers::{create::CreateSpec, Action, Cmd as ServerCmd};
 use orrery_kernel::compute::Cmd as ComputeCmd;
 use orrery_kernel::identity::{AuthMethod, Bootstrap, Cmd as IdentityCmd, Scope};
 use orrery_kernel::rng::Rng;

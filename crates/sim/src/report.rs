@@ -32,7 +32,8 @@ dt{font-weight:bold;float:left;clear:left;width:12em}dd{margin-left:13em}";
 pub fn report_html(exp: &Experiment, results: &Results) -> String {
     let mut h = String::with_capacity(64 * 1024);
     let title = escape(&results.experiment);
-    let _ = write!(h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} — orrery sim</title><style>{STYLE}</style></head><body>\n");
+    let _ =
+        write!(h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} — orrery sim</title><style>{STYLE}</style></head><body>\n");
     let _ = writeln!(h, "<h1>{title}</h1>");
     if !exp.description.is_empty() {
         let _ = writeln!(h, "<p>{}</p>", escape(&exp.description));
@@ -77,8 +78,12 @@ fn workload_text(s: &Source, limit: Option<u64>) -> String {
         Source::Synthetic(s) => {
             let arrival = match &s.arrival {
                 ArrivalProcess::Poisson { rate } => format!("Poisson, {} per hour", fmt_num(*rate)),
-                ArrivalProcess::Diurnal { mean_rate, peak_to_trough, .. } => format!("diurnal, {} per hour on average, peak/trough {}", fmt_num(*mean_rate), fmt_num(*peak_to_trough)),
-                ArrivalProcess::Bursts { base_rate, burst_rate, .. } => format!("bursts, {} per hour, {} per hour in bursts", fmt_num(*base_rate), fmt_num(*burst_rate)),
+                ArrivalProcess::Diurnal { mean_rate, peak_to_trough, .. } => {
+                    format!("diurnal, {} per hour on average, peak/trough {}", fmt_num(*mean_rate), fmt_num(*peak_to_trough))
+                }
+                ArrivalProcess::Bursts { base_rate, burst_rate, .. } => {
+                    format!("bursts, {} per hour, {} per hour in bursts", fmt_num(*base_rate), fmt_num(*burst_rate))
+                }
             };
             format!("synthetic: {arrival}, {} flavor(s){limit}", s.flavors.len())
         }
@@ -211,10 +216,8 @@ pub fn charts(results: &Results) -> Vec<String> {
     let (unit, x_label) = time_axis(results);
     let means: Vec<(&VariantResults, Vec<Sample>)> = results.variants.iter().map(|v| (v, v.mean_series())).collect();
     let line = |title: &str, y_label: &str, y_max: Option<f64>, f: &dyn Fn(&Sample) -> f64| {
-        let series = means
-            .iter()
-            .map(|(v, s)| Series { name: v.name.clone(), points: s.iter().map(|x| (x.t.0 as f64 / 1e6 / unit, f(x))).collect() })
-            .collect();
+        let series =
+            means.iter().map(|(v, s)| Series { name: v.name.clone(), points: s.iter().map(|x| (x.t.0 as f64 / 1e6 / unit, f(x))).collect() }).collect();
         LineChart { title: title.into(), x_label: x_label.into(), y_label: y_label.into(), series, y_min: Some(0.0), y_max }.render()
     };
     let bar = |title: &str, y_label: &str, key: &str| {
@@ -262,11 +265,8 @@ pub fn summary_table(results: &Results) -> String {
     let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for (i, row) in rows.iter().enumerate() {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(c, cell)| if c == 0 { format!("{cell:<w$}", w = widths[c]) } else { format!("{cell:>w$}", w = widths[c]) })
-            .collect();
+        let cells: Vec<String> =
+            row.iter().enumerate().map(|(c, cell)| if c == 0 { format!("{cell:<w$}", w = widths[c]) } else { format!("{cell:>w$}", w = widths[c]) }).collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
         if i == 0 {
@@ -298,7 +298,8 @@ mod tests {
                     if i % 7 == seed {
                         r.record_rejection(t, "No valid host was found.");
                     }
-                    let a = Aggregates { vcpu_capacity: 100, vcpu_used: i % 100, hosts_up: 6, active_hosts: (i % 6) as u32, power_w: 900.0, ..Default::default() };
+                    let a =
+                        Aggregates { vcpu_capacity: 100, vcpu_used: i % 100, hosts_up: 6, active_hosts: (i % 6) as u32, power_w: 900.0, ..Default::default() };
                     r.sample(t, &a);
                 }
                 runs.push(r.finish(Time::from_secs(86_400)));

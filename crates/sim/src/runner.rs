@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use orrery_kernel::compute::flavors::{Cmd as FlavorCmd, Flavor};
 use orrery_kernel::compute::groups::Cmd as GroupCmd;
-use orrery_kernel::health;
 use orrery_kernel::compute::quotas::{Cmd as QuotaCmd, Resource};
 use orrery_kernel::compute::servers::{create::CreateSpec, Cmd as ServerCmd};
 use orrery_kernel::compute::Cmd as ComputeCmd;
+use orrery_kernel::health;
 use orrery_kernel::identity::{AuthMethod, Bootstrap, Cmd as IdentityCmd, Scope};
 use orrery_kernel::outbox::Event;
 use orrery_kernel::placement::{MEMORY_MB, VCPU};
@@ -30,7 +30,7 @@ use orrery_kernel::time::Dur;
 use orrery_kernel::topology::{Evacuation as KernelEvacuation, Role, TopologySpec};
 use orrery_kernel::{Auth, Command, InitSpec, Kernel, Request, Time, Uuid};
 
-use crate::experiment::{CpuUtilModel, Run, Evacuation, Experiment, FaultAction, FaultKind, Variant, DEFAULT_CPU_UTIL};
+use crate::experiment::{CpuUtilModel, Evacuation, Experiment, FaultAction, FaultKind, Run, Variant, DEFAULT_CPU_UTIL};
 use crate::faults::{FaultEvent, FaultStream};
 use crate::metrics::{Aggregates, HostSample, LatencyHistogram, Recorder, Results, RunResult, RunTimings, Timings};
 use crate::workload::{Arrival, ArrivalStream, CpuUtil, WorkloadError};
@@ -135,10 +135,8 @@ impl Sim {
     pub fn new(topology: TopologySpec, seed: u64, t0: Time, rec: Recorder) -> Result<Sim, String> {
         let mut sim = Sim::bare(topology, seed, t0, rec)?;
         sim.admin = admin_ids(&sim.kernel)?;
-        let limits = [Resource::Instances, Resource::Cores, Resource::Ram, Resource::ServerGroups, Resource::ServerGroupMembers]
-            .into_iter()
-            .map(|r| (r, -1))
-            .collect();
+        let limits =
+            [Resource::Instances, Resource::Cores, Resource::Ram, Resource::ServerGroups, Resource::ServerGroupMembers].into_iter().map(|r| (r, -1)).collect();
         let quota = Command::Compute(ComputeCmd::Quota(QuotaCmd::Set { project: sim.admin.1, limits, force: true }));
         sim.kernel.apply(t0, Request { auth: Auth::System, command: quota }).map_err(|e| e.to_string())?;
         sim.image = sim.kernel.images.find("cirros-0.6").ok_or("the cirros image is missing")?.id;
@@ -648,7 +646,14 @@ fn pool(exp: &Experiment, seeds: &[u64], jobs: usize, progress: &(dyn Fn(&Progre
     collect(exp, &run, jobs, started.elapsed(), plan.len(), slots)
 }
 
-fn collect(exp: &Experiment, run: &Run, jobs: usize, wall: Duration, planned: usize, slots: Vec<Option<Result<RunOutput, RunError>>>) -> Result<Outcome, RunError> {
+fn collect(
+    exp: &Experiment,
+    run: &Run,
+    jobs: usize,
+    wall: Duration,
+    planned: usize,
+    slots: Vec<Option<Result<RunOutput, RunError>>>,
+) -> Result<Outcome, RunError> {
     let mut runs = Vec::new();
     let mut timings = Vec::new();
     let mut violations = Vec::new();

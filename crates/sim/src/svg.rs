@@ -120,13 +120,28 @@ fn axes(out: &mut String, f: &Frame, xt: &[f64], yt: &[f64], x_label: &str, y_la
     let (bottom, right) = (HEIGHT - BOTTOM, WIDTH - RIGHT);
     for &y in yt {
         let py = f.py(y);
-        let _ = write!(out, r##"<line x1="{LEFT}" y1="{py:.1}" x2="{right}" y2="{py:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##, LEFT - 6.0, py + 4.0, fmt_num(y));
+        let _ = write!(
+            out,
+            r##"<line x1="{LEFT}" y1="{py:.1}" x2="{right}" y2="{py:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
+            LEFT - 6.0,
+            py + 4.0,
+            fmt_num(y)
+        );
     }
     for &x in xt {
         let px = f.px(x);
-        let _ = write!(out, r##"<line x1="{px:.1}" y1="{bottom}" x2="{px:.1}" y2="{:.1}" stroke="#333"/><text x="{px:.1}" y="{:.1}" text-anchor="middle">{}</text>"##, bottom + 5.0, bottom + 18.0, fmt_num(x));
+        let _ = write!(
+            out,
+            r##"<line x1="{px:.1}" y1="{bottom}" x2="{px:.1}" y2="{:.1}" stroke="#333"/><text x="{px:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+            bottom + 5.0,
+            bottom + 18.0,
+            fmt_num(x)
+        );
     }
-    let _ = write!(out, r##"<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{bottom}" stroke="#333"/><line x1="{LEFT}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#333"/>"##);
+    let _ = write!(
+        out,
+        r##"<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{bottom}" stroke="#333"/><line x1="{LEFT}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#333"/>"##
+    );
     let _ = write!(out, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, (LEFT + right) / 2.0, HEIGHT - 10.0, escape(x_label));
     let mid = (TOP + bottom) / 2.0;
     let _ = write!(out, r#"<text x="16" y="{mid:.1}" text-anchor="middle" transform="rotate(-90 16 {mid:.1})">{}</text>"#, escape(y_label));
@@ -138,7 +153,14 @@ fn legend(out: &mut String, names: &[&str]) {
         let y = TOP + 8.0 + 18.0 * i as f64;
         let x = WIDTH - RIGHT + 14.0;
         let colour = PALETTE[i % PALETTE.len()];
-        let _ = write!(out, r#"<rect x="{x}" y="{:.1}" width="14" height="4" fill="{colour}"/><text x="{:.1}" y="{:.1}">{}</text>"#, y - 4.0, x + 20.0, y + 2.0, escape(name));
+        let _ = write!(
+            out,
+            r#"<rect x="{x}" y="{:.1}" width="14" height="4" fill="{colour}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+            y - 4.0,
+            x + 20.0,
+            y + 2.0,
+            escape(name)
+        );
     }
 }
 
@@ -172,7 +194,8 @@ impl LineChart {
         let f = Frame { x0: xt[0], x1: xt[xt.len() - 1], y0: yt[0], y1: yt[yt.len() - 1] };
         axes(&mut out, &f, &xt, &yt, &self.x_label, &self.y_label);
         for (i, s) in self.series.iter().enumerate() {
-            let coords: Vec<String> = thin(&s.points).iter().filter(|(x, y)| x.is_finite() && y.is_finite()).map(|(x, y)| format!("{:.1},{:.1}", f.px(*x), f.py(*y))).collect();
+            let coords: Vec<String> =
+                thin(&s.points).iter().filter(|(x, y)| x.is_finite() && y.is_finite()).map(|(x, y)| format!("{:.1},{:.1}", f.px(*x), f.py(*y))).collect();
             let _ = write!(out, r#"<polyline fill="none" stroke="{}" stroke-width="1.8" points="{}"/>"#, PALETTE[i % PALETTE.len()], coords.join(" "));
         }
         legend(&mut out, &self.series.iter().map(|s| s.name.as_str()).collect::<Vec<_>>());

@@ -301,8 +301,7 @@ impl ArrivalStream {
             let source: BoxedSource = match &w.source {
                 Source::Synthetic(s) => Box::new(SyntheticStream::new(s, w.cpu_util.as_ref(), stream_seed, until, w.limit).map(Ok)),
                 Source::Trace(t) => {
-                    let inner = traces::open(t, w.limit, until)
-                        .map_err(|error| WorkloadError::Trace { workload: w.name.clone(), error })?;
+                    let inner = traces::open(t, w.limit, until).map_err(|error| WorkloadError::Trace { workload: w.name.clone(), error })?;
                     Box::new(TraceArrivals { inner, model: w.cpu_util.clone(), rng: Rng::new(stream_seed) })
                 }
             };
@@ -509,7 +508,8 @@ mod tests {
             let a = Arrival { at: Time(t), id: 0, source: 0, vcpus: 1, ram_mb: 1, disk_gb: 0, lifetime: None, group: None, cpu: CpuUtil::Constant(0.0) };
             Box::new(std::iter::once(Ok(a)))
         };
-        let tied: Vec<u32> = ArrivalStream::merge(vec![("x".into(), same(5)), ("y".into(), same(5)), ("z".into(), same(1))]).map(|a| a.unwrap().source).collect();
+        let tied: Vec<u32> =
+            ArrivalStream::merge(vec![("x".into(), same(5)), ("y".into(), same(5)), ("z".into(), same(1))]).map(|a| a.unwrap().source).collect();
         assert_eq!(tied, [2, 0, 1]);
     }
 
@@ -520,7 +520,8 @@ mod tests {
             s.groups = Some(Groups { fraction: 1.0, size: 2, policy: GroupPolicy::Affinity });
         }
         let exp = experiment(vec![w.clone(), w]);
-        let ids: Vec<(u32, u64)> = ArrivalStream::open(&exp, 1, Time::from_secs(3600)).unwrap().filter_map(|a| a.ok()).filter_map(|a| a.group.map(|g| (a.source, g.id))).collect();
+        let ids: Vec<(u32, u64)> =
+            ArrivalStream::open(&exp, 1, Time::from_secs(3600)).unwrap().filter_map(|a| a.ok()).filter_map(|a| a.group.map(|g| (a.source, g.id))).collect();
         assert!(ids.iter().all(|(src, id)| id >> 40 == u64::from(*src)));
         assert!(ids.iter().any(|(s, _)| *s == 1));
     }

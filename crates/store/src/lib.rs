@@ -104,10 +104,9 @@ pub fn recover(journal: &dyn Journal, snapshots: &dyn Snapshots) -> Result<(Kern
         if e.seq != seq + 1 {
             return Err(StoreError::Corrupt { what: "journal".into(), detail: format!("entry {} follows {seq}", e.seq) });
         }
-        kernel.apply(e.at, e.request).map_err(|err| StoreError::Corrupt {
-            what: format!("journal entry {}", e.seq),
-            detail: format!("replaying it failed: {err}"),
-        })?;
+        kernel
+            .apply(e.at, e.request)
+            .map_err(|err| StoreError::Corrupt { what: format!("journal entry {}", e.seq), detail: format!("replaying it failed: {err}") })?;
         kernel.outbox.drain();
         seq = e.seq;
         Ok(())

@@ -49,8 +49,8 @@ impl Journal for SqliteJournal {
         {
             let mut stmt = tx.prepare_cached("INSERT INTO journal (seq, at, request) VALUES (?1, ?2, ?3)")?;
             for e in entries {
-                let body = serde_json::to_string(&e.request)
-                    .map_err(|err| StoreError::Corrupt { what: format!("request {}", e.seq), detail: err.to_string() })?;
+                let body =
+                    serde_json::to_string(&e.request).map_err(|err| StoreError::Corrupt { what: format!("request {}", e.seq), detail: err.to_string() })?;
                 stmt.execute(params![e.seq as i64, e.at.0 as i64, body])?;
             }
         }
@@ -65,8 +65,7 @@ impl Journal for SqliteJournal {
             let seq: i64 = row.get(0)?;
             let at: i64 = row.get(1)?;
             let body: String = row.get(2)?;
-            let request = serde_json::from_str(&body)
-                .map_err(|err| StoreError::Corrupt { what: format!("journal entry {seq}"), detail: err.to_string() })?;
+            let request = serde_json::from_str(&body).map_err(|err| StoreError::Corrupt { what: format!("journal entry {seq}"), detail: err.to_string() })?;
             f(Entry { seq: seq as u64, at: orrery_kernel::Time(at as u64), request })?;
         }
         Ok(())

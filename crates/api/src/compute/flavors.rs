@@ -85,7 +85,10 @@ fn filtered(k: &orrery_kernel::Kernel, caller: &orrery_kernel::Caller, q: &BTree
         q.get(key).map_or(Ok(0), |v| v.parse().map_err(|_| Error::BadRequest(format!("Invalid {key} filter [{v}]"))))
     };
     let (min_ram, min_disk) = (num("minRam")?, num("minDisk")?);
-    let limit = q.get("limit").map(|v| v.parse::<usize>().map_err(|_| Error::BadRequest(format!("Invalid input for query parameters limit. Value: {v}.")))).transpose()?;
+    let limit = q
+        .get("limit")
+        .map(|v| v.parse::<usize>().map_err(|_| Error::BadRequest(format!("Invalid input for query parameters limit. Value: {v}."))))
+        .transpose()?;
     let own = |f: &Flavor| caller.project.is_some_and(|p| f.access.contains(&p));
     let start = match q.get("marker") {
         Some(m) if !k.compute.flavors.contains_key(m) => return Err(Error::BadRequest(format!("marker [{m}] not found"))),
@@ -156,7 +159,10 @@ impl Num {
         };
         match v {
             Some(v) if v >= min && v <= i64::from(i32::MAX) => Ok(v as u64),
-            _ => Err(ApiError::bad_request(S, format!("Invalid input for field/attribute {field}. Value: {}. It must be an integer from {min} to {}.", self.show(), i32::MAX))),
+            _ => Err(ApiError::bad_request(
+                S,
+                format!("Invalid input for field/attribute {field}. Value: {}. It must be an integer from {min} to {}.", self.show(), i32::MAX),
+            )),
         }
     }
 
@@ -219,7 +225,10 @@ struct CreateFlavor {
 impl CreateFlavor {
     fn into_flavor(self, mv: Microversion) -> Result<Flavor, ApiError> {
         if self.description.is_some() && !mv.at_least(55) {
-            return Err(ApiError::bad_request(S, "Invalid input for field/attribute flavor. Additional properties are not allowed ('description' was unexpected)"));
+            return Err(ApiError::bad_request(
+                S,
+                "Invalid input for field/attribute flavor. Additional properties are not allowed ('description' was unexpected)",
+            ));
         }
         let id = match self.id {
             None => new_uuid().to_string(),
@@ -480,7 +489,15 @@ mod tests {
         assert_eq!(get(&app, "/compute/v2.1/flavors", P1).await.body["flavors"].as_array().unwrap().len(), 7);
         assert_eq!(get(&app, "/compute/v2.1/flavors/s1/os-flavor-access", ADMIN).await.body["flavor_access"].as_array().unwrap().len(), 1);
         assert_eq!(get(&app, "/compute/v2.1/flavors/1/os-flavor-access", ADMIN).await.status, 404);
-        let r = send(&app, "POST", "/compute/v2.1/flavors/s1/os-extra_specs", ADMIN, "2.1", r#"{"extra_specs": {"hw:cpu_policy": "dedicated", "resources:VGPU": 1}}"#).await;
+        let r = send(
+            &app,
+            "POST",
+            "/compute/v2.1/flavors/s1/os-extra_specs",
+            ADMIN,
+            "2.1",
+            r#"{"extra_specs": {"hw:cpu_policy": "dedicated", "resources:VGPU": 1}}"#,
+        )
+        .await;
         assert_eq!(r.body["extra_specs"]["resources:VGPU"], "1");
         let r = get(&app, "/compute/v2.1/flavors/s1/os-extra_specs/hw:cpu_policy", P1).await;
         assert_eq!(r.body, json!({"hw:cpu_policy": "dedicated"}));

@@ -142,7 +142,10 @@ impl CreateGroup {
         };
         let soft = name.starts_with("soft-");
         let policy = GroupPolicy::from_name(&name).filter(|_| !soft || mv.at_least(15)).ok_or_else(|| {
-            ApiError::bad_request(S, format!("Invalid input for field/attribute policy. Value: {name}. '{name}' is not one of the policies this microversion accepts"))
+            ApiError::bad_request(
+                S,
+                format!("Invalid input for field/attribute policy. Value: {name}. '{name}' is not one of the policies this microversion accepts"),
+            )
         })?;
         let max = match self.rules.as_ref().and_then(|r| r.max_server_per_host.as_ref()) {
             None => None,

@@ -12,10 +12,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::{get, put};
 use axum::{Json, Router};
+use orrery_kernel::compute::{self as kcompute, hosts};
 use orrery_kernel::health::{self, Kind, State as HealthState};
 use orrery_kernel::placement::{DISK_GB, MEMORY_MB, VCPU};
 use orrery_kernel::topology::{Host, Role};
-use orrery_kernel::compute::{self as kcompute, hosts};
 use orrery_kernel::{Caller, Command, Error, HostIdx, Kernel, Time, Uuid};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -224,7 +224,13 @@ async fn detail(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query
     Ok(Json(with_links(body, &views, &q, mv, &s.site.base_url, "os-hypervisors/detail")))
 }
 
-async fn show(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
+async fn show(
+    State(s): State<AppState>,
+    mv: Microversion,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
     let with_servers = mv.at_least(53) && q.get("with_servers").is_some_and(|v| ["1", "true", "yes", "on"].contains(&v.to_ascii_lowercase().as_str()));
     let v = read(&s, S, auth(&h, S)?, move |k, c| {
         admin_only(c, "os-hypervisors:show")?;
@@ -320,14 +326,27 @@ async fn services(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Que
         admin_only(c, "os-services:list")?;
         let now = k.now();
         let control = |n: u32, binary: &str| {
-            let id = if mv.at_least(53) { json!(Uuid::from_random(u128::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834)).to_string()) } else { json!(n) };
+            let id = if mv.at_least(53) {
+                json!(Uuid::from_random(u128::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834)).to_string())
+            } else {
+                json!(n)
+            };
             service_json(mv, ServiceRow { id, binary, host: "controller", zone: "internal", up: true, forced_down: false, enabled: true, reason: None }, now)
         };
         let mut out = vec![control(1, "nova-scheduler"), control(2, "nova-conductor")];
         for idx in compute_hosts(k) {
             let v = HostView::bare(k, idx);
             let zone = k.topology.zone_of(idx);
-            let row = ServiceRow { id: v.service_id(mv), binary: "nova-compute", host: &v.host.name, zone, up: v.up, forced_down: forced_down(k, idx), enabled: v.host.enabled, reason: v.host.disabled_reason.as_deref() };
+            let row = ServiceRow {
+                id: v.service_id(mv),
+                binary: "nova-compute",
+                host: &v.host.name,
+                zone,
+                up: v.up,
+                forced_down: forced_down(k, idx),
+                enabled: v.host.enabled,
+                reason: v.host.disabled_reason.as_deref(),
+            };
             out.push(service_json(mv, row, now));
         }
         out.retain(|o| q.get("host").is_none_or(|h| o["host"] == json!(h)) && q.get("binary").is_none_or(|b| o["binary"] == json!(b)));
@@ -396,7 +415,9 @@ fn change_legacy(action: &str, u: ServiceUpdate, mv: Microversion) -> Result<Cha
             c.enable = Some(false);
             c.reason = Some(u.disabled_reason.ok_or_else(|| bad("Missing disabled reason field"))?);
         }
-        "force-down" if mv.at_least(11) => c.forced_down = Some(u.forced_down.ok_or_else(|| bad("Invalid input for field/attribute forced_down. 'forced_down' is a required property"))?),
+        "force-down" if mv.at_least(11) => {
+            c.forced_down = Some(u.forced_down.ok_or_else(|| bad("Invalid input for field/attribute forced_down. 'forced_down' is a required property"))?)
+        }
         other => return Err(ApiError::new(S, Error::NotFound(format!("Unknown action {other}")))),
     }
     Ok(c)
@@ -449,7 +470,16 @@ async fn service_reply(s: &AppState, a: orrery_kernel::Auth, mv: Microversion, a
         let idx = *k.topology.host_by_name.get(&host).ok_or_else(|| Error::NotFound(format!("Compute host {host} could not be found.")))?;
         let h = k.topology.host(idx);
         let v = HostView::bare(k, idx);
-        let row = ServiceRow { id: v.service_id(mv), binary: "nova-compute", host: &h.name, zone: k.topology.zone_of(idx), up: v.up, forced_down: forced_down(k, idx), enabled: h.enabled, reason: h.disabled_reason.as_deref() };
+        let row = ServiceRow {
+            id: v.service_id(mv),
+            binary: "nova-compute",
+            host: &h.name,
+            zone: k.topology.zone_of(idx),
+            up: v.up,
+            forced_down: forced_down(k, idx),
+            enabled: h.enabled,
+            reason: h.disabled_reason.as_deref(),
+        };
         Ok(service_json(mv, row, k.now()))
     })
     .await?;
@@ -627,7 +657,15 @@ mod tests {
         // Before 2.53 the path names the action and the body the host.
         let r = send(&app, "PUT", "/compute/v2.1/os-services/disable", ADMIN, "2.1", r#"{"host": "az1-r01-h02", "binary": "nova-compute"}"#).await;
         assert_eq!(r.body, json!({"service": {"host": "az1-r01-h02", "binary": "nova-compute", "status": "disabled"}}));
-        let r = send(&app, "PUT", "/compute/v2.1/os-services/force-down", ADMIN, "2.11", r#"{"host": "az1-r01-h02", "binary": "nova-compute", "forced_down": true}"#).await;
+        let r = send(
+            &app,
+            "PUT",
+            "/compute/v2.1/os-services/force-down",
+            ADMIN,
+            "2.11",
+            r#"{"host": "az1-r01-h02", "binary": "nova-compute", "forced_down": true}"#,
+        )
+        .await;
         assert_eq!(r.body["service"]["forced_down"], true);
     }
 }

@@ -85,7 +85,13 @@ async fn list(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q
     Ok(Json(body))
 }
 
-async fn show(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(name): Path<String>, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
+async fn show(
+    State(s): State<AppState>,
+    mv: Microversion,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
     let user = user_param(&q, mv)?;
     let kp = read(&s, S, auth(&h, S)?, move |k, c| {
         let owner = kkeypairs::owner(c, user)?;
@@ -116,7 +122,8 @@ struct CreateKeypair {
 async fn create(State(s): State<AppState>, mv: Microversion, h: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let a = auth(&h, S)?;
     let b = parse_json::<CreateBody>(S, &body)?.keypair;
-    let unexpected = |f: &str| ApiError::bad_request(S, format!("Invalid input for field/attribute keypair. Additional properties are not allowed ('{f}' was unexpected)"));
+    let unexpected =
+        |f: &str| ApiError::bad_request(S, format!("Invalid input for field/attribute keypair. Additional properties are not allowed ('{f}' was unexpected)"));
     if b.kind.is_some() && !mv.at_least(2) {
         return Err(unexpected("type"));
     }
@@ -126,7 +133,9 @@ async fn create(State(s): State<AppState>, mv: Microversion, h: HeaderMap, body:
     let kind = match b.kind.as_deref() {
         None | Some("ssh") => KeyType::Ssh,
         Some("x509") => KeyType::X509,
-        Some(other) => return Err(ApiError::bad_request(S, format!("Invalid input for field/attribute type. Value: {other}. '{other}' is not one of ['ssh', 'x509']"))),
+        Some(other) => {
+            return Err(ApiError::bad_request(S, format!("Invalid input for field/attribute type. Value: {other}. '{other}' is not one of ['ssh', 'x509']")))
+        }
     };
     let Some(public_key) = b.public_key else {
         return Err(ApiError::not_implemented(S, "orrery cannot generate keypairs; pass public_key (the openstack CLI generates one for you)."));
@@ -136,7 +145,13 @@ async fn create(State(s): State<AppState>, mv: Microversion, h: HeaderMap, body:
         KeyType::X509 => x509_fingerprint(&public_key),
     }
     .ok_or_else(|| ApiError::bad_request(S, "Keypair data is invalid: failed to generate fingerprint"))?;
-    let user = b.user_id.as_deref().map(|u| u.parse::<Uuid>().map_err(|_| ApiError::bad_request(S, format!("Invalid input for field/attribute user_id. Value: {u}. It is not a user id.")))).transpose()?;
+    let user = b
+        .user_id
+        .as_deref()
+        .map(|u| {
+            u.parse::<Uuid>().map_err(|_| ApiError::bad_request(S, format!("Invalid input for field/attribute user_id. Value: {u}. It is not a user id.")))
+        })
+        .transpose()?;
     let cmd = Cmd::Create { user, name: b.name, public_key, fingerprint, kind };
     let kp = match apply(&s, S, a, Command::Compute(kcompute::Cmd::Keypair(cmd))).await? {
         Reply::Compute(kcompute::Reply::Keypair(kkeypairs::Reply::Keypair(kp))) => *kp,
@@ -148,7 +163,13 @@ async fn create(State(s): State<AppState>, mv: Microversion, h: HeaderMap, body:
     Ok((status, Json(json!({"keypair": o}))).into_response())
 }
 
-async fn delete(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(name): Path<String>, Query(q): Query<BTreeMap<String, String>>) -> Result<StatusCode, ApiError> {
+async fn delete(
+    State(s): State<AppState>,
+    mv: Microversion,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
     let user = user_param(&q, mv)?;
     apply(&s, S, auth(&h, S)?, Command::Compute(kcompute::Cmd::Keypair(Cmd::Delete { user, name }))).await?;
     Ok(if mv.at_least(2) { StatusCode::NO_CONTENT } else { StatusCode::ACCEPTED })
@@ -375,7 +396,8 @@ mod http_tests {
         let app = app();
         let r = send(&app, "POST", "/compute/v2.1/os-keypairs", P1, "2.79", r#"{"keypair": {"name": "k", "public_key": "ssh-rsa garbage"}}"#).await;
         assert_eq!(r.body["badRequest"]["message"], "Keypair data is invalid: failed to generate fingerprint");
-        let r = send(&app, "POST", "/compute/v2.1/os-keypairs", P1, "2.1", &format!(r#"{{"keypair": {{"name": "k", "public_key": "{KEY}", "type": "ssh"}}}}"#)).await;
+        let r = send(&app, "POST", "/compute/v2.1/os-keypairs", P1, "2.1", &format!(r#"{{"keypair": {{"name": "k", "public_key": "{KEY}", "type": "ssh"}}}}"#))
+            .await;
         assert_eq!(r.status, 400, "type needs 2.2");
         let r = send(&app, "POST", "/compute/v2.1/os-keypairs", P1, "2.79", r#"{"keypair": {"name": "k"}}"#).await;
         assert_eq!(r.status, 501);

@@ -115,8 +115,9 @@ fn limit_value(name: &str, v: &Value) -> Result<i64, ApiError> {
         Value::String(t) => t.trim().parse().ok(),
         _ => None,
     };
-    n.filter(|&n| n >= -1 && n <= i64::from(i32::MAX))
-        .ok_or_else(|| ApiError::bad_request(S, format!("Invalid input for field/attribute {name}. Value: {v}. It must be an integer from -1 to {}.", i32::MAX)))
+    n.filter(|&n| n >= -1 && n <= i64::from(i32::MAX)).ok_or_else(|| {
+        ApiError::bad_request(S, format!("Invalid input for field/attribute {name}. Value: {v}. It must be an integer from -1 to {}.", i32::MAX))
+    })
 }
 
 /// The limits and `force` flag of a quota update, checked against the microversion.
@@ -141,7 +142,10 @@ fn parse_update(body: &Bytes, mv: Microversion) -> Result<(BTreeMap<Resource, i6
                 limit_value(name, v)?;
             }
             None => {
-                return Err(ApiError::bad_request(S, format!("Invalid input for field/attribute quota_set. Additional properties are not allowed ('{name}' was unexpected)")));
+                return Err(ApiError::bad_request(
+                    S,
+                    format!("Invalid input for field/attribute quota_set. Additional properties are not allowed ('{name}' was unexpected)"),
+                ));
             }
         }
     }
@@ -196,7 +200,9 @@ async fn limits(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query
         abs["maxPersonalitySize"] = json!(limits[&Resource::InjectedFileContentBytes]);
     }
     if !mv.at_least(36) {
-        for (k, v) in [("maxSecurityGroupRules", 20), ("maxSecurityGroups", 10), ("maxTotalFloatingIps", 10), ("totalFloatingIpsUsed", 0), ("totalSecurityGroupsUsed", 0)] {
+        for (k, v) in
+            [("maxSecurityGroupRules", 20), ("maxSecurityGroups", 10), ("maxTotalFloatingIps", 10), ("totalFloatingIpsUsed", 0), ("totalSecurityGroupsUsed", 0)]
+        {
             abs[k] = json!(v);
         }
     }

@@ -309,10 +309,27 @@ pub(crate) mod testkit {
     }
 
     fn member(k: &mut Kernel, n: u128, project: Uuid, token: &str) {
-        let p = Project { id: project, name: format!("p{n}"), domain: DEFAULT_DOMAIN.into(), parent: None, description: None, enabled: true, tags: BTreeSet::new() };
+        let p = Project {
+            id: project,
+            name: format!("p{n}"),
+            domain: DEFAULT_DOMAIN.into(),
+            parent: None,
+            description: None,
+            enabled: true,
+            tags: BTreeSet::new(),
+        };
         sys(k, identity::Cmd::CreateProject(p));
         let user = Uuid(0x9000 + n);
-        let u = User { id: user, name: format!("u{n}"), domain: DEFAULT_DOMAIN.into(), enabled: true, default_project: Some(project), password_hash: None, description: None, email: None };
+        let u = User {
+            id: user,
+            name: format!("u{n}"),
+            domain: DEFAULT_DOMAIN.into(),
+            enabled: true,
+            default_project: Some(project),
+            password_hash: None,
+            description: None,
+            email: None,
+        };
         sys(k, identity::Cmd::CreateUser(u));
         let role = k.identity.role_by_name("member").expect("member role").id;
         sys(k, identity::Cmd::Grant(Assignment { actor: Actor::User(user), target: Target::Project(project), role }));

@@ -291,10 +291,7 @@ async fn revoke(State(s): State<AppState>, h: HeaderMap) -> Result<StatusCode, A
 /// `GET /v3/auth/projects`: the projects the token's user can scope to.
 async fn projects(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
     let base = s.site.base_url.clone();
-    let items = read(&s, &h, move |k, c, _| {
-        Ok(k.identity.scopable_projects(c.user).into_iter().map(|p| project_json(&base, p)).collect::<Vec<_>>())
-    })
-    .await?;
+    let items = read(&s, &h, move |k, c, _| Ok(k.identity.scopable_projects(c.user).into_iter().map(|p| project_json(&base, p)).collect::<Vec<_>>())).await?;
     Ok(Json(collection(&s.site.base_url, "auth/projects", "projects", items)))
 }
 

@@ -115,11 +115,8 @@ fn service_json(site: &Site, kind: &str, name: &str, description: &str) -> Value
 
 async fn services(State(s): State<AppState>, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
     read(&s, &h, |_, c, _| admin_only(c, "list_services")).await?;
-    let items = SERVICES
-        .iter()
-        .filter(|(kind, ..)| q.get("type").is_none_or(|t| t == kind))
-        .map(|(kind, name, _, d)| service_json(&s.site, kind, name, d))
-        .collect();
+    let items =
+        SERVICES.iter().filter(|(kind, ..)| q.get("type").is_none_or(|t| t == kind)).map(|(kind, name, _, d)| service_json(&s.site, kind, name, d)).collect();
     Ok(Json(collection(&s.site.base_url, "services", "services", items)))
 }
 

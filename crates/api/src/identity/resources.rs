@@ -11,8 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use orrery_kernel::identity::{
-    self as kid, Cmd, Domain, DomainPatch, Group, GroupPatch, Project, ProjectPatch, Reply as IdReply, Role, RolePatch, User,
-    UserPatch,
+    self as kid, Cmd, Domain, DomainPatch, Group, GroupPatch, Project, ProjectPatch, Reply as IdReply, Role, RolePatch, User, UserPatch,
 };
 use orrery_kernel::{Caller, Error, Kernel, Uuid};
 use serde::{Deserialize, Deserializer};

@@ -1,6 +1,5 @@
 //! Identity API tests: the router driven in-process against an in-memory kernel actor.
 
-
 use axum::body::Body;
 use axum::http::{HeaderMap, Request as HttpRequest, StatusCode};
 use axum::Router;
@@ -225,11 +224,13 @@ async fn token_method_rescopes_and_unknown_paths_answer_501() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert!(r.body["token"].get("project").is_none() && r.body["token"].get("catalog").is_none());
     let tok = subject(&r);
-    let body = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": tok}}, "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
+    let body =
+        json!({"auth": {"identity": {"methods": ["token"], "token": {"id": tok}}, "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
     let r2 = login_raw(&app, &body.to_string()).await;
     assert_eq!(r2.status, StatusCode::CREATED, "{}", r2.body);
     assert_eq!(r2.body["token"]["project"]["name"], "admin");
-    let service = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": tok}}, "scope": {"project": {"name": "service", "domain": {"name": "Default"}}}}});
+    let service =
+        json!({"auth": {"identity": {"methods": ["token"], "token": {"id": tok}}, "scope": {"project": {"name": "service", "domain": {"name": "Default"}}}}});
     assert_keystone_error(&login_raw(&app, &service.to_string()).await, 401);
     assert_eq!(r2.body["token"]["methods"], json!(["token", "password"]));
     assert_eq!(r2.body["token"]["expires_at"], r.body["token"]["expires_at"]);
@@ -302,7 +303,8 @@ async fn groups_domains_and_domain_grants() {
     assert_eq!(rows.len(), 3, "admin, member, reader through the group: {}", r.body);
     assert!(rows.iter().all(|a| a["scope"]["domain"]["id"] == json!(did) && a["links"]["membership"].is_string()));
     // A domain-scoped token for carol.
-    let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"id": uid, "password": "c"}}}, "scope": {"domain": {"name": "lab"}}}});
+    let body =
+        json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"id": uid, "password": "c"}}}, "scope": {"domain": {"name": "lab"}}}});
     let r = login_raw(&app, &body.to_string()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["token"]["domain"]["id"], json!(did));

@@ -30,7 +30,12 @@ pub fn routes() -> Router<AppState> {
 
 /// Parses `VCPU:2,MEMORY_MB:1024` into amounts per class.
 pub(super) fn parse_resources(text: &str) -> Result<Resources, ApiError> {
-    let bad = || ApiError::bad_request(S, format!("Badly formed resources parameter. Expected resources query string parameter in form: ?resources=VCPU:2,MEMORY_MB:1024. Got: {text}."));
+    let bad = || {
+        ApiError::bad_request(
+            S,
+            format!("Badly formed resources parameter. Expected resources query string parameter in form: ?resources=VCPU:2,MEMORY_MB:1024. Got: {text}."),
+        )
+    };
     let mut out = [0; NUM_CLASSES];
     for item in text.split(',') {
         let (class, amount) = item.split_once(':').ok_or_else(bad)?;
@@ -38,7 +43,8 @@ pub(super) fn parse_resources(text: &str) -> Result<Resources, ApiError> {
         if amount == 0 {
             return Err(bad());
         }
-        let c = class_index(class.trim()).ok_or_else(|| ApiError::bad_request(S, format!("Invalid resource class in resources parameter: No such resource class {class}.")))?;
+        let c = class_index(class.trim())
+            .ok_or_else(|| ApiError::bad_request(S, format!("Invalid resource class in resources parameter: No such resource class {class}.")))?;
         if out[c] != 0 {
             return Err(ApiError::bad_request(S, format!("Badly formed resources parameter: resource class {class} is repeated.")));
         }
@@ -90,7 +96,10 @@ impl TraitRule {
     /// Adds `A,B,!C` (forbidden traits from 1.22). Unknown traits are a 400, as in placement.
     pub(super) fn add(&mut self, text: &str, v: Version) -> Result<(), ApiError> {
         if text.is_empty() {
-            return Err(ApiError::bad_request(S, "Invalid query string parameters: Expected 'required' parameter value of the form: HW_CPU_X86_VMX,CUSTOM_MAGIC. Got an empty value."));
+            return Err(ApiError::bad_request(
+                S,
+                "Invalid query string parameters: Expected 'required' parameter value of the form: HW_CPU_X86_VMX,CUSTOM_MAGIC. Got an empty value.",
+            ));
         }
         for t in text.split(',') {
             let (forbid, name) = match t.strip_prefix('!') {
@@ -152,7 +161,10 @@ impl CandidateQuery {
         for (key, val) in query_pairs(raw) {
             match (key.as_str(), split_suffix(&key, v)) {
                 ("limit", _) if v.at_least(16) => {
-                    q.limit = Some(val.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(|| ApiError::bad_request(S, format!("Invalid query string parameters: '{val}' is not a positive integer for limit")))?);
+                    q.limit =
+                        Some(val.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(|| {
+                            ApiError::bad_request(S, format!("Invalid query string parameters: '{val}' is not a positive integer for limit"))
+                        })?);
                 }
                 ("group_policy", _) if v.at_least(25) => policy = Some(val),
                 ("root_required", _) if v.at_least(35) => q.root.add(&val, v)?,
@@ -183,14 +195,19 @@ impl CandidateQuery {
 
     fn validate(&mut self, policy: Option<String>, v: Version) -> Result<(), ApiError> {
         if !self.groups.values().any(|g| g.resources.iter().any(|&r| r > 0)) {
-            return Err(ApiError::bad_request(S, "Badly formed resources parameter. Expected resources query string parameter in form: ?resources=VCPU:2,MEMORY_MB:1024. Got: empty string."));
+            return Err(ApiError::bad_request(
+                S,
+                "Badly formed resources parameter. Expected resources query string parameter in form: ?resources=VCPU:2,MEMORY_MB:1024. Got: empty string.",
+            ));
         }
         if !v.at_least(36) && self.groups.values().any(|g| g.resources.iter().all(|&r| r == 0)) {
             return Err(ApiError::bad_request(S, "All request groups must specify resources."));
         }
         let numbered = self.groups.keys().filter(|k| !k.is_empty()).count();
         match policy.as_deref() {
-            None if numbered > 1 => return Err(ApiError::bad_request(S, "The \"group_policy\" parameter is required when specifying more than one \"resources{N}\" parameter.")),
+            None if numbered > 1 => {
+                return Err(ApiError::bad_request(S, "The \"group_policy\" parameter is required when specifying more than one \"resources{N}\" parameter."))
+            }
             None | Some("none") => {}
             Some("isolate") => self.isolate = numbered > 1,
             Some(other) => return Err(ApiError::bad_request(S, format!("Invalid query string parameters: '{other}' is not one of ['none', 'isolate']"))),
@@ -292,7 +309,9 @@ async fn show(State(s): State<AppState>, v: Version, h: HeaderMap, Path(consumer
         let allocs: Map<String, Value> = c
             .allocations
             .iter()
-            .filter_map(|(&idx, r)| k.placement.provider(idx).map(|p| (p.uuid.to_string(), json!({"generation": p.generation, "resources": resources_json(r)}))))
+            .filter_map(|(&idx, r)| {
+                k.placement.provider(idx).map(|p| (p.uuid.to_string(), json!({"generation": p.generation, "resources": resources_json(r)})))
+            })
             .collect();
         let mut o = json!({"allocations": allocs});
         if v.at_least(12) {
@@ -427,7 +446,10 @@ async fn post_many(State(s): State<AppState>, v: Version, h: HeaderMap, body: By
 
 async fn delete(State(s): State<AppState>, h: HeaderMap, Path(consumer): Path<String>) -> Result<StatusCode, ApiError> {
     let id = consumer_id(&consumer)?;
-    let owner = admin_read(&s, &h, move |k, _| k.placement.consumers.get(&id).map(|c| (c.project, c.user)).ok_or_else(|| Error::NotFound(format!("No allocations for consumer '{id}'")))).await?;
+    let owner = admin_read(&s, &h, move |k, _| {
+        k.placement.consumers.get(&id).map(|c| (c.project, c.user)).ok_or_else(|| Error::NotFound(format!("No allocations for consumer '{id}'")))
+    })
+    .await?;
     let ca = ConsumerAllocations { consumer: id, project: owner.0, user: owner.1, generation: None, allocations: Vec::new() };
     run(&s, &h, Cmd::SetConsumers { consumers: vec![ca] }).await?;
     Ok(StatusCode::NO_CONTENT)

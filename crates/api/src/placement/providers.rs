@@ -82,7 +82,9 @@ impl ListFilter {
         for (key, val) in query_pairs(raw) {
             match key.as_str() {
                 "name" => f.name = Some(val),
-                "uuid" => f.uuid = Some(val.parse().map_err(|_| ApiError::bad_request(S, format!("Invalid query string parameters: '{val}' is not a 'uuid'")))?),
+                "uuid" => {
+                    f.uuid = Some(val.parse().map_err(|_| ApiError::bad_request(S, format!("Invalid query string parameters: '{val}' is not a 'uuid'")))?)
+                }
                 "member_of" if v.at_least(3) => f.member_of.push(MemberOf::parse(&val, v)?),
                 "resources" if v.at_least(4) => f.resources = Some(parse_resources(&val)?),
                 "in_tree" if v.at_least(14) => f.in_tree = Some(val.parse().map_err(|_| ApiError::bad_request(S, format!("Invalid uuid value: {val}")))?),
@@ -105,7 +107,10 @@ impl ListFilter {
 
 async fn list(State(s): State<AppState>, v: Version, h: HeaderMap, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
     let filter = ListFilter::parse(q.as_deref(), v)?;
-    let rps = admin_read(&s, &h, move |k, _| Ok(k.placement.providers.iter().flatten().filter(|p| filter.keep(k, p)).map(|p| provider_json(p, v)).collect::<Vec<_>>())).await?;
+    let rps = admin_read(&s, &h, move |k, _| {
+        Ok(k.placement.providers.iter().flatten().filter(|p| filter.keep(k, p)).map(|p| provider_json(p, v)).collect::<Vec<_>>())
+    })
+    .await?;
     Ok(Json(json!({"resource_providers": rps})))
 }
 
@@ -185,7 +190,8 @@ fn inventories_of(p: &Provider) -> Map<String, Value> {
 }
 
 async fn inventories(State(s): State<AppState>, h: HeaderMap, Path(uuid): Path<String>) -> Result<Json<Value>, ApiError> {
-    let body = admin_read(&s, &h, move |k, _| find(k, &uuid).map(|p| json!({"inventories": inventories_of(p), "resource_provider_generation": p.generation}))).await?;
+    let body =
+        admin_read(&s, &h, move |k, _| find(k, &uuid).map(|p| json!({"inventories": inventories_of(p), "resource_provider_generation": p.generation}))).await?;
     Ok(Json(body))
 }
 
@@ -234,7 +240,10 @@ impl InventoryBody {
         let bad = |m: String| ApiError::bad_request(S, format!("Unable to update inventory for resource provider: {m}"));
         let fields = [self.total, self.reserved, self.min_unit, self.max_unit, self.step_size];
         if self.total < 1 || self.min_unit < 1 || self.max_unit < 1 || self.step_size < 1 || fields.iter().any(|&f| f > max_int()) {
-            return Err(bad(format!("{class}: total, min_unit, max_unit and step_size must be between 1 and {max}, and reserved at most {max}.", max = max_int())));
+            return Err(bad(format!(
+                "{class}: total, min_unit, max_unit and step_size must be between 1 and {max}, and reserved at most {max}.",
+                max = max_int()
+            )));
         }
         if !(self.allocation_ratio > 0.0 && self.allocation_ratio.is_finite()) {
             return Err(bad(format!("{class}: allocation_ratio must be above 0.")));
@@ -343,13 +352,21 @@ async fn post_inventory(State(s): State<AppState>, v: Version, h: HeaderMap, Pat
     Ok((StatusCode::CREATED, [(LOCATION, loc)], Json(o)).into_response())
 }
 
-async fn put_inventory(State(s): State<AppState>, v: Version, h: HeaderMap, Path((uuid, class)): Path<(String, String)>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn put_inventory(
+    State(s): State<AppState>,
+    v: Version,
+    h: HeaderMap,
+    Path((uuid, class)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     super::auth(&h, S)?;
     let b: OneInventoryBody = parse_json(S, &body)?;
     if b.resource_class.is_some() {
         return Err(ApiError::bad_request(S, "JSON does not validate: Additional properties are not allowed ('resource_class' was unexpected)"));
     }
-    let generation = b.resource_provider_generation.ok_or_else(|| ApiError::bad_request(S, "JSON does not validate: 'resource_provider_generation' is a required property"))?;
+    let generation = b
+        .resource_provider_generation
+        .ok_or_else(|| ApiError::bad_request(S, "JSON does not validate: 'resource_provider_generation' is a required property"))?;
     let input = b.inventory()?.into_input(&class, v)?;
     let (_, mut invs) = current(&s, &h, &uuid).await?;
     invs.retain(|i| i.class != class);
@@ -406,7 +423,8 @@ async fn traits(State(s): State<AppState>, v: Version, h: HeaderMap, Path(uuid):
     if !v.at_least(6) {
         return Err(ApiError::not_found(S, "The resource could not be found."));
     }
-    let body = admin_read(&s, &h, move |k, _| find(k, &uuid).map(|p| json!({"traits": provider_traits(k, p), "resource_provider_generation": p.generation}))).await?;
+    let body =
+        admin_read(&s, &h, move |k, _| find(k, &uuid).map(|p| json!({"traits": provider_traits(k, p), "resource_provider_generation": p.generation}))).await?;
     Ok(Json(body))
 }
 

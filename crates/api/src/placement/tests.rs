@@ -106,7 +106,9 @@ async fn allocations_usages_and_candidates() {
     let rp = rps[0]["uuid"].as_str().unwrap().to_string();
     let consumer = "11111111-2222-4333-8444-555555555555";
     let (p, u) = (P1_ID.simple(), "0123456789abcdef0123456789abcdef");
-    let body = format!(r#"{{"allocations": {{"{rp}": {{"resources": {{"VCPU": 2, "MEMORY_MB": 1024}}}}}}, "project_id": "{p}", "user_id": "{u}", "consumer_generation": null}}"#);
+    let body = format!(
+        r#"{{"allocations": {{"{rp}": {{"resources": {{"VCPU": 2, "MEMORY_MB": 1024}}}}}}, "project_id": "{p}", "user_id": "{u}", "consumer_generation": null}}"#
+    );
     let r = psend(&app, "PUT", &format!("/placement/allocations/{consumer}"), "1.28", &body).await;
     assert_eq!(r.status, 204, "{:?}", r.body);
     let r = psend(&app, "PUT", &format!("/placement/allocations/{consumer}"), "1.28", &body).await;
@@ -122,7 +124,9 @@ async fn allocations_usages_and_candidates() {
     assert_eq!(r.body["usages"], json!({"VCPU": 2, "MEMORY_MB": 1024}));
     let r = pget(&app, &format!("/placement/resource_providers/{rp}/allocations"), "1.0").await;
     assert_eq!(r.body["allocations"][consumer]["resources"]["VCPU"], 2);
-    let list = format!(r#"{{"allocations": [{{"resource_provider": {{"uuid": "{rp}"}}, "resources": {{"MEMORY_MB": 28000}}}}], "project_id": "{p}", "user_id": "{u}"}}"#);
+    let list = format!(
+        r#"{{"allocations": [{{"resource_provider": {{"uuid": "{rp}"}}, "resources": {{"MEMORY_MB": 28000}}}}], "project_id": "{p}", "user_id": "{u}"}}"#
+    );
     let r = psend(&app, "PUT", "/placement/allocations/22222222-2222-4333-8444-555555555555", "1.8", &list).await;
     assert_eq!(r.status, 409, "{:?}", r.body);
 

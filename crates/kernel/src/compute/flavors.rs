@@ -247,11 +247,17 @@ fn create(flavors: &mut BTreeMap<String, Flavor>, f: Flavor) -> Result<Reply> {
 fn validate(f: &Flavor) -> Result<()> {
     let name_ok = !f.name.trim().is_empty() && f.name.len() <= 255 && f.name.trim() == f.name;
     if !name_ok {
-        return Err(Error::BadRequest(format!("Invalid input for field/attribute name. Value: '{}'. The name must be 1 to 255 characters with no leading or trailing whitespace.", f.name)));
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute name. Value: '{}'. The name must be 1 to 255 characters with no leading or trailing whitespace.",
+            f.name
+        )));
     }
     let id_ok = !f.id.is_empty() && f.id.len() <= 255 && f.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_. ".contains(c)) && f.id.trim() == f.id;
     if !id_ok {
-        return Err(Error::BadRequest(format!("Invalid input for field/attribute id. Value: '{}'. Flavor ids may hold letters, digits, '-', '_', '.' and spaces.", f.id)));
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute id. Value: '{}'. Flavor ids may hold letters, digits, '-', '_', '.' and spaces.",
+            f.id
+        )));
     }
     if f.vcpus == 0 || f.ram == 0 {
         return Err(Error::BadRequest("Invalid input for field/attribute: vcpus and ram must be at least 1.".into()));
@@ -267,7 +273,9 @@ fn validate(f: &Flavor) -> Result<()> {
 
 fn check_description(d: Option<&str>) -> Result<()> {
     match d {
-        Some(d) if d.chars().count() > 65535 => Err(Error::BadRequest("Invalid input for field/attribute description: it is longer than 65535 characters.".into())),
+        Some(d) if d.chars().count() > 65535 => {
+            Err(Error::BadRequest("Invalid input for field/attribute description: it is longer than 65535 characters.".into()))
+        }
         _ => Ok(()),
     }
 }
@@ -275,7 +283,9 @@ fn check_description(d: Option<&str>) -> Result<()> {
 fn check_spec(key: &str, value: &str) -> Result<()> {
     let key_ok = !key.is_empty() && key.len() <= 255 && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_:. /".contains(c));
     if !key_ok {
-        return Err(Error::BadRequest(format!("Invalid input for field/attribute extra_specs. Key '{key}' must be 1 to 255 characters of letters, digits, '-', '_', ':', '.', '/' and spaces.")));
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute extra_specs. Key '{key}' must be 1 to 255 characters of letters, digits, '-', '_', ':', '.', '/' and spaces."
+        )));
     }
     if value.len() > 255 {
         return Err(Error::BadRequest(format!("Invalid input for field/attribute extra_specs. The value of '{key}' is longer than 255 characters.")));

@@ -44,9 +44,7 @@ impl GroupPolicy {
 
     /// The policy named `name` in Nova's API.
     pub fn from_name(name: &str) -> Option<GroupPolicy> {
-        [GroupPolicy::Affinity, GroupPolicy::AntiAffinity, GroupPolicy::SoftAffinity, GroupPolicy::SoftAntiAffinity]
-            .into_iter()
-            .find(|p| p.name() == name)
+        [GroupPolicy::Affinity, GroupPolicy::AntiAffinity, GroupPolicy::SoftAffinity, GroupPolicy::SoftAntiAffinity].into_iter().find(|p| p.name() == name)
     }
 }
 
@@ -184,7 +182,10 @@ pub fn placement_for(k: &Kernel, group: &Uuid, host_of: impl Fn(&Uuid) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compute::quotas::{self, tests::{caller, kernel}};
+    use crate::compute::quotas::{
+        self,
+        tests::{caller, kernel},
+    };
     use std::collections::BTreeMap;
 
     fn create(id: u128, policy: GroupPolicy, max: Option<u32>) -> Cmd {

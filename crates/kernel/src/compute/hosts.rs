@@ -23,9 +23,9 @@ use serde::{Deserialize, Serialize};
 use super::servers::actions::{self, Step};
 use super::servers::{create, ActionEvent, ActionKind, Down, EventKind, Fault, PowerState, TaskState, VmState};
 use super::{flavors, groups};
+use crate::health::{Change, State};
 use crate::ids::Uuid;
 use crate::scheduler::Request as SchedRequest;
-use crate::health::{Change, State};
 use crate::topology::{Evacuation, HostIdx, Role};
 use crate::{Caller, Effect, Error, Event, Kernel, Result};
 
@@ -344,11 +344,11 @@ mod tests {
 
     use super::*;
     use crate::compute::servers::{self, CreateSpec, Status};
+    use crate::health::{self, Kind};
     use crate::identity::Bootstrap;
     use crate::scheduler::GroupPolicy;
     use crate::time::Dur;
     use crate::topology::{HostSpec, TopologySpec};
-    use crate::health::{self, Kind};
     use crate::{Auth, Command, InitSpec, Request, Time};
 
     /// Two racks of `per_rack` compute hosts (4 vCPUs ×4, 8 GiB usable RAM) in zone `az1`,
@@ -531,14 +531,17 @@ mod tests {
         assert!(k.compute.servers.down.is_empty());
         check(&k);
         set(&mut k, Kind::Host, &name, State::Up).unwrap();
-        assert!(k.outbox.drain().events == vec![Event::HealthChanged { kind: Kind::Host, name: name.clone(), state: State::Up }, Event::HostRecovered { host: h }]);
+        assert!(
+            k.outbox.drain().events == vec![Event::HealthChanged { kind: Kind::Host, name: name.clone(), state: State::Up }, Event::HostRecovered { host: h }]
+        );
     }
 
     #[test]
     fn evacuation_respects_anti_affinity_or_fails_with_no_valid_host() {
         let mut k = kernel(2, Evacuation::RebuildElsewhere);
         let g = Uuid(0x9999);
-        groups::apply(&mut k, &member(), groups::Cmd::Create { id: g, name: "g".into(), policy: GroupPolicy::AntiAffinity, max_server_per_host: None }).unwrap();
+        groups::apply(&mut k, &member(), groups::Cmd::Create { id: g, name: "g".into(), policy: GroupPolicy::AntiAffinity, max_server_per_host: None })
+            .unwrap();
         for id in 1..=3 {
             boot(&mut k, id, Some(g));
         }
@@ -580,7 +583,11 @@ mod tests {
         assert_eq!(failed, vec!["az1-r01-h01", "az1-r01-h02", "az1-r01-h03"]);
         for id in 1..=8 {
             let s = server(&k, id);
-            assert_eq!(k.topology.racks[k.topology.host(s.host.unwrap()).rack as usize].name, "az1-r02", "server {id} is on or evacuated to the surviving rack");
+            assert_eq!(
+                k.topology.racks[k.topology.host(s.host.unwrap()).rack as usize].name,
+                "az1-r02",
+                "server {id} is on or evacuated to the surviving rack"
+            );
         }
         wait(&mut k, 10);
         assert!((1..=8).all(|id| server(&k, id).status() == Status::Active));
@@ -763,7 +770,8 @@ mod tests {
             Op::Create => {
                 *next += 1;
                 let image = k.images.find("cirros-0.6").expect("image").id;
-                let spec = CreateSpec { ids: vec![Uuid(*next)], min_count: 1, request_id: Uuid(2), name: "p".into(), flavor: "1".into(), image, ..Default::default() };
+                let spec =
+                    CreateSpec { ids: vec![Uuid(*next)], min_count: 1, request_id: Uuid(2), name: "p".into(), flavor: "1".into(), image, ..Default::default() };
                 servers::apply(k, &member(), servers::Cmd::Create(Box::new(spec))).map(|_| ())
             }
             Op::Delete(i) => {

@@ -152,7 +152,10 @@ fn check_name(name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compute::quotas::{self, tests::{caller, kernel}};
+    use crate::compute::quotas::{
+        self,
+        tests::{caller, kernel},
+    };
     use std::collections::BTreeMap;
 
     fn create(name: &str) -> Cmd {
@@ -199,7 +202,8 @@ mod tests {
         let err = apply(&mut k, &a, create("k2")).unwrap_err();
         assert_eq!((err.status(), err.message()), (403, "Quota exceeded, too many key pairs."));
         // An admin may create for another user.
-        apply(&mut k, &admin, Cmd::Create { user: Some(Uuid(77)), name: "k1".into(), public_key: "x".into(), fingerprint: "f".into(), kind: KeyType::X509 }).unwrap();
+        apply(&mut k, &admin, Cmd::Create { user: Some(Uuid(77)), name: "k1".into(), public_key: "x".into(), fingerprint: "f".into(), kind: KeyType::X509 })
+            .unwrap();
         assert_eq!(find(&k, &Uuid(77), "k1").unwrap().kind, KeyType::X509);
     }
 }

@@ -290,7 +290,16 @@ pub(crate) mod tests {
 
     /// A kernel with one zone of two racks of two compute hosts, and Nova's default flavors.
     pub(crate) fn kernel() -> Kernel {
-        let host = HostSpec { role: Role::Compute, vcpus: 16, ram: 65536, disk: 1000, arch: "x86_64".into(), gpus: 0, data_disks: vec![], power: PowerSpec::default() };
+        let host = HostSpec {
+            role: Role::Compute,
+            vcpus: 16,
+            ram: 65536,
+            disk: 1000,
+            arch: "x86_64".into(),
+            gpus: 0,
+            data_disks: vec![],
+            power: PowerSpec::default(),
+        };
         let spec = TopologySpec {
             host_profile: [("std".to_string(), host)].into(),
             region: vec![RegionSpec {
@@ -329,7 +338,10 @@ pub(crate) mod tests {
         assert_eq!(err.message(), "Quota exceeded for instances: Requested 1, but already used 10 of 10 instances");
         let err = q.check(&p, &Usage::server(12, 60000)).unwrap_err();
         assert_eq!(err.status(), 403);
-        assert_eq!(err.message(), "Quota exceeded for cores, instances, ram: Requested 12, 1, 60000, but already used 10, 10, 1024 of 20, 10, 51200 cores, instances, ram");
+        assert_eq!(
+            err.message(),
+            "Quota exceeded for cores, instances, ram: Requested 12, 1, 60000, but already used 10, 10, 1024 of 20, 10, 51200 cores, instances, ram"
+        );
         q.sub(&p, &Usage::server(1, 512));
         assert!(q.check(&p, &Usage::server(1, 512)).is_ok());
         assert_eq!(q.usage(&p), Usage { instances: 9, cores: 9, ram: 512, server_groups: 0 });

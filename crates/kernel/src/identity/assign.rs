@@ -207,18 +207,12 @@ impl Identity {
     /// Checks that an actor and a target exist, with Keystone's "could not find" messages.
     pub fn check_actor_target(&self, actor: &Actor, target: &Target) -> Result<()> {
         match actor {
-            Actor::User(u) if !self.users.contains_key(u) => {
-                return Err(Error::NotFound(format!("Could not find user: {}.", u.simple())))
-            }
-            Actor::Group(g) if !self.groups.contains_key(g) => {
-                return Err(Error::NotFound(format!("Could not find group: {}.", g.simple())))
-            }
+            Actor::User(u) if !self.users.contains_key(u) => return Err(Error::NotFound(format!("Could not find user: {}.", u.simple()))),
+            Actor::Group(g) if !self.groups.contains_key(g) => return Err(Error::NotFound(format!("Could not find group: {}.", g.simple()))),
             _ => {}
         }
         match target {
-            Target::Project(p) if !self.projects.contains_key(p) => {
-                Err(Error::NotFound(format!("Could not find project: {}.", p.simple())))
-            }
+            Target::Project(p) if !self.projects.contains_key(p) => Err(Error::NotFound(format!("Could not find project: {}.", p.simple()))),
             Target::Domain(d) if !self.domains.contains_key(d) => Err(Error::NotFound(format!("Could not find domain: {d}."))),
             _ => Ok(()),
         }
@@ -289,11 +283,7 @@ pub fn add_to_group(id: &mut Identity, caller: &Caller, group: Uuid, user: Uuid)
 pub fn remove_from_group(id: &mut Identity, caller: &Caller, now: Time, group: Uuid, user: Uuid) -> Result<()> {
     require_admin(caller, "remove_user_from_group")?;
     if !id.members.contains(&(group, user)) {
-        return Err(Error::NotFound(format!(
-            "User {} is not a member of group {}.",
-            user.simple(),
-            group.simple()
-        )));
+        return Err(Error::NotFound(format!("User {} is not a member of group {}.", user.simple(), group.simple())));
     }
     id.members.remove(&(group, user));
     id.user_groups.remove(&(user, group));

@@ -71,9 +71,7 @@ pub struct RolePatch {
 /// Checks a name is 1 to `max` characters and not blank.
 fn check_name(kind: &str, name: &str, max: usize) -> Result<()> {
     if name.trim().is_empty() || name.chars().count() > max {
-        return Err(Error::BadRequest(format!(
-            "Invalid input for field 'name': a {kind} name must be 1 to {max} characters and not blank."
-        )));
+        return Err(Error::BadRequest(format!("Invalid input for field 'name': a {kind} name must be 1 to {max} characters and not blank.")));
     }
     Ok(())
 }
@@ -110,9 +108,7 @@ fn no_role(id: Uuid) -> Error {
 fn check_tags(tags: &BTreeSet<String>) -> Result<()> {
     for t in tags {
         if t.is_empty() || t.chars().count() > 255 || t.contains('/') || t.contains(',') {
-            return Err(Error::BadRequest(format!(
-                "Invalid input for field 'tags': tag '{t}' must be 1 to 255 characters without '/' or ','."
-            )));
+            return Err(Error::BadRequest(format!("Invalid input for field 'tags': tag '{t}' must be 1 to 255 characters without '/' or ','.")));
         }
     }
     if tags.len() > 80 {
@@ -199,11 +195,7 @@ pub fn create_project(id: &mut Identity, caller: &Caller, p: Project) -> Result<
     if let Some(parent) = p.parent {
         let par = id.projects.get(&parent).ok_or_else(|| no_project(parent))?;
         if par.domain != p.domain {
-            return Err(Error::BadRequest(format!(
-                "Cannot create project, the parent ({}) is in a different domain ({}).",
-                parent.simple(),
-                par.domain
-            )));
+            return Err(Error::BadRequest(format!("Cannot create project, the parent ({}) is in a different domain ({}).", parent.simple(), par.domain)));
         }
     }
     if id.projects.contains_key(&p.id) {
@@ -410,10 +402,7 @@ pub fn create_role(id: &mut Identity, caller: &Caller, r: Role) -> Result<Role> 
 
 fn builtin(r: &Role, verb: &str) -> Result<()> {
     if BUILTIN_ROLES.contains(&r.name.as_str()) {
-        return Err(Error::Forbidden(format!(
-            "The role {} is built in and orrery's policy depends on it, so it cannot be {verb}.",
-            r.name
-        )));
+        return Err(Error::Forbidden(format!("The role {} is built in and orrery's policy depends on it, so it cannot be {verb}.", r.name)));
     }
     Ok(())
 }
@@ -459,12 +448,7 @@ impl Identity {
         }
         let target = Target::Project(pid);
         self.assignments.retain(|a| a.target != target);
-        let scoped: Vec<String> = self
-            .tokens
-            .iter()
-            .filter(|(_, t)| t.scope == super::Scope::Project(pid))
-            .map(|(s, _)| s.clone())
-            .collect();
+        let scoped: Vec<String> = self.tokens.iter().filter(|(_, t)| t.scope == super::Scope::Project(pid)).map(|(s, _)| s.clone()).collect();
         for s in scoped {
             self.drop_token(&s);
         }

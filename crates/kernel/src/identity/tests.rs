@@ -51,15 +51,7 @@ fn admin_token(k: &mut Kernel) -> Auth {
 }
 
 fn project(k: &mut Kernel, auth: &Auth, n: u128, name: &str) -> Uuid {
-    let p = Project {
-        id: Uuid(n),
-        name: name.into(),
-        domain: DEFAULT_DOMAIN.into(),
-        parent: None,
-        description: None,
-        enabled: true,
-        tags: BTreeSet::new(),
-    };
+    let p = Project { id: Uuid(n), name: name.into(), domain: DEFAULT_DOMAIN.into(), parent: None, description: None, enabled: true, tags: BTreeSet::new() };
     run(k, auth, Cmd::CreateProject(p)).unwrap();
     Uuid(n)
 }
@@ -203,15 +195,7 @@ fn reader_is_neither_member_nor_admin() {
 fn member_cannot_do_admin_things() {
     let mut k = kernel();
     let (_admin, p, u, tok) = member_setup(&mut k, "member");
-    let proj = Project {
-        id: Uuid(5),
-        name: "x".into(),
-        domain: DEFAULT_DOMAIN.into(),
-        parent: None,
-        description: None,
-        enabled: true,
-        tags: BTreeSet::new(),
-    };
+    let proj = Project { id: Uuid(5), name: "x".into(), domain: DEFAULT_DOMAIN.into(), parent: None, description: None, enabled: true, tags: BTreeSet::new() };
     refused(&mut k, &tok, Cmd::CreateProject(proj), 403);
     refused(&mut k, &tok, Cmd::DeleteProject { id: p }, 403);
     let a = Assignment { actor: Actor::User(u), target: Target::Project(p), role: role(&k, "admin") };
@@ -301,15 +285,7 @@ fn names_are_unique_per_domain_and_failures_change_nothing() {
     let mut k = kernel();
     let admin = admin_token(&mut k);
     project(&mut k, &admin, 100, "p");
-    let dup = Project {
-        id: Uuid(101),
-        name: "p".into(),
-        domain: DEFAULT_DOMAIN.into(),
-        parent: None,
-        description: None,
-        enabled: true,
-        tags: BTreeSet::new(),
-    };
+    let dup = Project { id: Uuid(101), name: "p".into(), domain: DEFAULT_DOMAIN.into(), parent: None, description: None, enabled: true, tags: BTreeSet::new() };
     let before = k.state_hash();
     let err = run(&mut k, &admin, Cmd::CreateProject(dup.clone())).unwrap_err();
     assert_eq!(err.to_string(), "Conflict occurred attempting to store project - Duplicate entry found with name p at domain ID default.");
@@ -353,15 +329,7 @@ fn deleting_a_disabled_domain_cascades() {
     let admin = admin_token(&mut k);
     let d = Domain { id: "d1".into(), name: "Other".into(), description: None, enabled: true };
     run(&mut k, &admin, Cmd::CreateDomain(d)).unwrap();
-    let p = Project {
-        id: Uuid(100),
-        name: "p".into(),
-        domain: "d1".into(),
-        parent: None,
-        description: None,
-        enabled: true,
-        tags: BTreeSet::new(),
-    };
+    let p = Project { id: Uuid(100), name: "p".into(), domain: "d1".into(), parent: None, description: None, enabled: true, tags: BTreeSet::new() };
     run(&mut k, &admin, Cmd::CreateProject(p)).unwrap();
     let u = User {
         id: Uuid(200),

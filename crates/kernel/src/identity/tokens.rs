@@ -201,40 +201,27 @@ impl Identity {
     }
 
     fn describe(&self, token: &Token, roles: &BTreeSet<Uuid>) -> TokenInfo {
-        let domain_ref = |id: &str| Ref {
-            id: id.to_string(),
-            name: self.domains.get(id).map(|d| d.name.clone()).unwrap_or_default(),
-        };
+        let domain_ref = |id: &str| Ref { id: id.to_string(), name: self.domains.get(id).map(|d| d.name.clone()).unwrap_or_default() };
         let (user, user_domain) = match self.users.get(&token.user) {
             Some(u) => (Ref { id: u.id.simple(), name: u.name.clone() }, domain_ref(&u.domain)),
             None => (Ref { id: token.user.simple(), name: String::new() }, domain_ref("")),
         };
         let project = match &token.scope {
-            Scope::Project(p) => {
-                self.projects.get(p).map(|p| (Ref { id: p.id.simple(), name: p.name.clone() }, domain_ref(&p.domain)))
-            }
+            Scope::Project(p) => self.projects.get(p).map(|p| (Ref { id: p.id.simple(), name: p.name.clone() }, domain_ref(&p.domain))),
             _ => None,
         };
         let domain = match &token.scope {
             Scope::Domain(d) => Some(domain_ref(d)),
             _ => None,
         };
-        let mut roles: Vec<Ref> = roles
-            .iter()
-            .filter_map(|r| self.roles.get(r))
-            .map(|r| Ref { id: r.id.simple(), name: r.name.clone() })
-            .collect();
+        let mut roles: Vec<Ref> = roles.iter().filter_map(|r| self.roles.get(r)).map(|r| Ref { id: r.id.simple(), name: r.name.clone() }).collect();
         roles.sort_by(|a, b| a.name.cmp(&b.name));
         TokenInfo { token: token.clone(), user, user_domain, project, domain, roles }
     }
 
     /// Projects `user` could scope a token to: enabled, in enabled domains, with a role.
     pub fn scopable_projects(&self, user: Uuid) -> Vec<&super::Project> {
-        self.projects_with_roles(user)
-            .into_iter()
-            .filter_map(|p| self.projects.get(&p))
-            .filter(|p| p.enabled && self.domain_enabled(&p.domain))
-            .collect()
+        self.projects_with_roles(user).into_iter().filter_map(|p| self.projects.get(&p)).filter(|p| p.enabled && self.domain_enabled(&p.domain)).collect()
     }
 
     /// Removes a token from every index.
@@ -257,8 +244,7 @@ impl Identity {
 
     /// Revokes every token of `user`.
     pub(crate) fn revoke_user_tokens(&mut self, user: Uuid) {
-        let secrets: Vec<String> =
-            self.user_tokens.range((user, String::new())..).take_while(|(u, _)| *u == user).map(|(_, s)| s.clone()).collect();
+        let secrets: Vec<String> = self.user_tokens.range((user, String::new())..).take_while(|(u, _)| *u == user).map(|(_, s)| s.clone()).collect();
         for s in secrets {
             self.drop_token(&s);
         }
@@ -267,11 +253,9 @@ impl Identity {
     /// Revokes the tokens (of `users`, or of everyone) that no longer pass [`Identity::check_token`].
     pub(crate) fn prune_inaccessible(&mut self, now: Time, users: Option<&BTreeSet<Uuid>>) {
         let candidates: Vec<String> = match users {
-            Some(users) => users
-                .iter()
-                .flat_map(|&u| self.user_tokens.range((u, String::new())..).take_while(move |(x, _)| *x == u))
-                .map(|(_, s)| s.clone())
-                .collect(),
+            Some(users) => {
+                users.iter().flat_map(|&u| self.user_tokens.range((u, String::new())..).take_while(move |(x, _)| *x == u)).map(|(_, s)| s.clone()).collect()
+            }
             None => self.tokens.keys().cloned().collect(),
         };
         for s in candidates {

@@ -12,8 +12,8 @@ use orrery_kernel::time::Dur;
 use orrery_kernel::topology::{Topology, TopologySpec};
 
 use super::file::{
-    ArrivalFile, CpuModelKind, CpuUtilFile, ExperimentFile, FlavorFile, GroupsFile, LifetimeFile, LifetimeKind,
-    ProcessKind, RunFile, VariantFile, WorkloadFile, WorkloadKind,
+    ArrivalFile, CpuModelKind, CpuUtilFile, ExperimentFile, FlavorFile, GroupsFile, LifetimeFile, LifetimeKind, ProcessKind, RunFile, VariantFile,
+    WorkloadFile, WorkloadKind,
 };
 use super::*;
 
@@ -49,10 +49,7 @@ impl Checker<'_> {
         let built = Topology::build(&topology, &mut Rng::new(0))
             .map_err(|e| self.err(at("topology", 0, ""), format!("topology: {e}; fix the topology and try again")))?;
         if f.workload.is_empty() {
-            return Err(self.err(
-                at("", 0, "run"),
-                "the experiment has no workload; add a [[workload]] table (see examples/experiment.toml)".into(),
-            ));
+            return Err(self.err(at("", 0, "run"), "the experiment has no workload; add a [[workload]] table (see examples/experiment.toml)".into()));
         }
         let workloads = f.workload.into_iter().enumerate().map(|(i, w)| self.workload(i, w)).collect::<Res<Vec<_>>>()?;
         let run = self.run(f.run)?;
@@ -69,18 +66,8 @@ impl Checker<'_> {
 
     fn topology(&self, file: Option<&str>, inline: Option<TopologySpec>) -> Res<TopologySpec> {
         let spec = match (file, inline) {
-            (Some(_), Some(_)) => {
-                return Err(self.err(
-                    at("", 0, "topology_file"),
-                    "topology_file and [topology] are both given; keep one of them".into(),
-                ))
-            }
-            (None, None) => {
-                return Err(self.err(
-                    at("", 0, "run"),
-                    "the experiment has no topology; add topology_file = \"PATH\" or a [topology] table".into(),
-                ))
-            }
+            (Some(_), Some(_)) => return Err(self.err(at("", 0, "topology_file"), "topology_file and [topology] are both given; keep one of them".into())),
+            (None, None) => return Err(self.err(at("", 0, "run"), "the experiment has no topology; add topology_file = \"PATH\" or a [topology] table".into())),
             (Some(path), None) => return orrery_config::load_topology(&self.base_dir.join(path)),
             (None, Some(spec)) => spec,
         };
@@ -257,7 +244,13 @@ impl Checker<'_> {
     }
 
     fn cpu_util(&self, i: usize, c: &CpuUtilFile) -> Res<CpuUtilModel> {
-        let present = [("value", c.value.is_some()), ("low", c.low.is_some()), ("high", c.high.is_some()), ("mean", c.mean.is_some()), ("amplitude", c.amplitude.is_some())];
+        let present = [
+            ("value", c.value.is_some()),
+            ("low", c.low.is_some()),
+            ("high", c.high.is_some()),
+            ("mean", c.mean.is_some()),
+            ("amplitude", c.amplitude.is_some()),
+        ];
         let unit = |x: f64| (0.0..=1.0).contains(&x);
         let frac = "a fraction from 0 to 1";
         match c.model {
@@ -282,7 +275,12 @@ impl Checker<'_> {
     }
 
     fn trace(&self, i: usize, w: &WorkloadFile, format: TraceFormat) -> Res<Trace> {
-        let synth_keys = [("arrival", w.arrival.is_some()), ("flavors", w.flavors.is_some()), ("lifetime", w.lifetime.is_some()), ("server_groups", w.server_groups.is_some())];
+        let synth_keys = [
+            ("arrival", w.arrival.is_some()),
+            ("flavors", w.flavors.is_some()),
+            ("lifetime", w.lifetime.is_some()),
+            ("server_groups", w.server_groups.is_some()),
+        ];
         if let Some((key, _)) = synth_keys.iter().find(|(_, p)| *p) {
             let msg = format!("workload[{i}].{key} is only for synthetic workloads; a trace brings its own arrivals and sizes");
             return Err(self.err(at("workload", i, key), msg));
@@ -361,7 +359,8 @@ impl Checker<'_> {
             };
             if !known {
                 let kind = format!("{:?}", e.kind).to_lowercase();
-                let msg = format!("faults.event[{i}].name: there is no {kind} named '{}' in the topology; {kind} names look like {}", e.name, example_name(e.kind));
+                let msg =
+                    format!("faults.event[{i}].name: there is no {kind} named '{}' in the topology; {kind} names look like {}", e.name, example_name(e.kind));
                 return Err(self.err(at("faults.event", i, "name"), msg));
             }
             if e.at > run.duration {

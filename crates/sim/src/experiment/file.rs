@@ -226,9 +226,7 @@ pub(crate) fn opt_dur<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Dur>, D:
 
 fn reject_storage<'de, D: Deserializer<'de>>(d: D) -> Result<Option<()>, D::Error> {
     IgnoredAny::deserialize(d)?;
-    Err(de::Error::custom(
-        "storage variants are not implemented yet; remove [variant.storage] (storage is modelled in a later release)",
-    ))
+    Err(de::Error::custom("storage variants are not implemented yet; remove [variant.storage] (storage is modelled in a later release)"))
 }
 
 /// Serde helper: `seeds = 3` means seeds 1, 2, 3; `seeds = [7, 42]` lists them.

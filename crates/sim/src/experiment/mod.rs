@@ -407,9 +407,7 @@ impl Experiment {
         let mut least: Option<(u32, u64)> = None;
         for w in &self.workloads {
             let (v, r) = match &w.source {
-                Source::Synthetic(s) => {
-                    (s.flavors.iter().map(|f| f.vcpus).min().unwrap_or(1), s.flavors.iter().map(|f| f.ram_mb).min().unwrap_or(1024))
-                }
+                Source::Synthetic(s) => (s.flavors.iter().map(|f| f.vcpus).min().unwrap_or(1), s.flavors.iter().map(|f| f.ram_mb).min().unwrap_or(1024)),
                 Source::Trace(_) => (1, 1024),
             };
             least = Some(least.map_or((v, r), |(lv, lr)| (lv.min(v), lr.min(r))));
@@ -421,8 +419,7 @@ impl Experiment {
 /// Reads and checks the experiment file at `path`. Trace and topology paths in it are
 /// relative to the file's directory.
 pub fn load_experiment(path: &Path) -> Result<Experiment, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::Read { path: path.display().to_string(), reason: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: path.display().to_string(), reason: e.to_string() })?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut exp = parse_experiment(&text, &path.display().to_string(), base)?;
     if exp.name.is_empty() {

@@ -91,10 +91,7 @@ fn the_shipped_example_parses() {
 
 #[test]
 fn every_arrival_and_lifetime_form_parses() {
-    let diurnal = SMALL.replace(
-        "{ process = \"poisson\", rate = 60 }",
-        "{ process = \"diurnal\", mean_rate = 10, peak_to_trough = 3, peak_hour = 9 }",
-    );
+    let diurnal = SMALL.replace("{ process = \"poisson\", rate = 60 }", "{ process = \"diurnal\", mean_rate = 10, peak_to_trough = 3, peak_hour = 9 }");
     let Source::Synthetic(s) = &parse(&diurnal).unwrap().workloads[0].source else { panic!() };
     assert_eq!(s.arrival, ArrivalProcess::Diurnal { mean_rate: 10.0, peak_to_trough: 3.0, peak_hour: 9.0 });
     let bursts = SMALL.replace(
@@ -227,7 +224,8 @@ fn topology_file_is_loaded_relative_to_the_experiment() {
 
 #[test]
 fn faults_parse_and_names_are_checked() {
-    let faults = "[faults.host]\nmtbf = \"30d\"\nmttr = \"4h\"\n\n[[faults.event]]\nat = \"2h\"\nkind = \"host\"\nname = \"az1-r02-h03\"\naction = \"fail\"\n\n";
+    let faults =
+        "[faults.host]\nmtbf = \"30d\"\nmttr = \"4h\"\n\n[[faults.event]]\nat = \"2h\"\nkind = \"host\"\nname = \"az1-r02-h03\"\naction = \"fail\"\n\n";
     let text = SMALL.replace("[run]", &format!("{faults}[run]"));
     let e = parse(&text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(e.faults.host, Some(FailureProcess { mtbf: Dur::secs(30 * 86_400), mttr: Dur::secs(4 * 3600), dist: FaultDist::Exponential }));

@@ -310,11 +310,16 @@ impl Recorder {
             self.record_outage_end(end, server, false);
         }
         let measured = self.measure_from.since(self.start);
-        RunResult::build(self.variant, self.seed, self.counts, self.reasons, self.samples, measured, end.since(self.start), results::Outages {
-            downtime: self.downtime,
-            recoveries: self.recoveries,
-            unrecovered: self.unrecovered,
-        })
+        RunResult::build(
+            self.variant,
+            self.seed,
+            self.counts,
+            self.reasons,
+            self.samples,
+            measured,
+            end.since(self.start),
+            results::Outages { downtime: self.downtime, recoveries: self.recoveries, unrecovered: self.unrecovered },
+        )
     }
 }
 

@@ -221,10 +221,7 @@ impl VariantResults {
     /// Summarises `runs` (any order; they are sorted by seed).
     pub fn new(name: &str, mut runs: Vec<RunResult>) -> VariantResults {
         runs.sort_by_key(|r| r.seed);
-        let summary = METRICS
-            .iter()
-            .map(|(key, _, _)| (key.to_string(), Stat::of(&runs.iter().filter_map(|r| r.metric(key)).collect::<Vec<_>>())))
-            .collect();
+        let summary = METRICS.iter().map(|(key, _, _)| (key.to_string(), Stat::of(&runs.iter().filter_map(|r| r.metric(key)).collect::<Vec<_>>()))).collect();
         let reasons: std::collections::BTreeSet<&String> = runs.iter().flat_map(|r| r.rejections.keys()).collect();
         let rejections = reasons
             .into_iter()

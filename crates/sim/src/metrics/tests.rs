@@ -32,7 +32,19 @@ fn aggregates_sum_up_hosts_power_and_stranded_capacity() {
 }
 
 fn agg(vcpu_used: u64, power_w: f64, active: u32) -> Aggregates {
-    Aggregates { vcpu_capacity: 100, vcpu_used, ram_capacity_mb: 100, ram_used_mb: vcpu_used / 2, threads: 10, cpu_demand: 5.0, hosts_up: 4, active_hosts: active, servers_alive: 3, power_w, ..Aggregates::default() }
+    Aggregates {
+        vcpu_capacity: 100,
+        vcpu_used,
+        ram_capacity_mb: 100,
+        ram_used_mb: vcpu_used / 2,
+        threads: 10,
+        cpu_demand: 5.0,
+        hosts_up: 4,
+        active_hosts: active,
+        servers_alive: 3,
+        power_w,
+        ..Aggregates::default()
+    }
 }
 
 #[test]

@@ -15,19 +15,8 @@ use orrery_kernel::time::Dur;
 use super::{shown, Options, TraceError, TraceVm};
 
 /// The columns of Azure's `vmtable.csv`, in file order.
-pub const VMTABLE_COLUMNS: [&str; 11] = [
-    "vmid",
-    "subscriptionid",
-    "deploymentid",
-    "vmcreated",
-    "vmdeleted",
-    "maxcpu",
-    "avgcpu",
-    "p95maxcpu",
-    "vmcategory",
-    "vmcorecountbucket",
-    "vmmemorybucket",
-];
+pub const VMTABLE_COLUMNS: [&str; 11] =
+    ["vmid", "subscriptionid", "deploymentid", "vmcreated", "vmdeleted", "maxcpu", "avgcpu", "p95maxcpu", "vmcategory", "vmcorecountbucket", "vmmemorybucket"];
 
 /// The columns of the Huawei VM placement CSV, in file order.
 pub const HUAWEI_COLUMNS: [&str; 5] = ["vmid", "cpu", "memory", "time", "type"];
@@ -49,7 +38,10 @@ pub fn read_vmtable(path: &Path, opts: &Options) -> Result<Vec<TraceVm>, TraceEr
         vms.push(vmtable_vm(&row, opts)?);
     }
     if vms.is_empty() {
-        return Err(TraceError::Empty { path: shown(path), expected: "rows of vmid,subscriptionid,deploymentid,vmcreated,vmdeleted,maxcpu,avgcpu,p95maxcpu,vmcategory,vmcorecountbucket,vmmemorybucket" });
+        return Err(TraceError::Empty {
+            path: shown(path),
+            expected: "rows of vmid,subscriptionid,deploymentid,vmcreated,vmdeleted,maxcpu,avgcpu,p95maxcpu,vmcategory,vmcorecountbucket,vmmemorybucket",
+        });
     }
     Ok(opts.finish(vms))
 }
@@ -244,7 +236,10 @@ a4,s2,d2,300,,1,0.5,1,Unknown,4,8
         let bad = VMTABLE.replace("a3,s2,d2,300,300,1,0.5,1,Unknown,8,32", "a3,s2,d2,300,300,1,0.5,1,Unknown,eight,32");
         let e = read_vmtable(&write("bad.csv", &bad), &Options::default()).unwrap_err();
         let text = e.to_string();
-        assert!(text.ends_with("bad.csv:3: column `vmcorecountbucket`: 'eight' is not a size bucket; expected a positive number like 8 or an open bucket like >24"), "{text}");
+        assert!(
+            text.ends_with("bad.csv:3: column `vmcorecountbucket`: 'eight' is not a size bucket; expected a positive number like 8 or an open bucket like >24"),
+            "{text}"
+        );
         let short = VMTABLE.replace("a2,s1,d1,0,", "a2,s1,");
         let e = read_vmtable(&write("short.csv", &short), &Options::default()).unwrap_err();
         assert!(matches!(e, TraceError::Columns { line: 2, found: 9, .. }), "{e}");

@@ -26,7 +26,8 @@ use crate::experiment::Machine;
 const DAY_SECS: f64 = 86_400.0;
 
 /// What a valid packing trace holds, for messages.
-const EXPECTED: &str = "the Azure packing trace schema: tables vm(vmId, vmTypeId, starttime, endtime, ...) and vmType(vmTypeId, machineId, core, memory, ssd, ...)";
+const EXPECTED: &str =
+    "the Azure packing trace schema: tables vm(vmId, vmTypeId, starttime, endtime, ...) and vmType(vmTypeId, machineId, core, memory, ssd, ...)";
 
 /// A VM type's size as fractions of a machine.
 #[derive(Copy, Clone, Debug, PartialEq)]
@@ -40,9 +41,7 @@ struct Shape {
 pub fn open_packing(path: &Path, machine: Machine, opts: &Options) -> Result<TraceStream, TraceError> {
     let conn = connect(path)?;
     let types = read_types(&conn, path)?;
-    let any: bool = conn
-        .query_row("SELECT EXISTS (SELECT 1 FROM vm)", [], |r| r.get(0))
-        .map_err(|e| format_error(path, &e))?;
+    let any: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM vm)", [], |r| r.get(0)).map_err(|e| format_error(path, &e))?;
     if !any {
         return Err(TraceError::Empty { path: shown(path), expected: EXPECTED });
     }
@@ -84,20 +83,15 @@ fn format_error(path: &Path, e: &rusqlite::Error) -> TraceError {
 
 /// Every VM type's shape on its lowest-numbered machine.
 fn read_types(conn: &Connection, path: &Path) -> Result<BTreeMap<i64, Shape>, TraceError> {
-    let mut stmt = conn
-        .prepare("SELECT rowid, vmTypeId, core, memory, ssd FROM vmType ORDER BY vmTypeId, machineId")
-        .map_err(|e| format_error(path, &e))?;
+    let mut stmt = conn.prepare("SELECT rowid, vmTypeId, core, memory, ssd FROM vmType ORDER BY vmTypeId, machineId").map_err(|e| format_error(path, &e))?;
     let mut rows = stmt.query([]).map_err(|e| format_error(path, &e))?;
     let mut types = BTreeMap::new();
     while let Some(row) = rows.next().map_err(|e| format_error(path, &e))? {
         let line: i64 = row.get(0).map_err(|e| format_error(path, &e))?;
         let cell = Cell { path, table: "vmType", line };
         let id = cell.int(row, 1, "vmTypeId")?;
-        let shape = Shape {
-            core: cell.fraction(row, 2, "core", true)?,
-            memory: cell.fraction(row, 3, "memory", true)?,
-            ssd: cell.fraction(row, 4, "ssd", false)?,
-        };
+        let shape =
+            Shape { core: cell.fraction(row, 2, "core", true)?, memory: cell.fraction(row, 3, "memory", true)?, ssd: cell.fraction(row, 4, "ssd", false)? };
         types.entry(id).or_insert(shape);
     }
     if types.is_empty() {
@@ -120,9 +114,7 @@ impl Cell<'_> {
     }
 
     fn int(&self, row: &rusqlite::Row, i: usize, column: &'static str) -> Result<i64, TraceError> {
-        row.get::<_, Option<i64>>(i)
-            .map_err(|e| self.bad(column, format!("not an integer ({e})")))?
-            .ok_or_else(|| self.bad(column, "is NULL".into()))
+        row.get::<_, Option<i64>>(i).map_err(|e| self.bad(column, format!("not an integer ({e})")))?.ok_or_else(|| self.bad(column, "is NULL".into()))
     }
 
     fn real(&self, row: &rusqlite::Row, i: usize, column: &'static str) -> Result<Option<f64>, TraceError> {

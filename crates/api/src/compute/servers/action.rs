@@ -217,7 +217,12 @@ pub fn parse(body: Map<String, Value>, mv: Microversion) -> Result<(Parsed, Opti
             let hard = match r.kind.to_ascii_uppercase().as_str() {
                 "HARD" => true,
                 "SOFT" => false,
-                _ => return Err(bad(format!("Invalid input for field/attribute type. Value: {}. '{}' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']", r.kind, r.kind))),
+                _ => {
+                    return Err(bad(format!(
+                        "Invalid input for field/attribute type. Value: {}. '{}' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']",
+                        r.kind, r.kind
+                    )))
+                }
             };
             Ok((Parsed::Action(Action::Reboot { hard }), None))
         }

@@ -183,7 +183,11 @@ fn gate(s: &Server, mv: Microversion) -> Result<()> {
 
 /// Networks: only "none" (or nothing before 2.37) can be honoured without networking.
 fn networks(v: &Option<Value>, mv: Microversion) -> Result<()> {
-    let missing = || Error::NotImplemented("Attaching servers to networks needs the Networking service, which orrery does not implement yet; boot with \"networks\": \"none\".".into());
+    let missing = || {
+        Error::NotImplemented(
+            "Attaching servers to networks needs the Networking service, which orrery does not implement yet; boot with \"networks\": \"none\".".into(),
+        )
+    };
     match v {
         None => Ok(()),
         Some(Value::String(s)) if mv.at_least(37) && s == "none" => Ok(()),
@@ -221,9 +225,9 @@ fn block_devices(s: &Server) -> Result<Option<String>> {
 
 fn security_groups(v: &Option<Vec<SecurityGroup>>) -> Result<()> {
     match v {
-        Some(groups) if groups.iter().any(|g| g.name != "default") => Err(Error::NotImplemented(
-            "Security groups other than 'default' need the Networking service, which orrery does not implement yet.".into(),
-        )),
+        Some(groups) if groups.iter().any(|g| g.name != "default") => {
+            Err(Error::NotImplemented("Security groups other than 'default' need the Networking service, which orrery does not implement yet.".into()))
+        }
         _ => Ok(()),
     }
 }
@@ -238,7 +242,11 @@ fn hints(h: &Map<String, Value>) -> Result<(Option<Uuid>, Vec<Uuid>)> {
         };
         items
             .into_iter()
-            .map(|i| i.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| bad(format!("Invalid input for field/attribute {field}. Value: {i}. {i} is not a 'uuid'"))))
+            .map(|i| {
+                i.as_str()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| bad(format!("Invalid input for field/attribute {field}. Value: {i}. {i} is not a 'uuid'")))
+            })
             .collect()
     };
     if h.contains_key("same_host") {
@@ -367,7 +375,9 @@ mod tests {
         let err = parse(b, Microversion(2, 79)).err().unwrap();
         assert_eq!(err, bad("Can not find requested image"), "7d3e is no image id");
         let id = "6f1d3c8e-33a4-4c8e-9f36-1c1f6a1e9b2d";
-        let b = body(serde_json::json!({"server": {"name": "vm", "imageRef": id, "flavorRef": "http://x/flavors/2", "max_count": "2", "networks": "none"}, "os:scheduler_hints": {"query": "x"}}));
+        let b = body(
+            serde_json::json!({"server": {"name": "vm", "imageRef": id, "flavorRef": "http://x/flavors/2", "max_count": "2", "networks": "none"}, "os:scheduler_hints": {"query": "x"}}),
+        );
         let p = parse(b, Microversion(2, 79)).unwrap();
         assert_eq!((p.spec.ids.len(), p.spec.flavor.as_str(), p.spec.image.to_string()), (2, "2", id.to_string()));
         assert_eq!(p.admin_pass.len(), 12);
@@ -389,7 +399,10 @@ mod tests {
         assert_eq!(with(serde_json::json!({"networks": [{"uuid": id}]}), 37), Some(501));
         assert_eq!(with(serde_json::json!({"networks": "none", "description": "d"}), 18), Some(400));
         assert_eq!(with(serde_json::json!({"networks": "none", "security_groups": [{"name": "web"}]}), 50), Some(501));
-        assert_eq!(with(serde_json::json!({"networks": "none", "block_device_mapping_v2": [{"source_type": "volume", "uuid": id, "boot_index": 0}]}), 50), Some(501));
+        assert_eq!(
+            with(serde_json::json!({"networks": "none", "block_device_mapping_v2": [{"source_type": "volume", "uuid": id, "boot_index": 0}]}), 50),
+            Some(501)
+        );
         assert_eq!(with(serde_json::json!({"networks": "none", "min_count": 3, "max_count": 2}), 50), Some(400));
         assert_eq!(with(serde_json::json!({"networks": "none", "user_data": "not base64!"}), 50), Some(400));
         assert_eq!(with(serde_json::json!({"networks": "none", "accessIPv4": "1.2.3"}), 50), Some(400));

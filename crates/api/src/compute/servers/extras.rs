@@ -260,7 +260,13 @@ fn collect_actions(k: &orrery_kernel::Kernel, admin: bool, srv: &kservers::Serve
         .collect()
 }
 
-async fn actions_list(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>, Query(q): Query<Pairs>) -> Result<Json<Value>, ApiError> {
+async fn actions_list(
+    State(s): State<AppState>,
+    mv: Microversion,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<Pairs>,
+) -> Result<Json<Value>, ApiError> {
     let sid = server_id(&id)?;
     let all = read(&s, S, auth(&h, S)?, move |k, c| kservers::find(k, c, &sid).map(|srv| collect_actions(k, c.admin, srv))).await?;
     let get = |key: &str| q.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
@@ -276,7 +282,10 @@ async fn actions_list(State(s): State<AppState>, mv: Microversion, h: HeaderMap,
             items.retain(|a| a.rec.updated <= t);
         }
         if let Some(m) = get("marker") {
-            let pos = items.iter().position(|a| request_id(&a.rec.request_id) == m).ok_or_else(|| ApiError::bad_request(S, format!("Marker {m} could not be found.")))?;
+            let pos = items
+                .iter()
+                .position(|a| request_id(&a.rec.request_id) == m)
+                .ok_or_else(|| ApiError::bad_request(S, format!("Marker {m} could not be found.")))?;
             items.drain(..=pos);
         }
         if let Some(l) = get("limit") {

@@ -190,7 +190,10 @@ fn admin_filters(k: &Kernel, q: &Pairs, out: &mut ListQuery) -> Result<bool> {
 
 fn paging(q: &Pairs, caller: &Caller, out: &mut ListQuery) -> Result<()> {
     out.limit = match get(q, "limit") {
-        Some(v) => Some(v.parse::<usize>().map_err(|_| Error::BadRequest(format!("Invalid input for query parameters limit. Value: {v}. '{v}' does not match '^[0-9]*$'")))?),
+        Some(v) => Some(
+            v.parse::<usize>()
+                .map_err(|_| Error::BadRequest(format!("Invalid input for query parameters limit. Value: {v}. '{v}' does not match '^[0-9]*$'")))?,
+        ),
         None => None,
     };
     out.marker = match get(q, "marker") {

@@ -42,15 +42,35 @@ fn sys(k: &mut Kernel, command: Command) {
 /// A user with `role` in `project` (created if new), holding `token`.
 fn user(k: &mut Kernel, n: u128, project: Uuid, role: &str, token: &str) {
     if !k.identity.projects.contains_key(&project) {
-        let p = Project { id: project, name: format!("p{n}"), domain: DEFAULT_DOMAIN.into(), parent: None, description: None, enabled: true, tags: BTreeSet::new() };
+        let p = Project {
+            id: project,
+            name: format!("p{n}"),
+            domain: DEFAULT_DOMAIN.into(),
+            parent: None,
+            description: None,
+            enabled: true,
+            tags: BTreeSet::new(),
+        };
         sys(k, Command::Identity(identity::Cmd::CreateProject(p)));
     }
     let id = Uuid(0x9000 + n);
-    let u = User { id, name: format!("u{n}"), domain: DEFAULT_DOMAIN.into(), enabled: true, default_project: Some(project), password_hash: None, description: None, email: None };
+    let u = User {
+        id,
+        name: format!("u{n}"),
+        domain: DEFAULT_DOMAIN.into(),
+        enabled: true,
+        default_project: Some(project),
+        password_hash: None,
+        description: None,
+        email: None,
+    };
     sys(k, Command::Identity(identity::Cmd::CreateUser(u)));
     let role = k.identity.role_by_name(role).expect("built-in role").id;
     sys(k, Command::Identity(identity::Cmd::Grant(Assignment { actor: Actor::User(id), target: Target::Project(project), role })));
-    sys(k, Command::Identity(identity::Cmd::IssueToken { token: token.into(), method: AuthMethod::Password { user: id }, scope: Some(Scope::Project(project)) }));
+    sys(
+        k,
+        Command::Identity(identity::Cmd::IssueToken { token: token.into(), method: AuthMethod::Password { user: id }, scope: Some(Scope::Project(project)) }),
+    );
 }
 
 /// A cloud with an admin, members of p1 and p2, and a reader of p1; p1 may run `instances`.
@@ -60,7 +80,14 @@ fn cloud(hosts: u32, instances: i64) -> Kernel {
     sys(&mut k, Command::Init(Box::new(spec)));
     let admin = k.identity.user_by_name(DEFAULT_DOMAIN, "admin").expect("admin").id;
     let admin_project = k.identity.projects.values().find(|p| p.name == "admin").expect("admin project").id;
-    sys(&mut k, Command::Identity(identity::Cmd::IssueToken { token: ADMIN.into(), method: AuthMethod::Password { user: admin }, scope: Some(Scope::Project(admin_project)) }));
+    sys(
+        &mut k,
+        Command::Identity(identity::Cmd::IssueToken {
+            token: ADMIN.into(),
+            method: AuthMethod::Password { user: admin },
+            scope: Some(Scope::Project(admin_project)),
+        }),
+    );
     user(&mut k, 1, P1_ID, "member", P1);
     user(&mut k, 2, P2_ID, "member", P2);
     user(&mut k, 3, P1_ID, "reader", R1);
@@ -226,7 +253,10 @@ async fn actions_run_the_state_machine_and_fill_the_action_log() {
     assert_eq!(action(json!({"pause": null})).await.body["conflictingRequest"]["message"], format!("Instance {id} is locked"));
     assert_eq!(action(json!({"unlock": null})).await.status, 202);
     let rebuild = action(json!({"rebuild": {"imageRef": image, "name": "renamed"}})).await;
-    assert_eq!((rebuild.status.as_u16(), rebuild.body["server"]["name"].as_str(), rebuild.body["server"]["status"].as_str()), (202, Some("renamed"), Some("REBUILD")));
+    assert_eq!(
+        (rebuild.status.as_u16(), rebuild.body["server"]["name"].as_str(), rebuild.body["server"]["status"].as_str()),
+        (202, Some("renamed"), Some("REBUILD"))
+    );
     assert!(rebuild.body["server"]["adminPass"].is_string());
     settle().await;
     let log = req(&app, "GET", &format!("{SERVERS}/{id}/os-instance-actions"), P1, "2.79", None).await;
@@ -235,7 +265,10 @@ async fn actions_run_the_state_machine_and_fill_the_action_log() {
     let rid = log.body["instanceActions"][8]["request_id"].as_str().unwrap().to_string();
     let create = req(&app, "GET", &format!("{SERVERS}/{id}/os-instance-actions/{rid}"), P1, "2.79", None).await;
     let events = create.body["instanceAction"]["events"].as_array().unwrap().clone();
-    assert_eq!(events.iter().map(|e| e["event"].as_str().unwrap()).collect::<Vec<_>>(), ["conductor_schedule_and_build_instances", "compute__do_build_and_run_instance"]);
+    assert_eq!(
+        events.iter().map(|e| e["event"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["conductor_schedule_and_build_instances", "compute__do_build_and_run_instance"]
+    );
     assert!(events.iter().all(|e| e["result"] == "Success" && e.get("host").is_none() && e["hostId"].is_string()));
     let as_admin = req(&app, "GET", &format!("{SERVERS}/{id}/os-instance-actions/{rid}"), ADMIN, "2.79", None).await;
     assert!(as_admin.body["instanceAction"]["events"][1]["host"].is_string());
@@ -269,7 +302,10 @@ async fn lists_page_newest_first_and_filter() {
     let r = req(&app, "GET", &format!("{SERVERS}/detail?sort_key=display_name&sort_dir=asc&limit=1"), P1, "2.79", None).await;
     assert_eq!(r.body["servers"][0]["name"], "node-0");
     assert_eq!(req(&app, "GET", &format!("{SERVERS}?marker=0b9c0a1e-0000-4000-8000-000000000000"), P1, "2.79", None).await.status, 400);
-    assert_eq!(req(&app, "GET", &format!("{SERVERS}/detail?changes-since=2000-01-01T00:00:00Z"), P1, "2.79", None).await.body["servers"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        req(&app, "GET", &format!("{SERVERS}/detail?changes-since=2000-01-01T00:00:00Z"), P1, "2.79", None).await.body["servers"].as_array().unwrap().len(),
+        5
+    );
     assert_eq!(req(&app, "GET", &format!("{SERVERS}/detail?changes-since=2999-01-01"), P1, "2.79", None).await.body["servers"], json!([]));
 }
 
@@ -374,7 +410,15 @@ fn bench_detail_parts() {
     let caller = orrery_kernel::Caller::scoped(Uuid(0x9001), P1_ID, &["member", "reader"]);
     let t = std::time::Instant::now();
     for i in 0..10_000u128 {
-        let spec = CreateSpec { ids: vec![Uuid(0x1_0000 + i)], min_count: 1, request_id: Uuid(i), name: format!("n{i}"), flavor: "42".into(), image, ..Default::default() };
+        let spec = CreateSpec {
+            ids: vec![Uuid(0x1_0000 + i)],
+            min_count: 1,
+            request_id: Uuid(i),
+            name: format!("n{i}"),
+            flavor: "42".into(),
+            image,
+            ..Default::default()
+        };
         ks::apply(&mut k, &caller, ks::Cmd::Create(Box::new(spec))).unwrap();
     }
     println!("kernel create x10000: {:?}", t.elapsed());
@@ -405,11 +449,22 @@ fn server_state_round_trips_through_json() {
     let image = k.images.find("cirros-0.6").unwrap().id;
     let caller = orrery_kernel::Caller::scoped(Uuid(0x9001), P1_ID, &["member", "reader"]);
     for i in 0..3u128 {
-        let spec = CreateSpec { ids: vec![Uuid(0x5000 + i)], min_count: 1, request_id: Uuid(i), name: format!("n{i}"), flavor: "1".into(), image, tags: vec!["t".into()], ..Default::default() };
+        let spec = CreateSpec {
+            ids: vec![Uuid(0x5000 + i)],
+            min_count: 1,
+            request_id: Uuid(i),
+            name: format!("n{i}"),
+            flavor: "1".into(),
+            image,
+            tags: vec!["t".into()],
+            ..Default::default()
+        };
         ks::apply(&mut k, &caller, ks::Cmd::Create(Box::new(spec))).unwrap();
     }
     k.advance(k.now().plus(Dur::secs(1)));
-    let act = |k: &mut Kernel, id: u128, action: Action| ks::apply(k, &caller, ks::Cmd::Action { id: Uuid(0x5000 + id), request_id: Uuid(0x77 + id), action }).unwrap();
+    let act = |k: &mut Kernel, id: u128, action: Action| {
+        ks::apply(k, &caller, ks::Cmd::Action { id: Uuid(0x5000 + id), request_id: Uuid(0x77 + id), action }).unwrap()
+    };
     act(&mut k, 0, Action::Resize { flavor: "2".into() });
     act(&mut k, 1, Action::Lock { reason: Some("r".into()) });
     act(&mut k, 2, Action::Stop);

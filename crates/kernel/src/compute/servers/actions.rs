@@ -179,7 +179,15 @@ fn power_op(action: &Action) -> Option<PowerOp> {
         Action::Reboot { hard: false } => op("reboot", ActionKind::Reboot, &[Active], TaskState::Rebooting, Active, PowerState::Running, EventKind::Reboot),
         Action::Reboot { hard: true } => PowerOp {
             tasks: ALLOW_REBOOT,
-            ..op("reboot", ActionKind::Reboot, &[Active, Stopped, Paused, Suspended, Error], TaskState::RebootingHard, Active, PowerState::Running, EventKind::Reboot)
+            ..op(
+                "reboot",
+                ActionKind::Reboot,
+                &[Active, Stopped, Paused, Suspended, Error],
+                TaskState::RebootingHard,
+                Active,
+                PowerState::Running,
+                EventKind::Reboot,
+            )
         },
         Action::Pause => op("pause", ActionKind::Pause, &[Active], TaskState::Pausing, Paused, PowerState::Paused, EventKind::Pause),
         Action::Unpause => op("unpause", ActionKind::Unpause, &[Paused], TaskState::Unpausing, Active, PowerState::Running, EventKind::Unpause),
@@ -265,7 +273,15 @@ fn action_policy(a: &Action) -> &'static str {
 /// Starts an operation on a validated server: records the action, sets the task state and,
 /// if the operation takes time, bumps the operation number and schedules its timer.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn begin(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid, kind: ActionKind, task: Option<TaskState>, timed: Option<(EventKind, Dur, Step)>) {
+pub(crate) fn begin(
+    k: &mut Kernel,
+    caller: &Caller,
+    id: &Uuid,
+    request_id: Uuid,
+    kind: ActionKind,
+    task: Option<TaskState>,
+    timed: Option<(EventKind, Dur, Step)>,
+) {
     let now = k.now();
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
     let mut events = Vec::new();
@@ -472,12 +488,7 @@ fn resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, flavor_id
         return Err(Error::BadRequest("Resize to zero disk flavor is not allowed.".into()));
     }
     let (project, user, resume, old_idx, group) = (s.project, s.user, s.vm_state, s.flavor, s.extras().group);
-    let delta = Usage {
-        instances: 0,
-        cores: u64::from(new.vcpus.saturating_sub(old.vcpus)),
-        ram: new.ram.saturating_sub(old.ram),
-        server_groups: 0,
-    };
+    let delta = Usage { instances: 0, cores: u64::from(new.vcpus.saturating_sub(old.vcpus)), ram: new.ram.saturating_sub(old.ram), server_groups: 0 };
     quotas::check(k, &project, &delta)?;
     let new_idx = k.compute.servers.intern_flavor(&new);
     let migration_id = k.rng().uuid();

@@ -263,7 +263,15 @@ fn record(k: &mut Kernel, caller: &Caller, spec: &CreateSpec, plan: &Plan, id: U
     };
     let extras = (extras != Extras::default()).then(|| Box::new(extras));
     let event = ActionEvent { kind: EventKind::Schedule, start: now, finish: None, ok: None, host: None };
-    let action = ActionRecord { kind: ActionKind::Create, request_id: spec.request_id, user: caller.user, project: plan.project, start: now, updated: now, events: vec![event] };
+    let action = ActionRecord {
+        kind: ActionKind::Create,
+        request_id: spec.request_id,
+        user: caller.user,
+        project: plan.project,
+        start: now,
+        updated: now,
+        events: vec![event],
+    };
     Server {
         id,
         name,
@@ -319,7 +327,15 @@ fn place_all(k: &mut Kernel, caller: &Caller, plan: &Plan, spec: &CreateSpec, id
 }
 
 /// Asks the scheduler for a host and claims the resources there.
-fn schedule_one(k: &mut Kernel, id: &Uuid, project: Uuid, user: Uuid, res: &Resources, plan: &Plan, group: Option<Uuid>) -> std::result::Result<HostIdx, String> {
+fn schedule_one(
+    k: &mut Kernel,
+    id: &Uuid,
+    project: Uuid,
+    user: Uuid,
+    res: &Resources,
+    plan: &Plan,
+    group: Option<Uuid>,
+) -> std::result::Result<HostIdx, String> {
     let group = match group {
         Some(g) => groups::placement_for(k, &g, |m| if m == id { None } else { k.compute.servers.host_of(m) }),
         None => Default::default(),

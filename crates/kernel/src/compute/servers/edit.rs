@@ -43,9 +43,9 @@ pub fn check_name(name: &str) -> Result<()> {
 /// Nova's rule for descriptions: at most 255 printable characters.
 pub fn check_description(d: Option<&str>) -> Result<()> {
     match d {
-        Some(d) if d.chars().count() > 255 || d.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => Err(Error::BadRequest(format!(
-            "Invalid input for field/attribute description. Value: '{d}'. A description is at most 255 printable characters."
-        ))),
+        Some(d) if d.chars().count() > 255 || d.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => {
+            Err(Error::BadRequest(format!("Invalid input for field/attribute description. Value: '{d}'. A description is at most 255 printable characters.")))
+        }
         _ => Ok(()),
     }
 }

@@ -168,7 +168,14 @@ pub fn list<'a>(k: &'a Kernel, q: &ListQuery) -> Result<(Vec<&'a Server>, bool)>
     let limit = q.page_size();
     let servers = &k.compute.servers;
     let marker = match q.marker {
-        Some(m) => Some(servers.by_id.get(&m).map(|s| &**s).filter(|s| q.project.is_none_or(|p| s.project == p)).ok_or_else(|| Error::BadRequest(format!("marker [{m}] not found")))?),
+        Some(m) => Some(
+            servers
+                .by_id
+                .get(&m)
+                .map(|s| &**s)
+                .filter(|s| q.project.is_none_or(|p| s.project == p))
+                .ok_or_else(|| Error::BadRequest(format!("marker [{m}] not found")))?,
+        ),
         None => None,
     };
     let page: Vec<&Server> = match q.sort {
@@ -178,7 +185,10 @@ pub fn list<'a>(k: &'a Kernel, q: &ListQuery) -> Result<(Vec<&'a Server>, bool)>
                 Some(p) => Box::new(servers.by_project.range((p, 0)..(p, before)).rev().map(|&(_, seq)| seq)),
                 None => Box::new(servers.by_seq.range(..before).rev().map(|(&seq, _)| seq)),
             };
-            seqs.filter_map(|seq| servers.by_seq.get(&seq).and_then(|id| servers.by_id.get(id).map(|s| &**s))).filter(|s| q.matches_in(k, s)).take(limit).collect()
+            seqs.filter_map(|seq| servers.by_seq.get(&seq).and_then(|id| servers.by_id.get(id).map(|s| &**s)))
+                .filter(|s| q.matches_in(k, s))
+                .take(limit)
+                .collect()
         }
         Some((key, desc)) => sorted_page(k, q, key, desc, marker, limit),
     };
@@ -189,7 +199,12 @@ pub fn list<'a>(k: &'a Kernel, q: &ListQuery) -> Result<(Vec<&'a Server>, bool)>
 fn sorted_page<'a>(k: &'a Kernel, q: &ListQuery, key: SortKey, desc: bool, marker: Option<&Server>, limit: usize) -> Vec<&'a Server> {
     let servers = &k.compute.servers;
     let mut all: Vec<&Server> = match q.project {
-        Some(p) => servers.by_project.range((p, 0)..=(p, u64::MAX)).filter_map(|(_, seq)| servers.by_seq.get(seq)).filter_map(|id| servers.by_id.get(id).map(|s| &**s)).collect(),
+        Some(p) => servers
+            .by_project
+            .range((p, 0)..=(p, u64::MAX))
+            .filter_map(|(_, seq)| servers.by_seq.get(seq))
+            .filter_map(|id| servers.by_id.get(id).map(|s| &**s))
+            .collect(),
         None => servers.by_id.values().map(|s| &**s).collect(),
     };
     all.retain(|s| q.matches_in(k, s));

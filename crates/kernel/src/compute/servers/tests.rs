@@ -8,8 +8,8 @@ use proptest::prelude::*;
 
 use super::actions::{Action, RebuildSpec};
 use super::*;
-use crate::compute::quotas::Resource;
 use crate::compute::groups;
+use crate::compute::quotas::Resource;
 use crate::identity::Bootstrap;
 use crate::placement::MEMORY_MB;
 use crate::scheduler::GroupPolicy;
@@ -55,7 +55,15 @@ fn image(k: &Kernel) -> Uuid {
 }
 
 fn spec(k: &Kernel, id: Uuid, flavor: &str) -> CreateSpec {
-    CreateSpec { ids: vec![id], min_count: 1, request_id: Uuid(id.0 + 1), name: format!("vm-{}", id.0), flavor: flavor.into(), image: image(k), ..Default::default() }
+    CreateSpec {
+        ids: vec![id],
+        min_count: 1,
+        request_id: Uuid(id.0 + 1),
+        name: format!("vm-{}", id.0),
+        flavor: flavor.into(),
+        image: image(k),
+        ..Default::default()
+    }
 }
 
 fn boot(k: &mut Kernel, c: &Caller, id: u128, flavor: &str) -> Result<Reply> {
@@ -483,7 +491,10 @@ fn metadata_and_tags_follow_novas_rules() {
     wait(&mut k, 10);
     apply(&mut k, &c, Cmd::SetMetadata { id: Uuid(1), items, replace: false }).unwrap();
     let more = BTreeMap::from([("b".to_string(), "2".to_string())]);
-    assert_eq!(apply(&mut k, &c, Cmd::SetMetadata { id: Uuid(1), items: more.clone(), replace: false }).unwrap(), Reply::Metadata(BTreeMap::from([("a".into(), "1".into()), ("b".into(), "2".into())])));
+    assert_eq!(
+        apply(&mut k, &c, Cmd::SetMetadata { id: Uuid(1), items: more.clone(), replace: false }).unwrap(),
+        Reply::Metadata(BTreeMap::from([("a".into(), "1".into()), ("b".into(), "2".into())]))
+    );
     assert_eq!(apply(&mut k, &c, Cmd::SetMetadata { id: Uuid(1), items: more.clone(), replace: true }).unwrap(), Reply::Metadata(more));
     assert!(matches!(apply(&mut k, &c, Cmd::DeleteMetadata { id: Uuid(1), key: "zz".into() }), Err(Error::NotFound(_))));
     apply(&mut k, &c, Cmd::DeleteMetadata { id: Uuid(1), key: "b".into() }).unwrap();
@@ -672,8 +683,19 @@ fn servers_memory() {
     let took = start.elapsed();
     wait(&mut k, 10);
     let after = rss_kib();
-    println!("{n} servers: {:.1} MiB RSS growth, {} B/server, create {:?} ({:.1} µs each)", (after - before) as f64 / 1024.0, (after - before) * 1024 / n as u64, took, took.as_micros() as f64 / n as f64);
-    println!("size_of Server = {} B, Extras = {} B, ActionRecord = {} B", std::mem::size_of::<Server>(), std::mem::size_of::<Extras>(), std::mem::size_of::<ActionRecord>());
+    println!(
+        "{n} servers: {:.1} MiB RSS growth, {} B/server, create {:?} ({:.1} µs each)",
+        (after - before) as f64 / 1024.0,
+        (after - before) * 1024 / n as u64,
+        took,
+        took.as_micros() as f64 / n as f64
+    );
+    println!(
+        "size_of Server = {} B, Extras = {} B, ActionRecord = {} B",
+        std::mem::size_of::<Server>(),
+        std::mem::size_of::<Extras>(),
+        std::mem::size_of::<ActionRecord>()
+    );
     assert_eq!(k.compute.servers.len(), n as usize);
     assert!(k.compute.servers.by_id.values().all(|s| s.status() == Status::Active));
     let r0 = rss_kib();
@@ -683,6 +705,11 @@ fn servers_memory() {
     let r2 = rss_kib();
     let timers_etc = k.clone();
     let r3 = rss_kib();
-    println!("clones: servers {} B/server, placement {} B/server, whole kernel {} B/server", (r1 - r0) * 1024 / n as u64, (r2 - r1) * 1024 / n as u64, (r3 - r2) * 1024 / n as u64);
+    println!(
+        "clones: servers {} B/server, placement {} B/server, whole kernel {} B/server",
+        (r1 - r0) * 1024 / n as u64,
+        (r2 - r1) * 1024 / n as u64,
+        (r3 - r2) * 1024 / n as u64
+    );
     drop((servers, placement, timers_etc));
 }
