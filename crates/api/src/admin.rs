@@ -70,7 +70,7 @@ async fn act(State(s): State<AppState>, h: HeaderMap, Path(action): Path<String>
 }
 
 async fn status_doc(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let view = read(&s, S, auth(&h, S)?, |k, c| status::status(k, c)).await?;
+    let view = read(&s, S, auth(&h, S)?, status::status).await?;
     let mut doc = serde_json::to_value(&view).map_err(|e| ApiError::new(S, Error::Internal(format!("The status did not serialize: {e}."))))?;
     doc["time"] = json!(iso_micros(view.now));
     if let Some(events) = doc["events"].as_array_mut() {

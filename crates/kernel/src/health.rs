@@ -168,21 +168,16 @@ pub struct Health {
 impl Health {
     /// Every component of `t` up.
     pub fn new(t: &Topology) -> Health {
-        let mut ranges: [Vec<Range<HostIdx>>; 3] =
-            [vec![HostIdx::MAX..0; t.regions.len()], vec![HostIdx::MAX..0; t.zones.len()], vec![HostIdx::MAX..0; t.racks.len()]];
+        let mut bounds: [Vec<Option<(HostIdx, HostIdx)>>; 3] = [vec![None; t.regions.len()], vec![None; t.zones.len()], vec![None; t.racks.len()]];
         for (i, h) in t.hosts.iter().enumerate() {
             let i = i as HostIdx;
             let region = t.zones[h.zone as usize].region as usize;
             for (slot, c) in [(0, region), (1, h.zone as usize), (2, h.rack as usize)] {
-                let r = &mut ranges[slot][c];
-                *r = r.start.min(i)..r.end.max(i + 1);
+                let b = &mut bounds[slot][c];
+                *b = Some(b.map_or((i, i + 1), |(lo, hi)| (lo.min(i), hi.max(i + 1))));
             }
         }
-        for r in ranges.iter_mut().flatten() {
-            if r.start > r.end {
-                *r = 0..0;
-            }
-        }
+        let ranges = bounds.map(|v| v.into_iter().map(|b| b.map_or(0..0, |(lo, hi)| lo..hi)).collect());
         let h = Health {
             own: [vec![State::Up; t.regions.len()], vec![State::Up; t.zones.len()], vec![State::Up; t.racks.len()], vec![State::Up; t.hosts.len()]],
             ranges,

@@ -197,6 +197,6 @@ fn judge(k: &Kernel, zones: &[ZoneStatus]) -> (Overall, Vec<String>) {
     if down > 0 {
         note(Overall::Warn, format!("{down} servers are down with their hosts"));
     }
-    reasons.sort_by(|a, b| b.0.cmp(&a.0));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.0));
     (worst, reasons.into_iter().map(|(_, r)| r).collect())
 }
