@@ -66,9 +66,10 @@ class Orrery:
 
     running: list["Orrery"] = []
 
-    def __init__(self, data_dir: Path, port: int | None = None):
+    def __init__(self, data_dir: Path, port: int | None = None, extra: tuple[str, ...] = ()):
         self.data_dir = data_dir
         self.port = port or free_port()
+        self.extra = extra
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
         self.proc: subprocess.Popen | None = None
 
@@ -87,7 +88,7 @@ class Orrery:
         if not ORRERY_BIN.exists():
             pytest.fail(f"{ORRERY_BIN} does not exist; build it with `cargo build -p orrery`", pytrace=False)
         cmd = [str(ORRERY_BIN), "up", "--data-dir", str(self.data_dir), "--listen", f"127.0.0.1:{self.port}",
-               "--time-scale", TIME_SCALE]
+               "--time-scale", TIME_SCALE, *self.extra]
         with open(self.log_path, "ab") as log:
             log.write(f"\n$ {' '.join(cmd)}\n".encode())
             log.flush()
