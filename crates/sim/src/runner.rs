@@ -122,6 +122,9 @@ pub struct Sim {
     latency: LatencyHistogram,
     /// Kernel commands applied and timers fired.
     pub events: u64,
+    /// Every request the kernel accepted, with the kernel time it was applied at, as a live
+    /// cloud's journal holds them; kept only for [`run_journaled`].
+    journal: Option<Vec<JournalEntry>>,
 }
 
 /// Id ranges, so servers, groups and request ids never collide.
@@ -133,26 +136,26 @@ impl Sim {
     /// Builds the cloud of `topology` with `seed` at `t0`: the admin token, unlimited admin
     /// quotas, and the per-host figures.
     pub fn new(topology: TopologySpec, seed: u64, t0: Time, rec: Recorder) -> Result<Sim, String> {
-        let mut sim = Sim::bare(topology, seed, t0, rec)?;
+        Sim::build(topology, seed, t0, rec, false)
+    }
+
+    /// [`Sim::new`], keeping a journal of the accepted requests when `journal` is set.
+    fn build(topology: TopologySpec, seed: u64, t0: Time, rec: Recorder, journal: bool) -> Result<Sim, String> {
+        let mut sim = Sim::bare(topology, seed, t0, rec, journal)?;
         sim.admin = admin_ids(&sim.kernel)?;
         let limits =
             [Resource::Instances, Resource::Cores, Resource::Ram, Resource::ServerGroups, Resource::ServerGroupMembers].into_iter().map(|r| (r, -1)).collect();
         let quota = Command::Compute(ComputeCmd::Quota(QuotaCmd::Set { project: sim.admin.1, limits, force: true }));
-        sim.kernel.apply(t0, Request { auth: Auth::System, command: quota }).map_err(|e| e.to_string())?;
+        sim.submit(t0, Request { auth: Auth::System, command: quota }).map_err(|e| e.to_string())?;
         sim.image = sim.kernel.images.find("cirros-0.6").ok_or("the cirros image is missing")?.id;
         sim.renew_token(t0)?;
         Ok(sim)
     }
 
     /// A freshly initialised cloud and nothing else: no token, quotas as the topology says.
-    fn bare(topology: TopologySpec, seed: u64, t0: Time, rec: Recorder) -> Result<Sim, String> {
-        let mut kernel = Kernel::new();
-        let init = InitSpec { seed, topology, bootstrap: Bootstrap::new("admin", "-") };
-        kernel.apply(t0, Request { auth: Auth::System, command: Command::Init(Box::new(init)) }).map_err(|e| e.to_string())?;
-        let (hosts, slot_of) = host_samples(&kernel);
-        kernel.outbox.drain();
-        Ok(Sim {
-            kernel,
+    fn bare(topology: TopologySpec, seed: u64, t0: Time, rec: Recorder, journal: bool) -> Result<Sim, String> {
+        let mut sim = Sim {
+            kernel: Kernel::new(),
             auth: Auth::System,
             admin: (Uuid(0), Uuid(0)),
             renew_at: Time(u64::MAX),
@@ -166,15 +169,32 @@ impl Sim {
             next_id: 0,
             heap: BinaryHeap::new(),
             seq: 0,
-            hosts,
-            slot_of,
+            hosts: Vec::new(),
+            slot_of: Vec::new(),
             live: HashMap::new(),
             pending: None,
             replay: false,
             rec,
             latency: LatencyHistogram::default(),
             events: 0,
-        })
+            journal: journal.then(Vec::new),
+        };
+        let init = InitSpec { seed, topology, bootstrap: Bootstrap::new("admin", "-") };
+        sim.submit(t0, Request { auth: Auth::System, command: Command::Init(Box::new(init)) }).map_err(|e| e.to_string())?;
+        (sim.hosts, sim.slot_of) = host_samples(&sim.kernel);
+        sim.kernel.outbox.drain();
+        Ok(sim)
+    }
+
+    /// The one way the runner hands the kernel a request: applies it at `now` and, when
+    /// journaling, records it if accepted (a live cloud journals only what it accepted).
+    fn submit(&mut self, now: Time, req: Request) -> orrery_kernel::Result<orrery_kernel::Reply> {
+        let copy = self.journal.is_some().then(|| req.clone());
+        let r = self.kernel.apply(now, req);
+        if let (Ok(_), Some(req), Some(j)) = (&r, copy, self.journal.as_mut()) {
+            j.push((self.kernel.now(), req));
+        }
+        r
     }
 
     /// Issues a fresh admin token at `now`; it is renewed at half its lifetime.
@@ -182,7 +202,7 @@ impl Sim {
         let token = format!("{:064x}", REQUEST_IDS | now.0 as u128);
         let (user, project) = self.admin;
         let issue = IdentityCmd::IssueToken { token: token.clone(), method: AuthMethod::Password { user }, scope: Some(Scope::Project(project)) };
-        self.kernel.apply(now, Request { auth: Auth::System, command: Command::Identity(issue) }).map_err(|e| e.to_string())?;
+        self.submit(now, Request { auth: Auth::System, command: Command::Identity(issue) }).map_err(|e| e.to_string())?;
         self.kernel.outbox.drain();
         self.auth = Auth::Token(token);
         self.renew_at = now.plus(Dur(self.kernel.policy().timing.token_ttl.0 / 2));
@@ -205,7 +225,8 @@ impl Sim {
             self.renew_token(now).map_err(orrery_kernel::Error::BadRequest)?;
         }
         self.events += 1;
-        let r = self.kernel.apply(now, Request { auth: self.auth.clone(), command });
+        let auth = self.auth.clone();
+        let r = self.submit(now, Request { auth, command });
         self.drain(now);
         r
     }
@@ -338,7 +359,8 @@ impl Sim {
         self.rec.record_rejection(now, reason);
         // The refused server stays in ERROR in the kernel; delete it so memory stays flat.
         let request_id = self.fresh(REQUEST_IDS);
-        let _ = self.kernel.apply(now, Request { auth: self.auth.clone(), command: server_cmd(ServerCmd::Delete { id: server, request_id }) });
+        let auth = self.auth.clone();
+        let _ = self.submit(now, Request { auth, command: server_cmd(ServerCmd::Delete { id: server, request_id }) });
         self.kernel.outbox.drain();
     }
 
@@ -474,11 +496,22 @@ enum Next {
 /// Runs `variant` of `exp` with `seed` to the end of its virtual time, or until `cancel` is
 /// set (then the result is marked partial and covers the time simulated so far).
 pub fn run_one(exp: &Experiment, variant: &Variant, seed: u64, cancel: &AtomicBool) -> Result<RunOutput, RunError> {
-    drive(exp, variant, seed, cancel).map(|(_, out)| out)
+    drive(exp, variant, seed, cancel, false).map(|(_, out)| out)
 }
 
-/// [`run_one`], also handing back the finished [`Sim`] for inspection.
-pub(crate) fn drive(exp: &Experiment, variant: &Variant, seed: u64, cancel: &AtomicBool) -> Result<(Sim, RunOutput), RunError> {
+/// [`run_one`] to the end, also handing back the final kernel and the journal of every
+/// request it accepted: what a live cloud's journal would hold had it been sent the same
+/// requests at the same kernel times. Feeding that journal to a live cloud must rebuild the
+/// same kernel (the one-model test in `crates/live/tests/one_model.rs` does).
+pub fn run_journaled(exp: &Experiment, variant: &Variant, seed: u64) -> Result<(RunOutput, Kernel, Vec<JournalEntry>), RunError> {
+    let (mut sim, out) = drive(exp, variant, seed, &AtomicBool::new(false), true)?;
+    let journal = sim.journal.take().unwrap_or_default();
+    Ok((out, sim.kernel, journal))
+}
+
+/// [`run_one`], also handing back the finished [`Sim`] for inspection; `journal` keeps the
+/// accepted requests in the sim's journal.
+pub(crate) fn drive(exp: &Experiment, variant: &Variant, seed: u64, cancel: &AtomicBool, journal: bool) -> Result<(Sim, RunOutput), RunError> {
     let started = Instant::now();
     let end = EPOCH.plus(exp.run.duration);
     let setup = |reason: String| RunError::Setup { variant: variant.name.clone(), seed, reason };
@@ -488,7 +521,7 @@ pub(crate) fn drive(exp: &Experiment, variant: &Variant, seed: u64, cancel: &Ato
         Evacuation::None => KernelEvacuation::None,
         Evacuation::RebuildElsewhere => KernelEvacuation::RebuildElsewhere,
     };
-    let mut sim = Sim::new(topology, seed, EPOCH, rec).map_err(setup)?;
+    let mut sim = Sim::build(topology, seed, EPOCH, rec, journal).map_err(setup)?;
     sim.power_off_idle = variant.power_off_idle;
     sim.anti_affinity = variant.anti_affinity;
     sim.smallest = exp.smallest_request();
@@ -716,7 +749,7 @@ fn replay_one(exp: &Experiment, variant: &Variant, seed: u64, t0: Time, entries:
         Evacuation::RebuildElsewhere => KernelEvacuation::RebuildElsewhere,
     };
     let rec = Recorder::new(&variant.name, seed, t0, exp.run.warmup);
-    let mut sim = Sim::bare(topology, seed, t0, rec).map_err(|reason| RunError::Setup { variant: variant.name.clone(), seed, reason })?;
+    let mut sim = Sim::bare(topology, seed, t0, rec, false).map_err(|reason| RunError::Setup { variant: variant.name.clone(), seed, reason })?;
     sim.replay = true;
     sim.power_off_idle = variant.power_off_idle;
     sim.smallest = exp.smallest_request();
@@ -757,7 +790,7 @@ impl Sim {
         }
         self.events += 1;
         let started = Instant::now();
-        let r = self.kernel.apply(now, req);
+        let r = self.submit(now, req);
         if create {
             self.latency.record(started.elapsed());
         }

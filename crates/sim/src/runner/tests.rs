@@ -76,7 +76,7 @@ fn every_arrival_is_decided_and_capacity_holds_under_overload() {
 flavors = [{ vcpus = 8, ram = "16GiB" }, { vcpus = 1, ram = "1GiB" }]
 lifetime = { dist = "exponential", mean = "1d" }"#;
     let exp = experiment(w, "", "duration = \"6h\"\nsample_period = \"30m\"");
-    let (sim, out) = drive(&exp, &exp.variants[0], 1, &never()).unwrap();
+    let (sim, out) = drive(&exp, &exp.variants[0], 1, &never(), false).unwrap();
     let r = &out.result;
     assert_eq!(r.arrivals, r.accepted + r.rejected);
     assert!(r.rejected > 100, "the cloud should refuse requests: {r:?}");
@@ -138,7 +138,7 @@ flavors = [{ vcpus = 1, ram = "512MiB" }]
 lifetime = { dist = "exponential", mean = "2h" }"#;
     let variants = format!("[[variant]]\nname = \"v\"\nevacuation = \"{evacuation}\"\n\n[[faults.event]]\nat = \"6h\"\nkind = \"rack\"\nname = \"az1-r01\"\naction = \"fail\"\n\n[[faults.event]]\nat = \"8h\"\nkind = \"rack\"\nname = \"az1-r01\"\naction = \"recover\"");
     let exp = experiment(w, &variants, "duration = \"12h\"\nsample_period = \"10m\"");
-    let (sim, out) = drive(&exp, &exp.variants[0], 3, &never()).unwrap();
+    let (sim, out) = drive(&exp, &exp.variants[0], 3, &never(), false).unwrap();
     assert_eq!(out.invariants, Ok(()));
     assert!(sim.hosts.iter().all(|h| h.up), "every host is back up at the end");
     let during = out.result.series.iter().find(|s| s.t.0 == 7 * 3_600_000_000).unwrap();
