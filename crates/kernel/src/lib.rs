@@ -153,6 +153,12 @@ impl Kernel {
     /// fire first. On error, no state has changed.
     pub fn apply(&mut self, now: Time, req: Request) -> Result<Reply> {
         self.advance(now);
+        let reply = self.dispatch(req);
+        self.debug_check();
+        reply
+    }
+
+    fn dispatch(&mut self, req: Request) -> Result<Reply> {
         match req.command {
             Command::Init(spec) => self.init(*spec).map(|()| Reply::Done),
             _ if !self.initialized => Err(Error::Conflict("The cloud has not been initialised yet.".into())),
@@ -181,8 +187,51 @@ impl Kernel {
             match timer {
                 Timer::Compute(t) => compute::fire(self, t),
             }
+            self.debug_check();
         }
         self.now = self.now.max(to);
+    }
+
+    /// In debug builds, panics with the broken invariant; release builds skip the check.
+    fn debug_check(&self) {
+        if cfg!(debug_assertions) {
+            if let Err(e) = self.check_invariants() {
+                panic!("kernel invariant broken at {:?}: {e}", self.now);
+            }
+        }
+    }
+
+    /// Checks every service's own invariants and the ones between services: a schedulable
+    /// host is up in health; a placed server holds an allocation; a server lost with
+    /// its host waits for that host or is being brought back. Debug builds run this after every `apply` and every
+    /// timer; tests call it directly.
+    pub fn check_invariants(&self) -> std::result::Result<(), String> {
+        if !self.initialized {
+            return Ok(());
+        }
+        self.health.check_invariants(&self.topology).map_err(|e| format!("health: {e}"))?;
+        self.placement.check_invariants().map_err(|e| format!("placement: {e}"))?;
+        self.compute.servers.check_invariants().map_err(|e| format!("compute: {e}"))?;
+        for h in 0..self.topology.hosts.len() as HostIdx {
+            if self.placement.is_schedulable(h) && !self.health.host_up(&self.topology, h) {
+                return Err(format!("host {} is schedulable but {} in health", self.topology.host(h).name, self.health.host(&self.topology, h).as_str()));
+            }
+        }
+        for s in self.compute.servers.by_id.values() {
+            if s.host.is_some() && !self.placement.consumers.contains_key(&s.id) {
+                return Err(format!("server {} is on a host but holds no allocation", s.id));
+            }
+        }
+        for (id, d) in &self.compute.servers.down {
+            // Lost with its host: it waits for the host, or is being brought back (restarted
+            // or rebuilt elsewhere), never idle on a live host.
+            let Some(s) = self.compute.servers.get(id) else { continue };
+            let waiting = !self.health.host_alive(&self.topology, d.host) && s.host == Some(d.host);
+            if !waiting && s.task_state.is_none() {
+                return Err(format!("server {id} is still down with host {} but nothing brings it back", self.topology.host(d.host).name));
+            }
+        }
+        Ok(())
     }
 
     /// When the next timer is due, if any.
