@@ -64,14 +64,15 @@ async fn act(State(s): State<AppState>, h: HeaderMap, Path(action): Path<String>
     let kind = parse_kind(&t.kind)?;
     let cmd = Command::Health(health::Cmd::Set { kind, name: t.name.clone(), state });
     let Reply::Health(health::Reply::Changed { hosts }) = apply(&s, S, a, cmd).await? else {
-        return Err(ApiError::new(S, Error::Internal("The kernel answered a health command with another reply.".into())));
+        return Err(ApiError::new(S, Error::internal("orrery.internal", "The kernel answered a health command with another reply.".into())));
     };
     Ok(Json(json!({ "kind": kind, "name": t.name, "state": state, "hosts_changed": hosts })))
 }
 
 async fn status_doc(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
     let view = read(&s, S, auth(&h, S)?, status::status).await?;
-    let mut doc = serde_json::to_value(&view).map_err(|e| ApiError::new(S, Error::Internal(format!("The status did not serialize: {e}."))))?;
+    let mut doc =
+        serde_json::to_value(&view).map_err(|e| ApiError::new(S, Error::internal("orrery.internal", format!("The status did not serialize: {e}."))))?;
     doc["time"] = json!(iso_micros(view.now));
     if let Some(events) = doc["events"].as_array_mut() {
         for (e, r) in events.iter_mut().zip(&view.events) {

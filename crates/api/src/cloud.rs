@@ -56,7 +56,8 @@ impl Cloud {
         rx.await.map_err(|_| {
             ApiError::new(
                 service,
-                orrery_kernel::Error::Internal(
+                orrery_kernel::Error::internal(
+                    "orrery.internal",
                     "orrery failed while answering this request; the cloud is still serving. Please report it with the server log.".into(),
                 ),
             )

@@ -5,7 +5,7 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::{Json, Router};
-use orrery_kernel::Error;
+use orrery_kernel::{Error, ErrorKind};
 use serde_json::{json, Value};
 
 use crate::AppState;
@@ -45,6 +45,25 @@ impl Service {
             Service::Admin => "orrery admin",
         }
     }
+
+    /// The HTTP status this service answers an error of `kind` with. Only over-quota differs
+    /// between services: Nova says 403, Neutron 409, Cinder, Glance and Swift 413.
+    pub fn status(self, kind: ErrorKind) -> StatusCode {
+        match kind {
+            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::OverQuota => match self {
+                Service::Compute | Service::Identity | Service::Admin => StatusCode::FORBIDDEN,
+                Service::Network | Service::Placement => StatusCode::CONFLICT,
+                Service::Volume | Service::Image | Service::ObjectStore => StatusCode::PAYLOAD_TOO_LARGE,
+            },
+            ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
 }
 
 /// A kernel error on its way out, to be wrapped in `service`'s error body.
@@ -63,19 +82,23 @@ impl ApiError {
     }
     /// 400 with `msg`.
     pub fn bad_request(service: Service, msg: impl Into<String>) -> ApiError {
-        ApiError::new(service, Error::BadRequest(msg.into()))
+        ApiError::new(service, Error::bad_request("api.bad_request", msg.into()))
     }
     /// 404 with `msg`.
     pub fn not_found(service: Service, msg: impl Into<String>) -> ApiError {
-        ApiError::new(service, Error::NotFound(msg.into()))
+        ApiError::new(service, Error::not_found("api.not_found", msg.into()))
     }
     /// 501 naming what is missing.
     pub fn not_implemented(service: Service, what: impl Into<String>) -> ApiError {
-        ApiError::new(service, Error::NotImplemented(what.into()))
+        ApiError::new(service, Error::not_implemented("api.not_implemented", what.into()))
+    }
+    /// The HTTP status of this error.
+    pub fn status(&self) -> u16 {
+        self.service.status(self.error.kind).as_u16()
     }
     /// The kernel actor is gone (shutting down).
     pub fn unavailable(service: Service) -> ApiError {
-        ApiError::new(service, Error::Conflict("The cloud is shutting down; retry after it restarts.".into()))
+        ApiError::new(service, Error::conflict("api.shutting_down", "The cloud is shutting down; retry after it restarts.".into()))
     }
 }
 
@@ -90,8 +113,14 @@ fn title(status: StatusCode) -> &'static str {
     status.canonical_reason().unwrap_or("Error")
 }
 
-/// The body a service sends with an error.
-pub fn error_body(service: Service, status: StatusCode, message: &str) -> Value {
+/// The error codes the Placement API itself defines (placement/errors.py); any other code is
+/// shown as `placement.undefined_code`, as Placement does.
+const PLACEMENT_CODES: [&str; 4] =
+    ["placement.concurrent_update", "placement.duplicate_name", "placement.inventory.inuse", "placement.resource_provider.inuse"];
+
+/// The body a service sends with an error. `code` is the error's stable code; services whose
+/// body has a place for one show it (Placement's `code`, Neutron's `type`).
+pub fn error_body(service: Service, status: StatusCode, code_name: &str, message: &str) -> Value {
     let code = status.as_u16();
     if code == 401 {
         // keystonemiddleware answers for every service.
@@ -112,7 +141,8 @@ pub fn error_body(service: Service, status: StatusCode, message: &str) -> Value 
             json!({ key: {"code": code, "message": message} })
         }
         Service::Placement => json!({"errors": [{
-            "status": code, "title": title(status), "detail": message, "code": "placement.undefined_code"
+            "status": code, "title": title(status), "detail": message,
+            "code": if PLACEMENT_CODES.contains(&code_name) { code_name } else { "placement.undefined_code" }
         }]}),
         Service::Image | Service::ObjectStore => json!({"code": code, "title": title(status), "message": message}),
         Service::Network => json!({"NeutronError": {"type": title(status).replace(' ', ""), "message": message, "detail": ""}}),
@@ -121,8 +151,8 @@ pub fn error_body(service: Service, status: StatusCode, message: &str) -> Value 
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = error_body(self.service, status, self.error.message());
+        let status = self.service.status(self.error.kind);
+        let body = error_body(self.service, status, self.error.code, self.error.message());
         (status, Json(body)).into_response()
     }
 }

@@ -68,7 +68,7 @@ async fn version(State(s): State<AppState>) -> Json<Value> {
 pub(crate) fn auth_of(headers: &HeaderMap) -> Result<Auth, ApiError> {
     match headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
         Some(t) if !t.trim().is_empty() => Ok(Auth::Token(t.trim().to_string())),
-        _ => Err(ApiError::new(S, Error::Unauthorized(kid::tokens::UNAUTHORIZED.into()))),
+        _ => Err(ApiError::new(S, Error::unauthorized("identity.unauthorized", kid::tokens::UNAUTHORIZED.into()))),
     }
 }
 
@@ -104,12 +104,15 @@ pub(crate) async fn apply(s: &AppState, headers: &HeaderMap, cmd: kid::Cmd) -> R
 
 /// The error for a kernel reply of the wrong kind (a bug, reported rather than panicking).
 pub(crate) fn unexpected(reply: impl std::fmt::Debug) -> ApiError {
-    ApiError::new(S, Error::NotImplemented(format!("The kernel answered with an unexpected reply ({reply:?}); this is a bug in orrery.")))
+    ApiError::new(
+        S,
+        Error::not_implemented("identity.not_implemented", format!("The kernel answered with an unexpected reply ({reply:?}); this is a bug in orrery.")),
+    )
 }
 
 /// Keystone's policy refusal.
 pub(crate) fn forbidden(action: &str) -> Error {
-    Error::Forbidden(format!("You are not authorized to perform the requested action: identity:{action}."))
+    Error::forbidden("identity.forbidden", format!("You are not authorized to perform the requested action: identity:{action}."))
 }
 
 /// Refuses `action` unless the caller is an admin.
@@ -147,7 +150,7 @@ pub(crate) fn bool_filter(q: &BTreeMap<String, String>, key: &str) -> orrery_ker
         None => Ok(None),
         Some(v) if ["", "true", "1", "yes", "on"].contains(&v.as_str()) => Ok(Some(true)),
         Some(v) if ["false", "0", "no", "off"].contains(&v.as_str()) => Ok(Some(false)),
-        Some(v) => Err(Error::BadRequest(format!("Invalid value for query parameter '{key}': '{v}' is not a boolean."))),
+        Some(v) => Err(Error::bad_request("identity.bad_request", format!("Invalid value for query parameter '{key}': '{v}' is not a boolean."))),
     }
 }
 

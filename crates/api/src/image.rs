@@ -198,9 +198,11 @@ impl ListQuery {
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
         let start = match self.marker {
-            Some(m) => {
-                imgs.iter().position(|i| i.id == m).map(|p| p + 1).ok_or_else(|| Error::BadRequest(format!("Invalid marker. Image {m} could not be found.")))?
-            }
+            Some(m) => imgs
+                .iter()
+                .position(|i| i.id == m)
+                .map(|p| p + 1)
+                .ok_or_else(|| Error::bad_request("image.bad_request", format!("Invalid marker. Image {m} could not be found.")))?,
             None => 0,
         };
         Ok(imgs.into_iter().skip(start).take(self.limit.unwrap_or(usize::MAX)).cloned().collect())
@@ -223,7 +225,7 @@ async fn list(State(s): State<AppState>, h: HeaderMap, Query(q): Query<BTreeMap<
 async fn show(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let img = read(&s, S, auth(&h, S)?, move |k, c| {
         let found = id.parse::<Uuid>().ok().and_then(|u| k.images.by_id.get(&u)).filter(|i| visible(i, c));
-        found.cloned().ok_or_else(|| Error::NotFound(format!("No image found with ID {id}")))
+        found.cloned().ok_or_else(|| Error::not_found("image.not_found", format!("No image found with ID {id}")))
     })
     .await?;
     Ok(Json(image_json(&img)))

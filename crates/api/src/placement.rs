@@ -99,7 +99,7 @@ pub struct BadVersion(pub StatusCode, pub String);
 
 impl IntoResponse for BadVersion {
     fn into_response(self) -> Response {
-        let mut resp = (self.0, Json(error_body(S, self.0, &self.1))).into_response();
+        let mut resp = (self.0, Json(error_body(S, self.0, "placement.undefined_code", &self.1))).into_response();
         Version(0).stamp(&mut resp);
         resp
     }
@@ -177,7 +177,7 @@ where
 {
     read(s, S, auth(h, S)?, move |k, c| {
         if !c.admin {
-            return Err(Error::Forbidden("Placement requires the admin role.".into()));
+            return Err(Error::forbidden("placement.forbidden", "Placement requires the admin role.".into()));
         }
         f(k, c)
     })

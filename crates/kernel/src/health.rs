@@ -236,7 +236,7 @@ impl Health {
             Kind::Zone => t.zones.iter().position(|z| z.name == name).map(|i| i as u32),
             Kind::Region => t.regions.iter().position(|r| r.name == name).map(|i| i as u32),
         };
-        found.ok_or_else(|| Error::NotFound(format!("{} {name} could not be found.", kind.noun())))
+        found.ok_or_else(|| Error::not_found("health.not_found", format!("{} {name} could not be found.", kind.noun())))
     }
 
     /// Sets the own state of component `name` at `now`: validates, then mutates. Returns the
@@ -250,7 +250,7 @@ impl Health {
                 State::Down => "is already down",
                 State::Maintenance => "is already in maintenance",
             };
-            return Err(Error::Conflict(format!("{} {name} {what}.", kind.noun())));
+            return Err(Error::conflict("health.conflict", format!("{} {name} {what}.", kind.noun())));
         }
         let hosts = self.hosts_of(kind, idx);
         let before: Vec<State> = hosts.clone().map(|h| self.host(t, h)).collect();
@@ -321,7 +321,7 @@ pub struct ComponentView {
 /// The failure domains of `kind` (every kind, outermost first, if `None`), for admins only.
 pub fn components(h: &Health, t: &Topology, caller: &crate::Caller, kind: Option<Kind>) -> Result<Vec<ComponentView>> {
     if !(caller.admin || caller.system) {
-        return Err(Error::Forbidden("Policy doesn't allow orrery:health:list to be performed.".into()));
+        return Err(Error::forbidden("health.forbidden", "Policy doesn't allow orrery:health:list to be performed.".into()));
     }
     let kinds: Vec<Kind> = kind.map_or(Kind::ALL.to_vec(), |k| vec![k]);
     let mut out = Vec::new();
@@ -411,8 +411,14 @@ mod tests {
         let t = topology();
         let mut h = Health::new(&t);
         let before = h.clone();
-        assert_eq!(h.set(&t, Time(1), Kind::Rack, "az1-r01", State::Up), Err(Error::Conflict("Rack az1-r01 is not down or in maintenance.".into())));
-        assert_eq!(h.set(&t, Time(1), Kind::Zone, "az9", State::Down), Err(Error::NotFound("Availability zone az9 could not be found.".into())));
+        assert_eq!(
+            h.set(&t, Time(1), Kind::Rack, "az1-r01", State::Up),
+            Err(Error::conflict("health.conflict", "Rack az1-r01 is not down or in maintenance.".into()))
+        );
+        assert_eq!(
+            h.set(&t, Time(1), Kind::Zone, "az9", State::Down),
+            Err(Error::not_found("health.not_found", "Availability zone az9 could not be found.".into()))
+        );
         assert_eq!(h, before);
     }
 

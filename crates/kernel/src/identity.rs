@@ -480,7 +480,7 @@ impl Identity {
 
 /// The message Keystone gives for an action the policy refuses.
 pub(crate) fn forbidden(action: &str) -> Error {
-    Error::Forbidden(format!("You are not authorized to perform the requested action: identity:{action}."))
+    Error::forbidden("identity.forbidden", format!("You are not authorized to perform the requested action: identity:{action}."))
 }
 
 /// Refuses `action` unless the caller is an admin.

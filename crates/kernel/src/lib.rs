@@ -34,7 +34,7 @@ use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use identity::Caller;
 pub use ids::Uuid;
 pub use outbox::{Effect, Event, Outbox};
@@ -161,7 +161,7 @@ impl Kernel {
     fn dispatch(&mut self, req: Request) -> Result<Reply> {
         match req.command {
             Command::Init(spec) => self.init(*spec).map(|()| Reply::Done),
-            _ if !self.initialized => Err(Error::Conflict("The cloud has not been initialised yet.".into())),
+            _ if !self.initialized => Err(Error::conflict("orrery.conflict", "The cloud has not been initialised yet.".into())),
             Command::Identity(c) => identity::apply(self, &req.auth, c).map(Reply::Identity),
             Command::Compute(c) => {
                 let caller = self.caller(&req.auth)?;
@@ -263,7 +263,7 @@ impl Kernel {
     /// the hosts whose effective state changed (compute loses, evacuates or restarts servers).
     fn apply_health(&mut self, caller: &Caller, cmd: health::Cmd) -> Result<health::Reply> {
         if !(caller.admin || caller.system) {
-            return Err(Error::Forbidden("Policy doesn't allow orrery:health:update to be performed.".into()));
+            return Err(Error::forbidden("orrery.forbidden", "Policy doesn't allow orrery:health:update to be performed.".into()));
         }
         let health::Cmd::Set { kind, name, state } = cmd;
         let changes = self.health.set(&self.topology, self.now, kind, &name, state)?;
@@ -281,10 +281,10 @@ impl Kernel {
 
     fn init(&mut self, spec: InitSpec) -> Result<()> {
         if self.initialized {
-            return Err(Error::Conflict("The cloud is already initialised.".into()));
+            return Err(Error::conflict("orrery.conflict", "The cloud is already initialised.".into()));
         }
         let mut rng = rng::Rng::new(spec.seed);
-        let topology = topology::Topology::build(&spec.topology, &mut rng).map_err(|e| Error::BadRequest(e.to_string()))?;
+        let topology = topology::Topology::build(&spec.topology, &mut rng).map_err(|e| Error::bad_request("orrery.bad_request", e.to_string()))?;
         self.rng = rng;
         self.placement = placement::Placement::from_topology(&topology, &spec.topology.allocation, &spec.topology.scheduler);
         self.health = health::Health::new(&topology);

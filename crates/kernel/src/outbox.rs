@@ -7,7 +7,7 @@ use crate::ids::Uuid;
 use crate::topology::HostIdx;
 
 /// A fact about a state change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Event {
     /// A server was accepted and placed on a host.
     ServerPlaced {
@@ -20,8 +20,8 @@ pub enum Event {
     ServerRejected {
         /// The server.
         server: Uuid,
-        /// Why.
-        reason: String,
+        /// Why, with its stable code (`compute.no_valid_host`).
+        error: crate::Error,
     },
     /// A server finished building and is ACTIVE.
     ServerActive {

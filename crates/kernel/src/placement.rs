@@ -59,10 +59,13 @@ impl Inventory {
     /// Why `amount` is not a valid single allocation against this inventory, if it is not.
     fn check_unit(&self, class: usize, amount: u64) -> Result<()> {
         if amount < self.min_unit || amount > self.max_unit || !amount.is_multiple_of(self.step_size.max(1)) {
-            return Err(Error::BadRequest(format!(
-                "Unable to allocate inventory: {} amount {amount} violates min_unit {}, max_unit {} or step_size {}.",
-                CLASSES[class], self.min_unit, self.max_unit, self.step_size
-            )));
+            return Err(Error::bad_request(
+                "placement.bad_request",
+                format!(
+                    "Unable to allocate inventory: {} amount {amount} violates min_unit {}, max_unit {} or step_size {}.",
+                    CLASSES[class], self.min_unit, self.max_unit, self.step_size
+                ),
+            ));
         }
         Ok(())
     }
@@ -380,19 +383,22 @@ impl Placement {
     /// Checks the new allocations fit once the consumer's old ones are released.
     fn check_fit(&self, old: &Allocs, new: &Allocs) -> Result<()> {
         for (&idx, req) in new {
-            let p = self.provider(idx).ok_or_else(|| Error::BadRequest(format!("Resource provider index {idx} does not exist.")))?;
+            let p = self.provider(idx).ok_or_else(|| Error::bad_request("placement.bad_request", format!("Resource provider index {idx} does not exist.")))?;
             let released = old.get(&idx).copied().unwrap_or([0; NUM_CLASSES]);
             for c in 0..NUM_CLASSES {
                 if req[c] == 0 {
                     continue;
                 }
                 let inv = p.inventories[c].as_ref().ok_or_else(|| {
-                    Error::BadRequest(format!("Unable to allocate inventory: resource provider {} has no inventory of class {}.", p.uuid, CLASSES[c]))
+                    Error::bad_request(
+                        "placement.bad_request",
+                        format!("Unable to allocate inventory: resource provider {} has no inventory of class {}.", p.uuid, CLASSES[c]),
+                    )
                 })?;
                 inv.check_unit(c, req[c])?;
                 let used = p.usage[c] - released[c];
                 if used + req[c] > inv.capacity() {
-                    return Err(Error::Conflict(format!(
+                    return Err(Error::conflict("placement.over_capacity", format!(
                         "Unable to allocate inventory: unable to create allocation for '{}' on resource provider '{}'. The requested amount would exceed the capacity.",
                         CLASSES[c], p.uuid
                     )));
@@ -546,13 +552,13 @@ pub enum Reply {
 /// Applies a placement command.
 pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     if !caller.admin {
-        return Err(Error::Forbidden("Placement requires the admin role.".into()));
+        return Err(Error::forbidden("placement.forbidden", "Placement requires the admin role.".into()));
     }
     let p = &mut k.placement;
     match cmd {
         Cmd::CreateProvider { uuid, name } => {
             if p.by_uuid.contains_key(&uuid) || p.providers.iter().flatten().any(|x| x.name == name) {
-                return Err(Error::Conflict(format!("Conflicting resource provider name: {name} already exists.")));
+                return Err(Error::conflict("placement.duplicate_name", format!("Conflicting resource provider name: {name} already exists.")));
             }
             let prov = Provider { uuid, name, generation: 0, host: None, inventories: Default::default(), usage: [0; NUM_CLASSES] };
             p.push_provider(prov, 0);
@@ -563,9 +569,11 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
         Cmd::SetAllocations { consumer, project, user, allocations } => {
             let mut map: BTreeMap<u32, Resources> = BTreeMap::new();
             for (rp, class, amount) in allocations {
-                let (idx, _) =
-                    p.provider_by_uuid(&rp).ok_or_else(|| Error::BadRequest(format!("Allocation for resource provider '{rp}' that does not exist.")))?;
-                let c = class_index(&class).ok_or_else(|| Error::BadRequest(format!("Unknown resource class in allocation: {class}.")))?;
+                let (idx, _) = p
+                    .provider_by_uuid(&rp)
+                    .ok_or_else(|| Error::bad_request("placement.bad_request", format!("Allocation for resource provider '{rp}' that does not exist.")))?;
+                let c = class_index(&class)
+                    .ok_or_else(|| Error::bad_request("placement.bad_request", format!("Unknown resource class in allocation: {class}.")))?;
                 map.entry(idx).or_insert([0; NUM_CLASSES])[c] += amount;
             }
             p.set_allocations(consumer, project, user, map)?;
@@ -577,12 +585,12 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
 }
 
 fn rename_provider(p: &mut Placement, uuid: Uuid, name: String) -> Result<Reply> {
-    let (idx, _) = p.provider_by_uuid(&uuid).ok_or_else(|| Error::NotFound(format!("No resource provider with uuid {uuid} found")))?;
+    let (idx, _) = p.provider_by_uuid(&uuid).ok_or_else(|| Error::not_found("placement.not_found", format!("No resource provider with uuid {uuid} found")))?;
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(Error::BadRequest("Resource provider names are 1 to 200 characters long.".into()));
+        return Err(Error::bad_request("placement.bad_request", "Resource provider names are 1 to 200 characters long.".into()));
     }
     if p.providers.iter().flatten().any(|x| x.name == name && x.uuid != uuid) {
-        return Err(Error::Conflict(format!("Conflicting resource provider name: {name} already exists.")));
+        return Err(Error::conflict("placement.duplicate_name", format!("Conflicting resource provider name: {name} already exists.")));
     }
     let prov = p.provider_mut(idx);
     prov.name = name;
@@ -597,23 +605,27 @@ fn set_consumers(p: &mut Placement, batch: Vec<ConsumerAllocations>) -> Result<R
     let mut seen = BTreeSet::new();
     for ca in &batch {
         if !seen.insert(ca.consumer) {
-            return Err(Error::BadRequest(format!("Consumer {} appears twice in one request.", ca.consumer)));
+            return Err(Error::bad_request("placement.bad_request", format!("Consumer {} appears twice in one request.", ca.consumer)));
         }
         let current = p.consumers.get(&ca.consumer).map(|c| c.generation);
         if let Some(expected) = ca.generation {
             if expected != current {
                 let show = |g: Option<u64>| g.map_or("null".to_string(), |g| g.to_string());
-                return Err(Error::Conflict(format!("consumer generation conflict - expected {} but got {}", show(expected), show(current))));
+                return Err(Error::conflict(
+                    "placement.concurrent_update",
+                    format!("consumer generation conflict - expected {} but got {}", show(expected), show(current)),
+                ));
             }
         }
         let mut map: BTreeMap<u32, Resources> = BTreeMap::new();
         for (rp, class, amount) in &ca.allocations {
-            let (idx, prov) =
-                p.provider_by_uuid(rp).ok_or_else(|| Error::BadRequest(format!("Allocation for resource provider '{rp}' that does not exist.")))?;
-            let c = class_index(class).ok_or_else(|| Error::BadRequest(format!("Unknown resource class in allocation: {class}.")))?;
-            let inv = prov.inventories[c]
-                .as_ref()
-                .ok_or_else(|| Error::BadRequest(format!("Unable to allocate inventory: resource provider {rp} has no inventory of class {class}.")))?;
+            let (idx, prov) = p
+                .provider_by_uuid(rp)
+                .ok_or_else(|| Error::bad_request("placement.bad_request", format!("Allocation for resource provider '{rp}' that does not exist.")))?;
+            let c = class_index(class).ok_or_else(|| Error::bad_request("placement.bad_request", format!("Unknown resource class in allocation: {class}.")))?;
+            let inv = prov.inventories[c].as_ref().ok_or_else(|| {
+                Error::bad_request("placement.bad_request", format!("Unable to allocate inventory: resource provider {rp} has no inventory of class {class}."))
+            })?;
             inv.check_unit(c, *amount)?;
             map.entry(idx).or_insert([0; NUM_CLASSES])[c] += amount;
         }
@@ -635,7 +647,7 @@ fn set_consumers(p: &mut Placement, batch: Vec<ConsumerAllocations>) -> Result<R
         for c in 0..NUM_CLASSES {
             let cap = prov.inventories[c].as_ref().map_or(0, |i| i.capacity());
             if added[c] > released[c] && prov.usage[c] - released[c] + added[c] > cap {
-                return Err(Error::Conflict(format!(
+                return Err(Error::conflict("placement.over_capacity", format!(
                     "Unable to allocate inventory: unable to create allocation for '{}' on resource provider '{}'. The requested amount would exceed the capacity.",
                     CLASSES[c], prov.uuid
                 )));
@@ -660,12 +672,16 @@ fn set_consumers(p: &mut Placement, batch: Vec<ConsumerAllocations>) -> Result<R
 }
 
 fn delete_provider(p: &mut Placement, uuid: Uuid) -> Result<Reply> {
-    let (idx, prov) = p.provider_by_uuid(&uuid).ok_or_else(|| Error::NotFound(format!("No resource provider with uuid {uuid} found for delete")))?;
+    let (idx, prov) =
+        p.provider_by_uuid(&uuid).ok_or_else(|| Error::not_found("placement.not_found", format!("No resource provider with uuid {uuid} found for delete")))?;
     if prov.host.is_some() {
-        return Err(Error::Conflict(format!("Unable to delete resource provider {uuid}: it stands for a compute host.")));
+        return Err(Error::conflict("placement.resource_provider.inuse", format!("Unable to delete resource provider {uuid}: it stands for a compute host.")));
     }
     if prov.usage.iter().any(|&u| u > 0) {
-        return Err(Error::Conflict(format!("Unable to delete resource provider {uuid}: Resource provider has allocations.")));
+        return Err(Error::conflict(
+            "placement.resource_provider.inuse",
+            format!("Unable to delete resource provider {uuid}: Resource provider has allocations."),
+        ));
     }
     p.by_uuid.remove(&uuid);
     p.providers[idx as usize] = None;
@@ -673,23 +689,28 @@ fn delete_provider(p: &mut Placement, uuid: Uuid) -> Result<Reply> {
 }
 
 fn set_inventories(p: &mut Placement, uuid: Uuid, generation: u64, inventories: Vec<InventoryInput>) -> Result<Reply> {
-    let (idx, prov) = p.provider_by_uuid(&uuid).ok_or_else(|| Error::NotFound(format!("No resource provider with uuid {uuid} found")))?;
+    let (idx, prov) =
+        p.provider_by_uuid(&uuid).ok_or_else(|| Error::not_found("placement.not_found", format!("No resource provider with uuid {uuid} found")))?;
     if prov.generation != generation {
-        return Err(Error::Conflict(format!("resource provider generation conflict: {uuid} is at generation {}, not {generation}", prov.generation)));
+        return Err(Error::conflict(
+            "placement.concurrent_update",
+            format!("resource provider generation conflict: {uuid} is at generation {}, not {generation}", prov.generation),
+        ));
     }
     let mut new: [Option<Inventory>; NUM_CLASSES] = Default::default();
     for input in inventories {
-        let c = class_index(&input.class)
-            .ok_or_else(|| Error::BadRequest(format!("Unknown resource class in inventory for resource provider {uuid}: {}.", input.class)))?;
+        let c = class_index(&input.class).ok_or_else(|| {
+            Error::bad_request("placement.bad_request", format!("Unknown resource class in inventory for resource provider {uuid}: {}.", input.class))
+        })?;
         new[c] = Some(input.inventory);
     }
     for c in 0..NUM_CLASSES {
         let cap = new[c].as_ref().map_or(0, |i| i.capacity());
         if prov.usage[c] > cap {
-            return Err(Error::Conflict(format!(
-                "Inventory for '{}' on resource provider '{uuid}' in use: usage {} exceeds the new capacity {cap}.",
-                CLASSES[c], prov.usage[c]
-            )));
+            return Err(Error::conflict(
+                "placement.inventory.inuse",
+                format!("Inventory for '{}' on resource provider '{uuid}' in use: usage {} exceeds the new capacity {cap}.", CLASSES[c], prov.usage[c]),
+            ));
         }
     }
     let prov = p.provider_mut(idx);
@@ -751,7 +772,7 @@ pub(crate) mod tests {
         let before = p.clone();
         let too_much = BTreeMap::from([(0, res(1, 65536, 1))]);
         let err = p.set_allocations(Uuid(1), Uuid(2), Uuid(3), too_much).unwrap_err();
-        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        assert!(matches!(err, Error { kind: crate::ErrorKind::Conflict, .. }), "{err:?}");
         assert_eq!(p, before);
     }
 
@@ -844,9 +865,9 @@ mod batch_tests {
         let stale = set_consumers(&mut p, vec![set(2, Some(Some(5)), rp, 1)]).unwrap_err();
         assert_eq!(stale.message(), "consumer generation conflict - expected 5 but got 1");
         let too_much = set_consumers(&mut p, vec![set(3, None, rp, 1), set(4, None, rp, 1)]).unwrap_err();
-        assert_eq!(too_much.status(), 409);
+        assert_eq!(too_much.kind, crate::ErrorKind::Conflict);
         let twice = set_consumers(&mut p, vec![set(3, None, rp, 1), set(3, None, rp, 1)]).unwrap_err();
-        assert_eq!(twice.status(), 400);
+        assert_eq!(twice.kind, crate::ErrorKind::BadRequest);
         assert_eq!(p, before);
     }
 
@@ -854,7 +875,7 @@ mod batch_tests {
     fn rename_checks_uniqueness_and_bumps_generation() {
         let mut p = placement();
         let (a, b) = (p.provider(0).unwrap().clone(), p.provider(1).unwrap().clone());
-        assert_eq!(rename_provider(&mut p, a.uuid, b.name.clone()).unwrap_err().status(), 409);
+        assert_eq!(rename_provider(&mut p, a.uuid, b.name.clone()).unwrap_err().kind, crate::ErrorKind::Conflict);
         assert_eq!(rename_provider(&mut p, a.uuid, "renamed".into()).unwrap(), Reply::Generation(a.generation + 1));
         assert_eq!(p.provider(0).unwrap().name, "renamed");
     }

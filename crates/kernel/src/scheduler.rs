@@ -76,6 +76,12 @@ pub struct Request<'a> {
 #[error("No valid host was found. {0}")]
 pub struct NoValidHost(pub String);
 
+impl From<NoValidHost> for crate::Error {
+    fn from(e: NoValidHost) -> crate::Error {
+        crate::Error::conflict("compute.no_valid_host", e.to_string())
+    }
+}
+
 /// Chooses a host for `req`, or says why none fits.
 pub fn select(topo: &Topology, placement: &Placement, policy: &SchedulerSpec, req: &Request<'_>, rng: &mut Rng) -> Result<HostIdx, NoValidHost> {
     let filters = Filters::new(policy);

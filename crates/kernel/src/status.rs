@@ -102,7 +102,7 @@ pub struct StatusView {
 /// The status of the cloud, for admins only.
 pub fn status(k: &Kernel, caller: &Caller) -> Result<StatusView> {
     if !(caller.admin || caller.system) {
-        return Err(Error::Forbidden("Policy doesn't allow orrery:status to be performed.".into()));
+        return Err(Error::forbidden("orrery.forbidden", "Policy doesn't allow orrery:status to be performed.".into()));
     }
     let zones = zones(k);
     let (health, reasons) = judge(k, &zones);

@@ -193,10 +193,10 @@ fn rejections_table(h: &mut String, results: &Results) {
         h.push_str("<p>No request was rejected.</p>\n");
         return;
     }
-    h.push_str("<h3>Rejections by reason (mean per run)</h3><table><tr><th>Variant</th><th>Reason</th><th>Count</th></tr>");
+    h.push_str("<h3>Rejections by error code (mean per run)</h3><table><tr><th>Variant</th><th>Code</th><th>Count</th></tr>");
     for v in &results.variants {
-        for (reason, s) in &v.rejections {
-            let _ = write!(h, "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>", escape(&v.name), escape(reason), fmt_num(s.mean));
+        for (code, s) in &v.rejections {
+            let _ = write!(h, "<tr><td>{}</td><td><code>{}</code></td><td class=\"n\">{}</td></tr>", escape(&v.name), escape(code), fmt_num(s.mean));
         }
     }
     h.push_str("</table>\n");
@@ -296,7 +296,7 @@ mod tests {
                     let t = Time(i * 300_000_000);
                     r.record_placement(t);
                     if i % 7 == seed {
-                        r.record_rejection(t, "No valid host was found.");
+                        r.record_rejection(t, "compute.no_valid_host");
                     }
                     let a =
                         Aggregates { vcpu_capacity: 100, vcpu_used: i % 100, hosts_up: 6, active_hosts: (i % 6) as u32, power_w: 900.0, ..Default::default() };
@@ -331,7 +331,7 @@ mod tests {
         assert!(!html.contains("NaN") && !html.contains("inf"));
         assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href="), "no script, no external asset");
         assert_eq!(html.matches("http").count(), html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count(), "only SVG namespaces name a URL");
-        assert!(html.contains("No valid host was found."));
+        assert!(html.contains("compute.no_valid_host"));
         assert!(html.contains("1 region(s), 1 zone(s), 6 hosts"));
     }
 

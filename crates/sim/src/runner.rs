@@ -127,6 +127,9 @@ pub struct Sim {
     journal: Option<Vec<JournalEntry>>,
 }
 
+/// The rejection code of an arrival whose flavor or server group the kernel refused.
+const SETUP_REFUSED: &str = "sim.setup_refused";
+
 /// Id ranges, so servers, groups and request ids never collide.
 const SERVER_IDS: u128 = 1 << 96;
 const GROUP_IDS: u128 = 2 << 96;
@@ -222,7 +225,7 @@ impl Sim {
     /// Applies one command as the admin at `now`, counting it; the outbox is handled after.
     fn apply(&mut self, now: Time, command: Command) -> orrery_kernel::Result<orrery_kernel::Reply> {
         if now >= self.renew_at {
-            self.renew_token(now).map_err(orrery_kernel::Error::BadRequest)?;
+            self.renew_token(now).map_err(|e| orrery_kernel::Error::internal("sim.token_refused", e))?;
         }
         self.events += 1;
         let auth = self.auth.clone();
@@ -247,7 +250,7 @@ impl Sim {
         for ev in out.events {
             match ev {
                 Event::ServerPlaced { server, host } => self.placed(now, server, host),
-                Event::ServerRejected { server, reason } => self.rejected(now, server, &reason),
+                Event::ServerRejected { server, error } => self.rejected(now, server, error.code),
                 Event::HostFailed { host } => self.set_up(host, false),
                 Event::HostRecovered { host } => self.set_up(host, true),
                 Event::ServerLost { server, .. } => self.rec.record_outage_start(now, server.0 as u64),
@@ -394,7 +397,8 @@ impl Sim {
         let prep = self.flavor(now, &a).and_then(|f| self.group(now, &a).map(|g| (f, g)));
         let (flavor, group) = match prep {
             Ok(x) => x,
-            Err(reason) => return self.rec.record_rejection(now, &reason),
+            // The kernel refused the flavor or group the arrival needs.
+            Err(_) => return self.rec.record_rejection(now, SETUP_REFUSED),
         };
         let id = self.fresh(SERVER_IDS);
         let request_id = self.fresh(REQUEST_IDS);
@@ -405,7 +409,7 @@ impl Sim {
         self.latency.record(started.elapsed());
         if let Err(e) = r {
             if self.pending.take().is_some() {
-                self.rec.record_rejection(now, &e.to_string());
+                self.rec.record_rejection(now, e.code);
             }
         }
         self.pending = None;
@@ -796,7 +800,7 @@ impl Sim {
         }
         self.drain(now);
         if let Err(e) = r {
-            self.rec.record_rejection(now, &e.to_string());
+            self.rec.record_rejection(now, e.code);
         }
     }
 }

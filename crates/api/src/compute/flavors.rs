@@ -78,20 +78,20 @@ fn filtered(k: &orrery_kernel::Kernel, caller: &orrery_kernel::Caller, q: &BTree
         Some(v) if ["none"].contains(&v.as_str()) => None,
         Some(v) if ["true", "1", "t", "yes", "y", "on"].contains(&v.as_str()) => Some(true),
         Some(v) if ["false", "0", "f", "no", "n", "off"].contains(&v.as_str()) => Some(false),
-        Some(v) => return Err(Error::BadRequest(format!("Invalid is_public filter [{v}]"))),
+        Some(v) => return Err(Error::bad_request("compute.bad_request", format!("Invalid is_public filter [{v}]"))),
     };
     let is_public = if caller.admin { is_public } else { Some(true) };
     let num = |key: &str| -> orrery_kernel::Result<u64> {
-        q.get(key).map_or(Ok(0), |v| v.parse().map_err(|_| Error::BadRequest(format!("Invalid {key} filter [{v}]"))))
+        q.get(key).map_or(Ok(0), |v| v.parse().map_err(|_| Error::bad_request("compute.bad_request", format!("Invalid {key} filter [{v}]"))))
     };
     let (min_ram, min_disk) = (num("minRam")?, num("minDisk")?);
     let limit = q
         .get("limit")
-        .map(|v| v.parse::<usize>().map_err(|_| Error::BadRequest(format!("Invalid input for query parameters limit. Value: {v}."))))
+        .map(|v| v.parse::<usize>().map_err(|_| Error::bad_request("compute.bad_request", format!("Invalid input for query parameters limit. Value: {v}."))))
         .transpose()?;
     let own = |f: &Flavor| caller.project.is_some_and(|p| f.access.contains(&p));
     let start = match q.get("marker") {
-        Some(m) if !k.compute.flavors.contains_key(m) => return Err(Error::BadRequest(format!("marker [{m}] not found"))),
+        Some(m) if !k.compute.flavors.contains_key(m) => return Err(Error::bad_request("compute.bad_request", format!("marker [{m}] not found"))),
         Some(m) => std::ops::Bound::Excluded(m.clone()),
         None => std::ops::Bound::Unbounded,
     };
@@ -252,7 +252,7 @@ async fn create(State(s): State<AppState>, mv: Microversion, h: HeaderMap, body:
     auth(&h, S)?;
     let f = parse_json::<CreateBody>(S, &body)?.flavor.into_flavor(mv)?;
     let f = run(&s, &h, Cmd::Create(Box::new(f))).await?;
-    let f = f.ok_or_else(|| ApiError::new(S, Error::Conflict("The flavor was not created.".into())))?;
+    let f = f.ok_or_else(|| ApiError::new(S, Error::conflict("compute.conflict", "The flavor was not created.".into())))?;
     Ok(Json(json!({"flavor": flavor_json(&f, mv, &s.site.base_url)})))
 }
 
@@ -270,7 +270,7 @@ struct UpdateFlavor {
 
 async fn update(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
     if !mv.at_least(55) {
-        return Err(ApiError::new(S, Error::NotFound("The resource could not be found.".into())));
+        return Err(ApiError::new(S, Error::not_found("compute.not_found", "The resource could not be found.".into())));
     }
     let b: UpdateBody = parse_json(S, &body)?;
     let f = run(&s, &h, Cmd::SetDescription { id: id.clone(), description: b.flavor.description }).await?;
@@ -291,7 +291,7 @@ fn access_json(f: &Flavor) -> Value {
 async fn access_list(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let f = read(&s, S, auth(&h, S)?, move |k, c| {
         if !c.admin {
-            return Err(Error::Forbidden("Policy doesn't allow os_compute_api:os-flavor-access to be performed.".into()));
+            return Err(Error::forbidden("compute.forbidden", "Policy doesn't allow os_compute_api:os-flavor-access to be performed.".into()));
         }
         kflavors::find(k, c, &id).cloned()
     })

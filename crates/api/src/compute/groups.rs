@@ -164,7 +164,7 @@ async fn create(State(s): State<AppState>, mv: Microversion, h: HeaderMap, body:
     let cmd = Cmd::Create { id: new_uuid(), name: b.name, policy, max_server_per_host };
     match apply(&s, S, a, Command::Compute(kcompute::Cmd::Group(cmd))).await? {
         Reply::Compute(kcompute::Reply::Group(kgroups::Reply::Group(g))) => Ok(Json(json!({"server_group": group_json(&g, mv)}))),
-        other => Err(ApiError::new(S, Error::Conflict(format!("Unexpected reply to a server group create: {other:?}")))),
+        other => Err(ApiError::new(S, Error::conflict("compute.conflict", format!("Unexpected reply to a server group create: {other:?}")))),
     }
 }
 

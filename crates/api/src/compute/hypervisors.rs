@@ -50,7 +50,7 @@ fn admin_only(c: &Caller, what: &str) -> orrery_kernel::Result<()> {
     if c.admin {
         Ok(())
     } else {
-        Err(Error::Forbidden(format!("Policy doesn't allow os_compute_api:{what} to be performed.")))
+        Err(Error::forbidden("compute.forbidden", format!("Policy doesn't allow os_compute_api:{what} to be performed.")))
     }
 }
 
@@ -172,7 +172,7 @@ fn find_host(k: &Kernel, id: &str, mv: Microversion) -> orrery_kernel::Result<Ho
     } else {
         id.parse::<u32>().ok().and_then(|n| n.checked_sub(1)).filter(|h| k.placement.by_host.contains_key(h))
     };
-    idx.ok_or_else(|| Error::NotFound(format!("Hypervisor with ID {id} could not be found.")))
+    idx.ok_or_else(|| Error::not_found("compute.not_found", format!("Hypervisor with ID {id} could not be found.")))
 }
 
 /// Hypervisors for a list: `hypervisor_hostname_pattern`, `limit` and `marker` (2.33+),
@@ -183,17 +183,19 @@ fn listed(k: &Kernel, c: &Caller, q: &BTreeMap<String, String>, mv: Microversion
     let pattern = q.get("hypervisor_hostname_pattern").filter(|_| mv.at_least(53));
     let paged = mv.at_least(33);
     let limit = match q.get("limit").filter(|_| paged) {
-        Some(l) => l.parse::<usize>().map_err(|_| Error::BadRequest(format!("Invalid input for query parameters limit. Value: {l}.")))?,
+        Some(l) => {
+            l.parse::<usize>().map_err(|_| Error::bad_request("compute.bad_request", format!("Invalid input for query parameters limit. Value: {l}.")))?
+        }
         None => usize::MAX,
     };
     let start = match q.get("marker").filter(|_| paged) {
-        Some(m) => find_host(k, m, mv).map_err(|_| Error::BadRequest(format!("marker [{m}] not found")))? + 1,
+        Some(m) => find_host(k, m, mv).map_err(|_| Error::bad_request("compute.bad_request", format!("marker [{m}] not found")))? + 1,
         None => 0,
     };
     let hosts = compute_hosts(k).filter(|&h| h >= start).filter(|&h| pattern.is_none_or(|p| k.topology.host(h).name.contains(p.as_str())));
     let out: Vec<HostView> = hosts.take(limit).map(|h| HostView::of(k, h, with_servers)).collect();
     if out.is_empty() && pattern.is_some() {
-        return Err(Error::NotFound(format!("No hypervisor matching '{}' could be found.", pattern.map_or("", |p| p.as_str()))));
+        return Err(Error::not_found("compute.not_found", format!("No hypervisor matching '{}' could be found.", pattern.map_or("", |p| p.as_str()))));
     }
     Ok(out)
 }
@@ -258,7 +260,7 @@ async fn legacy_search(s: AppState, mv: Microversion, h: HeaderMap, pattern: Str
         admin_only(c, "os-hypervisors:search")?;
         let hits: Vec<HostView> = compute_hosts(k).filter(|&x| k.topology.host(x).name.contains(&pattern)).map(|x| HostView::of(k, x, with_servers)).collect();
         if hits.is_empty() {
-            return Err(Error::NotFound(format!("No hypervisor matching '{pattern}' could be found.")));
+            return Err(Error::not_found("compute.not_found", format!("No hypervisor matching '{pattern}' could be found.")));
         }
         Ok(hits)
     })
@@ -376,7 +378,7 @@ struct Change {
 }
 
 fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError::new(S, Error::BadRequest(msg.into()))
+    ApiError::new(S, Error::bad_request("compute.bad_request", msg.into()))
 }
 
 /// Parses a 2.53+ update of the service with UUID `id`; the host is resolved later.
@@ -418,7 +420,7 @@ fn change_legacy(action: &str, u: ServiceUpdate, mv: Microversion) -> Result<Cha
         "force-down" if mv.at_least(11) => {
             c.forced_down = Some(u.forced_down.ok_or_else(|| bad("Invalid input for field/attribute forced_down. 'forced_down' is a required property"))?)
         }
-        other => return Err(ApiError::new(S, Error::NotFound(format!("Unknown action {other}")))),
+        other => return Err(ApiError::new(S, Error::not_found("compute.not_found", format!("Unknown action {other}")))),
     }
     Ok(c)
 }
@@ -437,7 +439,7 @@ async fn service_update(State(s): State<AppState>, mv: Microversion, h: HeaderMa
         } else {
             compute_hosts(k).find(|&i| k.topology.host(i).name == name)
         };
-        let idx = found.ok_or_else(|| Error::NotFound(format!("Service {want} could not be found.")))?;
+        let idx = found.ok_or_else(|| Error::not_found("compute.not_found", format!("Service {want} could not be found.")))?;
         Ok((k.topology.host(idx).name.clone(), forced_down(k, idx)))
     })
     .await?;
@@ -467,7 +469,8 @@ async fn service_update(State(s): State<AppState>, mv: Microversion, h: HeaderMa
 async fn service_reply(s: &AppState, a: orrery_kernel::Auth, mv: Microversion, action: &str, change: Change) -> Result<Json<Value>, ApiError> {
     let host = change.host.clone();
     let record = read(s, S, a, move |k, _| {
-        let idx = *k.topology.host_by_name.get(&host).ok_or_else(|| Error::NotFound(format!("Compute host {host} could not be found.")))?;
+        let idx =
+            *k.topology.host_by_name.get(&host).ok_or_else(|| Error::not_found("compute.not_found", format!("Compute host {host} could not be found.")))?;
         let h = k.topology.host(idx);
         let v = HostView::bare(k, idx);
         let row = ServiceRow {
@@ -566,7 +569,7 @@ async fn aggregate(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Pa
         let by_num = id.parse::<usize>().ok().and_then(|n| n.checked_sub(1));
         let by_uuid = id.parse::<Uuid>().ok().and_then(|u| k.topology.aggregates.iter().position(|a| a.id == u));
         let ai = by_num.or(by_uuid).filter(|&ai| ai < k.topology.aggregates.len());
-        let ai = ai.ok_or_else(|| Error::NotFound(format!("Aggregate {id} could not be found.")))?;
+        let ai = ai.ok_or_else(|| Error::not_found("compute.not_found", format!("Aggregate {id} could not be found.")))?;
         Ok(aggregate_json(k, ai, mv))
     })
     .await?;

@@ -66,7 +66,7 @@ async fn list(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q
     let (owner, kps) = read(&s, S, auth(&h, S)?, move |k, c| {
         let owner = kkeypairs::owner(c, user)?;
         if let Some(m) = &marker {
-            kkeypairs::find(k, &owner, m).map_err(|_| Error::BadRequest(format!("marker [{m}] not found")))?;
+            kkeypairs::find(k, &owner, m).map_err(|_| Error::bad_request("compute.bad_request", format!("marker [{m}] not found")))?;
         }
         let all = kkeypairs::of_user(k, &owner).filter(|kp| marker.as_ref().is_none_or(|m| &kp.name > m));
         Ok((owner, all.take(limit.unwrap_or(usize::MAX)).cloned().collect::<Vec<_>>()))
@@ -155,7 +155,7 @@ async fn create(State(s): State<AppState>, mv: Microversion, h: HeaderMap, body:
     let cmd = Cmd::Create { user, name: b.name, public_key, fingerprint, kind };
     let kp = match apply(&s, S, a, Command::Compute(kcompute::Cmd::Keypair(cmd))).await? {
         Reply::Compute(kcompute::Reply::Keypair(kkeypairs::Reply::Keypair(kp))) => *kp,
-        other => return Err(ApiError::new(S, Error::Conflict(format!("Unexpected reply to a keypair create: {other:?}")))),
+        other => return Err(ApiError::new(S, Error::conflict("compute.conflict", format!("Unexpected reply to a keypair create: {other:?}")))),
     };
     let mut o = summary(&kp, mv);
     o["user_id"] = json!(kp.user.simple());

@@ -58,7 +58,7 @@ fn may_read(c: &Caller, project: &Uuid) -> orrery_kernel::Result<()> {
     if c.admin || c.project == Some(*project) {
         Ok(())
     } else {
-        Err(Error::Forbidden("Policy doesn't allow os_compute_api:os-quota-sets:show to be performed.".into()))
+        Err(Error::forbidden("compute.forbidden", "Policy doesn't allow os_compute_api:os-quota-sets:show to be performed.".into()))
     }
 }
 
@@ -158,7 +158,7 @@ async fn update(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(
     let (limits, force) = parse_update(&body, mv)?;
     let reply = apply(&s, S, a, Command::Compute(kcompute::Cmd::Quota(Cmd::Set { project: p, limits, force }))).await?;
     let Reply::Compute(kcompute::Reply::Quota(kquotas::Reply::Limits(now))) = reply else {
-        return Err(ApiError::new(S, Error::Conflict(format!("Unexpected reply to a quota update: {reply:?}"))));
+        return Err(ApiError::new(S, Error::conflict("compute.conflict", format!("Unexpected reply to a quota update: {reply:?}"))));
     };
     Ok(Json(json!({"quota_set": quota_set(mv, |r| json!(now[&r]), |v| json!(v))})))
 }
@@ -174,7 +174,7 @@ async fn limits(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query
     let (limits, used) = read(&s, S, auth(&h, S)?, move |k, c| {
         let p = match asked {
             Some(p) if c.admin => p,
-            _ => c.project.ok_or_else(|| Error::Forbidden("Limits need a project-scoped token.".into()))?,
+            _ => c.project.ok_or_else(|| Error::forbidden("compute.forbidden", "Limits need a project-scoped token.".into()))?,
         };
         Ok((kquotas::limits(&k.compute.quotas, &p), k.compute.quotas.usage(&p)))
     })

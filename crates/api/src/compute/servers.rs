@@ -148,7 +148,7 @@ async fn create_server(State(s): State<AppState>, mv: Microversion, h: HeaderMap
     let disk_config = if parsed.spec.auto_disk_config { "AUTO" } else { "MANUAL" };
     let reply = run(&s, &h, Cmd::Create(Box::new(parsed.spec))).await?;
     let Reply::Created { ids, reservation_id } = reply else {
-        return Err(ApiError::new(S, Error::Conflict("The kernel did not report the created servers.".into())));
+        return Err(ApiError::new(S, Error::conflict("compute.conflict", "The kernel did not report the created servers.".into())));
     };
     if parsed.return_reservation_id {
         let resp = (StatusCode::ACCEPTED, Json(json!({"reservation_id": reservation_id}))).into_response();

@@ -125,7 +125,7 @@ pub struct BadVersion(pub StatusCode, pub String);
 impl IntoResponse for BadVersion {
     fn into_response(self) -> Response {
         let body = match self.0 {
-            StatusCode::BAD_REQUEST => error_body(Service::Compute, self.0, &self.1),
+            StatusCode::BAD_REQUEST => error_body(Service::Compute, self.0, "compute.bad_version", &self.1),
             _ => json!({"computeFault": {"code": self.0.as_u16(), "message": self.1}}),
         };
         Microversion::MIN.stamp((self.0, Json(body)).into_response())
@@ -162,7 +162,9 @@ pub fn layer(router: Router<AppState>) -> Router<AppState> {
 pub fn auth(headers: &HeaderMap, service: Service) -> Result<Auth, ApiError> {
     match headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
         Some(t) if !t.trim().is_empty() => Ok(Auth::Token(t.trim().to_string())),
-        _ => Err(ApiError::new(service, orrery_kernel::Error::Unauthorized("The request you have made requires authentication.".into()))),
+        _ => {
+            Err(ApiError::new(service, orrery_kernel::Error::unauthorized("compute.unauthorized", "The request you have made requires authentication.".into())))
+        }
     }
 }
 

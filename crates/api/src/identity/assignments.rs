@@ -113,12 +113,15 @@ fn seg_who(who: Who) -> &'static str {
 }
 
 fn missing_assignment(a: &Assignment) -> Error {
-    Error::NotFound(format!(
-        "Could not find role assignment with role: {}, user or group: {}, project, domain, or system: {}.",
-        a.role.simple(),
-        a.actor.id(),
-        a.target.id()
-    ))
+    Error::not_found(
+        "identity.not_found",
+        format!(
+            "Could not find role assignment with role: {}, user or group: {}, project, domain, or system: {}.",
+            a.role.simple(),
+            a.actor.id(),
+            a.target.id()
+        ),
+    )
 }
 
 async fn check_grant(s: AppState, h: HeaderMap, p: (String, String, String), on: On, who: Who) -> Result<StatusCode, ApiError> {
@@ -174,7 +177,7 @@ async fn check_member(State(s): State<AppState>, h: HeaderMap, Path((g, u)): P2)
             return Err(not_found("group", &g));
         }
         if !k.identity.members.contains(&(gid, uid)) {
-            return Err(Error::NotFound(format!("User {} is not a member of group {}.", uid.simple(), gid.simple())));
+            return Err(Error::not_found("identity.not_found", format!("User {} is not a member of group {}.", uid.simple(), gid.simple())));
         }
         Ok(())
     })
@@ -211,10 +214,10 @@ fn filter_of(q: &BTreeMap<String, String>) -> orrery_kernel::Result<Option<Assig
     }
     f.domain = q.get("scope.domain.id").cloned();
     if f.effective && f.group.is_some() {
-        return Err(Error::BadRequest("Combining effective and group filter will always result in an empty list.".into()));
+        return Err(Error::bad_request("identity.bad_request", "Combining effective and group filter will always result in an empty list.".into()));
     }
     if bool_filter(q, "include_subtree")? == Some(true) {
-        return Err(Error::NotImplemented("orrery does not implement include_subtree for role assignments yet.".into()));
+        return Err(Error::not_implemented("identity.not_implemented", "orrery does not implement include_subtree for role assignments yet.".into()));
     }
     if q.contains_key("scope.system") || q.contains_key("scope.OS-INHERIT:inherited_to") {
         return Ok(None);

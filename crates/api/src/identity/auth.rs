@@ -101,7 +101,7 @@ struct ScopeObj {
 }
 
 fn unauthorized() -> ApiError {
-    ApiError::new(S, Error::Unauthorized(orrery_kernel::identity::tokens::UNAUTHORIZED.into()))
+    ApiError::new(S, Error::unauthorized("identity.unauthorized", orrery_kernel::identity::tokens::UNAUTHORIZED.into()))
 }
 
 fn bad(msg: &str) -> ApiError {
@@ -311,7 +311,7 @@ async fn domains(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>,
 async fn catalog_of_token(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
     let scoped = read(&s, &h, |_, c, _| Ok(c.project.is_some() || c.domain.is_some())).await?;
     if !scoped {
-        return Err(ApiError::new(S, Error::Forbidden("A project-scoped token is required to produce a service catalog.".into())));
+        return Err(ApiError::new(S, Error::forbidden("identity.forbidden", "A project-scoped token is required to produce a service catalog.".into())));
     }
     let mut body = json!({"catalog": catalog::catalog(&s.site)});
     body["links"] = super::list_links(&s.site.base_url, "auth/catalog");

@@ -123,7 +123,7 @@ async fn services(State(s): State<AppState>, h: HeaderMap, Query(q): Query<BTree
 async fn service(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     read(&s, &h, |_, c, _| admin_only(c, "get_service")).await?;
     let found = SERVICES.iter().find(|(kind, ..)| service_id(kind) == id);
-    let (kind, name, _, d) = found.ok_or_else(|| ApiError::new(super::S, Error::NotFound(format!("Could not find service: {id}."))))?;
+    let (kind, name, _, d) = found.ok_or_else(|| ApiError::new(super::S, Error::not_found("identity.not_found", format!("Could not find service: {id}."))))?;
     Ok(Json(json!({"service": service_json(&s.site, kind, name, d)})))
 }
 
@@ -150,6 +150,9 @@ async fn endpoints(State(s): State<AppState>, h: HeaderMap, Query(q): Query<BTre
 async fn endpoint(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     read(&s, &h, |_, c, _| admin_only(c, "get_endpoint")).await?;
     let eps = endpoints_of(&s.site);
-    let e = eps.iter().find(|e| e.id == id).ok_or_else(|| ApiError::new(super::S, Error::NotFound(format!("Could not find endpoint: {id}."))))?;
+    let e = eps
+        .iter()
+        .find(|e| e.id == id)
+        .ok_or_else(|| ApiError::new(super::S, Error::not_found("identity.not_found", format!("Could not find endpoint: {id}."))))?;
     Ok(Json(json!({"endpoint": endpoint_json(&s.site, e)})))
 }

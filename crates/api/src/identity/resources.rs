@@ -49,7 +49,7 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
 }
 
 pub(crate) fn not_found(kind: &str, id: &str) -> Error {
-    Error::NotFound(format!("Could not find {kind}: {id}."))
+    Error::not_found("identity.not_found", format!("Could not find {kind}: {id}."))
 }
 
 /// Parses an id from a path; text that is no id names nothing, so 404.
@@ -294,7 +294,7 @@ async fn update_project(State(s): State<AppState>, h: HeaderMap, Path(id): Path<
         }
         let parent = current.parent.map_or(current.domain.clone(), |x| x.simple());
         if p.parent_id.as_ref().is_some_and(|x| *x != parent) {
-            return Err(ApiError::new(S, Error::Forbidden("Update of `parent_id` is not allowed.".into())));
+            return Err(ApiError::new(S, Error::forbidden("identity.forbidden", "Update of `parent_id` is not allowed.".into())));
         }
         if p.is_domain == Some(true) {
             return Err(ApiError::bad_request(S, "Update of `is_domain` is not allowed."));
@@ -461,7 +461,7 @@ async fn change_password(State(s): State<AppState>, h: HeaderMap, Path(id): Path
     })
     .await?;
     if !super::verify_password(b.user.original_password, hash).await {
-        return Err(ApiError::new(S, Error::Unauthorized("The original password you gave is not correct.".into())));
+        return Err(ApiError::new(S, Error::unauthorized("identity.unauthorized", "The original password you gave is not correct.".into())));
     }
     let password_hash = super::hash_password(b.user.password).await?;
     apply(&s, &h, Cmd::ChangePassword { user: uid, password_hash }).await?;

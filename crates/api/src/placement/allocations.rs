@@ -447,7 +447,11 @@ async fn post_many(State(s): State<AppState>, v: Version, h: HeaderMap, body: By
 async fn delete(State(s): State<AppState>, h: HeaderMap, Path(consumer): Path<String>) -> Result<StatusCode, ApiError> {
     let id = consumer_id(&consumer)?;
     let owner = admin_read(&s, &h, move |k, _| {
-        k.placement.consumers.get(&id).map(|c| (c.project, c.user)).ok_or_else(|| Error::NotFound(format!("No allocations for consumer '{id}'")))
+        k.placement
+            .consumers
+            .get(&id)
+            .map(|c| (c.project, c.user))
+            .ok_or_else(|| Error::not_found("placement.not_found", format!("No allocations for consumer '{id}'")))
     })
     .await?;
     let ca = ConsumerAllocations { consumer: id, project: owner.0, user: owner.1, generation: None, allocations: Vec::new() };

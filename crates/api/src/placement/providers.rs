@@ -57,7 +57,7 @@ pub fn provider_json(p: &Provider, v: Version) -> Value {
 }
 
 fn not_found(uuid: &str) -> Error {
-    Error::NotFound(format!("No resource provider with uuid {uuid} found"))
+    Error::not_found("placement.not_found", format!("No resource provider with uuid {uuid} found"))
 }
 
 /// The provider named by a path segment.
@@ -199,7 +199,7 @@ async fn inventory(State(s): State<AppState>, h: HeaderMap, Path((uuid, class)):
     let body = admin_read(&s, &h, move |k, _| {
         let p = find(k, &uuid)?;
         let inv = class_index(&class).and_then(|c| p.inventories[c].as_ref());
-        let inv = inv.ok_or_else(|| Error::NotFound(format!("No inventory of class {class} for {uuid}")))?;
+        let inv = inv.ok_or_else(|| Error::not_found("placement.not_found", format!("No inventory of class {class} for {uuid}")))?;
         let mut o = inventory_json(inv);
         o["resource_provider_generation"] = json!(p.generation);
         Ok(o)
@@ -279,7 +279,7 @@ async fn replace(s: &AppState, h: &HeaderMap, uuid: &str, generation: u64, inven
     let id: Uuid = uuid.parse().map_err(|_| ApiError::new(S, not_found(uuid)))?;
     let reply = run(s, h, Cmd::SetInventories { uuid: id, generation, inventories }).await?;
     let Reply::Placement(PReply::Generation(g)) = reply else {
-        return Err(ApiError::new(S, Error::Conflict(format!("Unexpected reply to an inventory update: {reply:?}"))));
+        return Err(ApiError::new(S, Error::conflict("placement.conflict", format!("Unexpected reply to an inventory update: {reply:?}"))));
     };
     let uuid = uuid.to_string();
     let invs = admin_read(s, h, move |k, _| find(k, &uuid).map(inventories_of)).await?;
@@ -308,7 +308,7 @@ async fn current(s: &AppState, h: &HeaderMap, uuid: &str) -> Result<(u64, Vec<In
 async fn delete_inventories(State(s): State<AppState>, v: Version, h: HeaderMap, Path(uuid): Path<String>) -> Result<Response, ApiError> {
     if !v.at_least(5) {
         let msg = "The method DELETE is not allowed for this resource before microversion 1.5.";
-        return Ok((StatusCode::METHOD_NOT_ALLOWED, Json(error_body(S, StatusCode::METHOD_NOT_ALLOWED, msg))).into_response());
+        return Ok((StatusCode::METHOD_NOT_ALLOWED, Json(error_body(S, StatusCode::METHOD_NOT_ALLOWED, "placement.undefined_code", msg))).into_response());
     }
     let (g, _) = current(&s, &h, &uuid).await?;
     replace(&s, &h, &uuid, g, Vec::new()).await?;
@@ -342,7 +342,7 @@ async fn post_inventory(State(s): State<AppState>, v: Version, h: HeaderMap, Pat
     let input = b.inventory()?.into_input(&class, v)?;
     let (now, mut invs) = current(&s, &h, &uuid).await?;
     if invs.iter().any(|i| i.class == class) {
-        return Err(ApiError::new(S, Error::Conflict(format!("Inventory for {class} on resource provider {uuid} already exists."))));
+        return Err(ApiError::new(S, Error::conflict("placement.conflict", format!("Inventory for {class} on resource provider {uuid} already exists."))));
     }
     invs.push(input);
     let (g, all) = replace(&s, &h, &uuid, b.resource_provider_generation.unwrap_or(now), invs).await?;

@@ -68,7 +68,7 @@ async fn providers_and_inventories() {
     let uuid = r.body["uuid"].as_str().unwrap().to_string();
     assert_eq!(r.body["generation"], 0);
     let r = psend(&app, "POST", "/placement/resource_providers", "1.0", r#"{"name": "pool"}"#).await;
-    assert_eq!(r.status, 409);
+    assert_eq!((r.status.as_u16(), r.body["errors"][0]["code"].clone()), (409, json!("placement.duplicate_name")));
     let r = psend(&app, "POST", "/placement/resource_providers", "1.0", r#"{"name": "p2", "colour": 1}"#).await;
     assert_eq!(r.status, 400);
     let base = format!("/placement/resource_providers/{uuid}");
@@ -76,7 +76,8 @@ async fn providers_and_inventories() {
     let r = psend(&app, "PUT", &format!("{base}/inventories"), "1.36", invs).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!((r.body["resource_provider_generation"].clone(), r.body["inventories"]["DISK_GB"]["max_unit"].clone()), (json!(1), json!(2147483647)));
-    assert_eq!(psend(&app, "PUT", &format!("{base}/inventories"), "1.36", invs).await.status, 409, "stale generation");
+    let r = psend(&app, "PUT", &format!("{base}/inventories"), "1.36", invs).await;
+    assert_eq!((r.status.as_u16(), r.body["errors"][0]["code"].clone()), (409, json!("placement.concurrent_update")), "stale generation");
     let one = r#"{"resource_provider_generation": 1, "total": 64}"#;
     let r = psend(&app, "PUT", &format!("{base}/inventories/VCPU"), "1.36", one).await;
     assert_eq!((r.status.as_u16(), r.body["total"].clone(), r.body["resource_provider_generation"].clone()), (200, json!(64), json!(2)));
@@ -129,6 +130,7 @@ async fn allocations_usages_and_candidates() {
     );
     let r = psend(&app, "PUT", "/placement/allocations/22222222-2222-4333-8444-555555555555", "1.8", &list).await;
     assert_eq!(r.status, 409, "{:?}", r.body);
+    assert_eq!(r.body["errors"][0]["code"], "placement.undefined_code", "over capacity has no code of its own in Placement");
 
     let r = pget(&app, "/placement/allocation_candidates?resources=VCPU:1,MEMORY_MB:512", "1.10").await;
     assert_eq!(r.body["allocation_requests"].as_array().unwrap().len(), 4);

@@ -102,7 +102,7 @@ pub fn visible<'a>(k: &'a Kernel, caller: &'a Caller) -> impl Iterator<Item = &'
 }
 
 fn not_found(id: &str) -> Error {
-    Error::NotFound(format!("Flavor {id} could not be found."))
+    Error::not_found("compute.not_found", format!("Flavor {id} could not be found."))
 }
 
 /// Flavor commands. All need the admin role (Nova's default policy).
@@ -165,7 +165,7 @@ pub enum Reply {
 /// Applies a flavor command: validates everything first, then mutates.
 pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     if !caller.admin {
-        return Err(Error::Forbidden("Policy doesn't allow os_compute_api:os-flavor-manage to be performed.".into()));
+        return Err(Error::forbidden("compute.forbidden", "Policy doesn't allow os_compute_api:os-flavor-manage to be performed.".into()));
     }
     let flavors = &mut k.compute.flavors;
     match cmd {
@@ -211,20 +211,23 @@ fn modify(flavors: &mut BTreeMap<String, Flavor>, cmd: Cmd) -> Result<Reply> {
         }
         Cmd::UnsetExtraSpec { key, .. } => {
             if f.extra_specs.remove(&key).is_none() {
-                return Err(Error::NotFound(format!("Flavor {id} has no extra specs with key {key}.")));
+                return Err(Error::not_found("compute.not_found", format!("Flavor {id} has no extra specs with key {key}.")));
             }
         }
         Cmd::AddAccess { project, .. } => {
             if f.is_public {
-                return Err(Error::Conflict("Can not add access to a public flavor.".into()));
+                return Err(Error::conflict("compute.invalid_state", "Can not add access to a public flavor.".into()));
             }
             if !f.access.insert(project) {
-                return Err(Error::Conflict(format!("Flavor access already exists for flavor {id} and project {} combination.", project.simple())));
+                return Err(Error::conflict(
+                    "compute.duplicate",
+                    format!("Flavor access already exists for flavor {id} and project {} combination.", project.simple()),
+                ));
             }
         }
         Cmd::RemoveAccess { project, .. } => {
             if !f.access.remove(&project) {
-                return Err(Error::NotFound(format!("Flavor access not found for {id} / {} combination.", project.simple())));
+                return Err(Error::not_found("compute.not_found", format!("Flavor access not found for {id} / {} combination.", project.simple())));
             }
         }
     }
@@ -234,10 +237,10 @@ fn modify(flavors: &mut BTreeMap<String, Flavor>, cmd: Cmd) -> Result<Reply> {
 fn create(flavors: &mut BTreeMap<String, Flavor>, f: Flavor) -> Result<Reply> {
     validate(&f)?;
     if flavors.contains_key(&f.id) {
-        return Err(Error::Conflict(format!("Flavor with ID {} already exists.", f.id)));
+        return Err(Error::conflict("compute.duplicate", format!("Flavor with ID {} already exists.", f.id)));
     }
     if flavors.values().any(|o| o.name == f.name) {
-        return Err(Error::Conflict(format!("Flavor with name {} already exists.", f.name)));
+        return Err(Error::conflict("compute.duplicate", format!("Flavor with name {} already exists.", f.name)));
     }
     flavors.insert(f.id.clone(), f.clone());
     Ok(Reply::Flavor(Box::new(f)))
@@ -247,26 +250,29 @@ fn create(flavors: &mut BTreeMap<String, Flavor>, f: Flavor) -> Result<Reply> {
 fn validate(f: &Flavor) -> Result<()> {
     let name_ok = !f.name.trim().is_empty() && f.name.len() <= 255 && f.name.trim() == f.name;
     if !name_ok {
-        return Err(Error::BadRequest(format!(
-            "Invalid input for field/attribute name. Value: '{}'. The name must be 1 to 255 characters with no leading or trailing whitespace.",
-            f.name
-        )));
+        return Err(Error::bad_request(
+            "compute.bad_request",
+            format!(
+                "Invalid input for field/attribute name. Value: '{}'. The name must be 1 to 255 characters with no leading or trailing whitespace.",
+                f.name
+            ),
+        ));
     }
     let id_ok = !f.id.is_empty() && f.id.len() <= 255 && f.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_. ".contains(c)) && f.id.trim() == f.id;
     if !id_ok {
-        return Err(Error::BadRequest(format!(
-            "Invalid input for field/attribute id. Value: '{}'. Flavor ids may hold letters, digits, '-', '_', '.' and spaces.",
-            f.id
-        )));
+        return Err(Error::bad_request(
+            "compute.bad_request",
+            format!("Invalid input for field/attribute id. Value: '{}'. Flavor ids may hold letters, digits, '-', '_', '.' and spaces.", f.id),
+        ));
     }
     if f.vcpus == 0 || f.ram == 0 {
-        return Err(Error::BadRequest("Invalid input for field/attribute: vcpus and ram must be at least 1.".into()));
+        return Err(Error::bad_request("compute.bad_request", "Invalid input for field/attribute: vcpus and ram must be at least 1.".into()));
     }
     if !(f.rxtx_factor.0 > 0.0 && f.rxtx_factor.0 <= 3.4e38) {
-        return Err(Error::BadRequest("Invalid input for field/attribute rxtx_factor: it must be above 0.".into()));
+        return Err(Error::bad_request("compute.bad_request", "Invalid input for field/attribute rxtx_factor: it must be above 0.".into()));
     }
     if !f.access.is_empty() || !f.extra_specs.is_empty() {
-        return Err(Error::BadRequest("A new flavor starts with no extra specs and no access list.".into()));
+        return Err(Error::bad_request("compute.bad_request", "A new flavor starts with no extra specs and no access list.".into()));
     }
     check_description(f.description.as_deref())
 }
@@ -274,7 +280,7 @@ fn validate(f: &Flavor) -> Result<()> {
 fn check_description(d: Option<&str>) -> Result<()> {
     match d {
         Some(d) if d.chars().count() > 65535 => {
-            Err(Error::BadRequest("Invalid input for field/attribute description: it is longer than 65535 characters.".into()))
+            Err(Error::bad_request("compute.bad_request", "Invalid input for field/attribute description: it is longer than 65535 characters.".into()))
         }
         _ => Ok(()),
     }
@@ -283,15 +289,21 @@ fn check_description(d: Option<&str>) -> Result<()> {
 fn check_spec(key: &str, value: &str) -> Result<()> {
     let key_ok = !key.is_empty() && key.len() <= 255 && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_:. /".contains(c));
     if !key_ok {
-        return Err(Error::BadRequest(format!(
+        return Err(Error::bad_request(
+            "compute.bad_request",
+            format!(
             "Invalid input for field/attribute extra_specs. Key '{key}' must be 1 to 255 characters of letters, digits, '-', '_', ':', '.', '/' and spaces."
-        )));
+        ),
+        ));
     }
     if value.len() > 255 {
-        return Err(Error::BadRequest(format!("Invalid input for field/attribute extra_specs. The value of '{key}' is longer than 255 characters.")));
+        return Err(Error::bad_request(
+            "compute.bad_request",
+            format!("Invalid input for field/attribute extra_specs. The value of '{key}' is longer than 255 characters."),
+        ));
     }
     if key == "resources:VGPU" && value.trim().parse::<u64>().is_err() {
-        return Err(Error::BadRequest(format!("Invalid extra spec resources:VGPU={value}: the amount must be a whole number.")));
+        return Err(Error::bad_request("compute.bad_request", format!("Invalid extra spec resources:VGPU={value}: the amount must be a whole number.")));
     }
     Ok(())
 }
@@ -323,7 +335,7 @@ mod tests {
         let (a, b) = (caller(&k, 1, false), caller(&k, 2, false));
         apply(&mut k, &admin, Cmd::Create(Box::new(private("p1")))).unwrap();
         assert!(find(&k, &admin, "p1").is_ok());
-        assert_eq!(find(&k, &a, "p1").unwrap_err().status(), 404);
+        assert_eq!(find(&k, &a, "p1").unwrap_err().kind, crate::ErrorKind::NotFound);
         apply(&mut k, &admin, Cmd::AddAccess { id: "p1".into(), project: Uuid(1) }).unwrap();
         assert!(find(&k, &a, "p1").is_ok());
         assert!(find(&k, &b, "p1").is_err());
@@ -340,20 +352,24 @@ mod tests {
         let member = caller(&k, 1, false);
         let before = k.compute.clone();
         let cases = [
-            (&member, Cmd::Create(Box::new(private("x"))), 403),
-            (&admin, Cmd::Create(Box::new(Flavor::new("1", "other", 1, 1, 1))), 409),
-            (&admin, Cmd::Create(Box::new(Flavor::new("new", "m1.tiny", 1, 1, 1))), 409),
-            (&admin, Cmd::Create(Box::new(Flavor::new("new", " ", 1, 1, 1))), 400),
-            (&admin, Cmd::Create(Box::new(Flavor::new("new", "zero", 0, 1, 1))), 400),
-            (&admin, Cmd::Delete { id: "nope".into() }, 404),
-            (&admin, Cmd::UnsetExtraSpec { id: "1".into(), key: "k".into() }, 404),
-            (&admin, Cmd::AddAccess { id: "1".into(), project: Uuid(1) }, 409),
-            (&admin, Cmd::RemoveAccess { id: "1".into(), project: Uuid(1) }, 404),
-            (&admin, Cmd::SetExtraSpecs { id: "1".into(), specs: BTreeMap::from([("a".into(), "1".into()), ("bad key!".into(), "v".into())]) }, 400),
+            (&member, Cmd::Create(Box::new(private("x"))), crate::ErrorKind::Forbidden),
+            (&admin, Cmd::Create(Box::new(Flavor::new("1", "other", 1, 1, 1))), crate::ErrorKind::Conflict),
+            (&admin, Cmd::Create(Box::new(Flavor::new("new", "m1.tiny", 1, 1, 1))), crate::ErrorKind::Conflict),
+            (&admin, Cmd::Create(Box::new(Flavor::new("new", " ", 1, 1, 1))), crate::ErrorKind::BadRequest),
+            (&admin, Cmd::Create(Box::new(Flavor::new("new", "zero", 0, 1, 1))), crate::ErrorKind::BadRequest),
+            (&admin, Cmd::Delete { id: "nope".into() }, crate::ErrorKind::NotFound),
+            (&admin, Cmd::UnsetExtraSpec { id: "1".into(), key: "k".into() }, crate::ErrorKind::NotFound),
+            (&admin, Cmd::AddAccess { id: "1".into(), project: Uuid(1) }, crate::ErrorKind::Conflict),
+            (&admin, Cmd::RemoveAccess { id: "1".into(), project: Uuid(1) }, crate::ErrorKind::NotFound),
+            (
+                &admin,
+                Cmd::SetExtraSpecs { id: "1".into(), specs: BTreeMap::from([("a".into(), "1".into()), ("bad key!".into(), "v".into())]) },
+                crate::ErrorKind::BadRequest,
+            ),
         ];
         for (who, cmd, status) in cases {
             let desc = format!("{cmd:?}");
-            assert_eq!(apply(&mut k, who, cmd).unwrap_err().status(), status, "{desc}");
+            assert_eq!(apply(&mut k, who, cmd).unwrap_err().kind, status, "{desc}");
             assert_eq!(k.compute, before, "{desc} changed state");
         }
     }

@@ -84,7 +84,7 @@ pub fn find<'a>(k: &'a Kernel, caller: &Caller, id: &Uuid) -> Result<&'a ServerG
 }
 
 fn not_found(id: &Uuid) -> Error {
-    Error::NotFound(format!("Instance group {id} could not be found."))
+    Error::not_found("compute.not_found", format!("Instance group {id} could not be found."))
 }
 
 /// Applies a server group command.
@@ -105,25 +105,31 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
 }
 
 fn forbidden(action: &str) -> Error {
-    Error::Forbidden(format!("Policy doesn't allow os_compute_api:os-server-groups:{action} to be performed."))
+    Error::forbidden("compute.forbidden", format!("Policy doesn't allow os_compute_api:os-server-groups:{action} to be performed."))
 }
 
 fn create(k: &mut Kernel, caller: &Caller, id: Uuid, name: String, policy: GroupPolicy, max: Option<u32>) -> Result<Reply> {
-    let project = caller.project.ok_or_else(|| Error::Forbidden("Creating a server group needs a project-scoped token.".into()))?;
+    let project = caller.project.ok_or_else(|| Error::forbidden("compute.forbidden", "Creating a server group needs a project-scoped token.".into()))?;
     if !caller.member {
         return Err(forbidden("create"));
     }
     if name.trim().is_empty() || name.chars().count() > 255 {
-        return Err(Error::BadRequest(format!("Invalid input for field/attribute name. Value: '{name}'. It must be 1 to 255 characters.")));
+        return Err(Error::bad_request(
+            "compute.bad_request",
+            format!("Invalid input for field/attribute name. Value: '{name}'. It must be 1 to 255 characters."),
+        ));
     }
     if max.is_some() && policy != GroupPolicy::AntiAffinity {
-        return Err(Error::BadRequest("Only anti-affinity policy supports \"max_server_per_host\" rule.".into()));
+        return Err(Error::bad_request("compute.bad_request", "Only anti-affinity policy supports \"max_server_per_host\" rule.".into()));
     }
     if max == Some(0) {
-        return Err(Error::BadRequest("Invalid input for field/attribute max_server_per_host. Value: 0. 0 is less than the minimum of 1".into()));
+        return Err(Error::bad_request(
+            "compute.bad_request",
+            "Invalid input for field/attribute max_server_per_host. Value: 0. 0 is less than the minimum of 1".into(),
+        ));
     }
     if k.compute.groups.contains_key(&id) {
-        return Err(Error::Conflict(format!("Server group {id} already exists.")));
+        return Err(Error::conflict("compute.duplicate", format!("Server group {id} already exists.")));
     }
     let delta = Usage { server_groups: 1, ..Usage::default() };
     k.compute.quotas.check(&project, &delta)?;
@@ -142,7 +148,7 @@ pub fn check_join(k: &Kernel, group: &Uuid, server: &Uuid) -> Result<()> {
     }
     let limit = k.compute.quotas.limit(&g.project, Resource::ServerGroupMembers);
     if limit >= 0 && g.members.len() as i64 >= limit {
-        return Err(Error::OverQuota("Quota exceeded, too many servers in group".into()));
+        return Err(Error::over_quota("compute.over_quota", "Quota exceeded, too many servers in group".into()));
     }
     Ok(())
 }
@@ -197,15 +203,15 @@ mod tests {
         let mut k = kernel();
         let a = caller(&k, 1, false);
         let before = k.compute.clone();
-        assert_eq!(apply(&mut k, &a, create(1, GroupPolicy::Affinity, Some(2))).unwrap_err().status(), 400);
-        assert_eq!(apply(&mut k, &a, create(1, GroupPolicy::AntiAffinity, Some(0))).unwrap_err().status(), 400);
+        assert_eq!(apply(&mut k, &a, create(1, GroupPolicy::Affinity, Some(2))).unwrap_err().kind, crate::ErrorKind::BadRequest);
+        assert_eq!(apply(&mut k, &a, create(1, GroupPolicy::AntiAffinity, Some(0))).unwrap_err().kind, crate::ErrorKind::BadRequest);
         assert_eq!(k.compute, before);
         for i in 0..10 {
             apply(&mut k, &a, create(100 + i, GroupPolicy::SoftAffinity, None)).unwrap();
         }
         let before = k.compute.clone();
         let err = apply(&mut k, &a, create(1, GroupPolicy::AntiAffinity, Some(2))).unwrap_err();
-        assert_eq!((err.status(), err.message()), (403, "Quota exceeded, too many server groups."));
+        assert_eq!((err.kind, err.code, err.message()), (crate::ErrorKind::OverQuota, "compute.over_quota", "Quota exceeded, too many server groups."));
         assert_eq!(k.compute, before);
         apply(&mut k, &a, Cmd::Delete { id: Uuid(100) }).unwrap();
         assert_eq!(k.compute.quotas.usage(&Uuid(1)).server_groups, 9);
@@ -219,7 +225,7 @@ mod tests {
         apply(&mut k, &a, create(1, GroupPolicy::Affinity, None)).unwrap();
         assert!(find(&k, &a, &Uuid(1)).is_ok());
         assert!(find(&k, &admin, &Uuid(1)).is_ok());
-        assert_eq!(apply(&mut k, &b, Cmd::Delete { id: Uuid(1) }).unwrap_err().status(), 404);
+        assert_eq!(apply(&mut k, &b, Cmd::Delete { id: Uuid(1) }).unwrap_err().kind, crate::ErrorKind::NotFound);
         assert!(k.compute.groups.contains_key(&Uuid(1)));
     }
 

@@ -68,7 +68,7 @@ pub enum Reply {
 pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     let policy = if matches!(cmd, Cmd::Evacuate { .. }) { "os-evacuate" } else { "os-services:update" };
     if !(caller.admin || caller.system) {
-        return Err(Error::Forbidden(format!("Policy doesn't allow os_compute_api:{policy} to be performed.")));
+        return Err(Error::forbidden("compute.forbidden", format!("Policy doesn't allow os_compute_api:{policy} to be performed.")));
     }
     match cmd {
         Cmd::Disable { host, reason } => disable(k, &host, reason),
@@ -101,7 +101,7 @@ pub(crate) fn on_health(k: &mut Kernel, caller: &Caller, changes: &[Change]) {
 
 /// The host named `name`.
 fn find_host(k: &Kernel, name: &str) -> Result<HostIdx> {
-    k.topology.host_by_name.get(name).copied().ok_or_else(|| Error::NotFound(format!("Compute host {name} could not be found.")))
+    k.topology.host_by_name.get(name).copied().ok_or_else(|| Error::not_found("compute.not_found", format!("Compute host {name} could not be found.")))
 }
 
 /// Whether host `h` is effectively down.
@@ -118,7 +118,7 @@ fn sync_schedulable(k: &mut Kernel, h: HostIdx) {
 
 fn disable(k: &mut Kernel, host: &str, reason: Option<String>) -> Result<Reply> {
     if reason.as_ref().is_some_and(|r| r.chars().count() > 255) {
-        return Err(Error::BadRequest("Invalid input for field/attribute disabled_reason. It is longer than 255 characters.".into()));
+        return Err(Error::bad_request("compute.bad_request", "Invalid input for field/attribute disabled_reason. It is longer than 255 characters.".into()));
     }
     let h = find_host(k, host)?;
     set_enabled(k, h, false, reason);
@@ -243,13 +243,13 @@ fn trim_allocations(k: &mut Kernel, id: &Uuid) {
 
 fn evacuate_cmd(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<Reply> {
     let s = super::servers::find(k, caller, &id)?;
-    let h = s.host.ok_or_else(|| Error::Conflict(format!("Instance {id} is not ready")))?;
+    let h = s.host.ok_or_else(|| Error::conflict("compute.not_ready", format!("Instance {id} is not ready")))?;
     if !is_down(k, h) {
-        return Err(Error::Conflict(format!("Compute service of {} is still in use.", k.topology.host(h).name)));
+        return Err(Error::conflict("compute.host_in_use", format!("Compute service of {} is still in use.", k.topology.host(h).name)));
     }
     actions::check_state(s, "evacuate", &[VmState::Active, VmState::Stopped, VmState::Error], &[None], false)?;
     if !k.compute.servers.down.contains_key(&id) {
-        return Err(Error::Conflict(format!("Instance {id} is not down.")));
+        return Err(Error::conflict("compute.invalid_state", format!("Instance {id} is not down.")));
     }
     evacuate(k, caller, &id, request_id);
     Ok(Reply::Accepted)
@@ -281,7 +281,7 @@ fn evacuate(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid) {
             if let Some(a) = s.actions.last_mut() {
                 a.events.push(ActionEvent { kind: EventKind::RebuildServer, start: now, finish: Some(now), ok: Some(false), host: None });
             }
-            k.outbox.events.push(Event::ServerRejected { server: *id, reason: create::NO_VALID_HOST.to_string() });
+            k.outbox.events.push(Event::ServerRejected { server: *id, error: create::no_valid_host() });
         }
     }
 }
@@ -476,7 +476,7 @@ mod tests {
         let changed = Event::HealthChanged { kind: Kind::Host, name: name.clone(), state: State::Down };
         assert_eq!(k.outbox.drain().events, vec![changed, Event::HostFailed { host: h }, Event::ServerLost { server: Uuid(1), host: h }]);
         let refused = servers::apply(&mut k, &member(), servers::Cmd::Action { id: Uuid(1), request_id: Uuid(9), action: servers::Action::Stop });
-        assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
+        assert!(matches!(refused, Err(Error { kind: crate::ErrorKind::Conflict, .. })), "{refused:?}");
         // Nothing new lands on the failed host.
         for id in 2..=5 {
             boot(&mut k, id, None);
@@ -593,7 +593,7 @@ mod tests {
         assert!((1..=8).all(|id| server(&k, id).status() == Status::Active));
         check(&k);
         let again = set(&mut k, Kind::Rack, "az1-r01", State::Down);
-        assert!(matches!(again, Err(Error::Conflict(_))));
+        assert!(matches!(again, Err(Error { kind: crate::ErrorKind::Conflict, .. })));
         let health::Reply::Changed { hosts: zone } = set(&mut k, Kind::Zone, "az1", State::Down).unwrap();
         assert_eq!(zone, vec!["az1-r02-h01", "az1-r02-h02", "az1-r02-h03"], "only hosts still up fail");
         assert!((1..=8).all(|id| server(&k, id).status() == Status::Error), "no host of az1 is left for servers that asked for it");
@@ -657,7 +657,7 @@ mod tests {
         // Evacuating a server that is mid-rebuild (its task is set) is refused too.
         fail(&mut k, &name);
         let mid = k.state_hash();
-        assert!(matches!(apply(&mut k, &admin(), Cmd::Evacuate { server: Uuid(1), request_id: Uuid(6) }), Err(Error::Conflict(_))));
+        assert!(matches!(apply(&mut k, &admin(), Cmd::Evacuate { server: Uuid(1), request_id: Uuid(6) }), Err(Error { kind: crate::ErrorKind::Conflict, .. })));
         assert_eq!(k.state_hash(), mid);
     }
 

@@ -85,7 +85,7 @@ pub enum Reply {
 pub fn owner(caller: &Caller, user: Option<Uuid>) -> Result<Uuid> {
     match user {
         Some(u) if u != caller.user && !caller.admin => {
-            Err(Error::Forbidden("Policy doesn't allow os_compute_api:os-keypairs to be performed for another user.".into()))
+            Err(Error::forbidden("compute.forbidden", "Policy doesn't allow os_compute_api:os-keypairs to be performed for another user.".into()))
         }
         Some(u) => Ok(u),
         None => Ok(caller.user),
@@ -99,7 +99,11 @@ pub fn of_user<'a>(k: &'a Kernel, user: &Uuid) -> impl Iterator<Item = &'a Keypa
 
 /// Finds a keypair of `user` by name.
 pub fn find<'a>(k: &'a Kernel, user: &Uuid, name: &str) -> Result<&'a Keypair> {
-    k.compute.keypairs.get(user).and_then(|m| m.get(name)).ok_or_else(|| Error::NotFound(format!("Keypair {name} not found for user {}", user.simple())))
+    k.compute
+        .keypairs
+        .get(user)
+        .and_then(|m| m.get(name))
+        .ok_or_else(|| Error::not_found("compute.not_found", format!("Keypair {name} not found for user {}", user.simple())))
 }
 
 /// Applies a keypair command.
@@ -109,14 +113,14 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
             let user = owner(caller, user)?;
             check_name(&name)?;
             if public_key.trim().is_empty() {
-                return Err(Error::BadRequest("Keypair data is invalid: failed to generate fingerprint".into()));
+                return Err(Error::bad_request("compute.bad_request", "Keypair data is invalid: failed to generate fingerprint".into()));
             }
             if find(k, &user, &name).is_ok() {
-                return Err(Error::Conflict(format!("Key pair '{name}' already exists.")));
+                return Err(Error::conflict("compute.duplicate", format!("Key pair '{name}' already exists.")));
             }
             let limit = caller.project.map_or(Resource::KeyPairs.default_limit(), |p| k.compute.quotas.limit(&p, Resource::KeyPairs));
             if limit >= 0 && k.compute.keypairs.get(&user).map_or(0, |m| m.len()) as i64 >= limit {
-                return Err(Error::OverQuota("Quota exceeded, too many key pairs.".into()));
+                return Err(Error::over_quota("compute.over_quota", "Quota exceeded, too many key pairs.".into()));
             }
             let id = k.compute.keypairs.values().flat_map(|m| m.values()).map(|kp| kp.id).max().unwrap_or(0) + 1;
             let kp = Keypair { name: name.clone(), user, id, public_key, fingerprint, kind, created_at: k.now() };
@@ -141,10 +145,13 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
 /// from 2.92, which orrery does not reach).
 fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.chars().count() > 255 || name.trim().is_empty() {
-        return Err(Error::BadRequest("Keypair data is invalid: Keypair name must be string and between 1 and 255 characters long".into()));
+        return Err(Error::bad_request(
+            "compute.bad_request",
+            "Keypair data is invalid: Keypair name must be string and between 1 and 255 characters long".into(),
+        ));
     }
     if !name.chars().all(|c| c.is_alphanumeric() || " -_.".contains(c)) {
-        return Err(Error::BadRequest("Keypair data is invalid: Keypair name contains unsafe characters".into()));
+        return Err(Error::bad_request("compute.bad_request", "Keypair data is invalid: Keypair name contains unsafe characters".into()));
     }
     Ok(())
 }
@@ -183,11 +190,11 @@ mod tests {
         let (a, b) = (caller(&k, 1, false), caller(&k, 2, false));
         apply(&mut k, &a, create("k1")).unwrap();
         let before = k.compute.clone();
-        assert_eq!(apply(&mut k, &a, create("k1")).unwrap_err().status(), 409);
-        assert_eq!(apply(&mut k, &a, create("bad/name")).unwrap_err().status(), 400);
-        assert_eq!(apply(&mut k, &a, create("")).unwrap_err().status(), 400);
-        assert_eq!(apply(&mut k, &b, Cmd::Delete { user: Some(a.user), name: "k1".into() }).unwrap_err().status(), 403);
-        assert_eq!(apply(&mut k, &b, Cmd::Delete { user: None, name: "k1".into() }).unwrap_err().status(), 404);
+        assert_eq!(apply(&mut k, &a, create("k1")).unwrap_err().kind, crate::ErrorKind::Conflict);
+        assert_eq!(apply(&mut k, &a, create("bad/name")).unwrap_err().kind, crate::ErrorKind::BadRequest);
+        assert_eq!(apply(&mut k, &a, create("")).unwrap_err().kind, crate::ErrorKind::BadRequest);
+        assert_eq!(apply(&mut k, &b, Cmd::Delete { user: Some(a.user), name: "k1".into() }).unwrap_err().kind, crate::ErrorKind::Forbidden);
+        assert_eq!(apply(&mut k, &b, Cmd::Delete { user: None, name: "k1".into() }).unwrap_err().kind, crate::ErrorKind::NotFound);
         assert_eq!(k.compute, before);
     }
 
@@ -200,7 +207,7 @@ mod tests {
         quotas::apply(&mut k, &admin, quotas::Cmd::Set { project: Uuid(1), limits, force: false }).unwrap();
         apply(&mut k, &a, create("k1")).unwrap();
         let err = apply(&mut k, &a, create("k2")).unwrap_err();
-        assert_eq!((err.status(), err.message()), (403, "Quota exceeded, too many key pairs."));
+        assert_eq!((err.kind, err.code, err.message()), (crate::ErrorKind::OverQuota, "compute.over_quota", "Quota exceeded, too many key pairs."));
         // An admin may create for another user.
         apply(&mut k, &admin, Cmd::Create { user: Some(Uuid(77)), name: "k1".into(), public_key: "x".into(), fingerprint: "f".into(), kind: KeyType::X509 })
             .unwrap();

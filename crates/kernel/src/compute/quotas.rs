@@ -158,16 +158,19 @@ impl Quotas {
             return Ok(());
         }
         if overs.iter().any(|o| o.0 == Resource::ServerGroups) {
-            return Err(Error::OverQuota("Quota exceeded, too many server groups.".into()));
+            return Err(Error::over_quota("compute.over_quota", "Quota exceeded, too many server groups.".into()));
         }
         let join = |f: &dyn Fn(&Over) -> String| overs.iter().map(f).collect::<Vec<_>>().join(", ");
         let names = join(&|o| o.0.name().to_string());
-        Err(Error::OverQuota(format!(
-            "Quota exceeded for {names}: Requested {}, but already used {} of {} {names}",
-            join(&|o| o.1.to_string()),
-            join(&|o| o.2.to_string()),
-            join(&|o| o.3.to_string()),
-        )))
+        Err(Error::over_quota(
+            "compute.over_quota",
+            format!(
+                "Quota exceeded for {names}: Requested {}, but already used {} of {} {names}",
+                join(&|o| o.1.to_string()),
+                join(&|o| o.2.to_string()),
+                join(&|o| o.3.to_string()),
+            ),
+        ))
     }
 
     /// Adds `delta` to `project`'s usage.
@@ -244,7 +247,7 @@ pub fn limits(q: &Quotas, project: &Uuid) -> BTreeMap<Resource, i64> {
 /// Applies a quota command.
 pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     if !caller.admin {
-        return Err(Error::Forbidden("Policy doesn't allow os_compute_api:os-quota-sets:update to be performed.".into()));
+        return Err(Error::forbidden("compute.forbidden", "Policy doesn't allow os_compute_api:os-quota-sets:update to be performed.".into()));
     }
     let q = &mut k.compute.quotas;
     match cmd {
@@ -252,14 +255,16 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
             let used = q.usage(&project);
             for (&r, &v) in &new {
                 if v < -1 {
-                    return Err(Error::BadRequest(format!("Invalid input for field/attribute {}. Value: {v}. {v} is less than the minimum of -1", r.name())));
+                    return Err(Error::bad_request(
+                        "compute.bad_request",
+                        format!("Invalid input for field/attribute {}. Value: {v}. {v} is less than the minimum of -1", r.name()),
+                    ));
                 }
                 if !force && v >= 0 && (v as u64) < used.get(r) {
-                    return Err(Error::BadRequest(format!(
-                        "Quota limit {v} for {} must be greater than or equal to already used and reserved {}.",
-                        r.name(),
-                        used.get(r)
-                    )));
+                    return Err(Error::bad_request(
+                        "compute.bad_request",
+                        format!("Quota limit {v} for {} must be greater than or equal to already used and reserved {}.", r.name(), used.get(r)),
+                    ));
                 }
             }
             let o = q.overrides.entry(project).or_default();
@@ -337,7 +342,7 @@ pub(crate) mod tests {
         let err = q.check(&p, &Usage::server(1, 512)).unwrap_err();
         assert_eq!(err.message(), "Quota exceeded for instances: Requested 1, but already used 10 of 10 instances");
         let err = q.check(&p, &Usage::server(12, 60000)).unwrap_err();
-        assert_eq!(err.status(), 403);
+        assert_eq!(err.kind, crate::ErrorKind::OverQuota);
         assert_eq!(
             err.message(),
             "Quota exceeded for cores, instances, ram: Requested 12, 1, 60000, but already used 10, 10, 1024 of 20, 10, 51200 cores, instances, ram"
@@ -370,10 +375,10 @@ pub(crate) mod tests {
         let before = k.compute.clone();
         let member = caller(&k, 1, false);
         let set = |v| Cmd::Set { project: p, limits: BTreeMap::from([(Resource::Cores, v)]), force: false };
-        assert_eq!(apply(&mut k, &member, set(50)).unwrap_err().status(), 403);
+        assert_eq!(apply(&mut k, &member, set(50)).unwrap_err().kind, crate::ErrorKind::Forbidden);
         let admin = caller(&k, 9, true);
-        assert_eq!(apply(&mut k, &admin, set(2)).unwrap_err().status(), 400);
-        assert_eq!(apply(&mut k, &admin, set(-2)).unwrap_err().status(), 400);
+        assert_eq!(apply(&mut k, &admin, set(2)).unwrap_err().kind, crate::ErrorKind::BadRequest);
+        assert_eq!(apply(&mut k, &admin, set(-2)).unwrap_err().kind, crate::ErrorKind::BadRequest);
         assert_eq!(k.compute, before);
         let forced = Cmd::Set { project: p, limits: BTreeMap::from([(Resource::Cores, 2)]), force: true };
         apply(&mut k, &admin, forced).unwrap();

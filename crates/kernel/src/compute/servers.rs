@@ -900,7 +900,7 @@ pub fn fire(k: &mut Kernel, t: Timer) {
 
 /// Nova's message for a server that does not exist or that the caller may not see.
 pub fn not_found(id: &Uuid) -> Error {
-    Error::NotFound(format!("Instance {id} could not be found."))
+    Error::not_found("compute.not_found", format!("Instance {id} could not be found."))
 }
 
 /// Whether `caller` may see `s`: admins see everything, others their own project's.
@@ -918,7 +918,7 @@ pub fn check_writer(caller: &Caller, what: &str) -> Result<()> {
     if caller.admin || (caller.member && caller.project.is_some()) {
         Ok(())
     } else {
-        Err(Error::Forbidden(format!("Policy doesn't allow os_compute_api:{what} to be performed.")))
+        Err(Error::forbidden("compute.forbidden", format!("Policy doesn't allow os_compute_api:{what} to be performed.")))
     }
 }
 

@@ -207,13 +207,19 @@ impl Identity {
     /// Checks that an actor and a target exist, with Keystone's "could not find" messages.
     pub fn check_actor_target(&self, actor: &Actor, target: &Target) -> Result<()> {
         match actor {
-            Actor::User(u) if !self.users.contains_key(u) => return Err(Error::NotFound(format!("Could not find user: {}.", u.simple()))),
-            Actor::Group(g) if !self.groups.contains_key(g) => return Err(Error::NotFound(format!("Could not find group: {}.", g.simple()))),
+            Actor::User(u) if !self.users.contains_key(u) => {
+                return Err(Error::not_found("identity.not_found", format!("Could not find user: {}.", u.simple())))
+            }
+            Actor::Group(g) if !self.groups.contains_key(g) => {
+                return Err(Error::not_found("identity.not_found", format!("Could not find group: {}.", g.simple())))
+            }
             _ => {}
         }
         match target {
-            Target::Project(p) if !self.projects.contains_key(p) => Err(Error::NotFound(format!("Could not find project: {}.", p.simple()))),
-            Target::Domain(d) if !self.domains.contains_key(d) => Err(Error::NotFound(format!("Could not find domain: {d}."))),
+            Target::Project(p) if !self.projects.contains_key(p) => {
+                Err(Error::not_found("identity.not_found", format!("Could not find project: {}.", p.simple())))
+            }
+            Target::Domain(d) if !self.domains.contains_key(d) => Err(Error::not_found("identity.not_found", format!("Could not find domain: {d}."))),
             _ => Ok(()),
         }
     }
@@ -222,7 +228,7 @@ impl Identity {
     pub(crate) fn check_assignment_parts(&self, a: &Assignment) -> Result<()> {
         self.check_actor_target(&a.actor, &a.target)?;
         if !self.roles.contains_key(&a.role) {
-            return Err(Error::NotFound(format!("Could not find role: {}.", a.role.simple())));
+            return Err(Error::not_found("identity.not_found", format!("Could not find role: {}.", a.role.simple())));
         }
         Ok(())
     }
@@ -252,12 +258,15 @@ pub fn grant(id: &mut Identity, caller: &Caller, a: Assignment) -> Result<()> {
 pub fn revoke(id: &mut Identity, caller: &Caller, now: Time, a: Assignment) -> Result<()> {
     require_admin(caller, "revoke_grant")?;
     if !id.assignments.contains(&a) {
-        return Err(Error::NotFound(format!(
-            "Could not find role assignment with role: {}, user or group: {}, project, domain, or system: {}.",
-            a.role.simple(),
-            a.actor.id(),
-            a.target.id()
-        )));
+        return Err(Error::not_found(
+            "identity.not_found",
+            format!(
+                "Could not find role assignment with role: {}, user or group: {}, project, domain, or system: {}.",
+                a.role.simple(),
+                a.actor.id(),
+                a.target.id()
+            ),
+        ));
     }
     let users = id.users_of(&a.actor);
     id.assignments.remove(&a);
@@ -269,10 +278,10 @@ pub fn revoke(id: &mut Identity, caller: &Caller, now: Time, a: Assignment) -> R
 pub fn add_to_group(id: &mut Identity, caller: &Caller, group: Uuid, user: Uuid) -> Result<()> {
     require_admin(caller, "add_user_to_group")?;
     if !id.groups.contains_key(&group) {
-        return Err(Error::NotFound(format!("Could not find group: {}.", group.simple())));
+        return Err(Error::not_found("identity.not_found", format!("Could not find group: {}.", group.simple())));
     }
     if !id.users.contains_key(&user) {
-        return Err(Error::NotFound(format!("Could not find user: {}.", user.simple())));
+        return Err(Error::not_found("identity.not_found", format!("Could not find user: {}.", user.simple())));
     }
     id.members.insert((group, user));
     id.user_groups.insert((user, group));
@@ -283,7 +292,7 @@ pub fn add_to_group(id: &mut Identity, caller: &Caller, group: Uuid, user: Uuid)
 pub fn remove_from_group(id: &mut Identity, caller: &Caller, now: Time, group: Uuid, user: Uuid) -> Result<()> {
     require_admin(caller, "remove_user_from_group")?;
     if !id.members.contains(&(group, user)) {
-        return Err(Error::NotFound(format!("User {} is not a member of group {}.", user.simple(), group.simple())));
+        return Err(Error::not_found("identity.not_found", format!("User {} is not a member of group {}.", user.simple(), group.simple())));
     }
     id.members.remove(&(group, user));
     id.user_groups.remove(&(user, group));

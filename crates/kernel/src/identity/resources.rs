@@ -71,48 +71,54 @@ pub struct RolePatch {
 /// Checks a name is 1 to `max` characters and not blank.
 fn check_name(kind: &str, name: &str, max: usize) -> Result<()> {
     if name.trim().is_empty() || name.chars().count() > max {
-        return Err(Error::BadRequest(format!("Invalid input for field 'name': a {kind} name must be 1 to {max} characters and not blank.")));
+        return Err(Error::bad_request(
+            "identity.bad_request",
+            format!("Invalid input for field 'name': a {kind} name must be 1 to {max} characters and not blank."),
+        ));
     }
     Ok(())
 }
 
 fn duplicate(kind: &str, name: &str, domain: Option<&str>) -> Error {
     let at = domain.map(|d| format!(" at domain ID {d}")).unwrap_or_default();
-    Error::Conflict(format!("Conflict occurred attempting to store {kind} - Duplicate entry found with name {name}{at}."))
+    Error::conflict("identity.conflict", format!("Conflict occurred attempting to store {kind} - Duplicate entry found with name {name}{at}."))
 }
 
 fn duplicate_id(kind: &str, id: &str) -> Error {
-    Error::Conflict(format!("Conflict occurred attempting to store {kind} - Duplicate ID, {id}."))
+    Error::conflict("identity.conflict", format!("Conflict occurred attempting to store {kind} - Duplicate ID, {id}."))
 }
 
 fn no_domain(id: &str) -> Error {
-    Error::NotFound(format!("Could not find domain: {id}."))
+    Error::not_found("identity.not_found", format!("Could not find domain: {id}."))
 }
 
 fn no_project(id: Uuid) -> Error {
-    Error::NotFound(format!("Could not find project: {}.", id.simple()))
+    Error::not_found("identity.not_found", format!("Could not find project: {}.", id.simple()))
 }
 
 fn no_user(id: Uuid) -> Error {
-    Error::NotFound(format!("Could not find user: {}.", id.simple()))
+    Error::not_found("identity.not_found", format!("Could not find user: {}.", id.simple()))
 }
 
 fn no_group(id: Uuid) -> Error {
-    Error::NotFound(format!("Could not find group: {}.", id.simple()))
+    Error::not_found("identity.not_found", format!("Could not find group: {}.", id.simple()))
 }
 
 fn no_role(id: Uuid) -> Error {
-    Error::NotFound(format!("Could not find role: {}.", id.simple()))
+    Error::not_found("identity.not_found", format!("Could not find role: {}.", id.simple()))
 }
 
 fn check_tags(tags: &BTreeSet<String>) -> Result<()> {
     for t in tags {
         if t.is_empty() || t.chars().count() > 255 || t.contains('/') || t.contains(',') {
-            return Err(Error::BadRequest(format!("Invalid input for field 'tags': tag '{t}' must be 1 to 255 characters without '/' or ','.")));
+            return Err(Error::bad_request(
+                "identity.bad_request",
+                format!("Invalid input for field 'tags': tag '{t}' must be 1 to 255 characters without '/' or ','."),
+            ));
         }
     }
     if tags.len() > 80 {
-        return Err(Error::BadRequest("Invalid input for field 'tags': a project has at most 80 tags.".into()));
+        return Err(Error::bad_request("identity.bad_request", "Invalid input for field 'tags': a project has at most 80 tags.".into()));
     }
     Ok(())
 }
@@ -142,7 +148,7 @@ pub fn update_domain(id: &mut Identity, caller: &Caller, now: Time, did: &str, p
         }
     }
     if patch.enabled == Some(false) && did == DEFAULT_DOMAIN {
-        return Err(Error::Forbidden("The Default domain holds the bootstrap admin and cannot be disabled.".into()));
+        return Err(Error::forbidden("identity.forbidden", "The Default domain holds the bootstrap admin and cannot be disabled.".into()));
     }
     let mut d = current.clone();
     d.name = patch.name.unwrap_or(d.name);
@@ -160,10 +166,10 @@ pub fn delete_domain(id: &mut Identity, caller: &Caller, now: Time, did: &str) -
     require_admin(caller, "delete_domain")?;
     let d = id.domains.get(did).ok_or_else(|| no_domain(did))?;
     if did == DEFAULT_DOMAIN {
-        return Err(Error::Forbidden("The Default domain holds the bootstrap admin and cannot be deleted.".into()));
+        return Err(Error::forbidden("identity.forbidden", "The Default domain holds the bootstrap admin and cannot be deleted.".into()));
     }
     if d.enabled {
-        return Err(Error::Forbidden("Cannot delete a domain that is enabled, please disable it first.".into()));
+        return Err(Error::forbidden("identity.forbidden", "Cannot delete a domain that is enabled, please disable it first.".into()));
     }
     let projects: Vec<Uuid> = id.projects.values().filter(|p| p.domain == did).map(|p| p.id).collect();
     let users: Vec<Uuid> = id.users.values().filter(|u| u.domain == did).map(|u| u.id).collect();
@@ -195,7 +201,10 @@ pub fn create_project(id: &mut Identity, caller: &Caller, p: Project) -> Result<
     if let Some(parent) = p.parent {
         let par = id.projects.get(&parent).ok_or_else(|| no_project(parent))?;
         if par.domain != p.domain {
-            return Err(Error::BadRequest(format!("Cannot create project, the parent ({}) is in a different domain ({}).", parent.simple(), par.domain)));
+            return Err(Error::bad_request(
+                "identity.bad_request",
+                format!("Cannot create project, the parent ({}) is in a different domain ({}).", parent.simple(), par.domain),
+            ));
         }
     }
     if id.projects.contains_key(&p.id) {
@@ -243,10 +252,13 @@ pub fn delete_project(id: &mut Identity, caller: &Caller, pid: Uuid) -> Result<(
         return Err(no_project(pid));
     }
     if id.projects.values().any(|p| p.parent == Some(pid)) {
-        return Err(Error::Forbidden(format!(
-            "Cannot delete the project {} since it is not a leaf in the hierarchy. Use the cascade option if you want to delete a whole subtree.",
-            pid.simple()
-        )));
+        return Err(Error::forbidden(
+            "identity.forbidden",
+            format!(
+                "Cannot delete the project {} since it is not a leaf in the hierarchy. Use the cascade option if you want to delete a whole subtree.",
+                pid.simple()
+            ),
+        ));
     }
     id.remove_project(pid);
     Ok(())
@@ -265,7 +277,7 @@ pub fn create_user(id: &mut Identity, caller: &Caller, u: User) -> Result<User> 
         }
     }
     if u.password_hash.as_ref().is_some_and(|h| h.is_empty()) {
-        return Err(Error::BadRequest("A password hash must not be empty.".into()));
+        return Err(Error::bad_request("identity.bad_request", "A password hash must not be empty.".into()));
     }
     if id.users.contains_key(&u.id) {
         return Err(duplicate_id("user", &u.id.simple()));
@@ -294,7 +306,7 @@ pub fn update_user(id: &mut Identity, caller: &Caller, uid: Uuid, patch: UserPat
         }
     }
     if patch.password_hash.as_ref().is_some_and(|h| h.is_empty()) {
-        return Err(Error::BadRequest("A password hash must not be empty.".into()));
+        return Err(Error::bad_request("identity.bad_request", "A password hash must not be empty.".into()));
     }
     let revoke = patch.password_hash.is_some() || patch.enabled == Some(false);
     let mut u = current.clone();
@@ -329,7 +341,7 @@ pub fn change_password(id: &mut Identity, caller: &Caller, uid: Uuid, hash: Stri
         return Err(super::forbidden("change_password"));
     }
     if hash.is_empty() {
-        return Err(Error::BadRequest("A password hash must not be empty.".into()));
+        return Err(Error::bad_request("identity.bad_request", "A password hash must not be empty.".into()));
     }
     let u = id.users.get_mut(&uid).ok_or_else(|| no_user(uid))?;
     u.password_hash = Some(hash);
@@ -402,7 +414,10 @@ pub fn create_role(id: &mut Identity, caller: &Caller, r: Role) -> Result<Role> 
 
 fn builtin(r: &Role, verb: &str) -> Result<()> {
     if BUILTIN_ROLES.contains(&r.name.as_str()) {
-        return Err(Error::Forbidden(format!("The role {} is built in and orrery's policy depends on it, so it cannot be {verb}.", r.name)));
+        return Err(Error::forbidden(
+            "identity.forbidden",
+            format!("The role {} is built in and orrery's policy depends on it, so it cannot be {verb}.", r.name),
+        ));
     }
     Ok(())
 }

@@ -90,7 +90,15 @@ fn member_setup(k: &mut Kernel, role_name: &str) -> (Auth, Uuid, Uuid, Auth) {
 fn refused(k: &mut Kernel, auth: &Auth, cmd: Cmd, status: u16) {
     let before = k.state_hash();
     let err = run(k, auth, cmd).unwrap_err();
-    assert_eq!(err.status(), status, "{err}");
+    let kind = match status {
+        400 => crate::ErrorKind::BadRequest,
+        401 => crate::ErrorKind::Unauthorized,
+        403 => crate::ErrorKind::Forbidden,
+        404 => crate::ErrorKind::NotFound,
+        409 => crate::ErrorKind::Conflict,
+        _ => panic!("no error kind answers {status} in identity"),
+    };
+    assert_eq!(err.kind, kind, "{err}");
     assert_eq!(k.state_hash(), before, "a refused command changed state: {err}");
 }
 
@@ -145,7 +153,7 @@ fn password_method_is_only_for_the_shell() {
 fn unknown_or_missing_token_is_unauthorized() {
     let k = kernel();
     let err = k.caller(&Auth::Token(secret(42))).unwrap_err();
-    assert_eq!(err, Error::Unauthorized(tokens::UNAUTHORIZED.into()));
+    assert_eq!(err, Error::unauthorized("identity.unauthorized", tokens::UNAUTHORIZED.into()));
 }
 
 #[test]
@@ -155,7 +163,7 @@ fn tokens_expire_and_expired_tokens_are_pruned() {
     k.advance(T0.plus(Dur::secs(3599)));
     assert!(k.caller(&auth).is_ok());
     k.advance(T0.plus(Dur::secs(3600)));
-    assert_eq!(k.caller(&auth).unwrap_err().status(), 401);
+    assert_eq!(k.caller(&auth).unwrap_err().kind, crate::ErrorKind::Unauthorized);
     assert_eq!(k.identity.tokens.len(), 1);
     let admin = admin_id(&k);
     login(&mut k, 3, admin, None).unwrap();
@@ -170,7 +178,7 @@ fn revoked_token_stops_resolving_and_only_owner_or_admin_may_revoke() {
     let (admin, _p, _u, tok) = member_setup(&mut k, "member");
     refused(&mut k, &tok, Cmd::RevokeToken { token: secret(1) }, 403);
     run(&mut k, &tok, Cmd::RevokeToken { token: secret(2) }).unwrap();
-    assert_eq!(k.caller(&tok).unwrap_err().status(), 401);
+    assert_eq!(k.caller(&tok).unwrap_err().kind, crate::ErrorKind::Unauthorized);
     refused(&mut k, &admin, Cmd::RevokeToken { token: secret(2) }, 404);
 }
 
@@ -211,7 +219,7 @@ fn user_may_change_own_password_only() {
     refused(&mut k, &tok, Cmd::ChangePassword { user: admin, password_hash: "$argon2id$new".into() }, 403);
     run(&mut k, &tok, Cmd::ChangePassword { user: u, password_hash: "$argon2id$new".into() }).unwrap();
     assert_eq!(k.identity.users[&u].password_hash.as_deref(), Some("$argon2id$new"));
-    assert_eq!(k.caller(&tok).unwrap_err().status(), 401, "a password change revokes tokens");
+    assert_eq!(k.caller(&tok).unwrap_err().kind, crate::ErrorKind::Unauthorized, "a password change revokes tokens");
 }
 
 #[test]
@@ -219,7 +227,7 @@ fn deleting_a_project_revokes_its_tokens_and_assignments() {
     let mut k = kernel();
     let (admin, p, u, tok) = member_setup(&mut k, "member");
     run(&mut k, &admin, Cmd::DeleteProject { id: p }).unwrap();
-    assert_eq!(k.caller(&tok).unwrap_err().status(), 401);
+    assert_eq!(k.caller(&tok).unwrap_err().kind, crate::ErrorKind::Unauthorized);
     assert!(!k.identity.tokens.contains_key(&secret(2)));
     assert!(k.identity.assignments_of(&Actor::User(u)).next().is_none());
     assert!(k.caller(&admin).is_ok());
@@ -230,7 +238,7 @@ fn disabling_or_deleting_a_user_revokes_tokens() {
     let mut k = kernel();
     let (admin, p, u, tok) = member_setup(&mut k, "member");
     run(&mut k, &admin, Cmd::UpdateUser { id: u, patch: UserPatch { enabled: Some(false), ..Default::default() } }).unwrap();
-    assert_eq!(k.caller(&tok).unwrap_err().status(), 401);
+    assert_eq!(k.caller(&tok).unwrap_err().kind, crate::ErrorKind::Unauthorized);
     assert!(login(&mut k, 3, u, Some(Scope::Project(p))).is_err());
     run(&mut k, &admin, Cmd::DeleteUser { id: u }).unwrap();
     assert!(k.identity.users.is_empty() || !k.identity.users.contains_key(&u));
@@ -245,7 +253,7 @@ fn losing_the_last_role_revokes_scoped_tokens() {
     run(&mut k, &admin, Cmd::Revoke(a.clone())).unwrap();
     assert!(!k.identity.tokens.contains_key(&secret(2)));
     run(&mut k, &admin, Cmd::Grant(a)).unwrap();
-    assert_eq!(k.caller(&tok).unwrap_err().status(), 401, "a re-grant must not revive a revoked token");
+    assert_eq!(k.caller(&tok).unwrap_err().kind, crate::ErrorKind::Unauthorized, "a re-grant must not revive a revoked token");
 }
 
 #[test]
@@ -320,7 +328,7 @@ fn group_grants_reach_members_and_listings_expand_them() {
     let direct = AssignmentFilter { user: Some(u), ..Default::default() };
     assert!(k.identity.list_assignments(&direct).is_empty());
     run(&mut k, &admin, Cmd::RemoveFromGroup { group: Uuid(300), user: u }).unwrap();
-    assert_eq!(k.caller(&tok).unwrap_err().status(), 401);
+    assert_eq!(k.caller(&tok).unwrap_err().kind, crate::ErrorKind::Unauthorized);
 }
 
 #[test]
@@ -346,7 +354,7 @@ fn deleting_a_disabled_domain_cascades() {
     let tok = login(&mut k, 4, Uuid(200), Some(Scope::Project(Uuid(100)))).unwrap();
     let disable = DomainPatch { enabled: Some(false), ..Default::default() };
     run(&mut k, &admin, Cmd::UpdateDomain { id: "d1".into(), patch: disable }).unwrap();
-    assert_eq!(k.caller(&tok).unwrap_err().status(), 401);
+    assert_eq!(k.caller(&tok).unwrap_err().kind, crate::ErrorKind::Unauthorized);
     run(&mut k, &admin, Cmd::DeleteDomain { id: "d1".into() }).unwrap();
     assert!(!k.identity.projects.contains_key(&Uuid(100)) && !k.identity.users.contains_key(&Uuid(200)));
     assert!(k.identity.assignments.iter().all(|a| a.target != Target::Project(Uuid(100))));

@@ -14,7 +14,7 @@ use crate::{Auth, Dur, Error, Result, Time};
 pub const UNAUTHORIZED: &str = "The request you have made requires authentication.";
 
 fn unauthorized() -> Error {
-    Error::Unauthorized(UNAUTHORIZED.into())
+    Error::unauthorized("identity.unauthorized", UNAUTHORIZED.into())
 }
 
 /// What a token is scoped to.
@@ -158,7 +158,7 @@ impl Identity {
     /// effective role ids on that scope.
     pub fn check_token(&self, token: &Token, now: Time) -> Result<BTreeSet<Uuid>> {
         if token.expires_at <= now {
-            return Err(Error::Unauthorized("The token has expired.".into()));
+            return Err(Error::unauthorized("identity.unauthorized", "The token has expired.".into()));
         }
         self.access(token.user, &token.scope)
     }
@@ -187,14 +187,14 @@ impl Identity {
         };
         let roles = self.effective_roles(user, &target);
         if roles.is_empty() {
-            return Err(Error::Unauthorized(format!("User {} has no access to {what}.", user.simple())));
+            return Err(Error::unauthorized("identity.unauthorized", format!("User {} has no access to {what}.", user.simple())));
         }
         Ok(roles)
     }
 
     /// What a response about token `secret` shows; fails as Keystone's "token not found".
     pub fn token_info(&self, secret: &str, now: Time) -> Result<TokenInfo> {
-        let not_found = || Error::NotFound(format!("Could not find token: {secret}."));
+        let not_found = || Error::not_found("identity.not_found", format!("Could not find token: {secret}."));
         let token = self.tokens.get(secret).ok_or_else(not_found)?;
         let roles = self.check_token(token, now).map_err(|_| not_found())?;
         Ok(self.describe(token, &roles))
@@ -290,10 +290,10 @@ fn authenticate(id: &Identity, auth: &Auth, req: &IssueReq) -> Result<(Uuid, Vec
 /// and stores the new one.
 pub fn issue(id: &mut Identity, rng: &mut Rng, auth: &Auth, req: IssueReq) -> Result<TokenInfo> {
     if req.token.len() < 32 || req.token.len() > 255 || !req.token.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(Error::BadRequest("A token must be 32 to 255 ASCII letters and digits.".into()));
+        return Err(Error::bad_request("identity.bad_request", "A token must be 32 to 255 ASCII letters and digits.".into()));
     }
     if id.tokens.contains_key(&req.token) {
-        return Err(Error::Conflict("Conflict occurred attempting to store token - Duplicate entry.".into()));
+        return Err(Error::conflict("identity.conflict", "Conflict occurred attempting to store token - Duplicate entry.".into()));
     }
     let (user, methods, expires_at, parent) = authenticate(id, auth, &req)?;
     let scope = match req.scope {
@@ -316,7 +316,7 @@ pub fn issue(id: &mut Identity, rng: &mut Rng, auth: &Auth, req: IssueReq) -> Re
 
 /// Revokes `secret`: the caller must own it or be an admin.
 pub fn revoke(id: &mut Identity, caller: &Caller, now: Time, secret: &str) -> Result<()> {
-    let token = id.token(secret, now).ok_or_else(|| Error::NotFound(format!("Could not find token: {secret}.")))?;
+    let token = id.token(secret, now).ok_or_else(|| Error::not_found("identity.not_found", format!("Could not find token: {secret}.")))?;
     if !caller.admin && token.user != caller.user {
         return Err(forbidden("revoke_token"));
     }

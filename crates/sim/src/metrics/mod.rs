@@ -233,12 +233,12 @@ impl Recorder {
         self.counts.accepted += u64::from(self.counting(now));
     }
 
-    /// A request was refused; `reason` is a short stable phrase such as "no valid host"
-    /// (the kernel's error message works), counted per reason.
-    pub fn record_rejection(&mut self, now: Time, reason: &str) {
+    /// A request was refused; `code` is the kernel error's stable code, such as
+    /// `compute.no_valid_host` or `compute.over_quota`, counted per code.
+    pub fn record_rejection(&mut self, now: Time, code: &str) {
         if self.counting(now) {
             self.counts.rejected += 1;
-            *self.reasons.entry(reason.to_string()).or_insert(0) += 1;
+            *self.reasons.entry(code.to_string()).or_insert(0) += 1;
         }
     }
 

@@ -56,7 +56,7 @@ const UNBUILT: &[(&str, &str)] = &[
 ];
 
 fn bad(msg: impl Into<String>) -> Error {
-    Error::BadRequest(msg.into())
+    Error::bad_request("compute.bad_request", msg.into())
 }
 
 fn strict<T: DeserializeOwned>(name: &str, v: Value) -> Result<T> {
@@ -147,7 +147,10 @@ fn evacuate(v: Value, mv: Microversion) -> Result<Option<String>> {
         return Err(unexpected("force"));
     }
     if e.host.is_some() {
-        return Err(Error::NotImplemented("Evacuating to a named host is not implemented by orrery; leave out 'host' to let the scheduler choose.".into()));
+        return Err(Error::not_implemented(
+            "compute.not_implemented",
+            "Evacuating to a named host is not implemented by orrery; leave out 'host' to let the scheduler choose.".into(),
+        ));
     }
     Ok(e.admin_pass)
 }
@@ -169,7 +172,7 @@ fn rebuild(v: Value, mv: Microversion) -> Result<(RebuildSpec, Option<String>)> 
         return Err(bad("Invalid input for field/attribute rebuild. Additional properties are not allowed ('personality' was unexpected)"));
     }
     if r.personality.as_ref().is_some_and(|p| !p.is_empty()) {
-        return Err(Error::NotImplemented("File injection (personality) is not implemented by orrery.".into()));
+        return Err(Error::not_implemented("compute.not_implemented", "File injection (personality) is not implemented by orrery.".into()));
     }
     let _ = r.preserve_ephemeral;
     let image = r.image_ref.trim_end_matches('/').rsplit('/').next().unwrap_or("").parse::<Uuid>().map_err(|_| bad("Can not find requested image"))?;
@@ -253,7 +256,7 @@ pub fn parse(body: Map<String, Value>, mv: Microversion) -> Result<(Parsed, Opti
             Ok((Parsed::Action(Action::Rebuild(Box::new(spec))), pass))
         }
         other => match UNBUILT.iter().find(|(n, _)| *n == other) {
-            Some((n, why)) => Err(Error::NotImplemented(format!("The server action '{n}' is not available in orrery: {why}."))),
+            Some((n, why)) => Err(Error::not_implemented("compute.not_implemented", format!("The server action '{n}' is not available in orrery: {why}."))),
             None => Err(bad(format!("There is no such action: {other}"))),
         },
     }
@@ -271,18 +274,22 @@ mod tests {
     fn parses_actions_strictly() {
         assert!(matches!(p(serde_json::json!({"os-stop": null})), Ok((Parsed::Action(Action::Stop), None))));
         assert!(matches!(p(serde_json::json!({"reboot": {"type": "hard"}})), Ok((Parsed::Action(Action::Reboot { hard: true }), None))));
-        assert_eq!(p(serde_json::json!({"reboot": {"type": "warm"}})).err().map(|e| e.status()), Some(400));
-        assert_eq!(p(serde_json::json!({"reboot": {"type": "SOFT", "x": 1}})).err().map(|e| e.status()), Some(400));
+        assert_eq!(p(serde_json::json!({"reboot": {"type": "warm"}})).err().map(|e| crate::Service::Compute.status(e.kind).as_u16()), Some(400));
+        assert_eq!(p(serde_json::json!({"reboot": {"type": "SOFT", "x": 1}})).err().map(|e| crate::Service::Compute.status(e.kind).as_u16()), Some(400));
         assert_eq!(p(serde_json::json!({"fly": null})).err(), Some(bad("There is no such action: fly")));
-        assert_eq!(p(serde_json::json!({"createImage": {"name": "x"}})).err().map(|e| e.status()), Some(501));
-        assert_eq!(p(serde_json::json!({"os-stop": null, "os-start": null})).err().map(|e| e.status()), Some(400));
+        assert_eq!(p(serde_json::json!({"createImage": {"name": "x"}})).err().map(|e| crate::Service::Compute.status(e.kind).as_u16()), Some(501));
+        assert_eq!(p(serde_json::json!({"os-stop": null, "os-start": null})).err().map(|e| crate::Service::Compute.status(e.kind).as_u16()), Some(400));
         assert!(matches!(p(serde_json::json!({"lock": {"locked_reason": "why"}})), Ok((Parsed::Action(Action::Lock { reason: Some(_) }), None))));
         assert!(matches!(p(serde_json::json!({"resize": {"flavorRef": 3}})), Ok((Parsed::Action(Action::Resize { .. }), None))));
         assert!(matches!(p(serde_json::json!({"forceDelete": null})), Ok((Parsed::Delete, None))));
         assert!(matches!(p(serde_json::json!({"evacuate": {}})), Ok((Parsed::Evacuate(None), None))));
-        assert_eq!(p(serde_json::json!({"evacuate": {"host": "h1"}})).err().map(|e| e.status()), Some(501));
-        assert_eq!(p(serde_json::json!({"evacuate": {"force": true}})).err().map(|e| e.status()), Some(400), "force is gone at 2.68");
-        assert_eq!(p(serde_json::json!({"evacuate": {"onSharedStorage": false}})).err().map(|e| e.status()), Some(400));
+        assert_eq!(p(serde_json::json!({"evacuate": {"host": "h1"}})).err().map(|e| crate::Service::Compute.status(e.kind).as_u16()), Some(501));
+        assert_eq!(
+            p(serde_json::json!({"evacuate": {"force": true}})).err().map(|e| crate::Service::Compute.status(e.kind).as_u16()),
+            Some(400),
+            "force is gone at 2.68"
+        );
+        assert_eq!(p(serde_json::json!({"evacuate": {"onSharedStorage": false}})).err().map(|e| crate::Service::Compute.status(e.kind).as_u16()), Some(400));
         let old = parse(serde_json::from_value(serde_json::json!({"evacuate": {"onSharedStorage": false, "adminPass": "pw"}})).unwrap(), Microversion(2, 1));
         assert!(matches!(old, Ok((Parsed::Evacuate(Some(_)), None))));
     }

@@ -90,7 +90,7 @@ pub struct Parsed {
 }
 
 fn bad(msg: impl Into<String>) -> Error {
-    Error::BadRequest(msg.into())
+    Error::bad_request("compute.bad_request", msg.into())
 }
 
 fn unexpected(field: &str) -> Error {
@@ -184,7 +184,8 @@ fn gate(s: &Server, mv: Microversion) -> Result<()> {
 /// Networks: only "none" (or nothing before 2.37) can be honoured without networking.
 fn networks(v: &Option<Value>, mv: Microversion) -> Result<()> {
     let missing = || {
-        Error::NotImplemented(
+        Error::not_implemented(
+            "compute.not_implemented",
             "Attaching servers to networks needs the Networking service, which orrery does not implement yet; boot with \"networks\": \"none\".".into(),
         )
     };
@@ -202,7 +203,8 @@ fn networks(v: &Option<Value>, mv: Microversion) -> Result<()> {
 /// `imageRef` is modelled; returns the image it names, if any.
 fn block_devices(s: &Server) -> Result<Option<String>> {
     let volumes = || {
-        Error::NotImplemented(
+        Error::not_implemented(
+            "compute.not_implemented",
             "Block device mappings other than the image's local root disk need the Block Storage service, which orrery does not implement yet.".into(),
         )
     };
@@ -225,9 +227,10 @@ fn block_devices(s: &Server) -> Result<Option<String>> {
 
 fn security_groups(v: &Option<Vec<SecurityGroup>>) -> Result<()> {
     match v {
-        Some(groups) if groups.iter().any(|g| g.name != "default") => {
-            Err(Error::NotImplemented("Security groups other than 'default' need the Networking service, which orrery does not implement yet.".into()))
-        }
+        Some(groups) if groups.iter().any(|g| g.name != "default") => Err(Error::not_implemented(
+            "compute.not_implemented",
+            "Security groups other than 'default' need the Networking service, which orrery does not implement yet.".into(),
+        )),
         _ => Ok(()),
     }
 }
@@ -250,7 +253,7 @@ fn hints(h: &Map<String, Value>) -> Result<(Option<Uuid>, Vec<Uuid>)> {
             .collect()
     };
     if h.contains_key("same_host") {
-        return Err(Error::NotImplemented("The same_host scheduler hint is not implemented by orrery's scheduler.".into()));
+        return Err(Error::not_implemented("compute.not_implemented", "The same_host scheduler hint is not implemented by orrery's scheduler.".into()));
     }
     let group = match h.get("group") {
         Some(v) => {
@@ -293,7 +296,10 @@ pub fn parse(body: Body, mv: Microversion) -> Result<Parsed> {
     networks(&s.networks, mv)?;
     security_groups(&s.security_groups)?;
     if s.personality.as_ref().is_some_and(|p| !p.is_empty()) {
-        return Err(Error::NotImplemented("File injection (personality) is not implemented by orrery; pass files in user_data instead.".into()));
+        return Err(Error::not_implemented(
+            "compute.not_implemented",
+            "File injection (personality) is not implemented by orrery; pass files in user_data instead.".into(),
+        ));
     }
     let bdm_image = block_devices(&s)?;
     let image_text = match (s.image_ref.as_deref().filter(|i| !i.is_empty()), bdm_image.as_deref()) {
@@ -391,7 +397,7 @@ mod tests {
             for (k, v) in extra.as_object().unwrap() {
                 server[k] = v.clone();
             }
-            parse(body(serde_json::json!({"server": server})), Microversion(2, mv)).err().map(|e| e.status())
+            parse(body(serde_json::json!({"server": server})), Microversion(2, mv)).err().map(|e| crate::Service::Compute.status(e.kind).as_u16())
         };
         assert_eq!(with(serde_json::json!({}), 37), Some(400), "networks is required from 2.37");
         assert_eq!(with(serde_json::json!({}), 36), None);

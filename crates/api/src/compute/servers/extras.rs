@@ -307,7 +307,10 @@ async fn actions_list(
 async fn action_show(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path((id, rid)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
     let sid = server_id(&id)?;
     let all = read(&s, S, auth(&h, S)?, move |k, c| kservers::find(k, c, &sid).map(|srv| collect_actions(k, c.admin, srv))).await?;
-    let a = all.iter().find(|a| request_id(&a.rec.request_id) == rid).ok_or_else(|| ApiError::new(S, Error::NotFound(format!("Action {rid} not found"))))?;
+    let a = all
+        .iter()
+        .find(|a| request_id(&a.rec.request_id) == rid)
+        .ok_or_else(|| ApiError::new(S, Error::not_found("compute.not_found", format!("Action {rid} not found"))))?;
     let mut o = action_json(a, mv);
     if a.admin || mv.at_least(51) {
         o["events"] = json!(events_json(a, mv));

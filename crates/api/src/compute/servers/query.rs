@@ -22,7 +22,9 @@ pub fn parse_bool(field: &str, v: &str) -> Result<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "t" | "true" | "on" | "y" | "yes" => Ok(true),
         "0" | "f" | "false" | "off" | "n" | "no" => Ok(false),
-        _ => Err(Error::BadRequest(format!("Invalid input for field/attribute {field}. Value: {v}. '{v}' is not a valid boolean value"))),
+        _ => {
+            Err(Error::bad_request("compute.bad_request", format!("Invalid input for field/attribute {field}. Value: {v}. '{v}' is not a valid boolean value")))
+        }
     }
 }
 
@@ -81,12 +83,12 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 fn time_filter(q: &Pairs, key: &str) -> Result<Option<Time>> {
     match get(q, key) {
         None => Ok(None),
-        Some(v) => parse_iso(v).map(Some).ok_or_else(|| Error::BadRequest(format!("Invalid filter field: {key}."))),
+        Some(v) => parse_iso(v).map(Some).ok_or_else(|| Error::bad_request("compute.bad_request", format!("Invalid filter field: {key}."))),
     }
 }
 
 fn uuid_param(field: &str, v: &str) -> Result<Uuid> {
-    v.parse().map_err(|_| Error::BadRequest(format!("Invalid input for field/attribute {field}. Value: {v}.")))
+    v.parse().map_err(|_| Error::bad_request("compute.bad_request", format!("Invalid input for field/attribute {field}. Value: {v}.")))
 }
 
 fn list_param(q: &Pairs, key: &str) -> Vec<String> {
@@ -109,21 +111,21 @@ pub fn parse(k: &Kernel, caller: &Caller, mv: Microversion, q: &Pairs, detail: b
     if all_tenants(q)? {
         if !caller.admin {
             let which = if detail { "detail" } else { "index" };
-            return Err(Error::Forbidden(format!("Policy doesn't allow os_compute_api:servers:{which}:get_all_tenants to be performed.")));
+            return Err(Error::forbidden("compute.forbidden", format!("Policy doesn't allow os_compute_api:servers:{which}:get_all_tenants to be performed.")));
         }
         out.project = match get(q, "project_id").or_else(|| get(q, "tenant_id")) {
             Some(p) => Some(uuid_param("project_id", p)?),
             None => None,
         };
     } else {
-        out.project = Some(caller.project.ok_or_else(|| Error::Forbidden("Listing servers needs a project-scoped token.".into()))?);
+        out.project = Some(caller.project.ok_or_else(|| Error::forbidden("compute.forbidden", "Listing servers needs a project-scoped token.".into()))?);
     }
     let statuses: Vec<&str> = all(q, "status").collect();
     if !statuses.is_empty() {
         let parsed: Vec<Status> = statuses.iter().filter_map(|s| Status::from_name(s)).collect();
         if parsed.is_empty() {
             if mv.at_least(38) {
-                return Err(Error::BadRequest("Invalid status value".into()));
+                return Err(Error::bad_request("compute.bad_request", "Invalid status value".into()));
             }
             return Ok(None);
         }
@@ -147,7 +149,7 @@ pub fn parse(k: &Kernel, caller: &Caller, mv: Microversion, q: &Pairs, detail: b
         out.changes_before = time_filter(q, "changes-before")?;
         if let (Some(a), Some(b)) = (out.changes_since, out.changes_before) {
             if b < a {
-                return Err(Error::BadRequest("The value of changes-since must be less than or equal to changes-before.".into()));
+                return Err(Error::bad_request("compute.bad_request", "The value of changes-since must be less than or equal to changes-before.".into()));
             }
         }
     }
@@ -190,22 +192,27 @@ fn admin_filters(k: &Kernel, q: &Pairs, out: &mut ListQuery) -> Result<bool> {
 
 fn paging(q: &Pairs, caller: &Caller, out: &mut ListQuery) -> Result<()> {
     out.limit = match get(q, "limit") {
-        Some(v) => Some(
-            v.parse::<usize>()
-                .map_err(|_| Error::BadRequest(format!("Invalid input for query parameters limit. Value: {v}. '{v}' does not match '^[0-9]*$'")))?,
-        ),
+        Some(v) => Some(v.parse::<usize>().map_err(|_| {
+            Error::bad_request("compute.bad_request", format!("Invalid input for query parameters limit. Value: {v}. '{v}' does not match '^[0-9]*$'"))
+        })?),
         None => None,
     };
     out.marker = match get(q, "marker") {
-        Some(m) => Some(m.parse().map_err(|_| Error::BadRequest(format!("marker [{m}] not found")))?),
+        Some(m) => Some(m.parse().map_err(|_| Error::bad_request("compute.bad_request", format!("marker [{m}] not found")))?),
         None => None,
     };
     if let Some(key) = get(q, "sort_key") {
-        let key = SortKey::from_name(key).ok_or_else(|| Error::BadRequest(format!("Invalid input for query parameters sort_key. Value: {key}.")))?;
+        let key = SortKey::from_name(key)
+            .ok_or_else(|| Error::bad_request("compute.bad_request", format!("Invalid input for query parameters sort_key. Value: {key}.")))?;
         let desc = match get(q, "sort_dir").unwrap_or("desc") {
             "desc" => true,
             "asc" => false,
-            d => return Err(Error::BadRequest(format!("Invalid input for query parameters sort_dir. Value: {d}. '{d}' is not one of ['asc', 'desc']"))),
+            d => {
+                return Err(Error::bad_request(
+                    "compute.bad_request",
+                    format!("Invalid input for query parameters sort_dir. Value: {d}. '{d}' is not one of ['asc', 'desc']"),
+                ))
+            }
         };
         if key != SortKey::Host || caller.admin {
             out.sort = Some((key, desc));

@@ -121,7 +121,7 @@ pub(crate) fn schedule(k: &mut Kernel, id: Uuid, op: u32, after: Dur, step: Step
 
 /// Nova's 409 for an action in the wrong state.
 fn invalid_state(action: &str, id: &Uuid, attr: &str, state: &str) -> Error {
-    Error::Conflict(format!("Cannot '{action}' instance {id} while it is in {attr} {state}"))
+    Error::conflict("compute.invalid_state", format!("Cannot '{action}' instance {id} while it is in {attr} {state}"))
 }
 
 /// Nova's `check_instance_state`: vm_state in `vm` (any if empty), task_state in `tasks`,
@@ -142,7 +142,7 @@ pub(crate) fn check_state(s: &Server, action: &str, vm: &[VmState], tasks: &[Opt
 /// Nova's `check_instance_lock`: a locked server refuses non-admins.
 pub(crate) fn check_lock(s: &Server, caller: &Caller) -> Result<()> {
     if s.locked() && !caller.admin {
-        return Err(Error::Conflict(format!("Instance {} is locked", s.id)));
+        return Err(Error::conflict("compute.locked", format!("Instance {} is locked", s.id)));
     }
     Ok(())
 }
@@ -213,12 +213,12 @@ pub fn run(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, action: 
     let what = format!("servers:{}", action_policy(&action));
     let s = super::find_for_write(k, caller, &id, &what)?;
     if !matches!(action, Action::Lock { .. } | Action::Unlock) && k.compute.servers.down.contains_key(&id) {
-        return Err(Error::Conflict(format!("Cannot '{}' instance {id} while its host is down.", action_name(&action))));
+        return Err(Error::conflict("compute.host_down", format!("Cannot '{}' instance {id} while its host is down.", action_name(&action))));
     }
     if let Some(op) = power_op(&action) {
         check_lock(s, caller)?;
         if s.host.is_none() {
-            return Err(Error::Conflict(format!("Instance {id} is not ready")));
+            return Err(Error::conflict("compute.not_ready", format!("Instance {id} is not ready")));
         }
         check_state(s, op.name, op.allowed, op.tasks, true)?;
         let dur = power_time(k, op.kind);
@@ -235,7 +235,7 @@ pub fn run(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, action: 
         Action::Resize { flavor } => resize(k, caller, id, request_id, &flavor),
         Action::ConfirmResize => confirm_resize(k, caller, id, request_id),
         Action::RevertResize => revert_resize(k, caller, id, request_id),
-        _ => Err(Error::BadRequest("Unknown server action.".into())),
+        _ => Err(Error::bad_request("compute.bad_request", "Unknown server action.".into())),
     }
 }
 
@@ -364,7 +364,7 @@ fn settle(k: &mut Kernel, id: &Uuid, vm: VmState, power: PowerState, event: Even
 fn lock(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, reason: Option<String>) -> Result<()> {
     if let Some(r) = &reason {
         if r.chars().count() > 255 {
-            return Err(Error::BadRequest("Invalid input for field/attribute locked_reason. It is longer than 255 characters.".into()));
+            return Err(Error::bad_request("compute.bad_request", "Invalid input for field/attribute locked_reason. It is longer than 255 characters.".into()));
         }
     }
     let s = super::find(k, caller, &id)?;
@@ -379,7 +379,7 @@ fn lock(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, reason: Opt
 fn unlock(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<()> {
     let s = super::find(k, caller, &id)?;
     if s.extras().lock.as_ref().is_some_and(|l| l.by_admin) && !caller.admin {
-        return Err(Error::Forbidden("Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override to be performed.".into()));
+        return Err(Error::forbidden("compute.forbidden", "Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override to be performed.".into()));
     }
     begin(k, caller, &id, request_id, ActionKind::Unlock, None, None);
     if let Some(s) = k.compute.servers.by_id.get_mut(&id) {
@@ -394,7 +394,7 @@ fn rebuild(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, spec: Re
     check_lock(s, caller)?;
     check_state(s, "rebuild", &[VmState::Active, VmState::Stopped, VmState::Error], &[None], true)?;
     if s.host.is_none() {
-        return Err(Error::Conflict(format!("Instance {id} is not ready")));
+        return Err(Error::conflict("compute.not_ready", format!("Instance {id} is not ready")));
     }
     let image = create::find_image(k, caller, &spec.image)?;
     create::check_image_fits(caller, image, k.compute.servers.flavor(s.flavor))?;
@@ -408,7 +408,7 @@ fn rebuild(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, spec: Re
         edit::check_metadata(k, &s.project, m)?;
     }
     if let Some(Some(name)) = &spec.key_name {
-        crate::compute::keypairs::find(k, &s.user, name).map_err(|_| Error::BadRequest("Invalid key_name provided.".into()))?;
+        crate::compute::keypairs::find(k, &s.user, name).map_err(|_| Error::bad_request("compute.bad_request", "Invalid key_name provided.".into()))?;
     }
     let stopped = s.vm_state == VmState::Stopped;
     let (vm, power) = if stopped { (VmState::Stopped, PowerState::Shutdown) } else { (VmState::Active, PowerState::Running) };
@@ -478,14 +478,14 @@ fn resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, flavor_id
     let s = super::find(k, caller, &id)?;
     check_lock(s, caller)?;
     check_state(s, "resize", &[VmState::Active, VmState::Stopped], &[None], true)?;
-    let source = s.host.ok_or_else(|| Error::Conflict(format!("Instance {id} is not ready")))?;
-    let new = flavors::find(k, caller, flavor_id).map_err(|_| Error::BadRequest("Unable to locate requested flavor.".into()))?.clone();
+    let source = s.host.ok_or_else(|| Error::conflict("compute.not_ready", format!("Instance {id} is not ready")))?;
+    let new = flavors::find(k, caller, flavor_id).map_err(|_| Error::bad_request("compute.bad_request", "Unable to locate requested flavor.".into()))?.clone();
     let old = k.compute.servers.flavor(s.flavor);
     if old.id == new.id {
-        return Err(Error::BadRequest("When resizing, instances must change flavor!".into()));
+        return Err(Error::bad_request("compute.bad_request", "When resizing, instances must change flavor!".into()));
     }
     if new.disk == 0 && old.disk > 0 {
-        return Err(Error::BadRequest("Resize to zero disk flavor is not allowed.".into()));
+        return Err(Error::bad_request("compute.bad_request", "Resize to zero disk flavor is not allowed.".into()));
     }
     let (project, user, resume, old_idx, group) = (s.project, s.user, s.vm_state, s.flavor, s.extras().group);
     let delta = Usage { instances: 0, cores: u64::from(new.vcpus.saturating_sub(old.vcpus)), ram: new.ram.saturating_sub(old.ram), server_groups: 0 };
@@ -577,7 +577,7 @@ fn confirm_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -
     let s = super::find(k, caller, &id)?;
     check_lock(s, caller)?;
     check_state(s, "confirmResize", &[VmState::Resized], &[None], true)?;
-    let m = s.extras().migration.clone().ok_or_else(|| Error::BadRequest(format!("Instance {id} has no resize to confirm.")))?;
+    let m = s.extras().migration.clone().ok_or_else(|| Error::bad_request("compute.bad_request", format!("Instance {id} has no resize to confirm.")))?;
     begin(k, caller, &id, request_id, ActionKind::ConfirmResize, None, None);
     k.placement.free(&m.id);
     let now = k.now();
@@ -598,7 +598,7 @@ fn revert_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) ->
     let s = super::find(k, caller, &id)?;
     check_lock(s, caller)?;
     check_state(s, "revertResize", &[VmState::Resized], &[None], true)?;
-    let m = s.extras().migration.clone().ok_or_else(|| Error::BadRequest(format!("Instance {id} has no resize to revert.")))?;
+    let m = s.extras().migration.clone().ok_or_else(|| Error::bad_request("compute.bad_request", format!("Instance {id} has no resize to revert.")))?;
     let (project, user) = (s.project, s.user);
     quotas::check(k, &project, &growth(k, m.new_flavor, m.old_flavor))?;
     let held = k.placement.consumers.get(&m.id).map(|c| c.allocations.clone()).unwrap_or_default();

@@ -19,6 +19,11 @@ use crate::{Caller, Effect, Error, Event, Kernel, Result};
 /// The fault Nova records when the scheduler finds no host.
 pub const NO_VALID_HOST: &str = "No valid host was found. There are not enough hosts available.";
 
+/// Nova's "No valid host" as an error: `compute.no_valid_host`.
+pub fn no_valid_host() -> Error {
+    Error::conflict("compute.no_valid_host", NO_VALID_HOST.to_string())
+}
+
 /// What `POST /servers` asks for, already parsed by the API.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateSpec {
@@ -105,9 +110,9 @@ pub fn create(k: &mut Kernel, caller: &Caller, spec: CreateSpec) -> Result<super
                 start_build(k, id, host);
             }
         }
-        Err(reason) => {
+        Err(error) => {
             for id in &ids {
-                reject(k, id, &reason);
+                reject(k, id, &error);
             }
         }
     }
@@ -117,24 +122,24 @@ pub fn create(k: &mut Kernel, caller: &Caller, spec: CreateSpec) -> Result<super
 /// Checks everything about the request before anything changes.
 fn validate(k: &Kernel, caller: &Caller, spec: &CreateSpec) -> Result<Plan> {
     super::check_writer(caller, "servers:create")?;
-    let project = caller.project.ok_or_else(|| Error::Forbidden("Creating a server needs a project-scoped token.".into()))?;
+    let project = caller.project.ok_or_else(|| Error::forbidden("compute.forbidden", "Creating a server needs a project-scoped token.".into()))?;
     if spec.ids.is_empty() || spec.min_count == 0 || spec.min_count as usize > spec.ids.len() {
-        return Err(Error::BadRequest("min_count must be <= max_count".into()));
+        return Err(Error::bad_request("compute.bad_request", "min_count must be <= max_count".into()));
     }
     for (i, id) in spec.ids.iter().enumerate() {
         if k.compute.servers.by_id.contains_key(id) || spec.ids[..i].contains(id) {
-            return Err(Error::Conflict(format!("Instance {id} already exists.")));
+            return Err(Error::conflict("compute.duplicate", format!("Instance {id} already exists.")));
         }
     }
     edit::check_name(&spec.name)?;
     edit::check_description(spec.description.as_deref())?;
     edit::check_metadata(k, &project, &spec.metadata)?;
     edit::check_tags(&spec.tags)?;
-    let flavor = flavors::find(k, caller, &spec.flavor).map_err(|e| Error::BadRequest(e.message().to_string()))?.clone();
+    let flavor = flavors::find(k, caller, &spec.flavor).map_err(|e| Error::bad_request("compute.bad_request", e.message().to_string()))?.clone();
     let image = find_image(k, caller, &spec.image)?;
     check_image_fits(caller, image, &flavor)?;
     if let Some(name) = &spec.key_name {
-        keypairs::find(k, &caller.user, name).map_err(|_| Error::BadRequest("Invalid key_name provided.".into()))?;
+        keypairs::find(k, &caller.user, name).map_err(|_| Error::bad_request("compute.bad_request", "Invalid key_name provided.".into()))?;
     }
     let zone = match &spec.availability_zone {
         Some(z) => Some(zone_index(k, z)?),
@@ -159,9 +164,9 @@ pub(crate) fn find_image<'a>(k: &'a Kernel, caller: &Caller, id: &Uuid) -> Resul
         .by_id
         .get(id)
         .filter(|i| caller.admin || matches!(i.visibility.as_str(), "public" | "community") || i.owner.is_some() && i.owner == caller.project)
-        .ok_or_else(|| Error::BadRequest("Can not find requested image".into()))?;
+        .ok_or_else(|| Error::bad_request("compute.bad_request", "Can not find requested image".into()))?;
     if image.status != "active" {
-        return Err(Error::BadRequest(format!("Image {id} is not active.")));
+        return Err(Error::bad_request("compute.bad_request", format!("Image {id} is not active.")));
     }
     Ok(image)
 }
@@ -169,26 +174,29 @@ pub(crate) fn find_image<'a>(k: &'a Kernel, caller: &Caller, id: &Uuid) -> Resul
 /// Nova's checks of an image against a flavor's memory and root disk.
 pub(crate) fn check_image_fits(caller: &Caller, image: &Image, flavor: &flavors::Flavor) -> Result<()> {
     if image.min_ram > flavor.ram {
-        return Err(Error::BadRequest("Flavor's memory is too small for requested image.".into()));
+        return Err(Error::bad_request("compute.bad_request", "Flavor's memory is too small for requested image.".into()));
     }
     if flavor.disk == 0 {
         if !caller.admin {
-            return Err(Error::Forbidden("Only volume-backed servers are allowed for flavors with zero disk.".into()));
+            return Err(Error::forbidden("compute.forbidden", "Only volume-backed servers are allowed for flavors with zero disk.".into()));
         }
         return Ok(());
     }
     let flavor_bytes = flavor.disk << 30;
     if image.size > flavor_bytes {
-        return Err(Error::BadRequest(format!(
-            "Flavor's disk is too small for requested image. Flavor disk is {flavor_bytes} bytes, image is {} bytes.",
-            image.size
-        )));
+        return Err(Error::bad_request(
+            "compute.bad_request",
+            format!("Flavor's disk is too small for requested image. Flavor disk is {flavor_bytes} bytes, image is {} bytes.", image.size),
+        ));
     }
     if image.min_disk > flavor.disk {
-        return Err(Error::BadRequest(format!(
-            "Flavor's disk is smaller than the minimum size specified in image metadata. Flavor disk is {flavor_bytes} bytes, minimum size is {} bytes.",
-            image.min_disk << 30
-        )));
+        return Err(Error::bad_request(
+            "compute.bad_request",
+            format!(
+                "Flavor's disk is smaller than the minimum size specified in image metadata. Flavor disk is {flavor_bytes} bytes, minimum size is {} bytes.",
+                image.min_disk << 30
+            ),
+        ));
     }
     Ok(())
 }
@@ -200,21 +208,21 @@ fn zone_index(k: &Kernel, name: &str) -> Result<u32> {
         .iter()
         .position(|z| z.name == name)
         .map(|i| i as u32)
-        .ok_or_else(|| Error::BadRequest("The requested availability zone is not available".into()))
+        .ok_or_else(|| Error::bad_request("compute.bad_request", "The requested availability zone is not available".into()))
 }
 
 /// Resolves a forced host: admins only, a compute host, inside the requested zone.
 fn forced_host(k: &Kernel, caller: &Caller, name: &str, zone: Option<u32>) -> Result<HostIdx> {
     if !caller.admin {
-        return Err(Error::Forbidden("Policy doesn't allow os_compute_api:servers:create:forced_host to be performed.".into()));
+        return Err(Error::forbidden("compute.forbidden", "Policy doesn't allow os_compute_api:servers:create:forced_host to be performed.".into()));
     }
-    let h = *k.topology.host_by_name.get(name).ok_or_else(|| Error::BadRequest(format!("Compute host {name} could not be found.")))?;
+    let h = *k.topology.host_by_name.get(name).ok_or_else(|| Error::bad_request("compute.bad_request", format!("Compute host {name} could not be found.")))?;
     let host = k.topology.host(h);
     if host.spec.role != Role::Compute {
-        return Err(Error::BadRequest(format!("Compute host {name} could not be found.")));
+        return Err(Error::bad_request("compute.bad_request", format!("Compute host {name} could not be found.")));
     }
     if zone.is_some_and(|z| z != host.zone) {
-        return Err(Error::BadRequest(format!("Host '{name}' is not a member of the requested availability zone.")));
+        return Err(Error::bad_request("compute.bad_request", format!("Host '{name}' is not a member of the requested availability zone.")));
     }
     Ok(h)
 }
@@ -235,10 +243,10 @@ fn quota_count(k: &Kernel, project: &Uuid, flavor: &flavors::Flavor, spec: &Crea
 
 /// Checks the group exists, is the caller's, and can take `count` more members.
 fn check_group(k: &Kernel, caller: &Caller, group: &Uuid, count: usize) -> Result<()> {
-    let g = groups::find(k, caller, group).map_err(|e| Error::BadRequest(e.message().to_string()))?;
+    let g = groups::find(k, caller, group).map_err(|e| Error::bad_request("compute.bad_request", e.message().to_string()))?;
     let limit = k.compute.quotas.limit(&g.project, Resource::ServerGroupMembers);
     if limit >= 0 && (g.members.len() + count) as i64 > limit {
-        return Err(Error::OverQuota("Quota exceeded, too many servers in group".into()));
+        return Err(Error::over_quota("compute.over_quota", "Quota exceeded, too many servers in group".into()));
     }
     Ok(())
 }
@@ -302,11 +310,11 @@ fn record(k: &mut Kernel, caller: &Caller, spec: &CreateSpec, plan: &Plan, id: U
 
 /// Places every server or none, as Nova's conductor does for one request: if one cannot be
 /// placed, the allocations of those already placed are given back.
-fn place_all(k: &mut Kernel, caller: &Caller, plan: &Plan, spec: &CreateSpec, ids: &[Uuid], res: &Resources) -> std::result::Result<Vec<HostIdx>, String> {
+fn place_all(k: &mut Kernel, caller: &Caller, plan: &Plan, spec: &CreateSpec, ids: &[Uuid], res: &Resources) -> Result<Vec<HostIdx>> {
     let mut hosts = Vec::with_capacity(ids.len());
     for id in ids {
         let placed = match plan.forced_host {
-            Some(h) => allocate(k, id, plan.project, caller.user, h, res).map(|()| h).map_err(|_| NO_VALID_HOST.to_string()),
+            Some(h) => allocate(k, id, plan.project, caller.user, h, res).map(|()| h).map_err(|_| no_valid_host()),
             None => schedule_one(k, id, plan.project, caller.user, res, plan, spec.group),
         };
         match placed {
@@ -327,15 +335,7 @@ fn place_all(k: &mut Kernel, caller: &Caller, plan: &Plan, spec: &CreateSpec, id
 }
 
 /// Asks the scheduler for a host and claims the resources there.
-fn schedule_one(
-    k: &mut Kernel,
-    id: &Uuid,
-    project: Uuid,
-    user: Uuid,
-    res: &Resources,
-    plan: &Plan,
-    group: Option<Uuid>,
-) -> std::result::Result<HostIdx, String> {
+fn schedule_one(k: &mut Kernel, id: &Uuid, project: Uuid, user: Uuid, res: &Resources, plan: &Plan, group: Option<Uuid>) -> Result<HostIdx> {
     let group = match group {
         Some(g) => groups::placement_for(k, &g, |m| if m == id { None } else { k.compute.servers.host_of(m) }),
         None => Default::default(),
@@ -348,14 +348,14 @@ fn schedule_one(
         group,
         ignore_hosts: &plan.avoid,
     };
-    let host = k.schedule(&req).map_err(|e| e.to_string())?;
-    allocate(k, id, project, user, host, res).map_err(|_| NO_VALID_HOST.to_string())?;
+    let host = k.schedule(&req)?;
+    allocate(k, id, project, user, host, res).map_err(|_| no_valid_host())?;
     Ok(host)
 }
 
 /// Claims `res` on `host` for consumer `id`.
 pub(crate) fn allocate(k: &mut Kernel, id: &Uuid, project: Uuid, user: Uuid, host: HostIdx, res: &Resources) -> Result<()> {
-    let prov = *k.placement.by_host.get(&host).ok_or_else(|| Error::Conflict(format!("Host {host} has no resource provider.")))?;
+    let prov = *k.placement.by_host.get(&host).ok_or_else(|| Error::conflict("compute.conflict", format!("Host {host} has no resource provider.")))?;
     k.placement.set_allocations(*id, project, user, BTreeMap::from([(prov, *res)]))
 }
 
@@ -381,13 +381,13 @@ fn start_build(k: &mut Kernel, id: &Uuid, host: HostIdx) {
 }
 
 /// A server the scheduler could not place goes to ERROR with the fault.
-fn reject(k: &mut Kernel, id: &Uuid, reason: &str) {
+fn reject(k: &mut Kernel, id: &Uuid, error: &Error) {
     let now = k.now();
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
     s.vm_state = VmState::Error;
     s.task_state = None;
     s.updated = now;
-    s.extras_mut().fault = Some(Fault { code: 500, message: reason.to_string(), created: now });
+    s.extras_mut().fault = Some(Fault { code: 500, message: error.message.clone(), created: now });
     if let Some(a) = s.actions.last_mut() {
         if let Some(e) = a.events.last_mut() {
             e.finish = Some(now);
@@ -395,5 +395,5 @@ fn reject(k: &mut Kernel, id: &Uuid, reason: &str) {
         }
         a.updated = now;
     }
-    k.outbox.events.push(Event::ServerRejected { server: *id, reason: reason.to_string() });
+    k.outbox.events.push(Event::ServerRejected { server: *id, error: error.clone() });
 }

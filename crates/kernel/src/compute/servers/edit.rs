@@ -33,9 +33,12 @@ pub struct Update {
 pub fn check_name(name: &str) -> Result<()> {
     let len = name.chars().count();
     if len == 0 || len > 255 || name.trim() != name || name.chars().any(char::is_control) {
-        return Err(Error::BadRequest(format!(
+        return Err(Error::bad_request(
+            "compute.bad_request",
+            format!(
             "Invalid input for field/attribute name. Value: '{name}'. The name must be 1 to 255 printable characters with no leading or trailing whitespace."
-        )));
+        ),
+        ));
     }
     Ok(())
 }
@@ -43,9 +46,10 @@ pub fn check_name(name: &str) -> Result<()> {
 /// Nova's rule for descriptions: at most 255 printable characters.
 pub fn check_description(d: Option<&str>) -> Result<()> {
     match d {
-        Some(d) if d.chars().count() > 255 || d.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => {
-            Err(Error::BadRequest(format!("Invalid input for field/attribute description. Value: '{d}'. A description is at most 255 printable characters.")))
-        }
+        Some(d) if d.chars().count() > 255 || d.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => Err(Error::bad_request(
+            "compute.bad_request",
+            format!("Invalid input for field/attribute description. Value: '{d}'. A description is at most 255 printable characters."),
+        )),
         _ => Ok(()),
     }
 }
@@ -56,17 +60,21 @@ pub fn check_metadata(k: &Kernel, project: &Uuid, items: &BTreeMap<String, Strin
     for (key, value) in items {
         let key_ok = !key.is_empty() && key.chars().count() <= 255 && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_:. ".contains(c));
         if !key_ok {
-            return Err(Error::BadRequest(format!(
-                "Invalid input for field/attribute metadata. Key '{key}' must be 1 to 255 letters, digits, '-', '_', ':', '.' or spaces."
-            )));
+            return Err(Error::bad_request(
+                "compute.bad_request",
+                format!("Invalid input for field/attribute metadata. Key '{key}' must be 1 to 255 letters, digits, '-', '_', ':', '.' or spaces."),
+            ));
         }
         if value.chars().count() > 255 {
-            return Err(Error::BadRequest(format!("Invalid input for field/attribute metadata. The value of '{key}' is longer than 255 characters.")));
+            return Err(Error::bad_request(
+                "compute.bad_request",
+                format!("Invalid input for field/attribute metadata. The value of '{key}' is longer than 255 characters."),
+            ));
         }
     }
     let limit = k.compute.quotas.limit(project, Resource::MetadataItems);
     if limit >= 0 && items.len() as i64 > limit {
-        return Err(Error::OverQuota(format!("Maximum number of metadata items exceeds {limit}")));
+        return Err(Error::over_quota("compute.over_quota", format!("Maximum number of metadata items exceeds {limit}")));
     }
     Ok(())
 }
@@ -77,7 +85,7 @@ pub fn check_tags(tags: &[String]) -> Result<()> {
         check_tag(t)?;
     }
     if tags.iter().collect::<BTreeSet<_>>().len() > MAX_TAGS {
-        return Err(Error::BadRequest(format!("The number of tags exceeded the per-server limit {MAX_TAGS}")));
+        return Err(Error::bad_request("compute.bad_request", format!("The number of tags exceeded the per-server limit {MAX_TAGS}")));
     }
     Ok(())
 }
@@ -85,7 +93,10 @@ pub fn check_tags(tags: &[String]) -> Result<()> {
 fn check_tag(t: &str) -> Result<()> {
     let n = t.chars().count();
     if n == 0 || n > 60 || t.contains(',') || t.contains('/') {
-        return Err(Error::BadRequest(format!("Invalid input for field/attribute tag. Value: '{t}'. A tag is 1 to 60 characters without ',' or '/'.")));
+        return Err(Error::bad_request(
+            "compute.bad_request",
+            format!("Invalid input for field/attribute tag. Value: '{t}'. A tag is 1 to 60 characters without ',' or '/'."),
+        ));
     }
     Ok(())
 }
@@ -142,7 +153,7 @@ pub fn delete_metadata(k: &mut Kernel, caller: &Caller, id: Uuid, key: &str) -> 
     check_lock(s, caller)?;
     check_state(s, "delete metadata", METADATA_STATES, &[None], false)?;
     if !s.metadata.contains_key(key) {
-        return Err(Error::NotFound("Metadata item was not found".into()));
+        return Err(Error::not_found("compute.not_found", "Metadata item was not found".into()));
     }
     let now = k.now();
     let s = k.compute.servers.by_id.get_mut(&id).expect("found above");
@@ -182,7 +193,7 @@ pub fn add_tag(k: &mut Kernel, caller: &Caller, id: Uuid, tag: String) -> Result
     let mut tags = s.extras().tags.clone();
     tags.insert(tag);
     if tags.len() > MAX_TAGS {
-        return Err(Error::BadRequest(format!("The number of tags exceeded the per-server limit {MAX_TAGS}")));
+        return Err(Error::bad_request("compute.bad_request", format!("The number of tags exceeded the per-server limit {MAX_TAGS}")));
     }
     Ok(store_tags(k, &id, tags))
 }
@@ -191,7 +202,7 @@ pub fn add_tag(k: &mut Kernel, caller: &Caller, id: Uuid, tag: String) -> Result
 pub fn delete_tag(k: &mut Kernel, caller: &Caller, id: Uuid, tag: &str) -> Result<Vec<String>> {
     let s = tag_guard(k, caller, &id, "delete tag")?;
     if !s.extras().tags.contains(tag) {
-        return Err(Error::NotFound(format!("Tag {tag} could not be found.")));
+        return Err(Error::not_found("compute.not_found", format!("Tag {tag} could not be found.")));
     }
     let mut tags = s.extras().tags.clone();
     tags.remove(tag);

@@ -174,7 +174,7 @@ pub fn list<'a>(k: &'a Kernel, q: &ListQuery) -> Result<(Vec<&'a Server>, bool)>
                 .get(&m)
                 .map(|s| &**s)
                 .filter(|s| q.project.is_none_or(|p| s.project == p))
-                .ok_or_else(|| Error::BadRequest(format!("marker [{m}] not found")))?,
+                .ok_or_else(|| Error::bad_request("compute.bad_request", format!("marker [{m}] not found")))?,
         ),
         None => None,
     };

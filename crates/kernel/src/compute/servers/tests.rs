@@ -105,7 +105,7 @@ fn active(k: &mut Kernel, c: &Caller, id: u128) {
 
 fn conflict(r: Result<Reply>) -> String {
     match r {
-        Err(Error::Conflict(m)) => m,
+        Err(Error { kind: crate::ErrorKind::Conflict, message, .. }) => message,
         other => panic!("expected 409, got {other:?}"),
     }
 }
@@ -203,7 +203,7 @@ fn locked_servers_refuse_non_admins_and_admin_locks_need_an_admin() {
     act(&mut k, &c, 1, Action::Unlock).unwrap();
     act(&mut k, &admin(), 1, Action::Lock { reason: None }).unwrap();
     let before = k.state_hash();
-    assert!(matches!(act(&mut k, &c, 1, Action::Unlock), Err(Error::Forbidden(_))));
+    assert!(matches!(act(&mut k, &c, 1, Action::Unlock), Err(Error { kind: crate::ErrorKind::Forbidden, .. })));
     assert_eq!(k.state_hash(), before);
     act(&mut k, &admin(), 1, Action::Unlock).unwrap();
     assert!(!server(&k, 1).locked());
@@ -218,7 +218,9 @@ fn rebuild_keeps_power_state_and_changes_the_image() {
     wait(&mut k, 3);
     let debian = k.images.find("debian-12").unwrap().id;
     let small = RebuildSpec { image: debian, ..Default::default() };
-    assert!(matches!(act(&mut k, &c, 1, Action::Rebuild(Box::new(small))), Err(Error::BadRequest(m)) if m.contains("Flavor's disk is smaller")));
+    assert!(
+        matches!(act(&mut k, &c, 1, Action::Rebuild(Box::new(small))), Err(Error { kind: crate::ErrorKind::BadRequest, message: m, .. }) if m.contains("Flavor's disk is smaller"))
+    );
     let cirros = image(&k);
     let spec = RebuildSpec { image: cirros, name: Some("renamed".into()), ..Default::default() };
     act(&mut k, &c, 1, Action::Rebuild(Box::new(spec))).unwrap();
@@ -261,7 +263,9 @@ fn revert_resize_returns_to_the_old_flavor_and_host() {
     wait(&mut k, 3);
     let source = server(&k, 1).host.unwrap();
     let before = allocations(&k, &Uuid(1));
-    assert!(matches!(act(&mut k, &c, 1, Action::Resize { flavor: "1".into() }), Err(Error::BadRequest(m)) if m.contains("must change flavor")));
+    assert!(
+        matches!(act(&mut k, &c, 1, Action::Resize { flavor: "1".into() }), Err(Error { kind: crate::ErrorKind::BadRequest, message: m, .. }) if m.contains("must change flavor"))
+    );
     act(&mut k, &c, 1, Action::Resize { flavor: "3".into() }).unwrap();
     wait(&mut k, 15);
     assert_eq!(server(&k, 1).power_state, PowerState::Shutdown);
@@ -326,7 +330,7 @@ fn delete_frees_placement_quota_and_group_membership() {
     assert!(k.placement.consumers.is_empty());
     assert_eq!(k.compute.quotas.usage(&project(1)).instances, 0);
     assert!(k.compute.groups[&g].members.is_empty());
-    assert!(matches!(del(&mut k, &c, 1), Err(Error::NotFound(_))));
+    assert!(matches!(del(&mut k, &c, 1), Err(Error { kind: crate::ErrorKind::NotFound, .. })));
     k.compute.servers.check_invariants().unwrap();
 }
 
@@ -369,7 +373,9 @@ fn multi_create_names_servers_and_shrinks_to_quota() {
     s.name = "web".into();
     s.min_count = 4;
     let before = k.state_hash();
-    assert!(matches!(apply(&mut k, &c, Cmd::Create(Box::new(s.clone()))), Err(Error::OverQuota(m)) if m.starts_with("Quota exceeded for instances")));
+    assert!(
+        matches!(apply(&mut k, &c, Cmd::Create(Box::new(s.clone()))), Err(Error { kind: crate::ErrorKind::OverQuota, message: m, .. }) if m.starts_with("Quota exceeded for instances"))
+    );
     assert_eq!(k.state_hash(), before);
     s.min_count = 2;
     let Reply::Created { ids, reservation_id } = apply(&mut k, &c, Cmd::Create(Box::new(s))).unwrap() else { panic!() };
@@ -393,8 +399,8 @@ fn projects_are_isolated_and_readers_cannot_write() {
     assert!(find(&k, &admin(), &Uuid(1)).is_ok());
     let q = ListQuery { project: Some(project(2)), ..Default::default() };
     assert!(list::list(&k, &q).unwrap().0.is_empty());
-    assert!(matches!(act(&mut k, &reader(1), 1, Action::Stop), Err(Error::Forbidden(_))));
-    assert!(matches!(boot(&mut k, &reader(1), 5, "1"), Err(Error::Forbidden(_))));
+    assert!(matches!(act(&mut k, &reader(1), 1, Action::Stop), Err(Error { kind: crate::ErrorKind::Forbidden, .. })));
+    assert!(matches!(boot(&mut k, &reader(1), 5, "1"), Err(Error { kind: crate::ErrorKind::Forbidden, .. })));
     assert_eq!(k.state_hash(), before);
     assert!(find(&k, &reader(1), &Uuid(1)).is_ok(), "readers may look");
 }
@@ -405,29 +411,29 @@ fn invalid_creates_change_nothing() {
     let c = member(1);
     let before = k.state_hash();
     let bad_flavor = boot(&mut k, &c, 1, "nope");
-    assert_eq!(bad_flavor, Err(Error::BadRequest("Flavor nope could not be found.".into())));
+    assert_eq!(bad_flavor, Err(Error::bad_request("compute.bad_request", "Flavor nope could not be found.".into())));
     let mut s = spec(&k, Uuid(1), "1");
     s.image = Uuid(12345);
-    assert_eq!(apply(&mut k, &c, Cmd::Create(Box::new(s))), Err(Error::BadRequest("Can not find requested image".into())));
+    assert_eq!(apply(&mut k, &c, Cmd::Create(Box::new(s))), Err(Error::bad_request("compute.bad_request", "Can not find requested image".into())));
     let mut s = spec(&k, Uuid(1), "1");
     s.key_name = Some("missing".into());
-    assert_eq!(apply(&mut k, &c, Cmd::Create(Box::new(s))), Err(Error::BadRequest("Invalid key_name provided.".into())));
+    assert_eq!(apply(&mut k, &c, Cmd::Create(Box::new(s))), Err(Error::bad_request("compute.bad_request", "Invalid key_name provided.".into())));
     let mut s = spec(&k, Uuid(1), "1");
     s.availability_zone = Some("nowhere".into());
-    assert!(matches!(apply(&mut k, &c, Cmd::Create(Box::new(s))), Err(Error::BadRequest(_))));
+    assert!(matches!(apply(&mut k, &c, Cmd::Create(Box::new(s))), Err(Error { kind: crate::ErrorKind::BadRequest, .. })));
     let mut s = spec(&k, Uuid(1), "1");
     s.name = " padded".into();
-    assert!(matches!(apply(&mut k, &c, Cmd::Create(Box::new(s))), Err(Error::BadRequest(_))));
+    assert!(matches!(apply(&mut k, &c, Cmd::Create(Box::new(s))), Err(Error { kind: crate::ErrorKind::BadRequest, .. })));
     let mut s = spec(&k, Uuid(1), "1");
     s.metadata = (0..200).map(|i| (format!("k{i}"), "v".to_string())).collect();
-    assert!(matches!(apply(&mut k, &c, Cmd::Create(Box::new(s))), Err(Error::OverQuota(_))));
+    assert!(matches!(apply(&mut k, &c, Cmd::Create(Box::new(s))), Err(Error { kind: crate::ErrorKind::OverQuota, .. })));
     assert_eq!(k.state_hash(), before);
     for id in 1..=10 {
         boot(&mut k, &c, id, "42").unwrap();
     }
     let before = k.state_hash();
-    assert!(matches!(boot(&mut k, &c, 11, "42"), Err(Error::OverQuota(_))));
-    assert!(matches!(boot(&mut k, &c, 1, "42"), Err(Error::Conflict(_))));
+    assert!(matches!(boot(&mut k, &c, 11, "42"), Err(Error { kind: crate::ErrorKind::OverQuota, .. })));
+    assert!(matches!(boot(&mut k, &c, 1, "42"), Err(Error { kind: crate::ErrorKind::Conflict, .. })));
     assert_eq!(k.state_hash(), before);
 }
 
@@ -452,7 +458,7 @@ fn listing_is_newest_first_with_paging_and_filters() {
     let (page, full) = list::list(&k, &q3).unwrap();
     assert_eq!((page.len(), full), (4, false));
     let foreign = ListQuery { marker: Some(Uuid(100)), ..q.clone() };
-    assert!(matches!(list::list(&k, &foreign), Err(Error::BadRequest(_))));
+    assert!(matches!(list::list(&k, &foreign), Err(Error { kind: crate::ErrorKind::BadRequest, .. })));
     let all = ListQuery::default();
     assert_eq!(list::list(&k, &all).unwrap().0.first().map(|s| s.id.0), Some(100));
     let named = ListQuery { project: Some(project(1)), name: Some("^vm-2.$".into()), ..Default::default() };
@@ -496,13 +502,13 @@ fn metadata_and_tags_follow_novas_rules() {
         Reply::Metadata(BTreeMap::from([("a".into(), "1".into()), ("b".into(), "2".into())]))
     );
     assert_eq!(apply(&mut k, &c, Cmd::SetMetadata { id: Uuid(1), items: more.clone(), replace: true }).unwrap(), Reply::Metadata(more));
-    assert!(matches!(apply(&mut k, &c, Cmd::DeleteMetadata { id: Uuid(1), key: "zz".into() }), Err(Error::NotFound(_))));
+    assert!(matches!(apply(&mut k, &c, Cmd::DeleteMetadata { id: Uuid(1), key: "zz".into() }), Err(Error { kind: crate::ErrorKind::NotFound, .. })));
     apply(&mut k, &c, Cmd::DeleteMetadata { id: Uuid(1), key: "b".into() }).unwrap();
     assert!(server(&k, 1).metadata.is_empty());
     apply(&mut k, &c, Cmd::AddTag { id: Uuid(1), tag: "blue".into() }).unwrap();
-    assert!(matches!(apply(&mut k, &c, Cmd::AddTag { id: Uuid(1), tag: "a/b".into() }), Err(Error::BadRequest(_))));
+    assert!(matches!(apply(&mut k, &c, Cmd::AddTag { id: Uuid(1), tag: "a/b".into() }), Err(Error { kind: crate::ErrorKind::BadRequest, .. })));
     let many: Vec<String> = (0..51).map(|i| format!("t{i}")).collect();
-    assert!(matches!(apply(&mut k, &c, Cmd::SetTags { id: Uuid(1), tags: many }), Err(Error::BadRequest(_))));
+    assert!(matches!(apply(&mut k, &c, Cmd::SetTags { id: Uuid(1), tags: many }), Err(Error { kind: crate::ErrorKind::BadRequest, .. })));
     assert_eq!(apply(&mut k, &c, Cmd::DeleteTag { id: Uuid(1), tag: "blue".into() }).unwrap(), Reply::Tags(vec![]));
     let u = edit::Update { id: Uuid(1), name: Some("new".into()), description: Some(Some("d".into())), ..Default::default() };
     apply(&mut k, &c, Cmd::Update(Box::new(u))).unwrap();
