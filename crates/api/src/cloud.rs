@@ -5,6 +5,7 @@
 //! closure run against the kernel between writes; its answer waits for any write it could see
 //! to become durable, so nobody observes state that a crash could take back.
 
+use orrery_kernel::driver::{self, Driver, Modelled};
 use orrery_kernel::{Kernel, Reply, Request, Result, Time};
 use tokio::sync::{mpsc, oneshot};
 
@@ -65,23 +66,29 @@ impl Cloud {
     }
 }
 
-/// Spawns an in-memory kernel actor on the current tokio runtime, with no journal and the
-/// wall clock as kernel time. For tests of the HTTP adapters; the live shell has the durable one.
+/// Spawns an in-memory kernel actor on the current tokio runtime, with no journal, the
+/// wall clock as kernel time and the modelled driver. For tests of the HTTP adapters; the live
+/// shell has the durable one.
 pub fn spawn_in_memory(mut kernel: Kernel) -> Cloud {
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     tokio::spawn(async move {
+        let mut driver = Modelled::resuming(&kernel);
         while let Some(msg) = rx.recv().await {
             let now = wall_now().max(kernel.now());
+            for (at, obs) in driver.poll(now) {
+                let _ = driver::observe(&mut kernel, at, obs);
+            }
             match msg {
                 Msg::Apply(req, reply) => {
                     let _ = reply.send(kernel.apply(now, *req));
-                    kernel.outbox.drain();
                 }
                 Msg::Read(f) => {
                     kernel.advance(now);
                     f(&kernel, now);
                 }
             }
+            let out = kernel.outbox.drain();
+            driver.submit(kernel.now(), out.effects);
         }
     });
     Cloud::new(tx)

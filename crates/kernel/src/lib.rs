@@ -13,6 +13,7 @@
 //! the kernel, never through cycles of their own.
 
 pub mod compute;
+pub mod driver;
 pub mod error;
 pub mod hash;
 pub mod health;
@@ -83,6 +84,9 @@ pub enum Command {
     Placement(placement::Cmd),
     /// Health: fail, recover or maintain a failure domain (admins only).
     Health(health::Cmd),
+    /// A fact from the data plane, reported by the cloud's own driver (`Auth::System` only):
+    /// the only way an operation that needs the data plane finishes (see [`driver`]).
+    Observe(driver::Observation),
 }
 
 /// What a successful command returns.
@@ -98,12 +102,15 @@ pub enum Reply {
     Placement(placement::Reply),
     /// A health reply.
     Health(health::Reply),
+    /// Whether an observation changed anything (false: stale, repeated, or about a server
+    /// that is gone).
+    Observed(bool),
 }
 
 /// A timer scheduled by a service, fired by [`Kernel::advance`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Timer {
-    /// A compute operation finishing.
+    /// A compute operation's deadline.
     Compute(compute::Timer),
 }
 
@@ -175,6 +182,10 @@ impl Kernel {
                 let caller = self.caller(&req.auth)?;
                 self.apply_health(&caller, c).map(Reply::Health)
             }
+            Command::Observe(o) => match req.auth {
+                Auth::System => Ok(Reply::Observed(compute::servers::observe::observe(self, o))),
+                Auth::Token(_) => Err(Error::forbidden("orrery.forbidden", "Only the cloud's own driver may report what the data plane observed.".into())),
+            },
         }
     }
 
@@ -232,6 +243,12 @@ impl Kernel {
             }
         }
         Ok(())
+    }
+
+    /// Every operation waiting for the driver, in server order: what a shell hands its driver
+    /// again after a restart, since effects are not part of the state.
+    pub fn in_flight(&self) -> impl Iterator<Item = &driver::Operation> + '_ {
+        self.compute.servers.pending.values().map(|p| &p.operation)
     }
 
     /// When the next timer is due, if any.

@@ -68,6 +68,13 @@ pub enum Event {
         /// The new host.
         to: HostIdx,
     },
+    /// An operation failed or was never observed: the server is in ERROR with a fault.
+    ServerFailed {
+        /// The server.
+        server: Uuid,
+        /// Why, with its stable code (`compute.driver_timeout`, `compute.driver_failed`).
+        error: crate::Error,
+    },
     /// A lost server runs again (rebuilt elsewhere or restarted on its recovered host).
     ServerRecovered {
         /// The server.
@@ -77,34 +84,18 @@ pub enum Event {
     },
 }
 
-/// Work a real driver must do; the sim driver models these as timers and ignores them.
+/// Work for the data plane, handed to a [`crate::driver::Driver`] once durable.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Effect {
-    /// Start an instance on a host.
-    Spawn {
-        /// The server.
-        server: Uuid,
-        /// The host.
-        host: HostIdx,
-    },
-    /// Stop and remove an instance.
+    /// Run an operation; the kernel waits for its observation (see [`crate::driver`]).
+    Run(crate::driver::Operation),
+    /// Stop and remove an instance left behind on a host (a resize's other side, a deleted
+    /// server's remains); nothing waits for it.
     Destroy {
         /// The server.
         server: Uuid,
         /// The host.
         host: HostIdx,
-    },
-    /// Run a server action on an instance: Nova's action name (`stop`, `start`, `reboot`,
-    /// `pause`, `unpause`, `suspend`, `resume`, `rebuild`), with `hard` for a hard reboot.
-    Power {
-        /// The server.
-        server: Uuid,
-        /// The host.
-        host: HostIdx,
-        /// The action's name.
-        action: String,
-        /// A hard reboot.
-        hard: bool,
     },
 }
 

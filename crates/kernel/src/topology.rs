@@ -276,6 +276,10 @@ pub struct TimingSpec {
     /// Lifetime of an identity token.
     #[serde(deserialize_with = "units::de_dur")]
     pub token_ttl: Dur,
+    /// How long past an operation's modelled duration the kernel waits for the driver to
+    /// report it before the server goes to ERROR with a fault.
+    #[serde(deserialize_with = "units::de_dur")]
+    pub driver_timeout: Dur,
 }
 
 impl Default for TimingSpec {
@@ -290,6 +294,7 @@ impl Default for TimingSpec {
             resize: Dur::secs(15),
             delete: Dur::secs(2),
             snapshot: Dur::secs(10),
+            driver_timeout: Dur::secs(300),
             token_ttl: Dur::secs(3600),
         }
     }

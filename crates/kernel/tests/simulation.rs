@@ -1,7 +1,9 @@
 //! A seeded whole-kernel simulation: random users, tokens, commands, times and health faults,
 //! every one through [`Kernel::apply`], with the kernel's invariants checked after each step.
 //!
-//! Each seed drives its own small cloud (two zones of two racks of three hosts). After every
+//! Each seed drives its own small cloud (two zones of two racks of three hosts) through an
+//! [`Unreliable`] driver that delays, reorders, duplicates, fails and drops observations, and
+//! sometimes reports an instance dead on its own. After every
 //! step the test checks [`Kernel::check_invariants`], and that a refused command changed no
 //! state (the state hash before and after are equal). Replaying a seed reproduces its final
 //! hash exactly.
@@ -18,6 +20,7 @@ use orrery_kernel::compute::quotas::{Cmd as QuotaCmd, Resource};
 use orrery_kernel::compute::servers::actions::{Action, RebuildSpec};
 use orrery_kernel::compute::servers::{create::CreateSpec, Cmd as ServerCmd};
 use orrery_kernel::compute::Cmd as ComputeCmd;
+use orrery_kernel::driver::{Driver, Misbehaviour, Observation, Unreliable};
 use orrery_kernel::health::{self, Kind, State};
 use orrery_kernel::identity::assign::{Actor, Assignment, Target};
 use orrery_kernel::identity::{AuthMethod, Bootstrap, Cmd as IdCmd, Project, Scope, User};
@@ -55,10 +58,15 @@ struct World {
     servers: Vec<Uuid>,
     groups: Vec<Uuid>,
     image: Uuid,
+    /// The data plane, misbehaving.
+    driver: Unreliable,
     /// Steps applied, accepted and refused.
     accepted: u32,
     refused: u32,
 }
+
+/// How the simulated data plane misbehaves.
+const MISBEHAVIOUR: Misbehaviour = Misbehaviour { drop: 30, duplicate: 60, fail: 30, max_delay: Dur::secs(40) };
 
 impl World {
     fn new(seed: u64) -> World {
@@ -86,6 +94,7 @@ impl World {
             servers: Vec::new(),
             groups: Vec::new(),
             image,
+            driver: Unreliable::new(seed ^ 0xd71e, MISBEHAVIOUR),
             accepted: 0,
             refused: 0,
         };
@@ -112,7 +121,7 @@ impl World {
     /// Applies one request at the current time; checks the invariants, and that a refusal
     /// changed nothing.
     fn send(&mut self, auth: Auth, command: Command) {
-        self.k.advance(self.now);
+        self.run_driver(self.now);
         self.k.check_invariants().unwrap_or_else(|e| panic!("after the timers due at {:?}: {e}", self.now));
         let before = self.k.state_hash();
         let shown = format!("{command:?}");
@@ -125,7 +134,35 @@ impl World {
                 self.refused += 1;
             }
         }
-        self.k.outbox.drain();
+        self.hand_effects();
+    }
+
+    /// Gives the driver what the last command or timer asked of the data plane.
+    fn hand_effects(&mut self) {
+        let out = self.k.outbox.drain();
+        self.driver.submit(self.k.now(), out.effects);
+    }
+
+    /// Applies the driver's observations due by `to`, each at its own time, and fires the
+    /// timers in between; the invariants hold after each.
+    fn run_driver(&mut self, to: Time) {
+        while let Some(t) = self.driver.next_due().filter(|&t| t <= to) {
+            for (at, obs) in self.driver.poll(t) {
+                let shown = format!("{obs:?}");
+                let r = self.k.apply(at, Request { auth: Auth::System, command: Command::Observe(obs) });
+                assert!(r.is_ok(), "the kernel refused its own driver: {r:?}");
+                self.k.check_invariants().unwrap_or_else(|e| panic!("after observing {shown}: {e}"));
+                self.hand_effects();
+            }
+        }
+        self.k.advance(to);
+        self.hand_effects();
+    }
+
+    /// The data plane reports an instance dead on its own.
+    fn died(&mut self) {
+        let Some(server) = self.pick(&self.servers.clone()) else { return };
+        self.send(Auth::System, Command::Observe(Observation::Died { server }));
     }
 
     /// Some caller: mostly the admin or a tenant's token, sometimes a stale or bogus one.
@@ -164,7 +201,8 @@ impl World {
             75..=78 => self.group(),
             79..=88 => self.fault(),
             89..=92 => self.host_cmd(),
-            93..=95 => self.quota(),
+            93..=94 => self.quota(),
+            95 => self.died(),
             _ => self.evacuate(),
         }
     }
@@ -306,10 +344,13 @@ fn run(seed: u64) -> (u64, u32, u32) {
     for i in 0..STEPS {
         w.step(i);
     }
-    // Let every operation finish, with the invariants checked after each timer.
+    // Let every operation finish or time out, with the invariants checked after each step.
     w.now = w.now.plus(Dur::secs(24 * 3600));
-    w.k.advance(w.now);
+    w.run_driver(w.now);
     w.k.check_invariants().unwrap_or_else(|e| panic!("at the end: {e}"));
+    // Whatever the driver lost, nothing waits for it any more: no server is stuck in a task.
+    let stuck: Vec<_> = w.k.compute.servers.by_id.values().filter(|s| s.task_state.is_some()).map(|s| s.id).collect();
+    assert!(stuck.is_empty(), "servers still in a task after a day: {stuck:?} ({:?})", w.driver.tally);
     (w.k.state_hash(), w.accepted, w.refused)
 }
 

@@ -2,13 +2,18 @@
 //! commits them to the journal in one transaction (group commit: one sync for the whole
 //! batch), answers the writers, then runs the batch's reads. Nobody hears of a write, or sees
 //! its effects, before it is durable.
+//!
+//! The actor is also the shell of the driver seam: it hands the kernel's effects to its
+//! [`Driver`] only after the commit, and applies what the driver observed as journaled
+//! commands (`Command::Observe`), each at its own time, before later requests.
 
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use orrery_api::cloud::ReadFn;
 use orrery_api::Msg;
-use orrery_kernel::{Kernel, Reply, Request, Result as KResult};
+use orrery_kernel::driver::{Driver, Observation};
+use orrery_kernel::{Auth, Command, Kernel, Reply, Request, Result as KResult, Time};
 use orrery_store::{Entry, Journal, Snapshots};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
@@ -36,6 +41,9 @@ pub struct Actor {
     pub snapshot_every: u64,
     /// Sequence number of the last snapshot.
     pub last_snapshot: u64,
+    /// The data plane. Start it with `Modelled::resuming(&kernel)` so the operations in flight
+    /// when the cloud last stopped are finished.
+    pub driver: Box<dyn Driver>,
 }
 
 /// A running actor: its thread and the way to stop it.
@@ -101,9 +109,12 @@ fn first_batch(first: Msg, rx: &mut mpsc::Receiver<Msg>) -> Vec<Msg> {
 
 impl Actor {
     fn tick(&mut self) {
-        let now = self.clock.now();
+        let now = self.clock.now().max(self.kernel.now());
+        let mut entries = Vec::new();
+        self.observe_due(now, &mut entries);
         self.kernel.advance(now);
-        self.kernel.outbox.drain();
+        self.commit(&entries);
+        self.hand_effects();
     }
 
     /// Applies a batch: writes first, one journal commit, replies, then reads.
@@ -112,24 +123,22 @@ impl Actor {
             return;
         }
         let now = self.clock.now().max(self.kernel.now());
-        self.kernel.advance(now);
         let mut entries = Vec::new();
+        self.observe_due(now, &mut entries);
+        self.kernel.advance(now);
         let mut replies: Vec<(oneshot::Sender<KResult<Reply>>, KResult<Reply>)> = Vec::new();
         let mut reads: Vec<ReadFn> = Vec::new();
         for msg in batch {
             match msg {
                 Msg::Apply(req, tx) => {
-                    let res = self.apply_one(*req, &mut entries);
+                    let res = self.apply_one(self.kernel.now(), *req, &mut entries);
                     replies.push((tx, res));
                 }
                 Msg::Read(f) => reads.push(f),
             }
         }
-        if let Err(e) = self.journal.append(&entries) {
-            // Fail-stop: the state holds writes the journal does not. Acknowledge nothing.
-            error!("journal write failed, stopping without acknowledging {} writes: {e}", entries.len());
-            std::process::exit(70);
-        }
+        self.commit(&entries);
+        self.hand_effects();
         for (tx, res) in replies {
             let _ = tx.send(res);
         }
@@ -142,15 +151,55 @@ impl Actor {
                 error!("a read panicked; its request failed and the cloud goes on serving");
             }
         }
-        self.kernel.outbox.drain();
         if self.seq - self.last_snapshot >= self.snapshot_every {
             self.snapshot();
         }
     }
 
-    fn apply_one(&mut self, req: Request, entries: &mut Vec<Entry>) -> KResult<Reply> {
+    /// Applies the driver's observations due by `now`, each at its own time (so an operation
+    /// observed in time never loses to its own deadline), journaling them with the batch.
+    fn observe_due(&mut self, now: Time, entries: &mut Vec<Entry>) {
+        for (at, obs) in self.driver.poll(now) {
+            let req = Request { auth: Auth::System, command: Command::Observe(obs) };
+            if let Err(e) = self.apply_one(at.max(self.kernel.now()), req, entries) {
+                error!("the kernel refused an observation of its own driver: {e}");
+            }
+        }
+    }
+
+    /// Applies an observation at `at` at once, outside any batch: for tests and tools that
+    /// play the data plane themselves.
+    pub fn observe(&mut self, at: Time, obs: Observation) -> KResult<Reply> {
+        let mut entries = Vec::new();
+        let res = self.apply_one(at.max(self.kernel.now()), Request { auth: Auth::System, command: Command::Observe(obs) }, &mut entries);
+        self.commit(&entries);
+        self.hand_effects();
+        res
+    }
+
+    /// Makes `entries` durable. Fail-stop: if the journal refuses them, the state holds writes
+    /// the journal does not, so the process exits without acknowledging anything.
+    fn commit(&mut self, entries: &[Entry]) {
+        if entries.is_empty() {
+            return;
+        }
+        if let Err(e) = self.journal.append(entries) {
+            error!("journal write failed, stopping without acknowledging {} writes: {e}", entries.len());
+            std::process::exit(70);
+        }
+    }
+
+    /// Hands the driver what durable commands and fired timers asked of the data plane.
+    fn hand_effects(&mut self) {
+        let out = self.kernel.outbox.drain();
+        if !out.effects.is_empty() {
+            self.driver.submit(self.kernel.now(), out.effects);
+        }
+    }
+
+    fn apply_one(&mut self, at: Time, req: Request, entries: &mut Vec<Entry>) -> KResult<Reply> {
         let copy = req.clone();
-        let res = self.kernel.apply(self.kernel.now(), req);
+        let res = self.kernel.apply(at, req);
         if res.is_ok() {
             self.seq += 1;
             entries.push(Entry { seq: self.seq, at: self.kernel.now(), request: copy });

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use orrery_api::{AppState, Cloud, Service, Site};
+use orrery_kernel::driver::Modelled;
 use orrery_kernel::{Auth, Command, Request, TopologySpec};
 use orrery_store::{recover, DirSnapshots, SqliteJournal};
 use tokio::sync::mpsc;
@@ -84,7 +85,8 @@ pub async fn up(opts: UpOptions) -> Result<(), UpError> {
     }
     let clock = Clock::new(kernel.now().max(wall_now()), opts.time_scale);
     let snapshot_every = opts.snapshot_every.max(1);
-    let actor = Actor { kernel, journal: Box::new(journal), snapshots: Box::new(snapshots), clock, seq, snapshot_every, last_snapshot: seq };
+    let driver = Box::new(Modelled::resuming(&kernel));
+    let actor = Actor { kernel, journal: Box::new(journal), snapshots: Box::new(snapshots), clock, seq, snapshot_every, last_snapshot: seq, driver };
     let (tx, rx) = mpsc::channel(65_536);
     let handle = actor::spawn(actor, rx);
     let cloud = Cloud::new(tx);

@@ -87,6 +87,7 @@ fn live_actor(dir: &Path) -> Actor {
         seq: 0,
         snapshot_every: u64::MAX,
         last_snapshot: 0,
+        driver: Box::new(orrery_kernel::driver::Silent),
     }
 }
 

@@ -30,7 +30,8 @@ fn actor(dir: &Path, snapshot_every: u64) -> Actor {
     // Model time runs 1,000 times faster than the wall clock, so boots (8 s) and other timers
     // fire between batches while the admin token (1 h) stays valid for the whole test.
     let clock = Clock::new(Time::from_secs(1_800_000_000).max(kernel.now()), 1_000.0);
-    Actor { kernel, journal: Box::new(journal), snapshots: Box::new(snapshots), clock, seq, snapshot_every, last_snapshot: seq }
+    let driver = Box::new(orrery_kernel::driver::Modelled::resuming(&kernel));
+    Actor { kernel, journal: Box::new(journal), snapshots: Box::new(snapshots), clock, seq, snapshot_every, last_snapshot: seq, driver }
 }
 
 /// Sends one request through the actor's batch path and returns the reply.

@@ -22,6 +22,7 @@ use orrery_kernel::compute::groups::Cmd as GroupCmd;
 use orrery_kernel::compute::quotas::{Cmd as QuotaCmd, Resource};
 use orrery_kernel::compute::servers::{create::CreateSpec, Cmd as ServerCmd};
 use orrery_kernel::compute::Cmd as ComputeCmd;
+use orrery_kernel::driver::{Driver, Modelled};
 use orrery_kernel::health;
 use orrery_kernel::identity::{AuthMethod, Bootstrap, Cmd as IdentityCmd, Scope};
 use orrery_kernel::outbox::Event;
@@ -125,6 +126,8 @@ pub struct Sim {
     /// Every request the kernel accepted, with the kernel time it was applied at, as a live
     /// cloud's journal holds them; kept only for [`run_journaled`].
     journal: Option<Vec<JournalEntry>>,
+    /// The modelled data plane: it observes each operation after its modelled duration.
+    driver: Modelled,
 }
 
 /// The rejection code of an arrival whose flavor or server group the kernel refused.
@@ -181,6 +184,7 @@ impl Sim {
             latency: LatencyHistogram::default(),
             events: 0,
             journal: journal.then(Vec::new),
+            driver: Modelled::new(),
         };
         let init = InitSpec { seed, topology, bootstrap: Bootstrap::new("admin", "-") };
         sim.submit(t0, Request { auth: Auth::System, command: Command::Init(Box::new(init)) }).map_err(|e| e.to_string())?;
@@ -234,19 +238,36 @@ impl Sim {
         r
     }
 
-    /// Moves the kernel to `to`, firing its timers one time at a time.
+    /// When the kernel's next timer or the driver's next observation is due.
+    fn next_internal(&self) -> Option<Time> {
+        [self.kernel.next_timer(), self.driver.next_due()].into_iter().flatten().min()
+    }
+
+    /// Moves the kernel to `to`, firing its timers and applying the driver's observations one
+    /// time at a time (timers first at equal times, as `Kernel::apply` does).
     fn advance(&mut self, to: Time) {
-        while let Some(t) = self.kernel.next_timer().filter(|&t| t <= to) {
-            self.kernel.advance(t);
-            self.events += 1;
-            self.drain(t);
+        while let Some(t) = self.next_internal().filter(|&t| t <= to) {
+            if self.kernel.next_timer() == Some(t) {
+                self.kernel.advance(t);
+                self.events += 1;
+                self.drain(t);
+                continue;
+            }
+            for (at, obs) in self.driver.poll(t) {
+                self.events += 1;
+                // The kernel refuses its own shell only before Init, which `bare` applied.
+                let _ = self.submit(at, Request { auth: Auth::System, command: Command::Observe(obs) });
+                self.drain(at);
+            }
         }
         self.kernel.advance(to);
     }
 
-    /// Reads the outbox: placements and rejections of the pending arrival.
+    /// Reads the outbox: placements and rejections of the pending arrival; the effects go to
+    /// the driver.
     fn drain(&mut self, now: Time) {
         let out = self.kernel.outbox.drain();
+        self.driver.submit(now, out.effects);
         for ev in out.events {
             match ev {
                 Event::ServerPlaced { server, host } => self.placed(now, server, host),
@@ -544,7 +565,7 @@ pub(crate) fn drive(exp: &Experiment, variant: &Variant, seed: u64, cancel: &Ato
             partial = true;
             break;
         }
-        let timer = sim.kernel.next_timer().filter(|&t| t < end);
+        let timer = sim.next_internal().filter(|&t| t < end);
         let heap = sim.heap.peek().map(|Reverse((t, _, _))| *t).filter(|&t| t < end);
         let fault = next_fault.as_ref().map(|f| EPOCH.plus(Dur(f.at.0))).filter(|&t| t < end);
         let arrival = next_arrival.as_ref().map(|a| EPOCH.plus(Dur(a.at.0))).filter(|&t| t < end);
@@ -788,6 +809,10 @@ fn replay_one(exp: &Experiment, variant: &Variant, seed: u64, t0: Time, entries:
 impl Sim {
     /// Applies one journaled request at `now`; a refusal is a rejection with the kernel's reason.
     fn replay_request(&mut self, now: Time, req: Request) {
+        if matches!(req.command, Command::Observe(_)) {
+            // The journal's data plane is not this variant's: the sim's own driver models it.
+            return;
+        }
         let create = matches!(&req.command, Command::Compute(ComputeCmd::Server(ServerCmd::Create(_))));
         if create {
             self.rec.record_arrival(now);

@@ -27,7 +27,7 @@ use crate::health::{Change, State};
 use crate::ids::Uuid;
 use crate::scheduler::Request as SchedRequest;
 use crate::topology::{Evacuation, HostIdx, Role};
-use crate::{Caller, Effect, Error, Event, Kernel, Result};
+use crate::{Caller, Error, Event, Kernel, Result};
 
 /// Host commands. Legal only for admins and the kernel's own shell ([`crate::Auth::System`]).
 /// Failing and recovering hosts, racks and zones is [`crate::health`]'s; compute reacts to it
@@ -163,6 +163,8 @@ fn lose(k: &mut Kernel, id: &Uuid, h: HostIdx) -> bool {
     }
     actions::supersede(s, now);
     s.op = s.op.wrapping_add(1);
+    k.compute.servers.pending.remove(id);
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return false };
     if s.vm_state == VmState::Building {
         s.vm_state = VmState::Error;
         s.extras_mut().fault = Some(Fault { code: 500, message: format!("Build of instance {id} aborted: compute host {name} went down."), created: now });
@@ -171,7 +173,8 @@ fn lose(k: &mut Kernel, id: &Uuid, h: HostIdx) -> bool {
     s.task_state = None;
     s.power_state = PowerState::NoState;
     s.updated = now;
-    k.compute.servers.down.entry(*id).or_insert(record);
+    // Lost again while being brought back (its new host failed too): it now waits for h.
+    k.compute.servers.down.entry(*id).and_modify(|d| d.host = h).or_insert(record);
     k.outbox.events.push(Event::ServerLost { server: *id, host: h });
     true
 }
@@ -191,14 +194,14 @@ fn recover_hosts(k: &mut Kernel, hs: &[HostIdx]) {
     for &h in hs {
         let ids: Vec<Uuid> = k.compute.servers.on_host(h).map(|s| s.id).filter(|id| k.compute.servers.down.contains_key(id)).collect();
         for id in ids {
-            restart(k, &id, h);
+            restart(k, &id);
         }
     }
 }
 
 /// A down server on its recovered host: a guest that was running powers on after
 /// `timing.start` (Nova's `resume_guests_state_on_host_boot`); any other is back at once.
-fn restart(k: &mut Kernel, id: &Uuid, h: HostIdx) {
+fn restart(k: &mut Kernel, id: &Uuid) {
     let Some(rec) = k.compute.servers.down.get(id) else { return };
     if !matches!(rec.power, PowerState::Running | PowerState::Paused) {
         finish_recovery(k, id);
@@ -211,8 +214,7 @@ fn restart(k: &mut Kernel, id: &Uuid, h: HostIdx) {
     s.op = s.op.wrapping_add(1);
     s.updated = now;
     let op = s.op;
-    actions::schedule(k, *id, op, dur, Step::Recovered);
-    k.outbox.effects.push(Effect::Power { server: *id, host: h, action: "start".into(), hard: false });
+    super::servers::observe::await_driver(k, *id, op, dur, Step::Recovered, crate::driver::Work::Restart);
 }
 
 /// A recovered server runs again as it did before its host failed.
@@ -229,7 +231,7 @@ pub(crate) fn finish_recovery(k: &mut Kernel, id: &Uuid) {
 }
 
 /// Drops a server's allocations on every provider but its own host's.
-fn trim_allocations(k: &mut Kernel, id: &Uuid) {
+pub(crate) fn trim_allocations(k: &mut Kernel, id: &Uuid) {
     let Some(h) = k.compute.servers.host_of(id) else { return };
     let Some(&prov) = k.placement.by_host.get(&h) else { return };
     let Some(c) = k.placement.consumers.get(id) else { return };
@@ -265,12 +267,19 @@ fn evacuate(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid) {
         Some(dest) => {
             k.compute.servers.set_host(id, Some(dest));
             let dur = k.policy().timing.rebuild;
-            actions::begin(k, caller, id, request_id, ActionKind::Evacuate, Some(TaskState::Rebuilding), Some((EventKind::Rebuild, dur, Step::Evacuated)));
+            actions::begin(
+                k,
+                caller,
+                id,
+                request_id,
+                ActionKind::Evacuate,
+                Some(TaskState::Rebuilding),
+                Some((EventKind::Rebuild, dur, Step::Evacuated, crate::driver::Work::Spawn)),
+            );
             if let Some(a) = k.compute.servers.by_id.get_mut(id).and_then(|s| s.actions.last_mut()) {
                 a.events.insert(0, ActionEvent { kind: EventKind::RebuildServer, start: now, finish: Some(now), ok: Some(true), host: None });
             }
             k.outbox.events.push(Event::ServerEvacuated { server: *id, from: source, to: dest });
-            k.outbox.effects.push(Effect::Spawn { server: *id, host: dest });
         }
         None => {
             actions::begin(k, caller, id, request_id, ActionKind::Evacuate, None, None);
@@ -409,7 +418,7 @@ mod tests {
 
     fn wait(k: &mut Kernel, secs: u64) {
         let to = k.now().plus(Dur::secs(secs));
-        k.advance(to);
+        crate::driver::run_modelled(k, to);
     }
 
     fn server(k: &Kernel, id: u128) -> &servers::Server {

@@ -14,6 +14,7 @@ pub mod actions;
 pub mod create;
 pub mod edit;
 pub mod list;
+pub mod observe;
 
 #[cfg(test)]
 mod tests;
@@ -633,6 +634,10 @@ pub struct Servers {
     /// Servers whose instance was lost to a host failure and does not run again yet.
     #[serde(default)]
     pub down: BTreeMap<Uuid, Down>,
+    /// Operations waiting for the driver, by server (at most one per server: a new operation
+    /// overtakes the old).
+    #[serde(default)]
+    pub pending: BTreeMap<Uuid, observe::Pending>,
     /// The next creation sequence number.
     pub next_seq: u64,
 }
@@ -698,6 +703,7 @@ impl Servers {
     pub(crate) fn remove(&mut self, id: &Uuid) -> Option<Server> {
         let s = self.by_id.remove(id)?;
         self.down.remove(id);
+        self.pending.remove(id);
         self.by_seq.remove(&s.seq);
         self.by_project.remove(&(s.project, s.seq));
         if let Some(h) = s.host {
@@ -755,6 +761,15 @@ impl Servers {
         }
         if let Some(id) = self.down.keys().find(|id| !self.by_id.contains_key(id)) {
             return Err(format!("down record of server {id}, which does not exist"));
+        }
+        for (id, p) in &self.pending {
+            let s = self.by_id.get(id).ok_or_else(|| format!("operation pending for server {id}, which does not exist"))?;
+            if p.operation.op != s.op || s.task_state.is_none() || p.operation.server != *id {
+                return Err(format!("server {id} waits for operation {} but is at {} with task {:?}", p.operation.op, s.op, s.task_state));
+            }
+        }
+        if let Some(s) = self.by_id.values().find(|s| s.task_state.is_some() && !self.pending.contains_key(&s.id)) {
+            return Err(format!("server {} is in task {:?} but waits for no operation", s.id, s.task_state));
         }
         if counts != self.host_counts || self.by_host.len() != counts.values().map(|&c| c as usize).sum::<usize>() {
             return Err("host counts disagree with server hosts".into());
@@ -879,23 +894,19 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     }
 }
 
-/// A server timer: operation `op` of `server` finishing with `step`.
+/// A server timer: the deadline of operation `op` of `server`. If the driver has not reported
+/// the operation by then, it fails (see [`observe`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Timer {
     /// The server.
     pub server: Uuid,
     /// The operation number it was scheduled for; stale if the server has moved on.
     pub op: u32,
-    /// What finishes.
-    pub step: actions::Step,
 }
 
 /// Fires a server timer; a stale one does nothing.
 pub fn fire(k: &mut Kernel, t: Timer) {
-    let live = k.compute.servers.by_id.get(&t.server).is_some_and(|s| s.op == t.op);
-    if live {
-        actions::finish(k, t.server, t.step);
-    }
+    observe::deadline(k, t.server, t.op);
 }
 
 /// Nova's message for a server that does not exist or that the caller may not see.

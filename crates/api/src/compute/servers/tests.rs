@@ -461,7 +461,8 @@ fn server_state_round_trips_through_json() {
         };
         ks::apply(&mut k, &caller, ks::Cmd::Create(Box::new(spec))).unwrap();
     }
-    k.advance(k.now().plus(Dur::secs(1)));
+    let to = k.now().plus(Dur::secs(1));
+    orrery_kernel::driver::run_modelled(&mut k, to);
     let act = |k: &mut Kernel, id: u128, action: Action| {
         ks::apply(k, &caller, ks::Cmd::Action { id: Uuid(0x5000 + id), request_id: Uuid(0x77 + id), action }).unwrap()
     };

@@ -1,9 +1,9 @@
 //! Server actions and Nova's state machine: which vm_state and task_state allow each action,
-//! the task_state it sets, the modelled time it takes, and what its timer finishes.
+//! the task_state it sets, the modelled time it takes, and what its observation finishes.
 //!
-//! Every action that takes time bumps the server's operation number, so a timer scheduled for
-//! an earlier operation (say a reboot overtaken by a delete) finds the number changed and does
-//! nothing.
+//! Every action that needs the data plane bumps the server's operation number, so an
+//! observation or deadline of an earlier operation (say a reboot overtaken by a delete) finds
+//! the number changed and does nothing (see [`super::observe`]).
 
 use std::collections::BTreeMap;
 
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{create, edit, ActionEvent, ActionKind, ActionRecord, EventKind, Fault, Lock, Migration, PowerState, Server, TaskState, VmState};
 use crate::compute::quotas::{self, Usage};
 use crate::compute::{flavors, groups};
+use crate::driver::Work;
 use crate::ids::Uuid;
 use crate::placement::Resources;
 use crate::scheduler::Request as SchedRequest;
@@ -85,7 +86,7 @@ pub struct RebuildSpec {
     pub auto_disk_config: Option<bool>,
 }
 
-/// What a timer finishes.
+/// What an operation's observation finishes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Step {
     /// The build: ACTIVE and running.
@@ -111,12 +112,6 @@ pub enum Step {
     Recovered,
     /// A lost instance rebuilt on another host by an evacuation.
     Evacuated,
-}
-
-/// Schedules the timer finishing operation `op` of server `id` after `after`.
-pub(crate) fn schedule(k: &mut Kernel, id: Uuid, op: u32, after: Dur, step: Step) {
-    let t = super::Timer { server: id, op, step };
-    k.schedule_timer(after, crate::Timer::Compute(crate::compute::Timer::Server(t)));
 }
 
 /// Nova's 409 for an action in the wrong state.
@@ -168,15 +163,18 @@ struct PowerOp {
     end: VmState,
     power: PowerState,
     event: EventKind,
+    work: Work,
 }
 
 fn power_op(action: &Action) -> Option<PowerOp> {
     use VmState::*;
-    let op = |name, kind, allowed, task, end, power, event| PowerOp { name, kind, allowed, tasks: &[None], task, end, power, event };
+    let op = |name, kind, allowed, task, end, power, event, work| PowerOp { name, kind, allowed, tasks: &[None], task, end, power, event, work };
     Some(match action {
-        Action::Stop => op("stop", ActionKind::Stop, &[Active, Error], TaskState::PoweringOff, Stopped, PowerState::Shutdown, EventKind::Stop),
-        Action::Start => op("start", ActionKind::Start, &[Stopped], TaskState::PoweringOn, Active, PowerState::Running, EventKind::Start),
-        Action::Reboot { hard: false } => op("reboot", ActionKind::Reboot, &[Active], TaskState::Rebooting, Active, PowerState::Running, EventKind::Reboot),
+        Action::Stop => op("stop", ActionKind::Stop, &[Active, Error], TaskState::PoweringOff, Stopped, PowerState::Shutdown, EventKind::Stop, Work::Stop),
+        Action::Start => op("start", ActionKind::Start, &[Stopped], TaskState::PoweringOn, Active, PowerState::Running, EventKind::Start, Work::Start),
+        Action::Reboot { hard: false } => {
+            op("reboot", ActionKind::Reboot, &[Active], TaskState::Rebooting, Active, PowerState::Running, EventKind::Reboot, Work::Reboot { hard: false })
+        }
         Action::Reboot { hard: true } => PowerOp {
             tasks: ALLOW_REBOOT,
             ..op(
@@ -187,12 +185,15 @@ fn power_op(action: &Action) -> Option<PowerOp> {
                 Active,
                 PowerState::Running,
                 EventKind::Reboot,
+                Work::Reboot { hard: true },
             )
         },
-        Action::Pause => op("pause", ActionKind::Pause, &[Active], TaskState::Pausing, Paused, PowerState::Paused, EventKind::Pause),
-        Action::Unpause => op("unpause", ActionKind::Unpause, &[Paused], TaskState::Unpausing, Active, PowerState::Running, EventKind::Unpause),
-        Action::Suspend => op("suspend", ActionKind::Suspend, &[Active], TaskState::Suspending, Suspended, PowerState::Shutdown, EventKind::Suspend),
-        Action::Resume => op("resume", ActionKind::Resume, &[Suspended], TaskState::Resuming, Active, PowerState::Running, EventKind::Resume),
+        Action::Pause => op("pause", ActionKind::Pause, &[Active], TaskState::Pausing, Paused, PowerState::Paused, EventKind::Pause, Work::Pause),
+        Action::Unpause => op("unpause", ActionKind::Unpause, &[Paused], TaskState::Unpausing, Active, PowerState::Running, EventKind::Unpause, Work::Unpause),
+        Action::Suspend => {
+            op("suspend", ActionKind::Suspend, &[Active], TaskState::Suspending, Suspended, PowerState::Shutdown, EventKind::Suspend, Work::Suspend)
+        }
+        Action::Resume => op("resume", ActionKind::Resume, &[Suspended], TaskState::Resuming, Active, PowerState::Running, EventKind::Resume, Work::Resume),
         _ => return None,
     })
 }
@@ -223,9 +224,7 @@ pub fn run(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, action: 
         check_state(s, op.name, op.allowed, op.tasks, true)?;
         let dur = power_time(k, op.kind);
         let step = Step::Settled { vm: op.end, power: op.power, event: op.event, relaunched: false };
-        let host = s.host;
-        begin(k, caller, &id, request_id, op.kind, Some(op.task), Some((op.event, dur, step)));
-        power_effect(k, id, host, op.kind, matches!(action, Action::Reboot { hard: true }));
+        begin(k, caller, &id, request_id, op.kind, Some(op.task), Some((op.event, dur, step, op.work)));
         return Ok(());
     }
     match action {
@@ -271,7 +270,7 @@ fn action_policy(a: &Action) -> &'static str {
 }
 
 /// Starts an operation on a validated server: records the action, sets the task state and,
-/// if the operation takes time, bumps the operation number and schedules its timer.
+/// if the operation needs the data plane, bumps the operation number and waits for the driver.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn begin(
     k: &mut Kernel,
@@ -280,12 +279,12 @@ pub(crate) fn begin(
     request_id: Uuid,
     kind: ActionKind,
     task: Option<TaskState>,
-    timed: Option<(EventKind, Dur, Step)>,
+    timed: Option<(EventKind, Dur, Step, Work)>,
 ) {
     let now = k.now();
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
     let mut events = Vec::new();
-    if let Some((event, _, _)) = &timed {
+    if let Some((event, ..)) = &timed {
         supersede(s, now);
         events.push(ActionEvent { kind: *event, start: now, finish: None, ok: None, host: s.host });
     }
@@ -295,17 +294,10 @@ pub(crate) fn begin(
     if task.is_some() {
         s.task_state = task;
     }
-    if let Some((_, dur, step)) = timed {
+    if let Some((_, dur, step, work)) = timed {
         s.op = s.op.wrapping_add(1);
         let op = s.op;
-        schedule(k, *id, op, dur, step);
-    }
-}
-
-/// Tells a real driver to run a power action on the instance's host.
-fn power_effect(k: &mut Kernel, server: Uuid, host: Option<HostIdx>, kind: ActionKind, hard: bool) {
-    if let Some(host) = host {
-        k.outbox.effects.push(Effect::Power { server, host, action: kind.name().to_string(), hard });
+        super::observe::await_driver(k, *id, op, dur, step, work);
     }
 }
 
@@ -414,9 +406,7 @@ fn rebuild(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, spec: Re
     let (vm, power) = if stopped { (VmState::Stopped, PowerState::Shutdown) } else { (VmState::Active, PowerState::Running) };
     let step = Step::Settled { vm, power, event: EventKind::Rebuild, relaunched: true };
     let dur = k.policy().timing.rebuild;
-    let host = s.host;
-    begin(k, caller, &id, request_id, ActionKind::Rebuild, Some(TaskState::Rebuilding), Some((EventKind::Rebuild, dur, step)));
-    power_effect(k, id, host, ActionKind::Rebuild, false);
+    begin(k, caller, &id, request_id, ActionKind::Rebuild, Some(TaskState::Rebuilding), Some((EventKind::Rebuild, dur, step, Work::Rebuild)));
     let s = k.compute.servers.by_id.get_mut(&id).expect("validated above");
     apply_rebuild(s, spec);
     Ok(())
@@ -496,7 +486,15 @@ fn resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, flavor_id
         Some(dest) if move_allocations(k, &id, &migration_id, project, user, dest, new_idx) => {
             let m = Migration { id: migration_id, old_flavor: old_idx, new_flavor: new_idx, source, dest, resume, reverting: false };
             let dur = k.policy().timing.resize;
-            begin(k, caller, &id, request_id, ActionKind::Resize, Some(TaskState::ResizeMigrating), Some((EventKind::Resize, dur, Step::Resized)));
+            begin(
+                k,
+                caller,
+                &id,
+                request_id,
+                ActionKind::Resize,
+                Some(TaskState::ResizeMigrating),
+                Some((EventKind::Resize, dur, Step::Resized, Work::Migrate { to: dest })),
+            );
             k.compute.servers.by_id.get_mut(&id).expect("validated above").extras_mut().migration = Some(m);
             recount(k, &project, old_idx, new_idx);
         }
@@ -567,7 +565,6 @@ fn finish_resize(k: &mut Kernel, id: &Uuid) {
     finish_event(s, EventKind::Resize, now, true);
     k.compute.servers.set_host(id, Some(m.dest));
     if m.dest != m.source {
-        k.outbox.effects.push(Effect::Spawn { server: *id, host: m.dest });
         k.outbox.events.push(Event::ServerPlaced { server: *id, host: m.dest });
     }
     crate::compute::hosts::landed(k, id);
@@ -603,7 +600,15 @@ fn revert_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) ->
     quotas::check(k, &project, &growth(k, m.new_flavor, m.old_flavor))?;
     let held = k.placement.consumers.get(&m.id).map(|c| c.allocations.clone()).unwrap_or_default();
     let dur = k.policy().timing.resize;
-    begin(k, caller, &id, request_id, ActionKind::RevertResize, Some(TaskState::ResizeReverting), Some((EventKind::RevertResize, dur, Step::Reverted)));
+    begin(
+        k,
+        caller,
+        &id,
+        request_id,
+        ActionKind::RevertResize,
+        Some(TaskState::ResizeReverting),
+        Some((EventKind::RevertResize, dur, Step::Reverted, Work::RevertMigration { to: m.source })),
+    );
     k.placement.free(&m.id);
     k.placement.free(&id);
     k.placement.set_allocations(id, project, user, held).expect("returning the source's own allocations always fits");
@@ -646,7 +651,7 @@ pub fn delete(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Re
         return Ok(());
     }
     let dur = k.policy().timing.delete;
-    begin(k, caller, &id, request_id, ActionKind::Delete, Some(TaskState::Deleting), Some((EventKind::Terminate, dur, Step::Deleted)));
+    begin(k, caller, &id, request_id, ActionKind::Delete, Some(TaskState::Deleting), Some((EventKind::Terminate, dur, Step::Deleted, Work::Teardown)));
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use crate::image::Image;
 use crate::placement::Resources;
 use crate::scheduler::Request as SchedRequest;
 use crate::topology::{HostIdx, Role};
-use crate::{Caller, Effect, Error, Event, Kernel, Result};
+use crate::{Caller, Error, Event, Kernel, Result};
 
 /// The fault Nova records when the scheduler finds no host.
 pub const NO_VALID_HOST: &str = "No valid host was found. There are not enough hosts available.";
@@ -359,7 +359,7 @@ pub(crate) fn allocate(k: &mut Kernel, id: &Uuid, project: Uuid, user: Uuid, hos
     k.placement.set_allocations(*id, project, user, BTreeMap::from([(prov, *res)]))
 }
 
-/// A placed server starts spawning; the boot timer will make it ACTIVE.
+/// A placed server starts spawning; the driver's observation will make it ACTIVE.
 fn start_build(k: &mut Kernel, id: &Uuid, host: HostIdx) {
     let now = k.now();
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
@@ -375,9 +375,8 @@ fn start_build(k: &mut Kernel, id: &Uuid, host: HostIdx) {
     }
     let op = s.op;
     let boot = k.policy().timing.boot;
-    actions::schedule(k, *id, op, boot, actions::Step::Built);
     k.outbox.events.push(Event::ServerPlaced { server: *id, host });
-    k.outbox.effects.push(Effect::Spawn { server: *id, host });
+    super::observe::await_driver(k, *id, op, boot, actions::Step::Built, crate::driver::Work::Spawn);
 }
 
 /// A server the scheduler could not place goes to ERROR with the fault.

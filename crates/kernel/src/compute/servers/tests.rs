@@ -81,7 +81,7 @@ fn del(k: &mut Kernel, c: &Caller, id: u128) -> Result<Reply> {
 
 fn wait(k: &mut Kernel, secs: u64) {
     let to = k.now().plus(Dur::secs(secs));
-    k.advance(to);
+    crate::driver::run_modelled(k, to);
 }
 
 fn server(k: &Kernel, id: u128) -> &Server {
@@ -157,7 +157,10 @@ fn power_actions_follow_novas_state_machine() {
     act(&mut k, &c, 1, Action::Reboot { hard: true }).unwrap();
     assert_eq!((status(&k, 1), server(&k, 1).task_state), (Status::Shutoff, Some(TaskState::RebootingHard)), "Nova shows SHUTOFF");
     let host = server(&k, 1).host.unwrap();
-    assert_eq!(k.outbox.drain().effects, vec![crate::Effect::Power { server: Uuid(1), host, action: "reboot".into(), hard: true }]);
+    let (op, at) = (server(&k, 1).op, k.now());
+    let work = crate::driver::Work::Reboot { hard: true };
+    let run = crate::driver::Operation { server: Uuid(1), op, host, work, at, model: k.policy().timing.reboot };
+    assert_eq!(k.outbox.drain().effects, vec![crate::Effect::Run(run)]);
     wait(&mut k, 6);
     assert_eq!(status(&k, 1), Status::Active);
     act(&mut k, &c, 1, Action::Reboot { hard: false }).unwrap();
