@@ -9,6 +9,7 @@
 //! admin role except the version document at the root.
 
 mod allocations;
+mod params;
 mod providers;
 #[cfg(test)]
 mod tests;

@@ -10,17 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::placement::{Placement, Resources};
 use crate::rng::Rng;
+pub use crate::topology::ALL_FILTERS;
 use crate::topology::{HostIdx, SchedulerSpec, Topology};
-
-/// Every filter this scheduler knows, by Nova's names.
-pub const ALL_FILTERS: &[&str] = &[
-    "AvailabilityZoneFilter",
-    "ComputeFilter",
-    "ImagePropertiesFilter",
-    "AggregateInstanceExtraSpecsFilter",
-    "ServerGroupAffinityFilter",
-    "ServerGroupAntiAffinityFilter",
-];
 
 /// The extra-spec prefix the aggregate filter matches against aggregate metadata.
 pub const AGGREGATE_SPEC_PREFIX: &str = "aggregate_instance_extra_specs:";

@@ -227,6 +227,16 @@ pub enum Evacuation {
     RebuildElsewhere,
 }
 
+/// Every filter the scheduler knows, by Nova's names.
+pub const ALL_FILTERS: &[&str] = &[
+    "AvailabilityZoneFilter",
+    "ComputeFilter",
+    "ImagePropertiesFilter",
+    "AggregateInstanceExtraSpecsFilter",
+    "ServerGroupAffinityFilter",
+    "ServerGroupAntiAffinityFilter",
+];
+
 impl Default for SchedulerSpec {
     fn default() -> Self {
         SchedulerSpec {
@@ -236,7 +246,7 @@ impl Default for SchedulerSpec {
             cpu_weight: Ratio(1.0),
             disk_weight: Ratio(1.0),
             rack_spread: true,
-            filters: crate::scheduler::ALL_FILTERS.iter().map(|s| s.to_string()).collect(),
+            filters: ALL_FILTERS.iter().map(|s| s.to_string()).collect(),
             evacuation: Evacuation::None,
         }
     }

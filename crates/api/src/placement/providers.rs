@@ -16,7 +16,7 @@ use orrery_kernel::{Error, Kernel, Reply, Uuid};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::allocations::{parse_resources, MemberOf, TraitRule};
+use super::params::{parse_resources, resources_json, MemberOf, TraitRule};
 use super::{admin_read, provider_aggregates, provider_traits, query_pairs, run, unexpected_param, Version, S};
 use crate::error::{error_body, ApiError};
 use crate::util::{new_uuid, parse_json};
@@ -396,11 +396,6 @@ async fn usages(State(s): State<AppState>, h: HeaderMap, Path(uuid): Path<String
     })
     .await?;
     Ok(Json(body))
-}
-
-/// A resources map of non-zero amounts.
-pub(super) fn resources_json(r: &[u64; NUM_CLASSES]) -> Map<String, Value> {
-    (0..NUM_CLASSES).filter(|&c| r[c] > 0).map(|c| (CLASSES[c].to_string(), json!(r[c]))).collect()
 }
 
 async fn provider_allocations(State(s): State<AppState>, h: HeaderMap, Path(uuid): Path<String>) -> Result<Json<Value>, ApiError> {

@@ -20,8 +20,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::servers::actions::{self, Step};
-use super::servers::{create, ActionEvent, ActionKind, Down, EventKind, Fault, PowerState, TaskState, VmState};
+use super::servers::failover::{is_down, lose, restart};
+use super::servers::lifecycle::{begin, check_state};
+use super::servers::{create, ActionEvent, ActionKind, EventKind, Fault, Step, TaskState, VmState};
 use super::{flavors, groups};
 use crate::health::{Change, State};
 use crate::ids::Uuid;
@@ -104,11 +105,6 @@ fn find_host(k: &Kernel, name: &str) -> Result<HostIdx> {
     k.topology.host_by_name.get(name).copied().ok_or_else(|| Error::not_found("compute.not_found", format!("Compute host {name} could not be found.")))
 }
 
-/// Whether host `h` is effectively down.
-fn is_down(k: &Kernel, h: HostIdx) -> bool {
-    !k.health.host_alive(&k.topology, h)
-}
-
 /// Puts the host in or out of the scheduler's index to match its up/enabled state.
 fn sync_schedulable(k: &mut Kernel, h: HostIdx) {
     let host = k.topology.host(h);
@@ -152,42 +148,6 @@ fn fail_hosts(k: &mut Kernel, caller: &Caller, hs: &[HostIdx]) {
     }
 }
 
-/// Server `id` on failed host `h` loses its instance. False (and nothing changed) for a
-/// server whose delete, resize or revert is in flight: that operation finishes on its own.
-fn lose(k: &mut Kernel, id: &Uuid, h: HostIdx) -> bool {
-    let now = k.now();
-    let name = k.topology.host(h).name.clone();
-    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return false };
-    if matches!(s.task_state, Some(TaskState::Deleting | TaskState::ResizeMigrating | TaskState::ResizeReverting)) {
-        return false;
-    }
-    actions::supersede(s, now);
-    s.op = s.op.wrapping_add(1);
-    k.compute.servers.pending.remove(id);
-    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return false };
-    if s.vm_state == VmState::Building {
-        s.vm_state = VmState::Error;
-        s.extras_mut().fault = Some(Fault { code: 500, message: format!("Build of instance {id} aborted: compute host {name} went down."), created: now });
-    }
-    let record = Down { since: now, host: h, vm: s.vm_state, power: s.power_state };
-    s.task_state = None;
-    s.power_state = PowerState::NoState;
-    s.updated = now;
-    // Lost again while being brought back (its new host failed too): it now waits for h.
-    k.compute.servers.down.entry(*id).and_modify(|d| d.host = h).or_insert(record);
-    k.outbox.events.push(Event::ServerLost { server: *id, host: h });
-    true
-}
-
-/// Called when a resize or revert moves a server: if it landed on a host that is down, it is
-/// lost there.
-pub(crate) fn landed(k: &mut Kernel, id: &Uuid) {
-    let Some(h) = k.compute.servers.host_of(id) else { return };
-    if is_down(k, h) {
-        lose(k, id, h);
-    }
-}
-
 /// Reacts to `hs` coming back (health has already put them back in the scheduler if they are
 /// up and enabled): their servers that are still down power back on.
 fn recover_hosts(k: &mut Kernel, hs: &[HostIdx]) {
@@ -199,57 +159,13 @@ fn recover_hosts(k: &mut Kernel, hs: &[HostIdx]) {
     }
 }
 
-/// A down server on its recovered host: a guest that was running powers on after
-/// `timing.start` (Nova's `resume_guests_state_on_host_boot`); any other is back at once.
-fn restart(k: &mut Kernel, id: &Uuid) {
-    let Some(rec) = k.compute.servers.down.get(id) else { return };
-    if !matches!(rec.power, PowerState::Running | PowerState::Paused) {
-        finish_recovery(k, id);
-        return;
-    }
-    let now = k.now();
-    let dur = k.policy().timing.start;
-    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
-    s.task_state = Some(TaskState::PoweringOn);
-    s.op = s.op.wrapping_add(1);
-    s.updated = now;
-    let op = s.op;
-    super::servers::observe::await_driver(k, *id, op, dur, Step::Recovered, crate::driver::Work::Restart);
-}
-
-/// A recovered server runs again as it did before its host failed.
-pub(crate) fn finish_recovery(k: &mut Kernel, id: &Uuid) {
-    let now = k.now();
-    let Some(rec) = k.compute.servers.down.remove(id) else { return };
-    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
-    s.vm_state = rec.vm;
-    s.power_state = rec.power;
-    s.task_state = None;
-    s.updated = now;
-    trim_allocations(k, id);
-    k.outbox.events.push(Event::ServerRecovered { server: *id, downtime: now.since(rec.since) });
-}
-
-/// Drops a server's allocations on every provider but its own host's.
-pub(crate) fn trim_allocations(k: &mut Kernel, id: &Uuid) {
-    let Some(h) = k.compute.servers.host_of(id) else { return };
-    let Some(&prov) = k.placement.by_host.get(&h) else { return };
-    let Some(c) = k.placement.consumers.get(id) else { return };
-    if c.allocations.len() <= 1 {
-        return;
-    }
-    let keep: BTreeMap<u32, crate::placement::Resources> = c.allocations.iter().filter(|(&p, _)| p == prov).map(|(&p, r)| (p, *r)).collect();
-    let (project, user) = (c.project, c.user);
-    k.placement.set_allocations(*id, project, user, keep).expect("shrinking allocations always fits");
-}
-
 fn evacuate_cmd(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<Reply> {
     let s = super::servers::find(k, caller, &id)?;
     let h = s.host.ok_or_else(|| Error::conflict("compute.not_ready", format!("Instance {id} is not ready")))?;
     if !is_down(k, h) {
         return Err(Error::conflict("compute.host_in_use", format!("Compute service of {} is still in use.", k.topology.host(h).name)));
     }
-    actions::check_state(s, "evacuate", &[VmState::Active, VmState::Stopped, VmState::Error], &[None], false)?;
+    check_state(s, "evacuate", &[VmState::Active, VmState::Stopped, VmState::Error], &[None], false)?;
     if !k.compute.servers.down.contains_key(&id) {
         return Err(Error::conflict("compute.invalid_state", format!("Instance {id} is not down.")));
     }
@@ -267,7 +183,7 @@ fn evacuate(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid) {
         Some(dest) => {
             k.compute.servers.set_host(id, Some(dest));
             let dur = k.policy().timing.rebuild;
-            actions::begin(
+            begin(
                 k,
                 caller,
                 id,
@@ -282,7 +198,7 @@ fn evacuate(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid) {
             k.outbox.events.push(Event::ServerEvacuated { server: *id, from: source, to: dest });
         }
         None => {
-            actions::begin(k, caller, id, request_id, ActionKind::Evacuate, None, None);
+            begin(k, caller, id, request_id, ActionKind::Evacuate, None, None);
             let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
             s.vm_state = VmState::Error;
             s.updated = now;
@@ -329,30 +245,12 @@ fn claim(k: &mut Kernel, id: &Uuid, origin: HostIdx, dest: HostIdx) -> bool {
     k.placement.set_allocations(*id, project, user, allocs).is_ok()
 }
 
-/// An evacuated server finished its rebuild on its new host: it runs again (or stays
-/// stopped, if it was stopped), and its claim on the failed host is dropped.
-pub(crate) fn finish_evacuation(k: &mut Kernel, id: &Uuid) {
-    let now = k.now();
-    let Some(rec) = k.compute.servers.down.remove(id) else { return };
-    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
-    let (vm, power) = if rec.vm == VmState::Stopped { (VmState::Stopped, PowerState::Shutdown) } else { (VmState::Active, PowerState::Running) };
-    s.vm_state = vm;
-    s.power_state = power;
-    s.task_state = None;
-    s.updated = now;
-    s.launched_at = Some(now);
-    s.progress = 100;
-    actions::finish_event(s, EventKind::Rebuild, now, true);
-    trim_allocations(k, id);
-    k.outbox.events.push(Event::ServerRecovered { server: *id, downtime: now.since(rec.since) });
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::compute::servers::{self, CreateSpec, Status};
+    use crate::compute::servers::{self, CreateSpec, PowerState, Status};
     use crate::health::{self, Kind};
     use crate::identity::Bootstrap;
     use crate::scheduler::GroupPolicy;

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{create, edit, ActionEvent, ActionKind, ActionRecord, EventKind, Fault, Lock, Migration, PowerState, Server, TaskState, VmState};
+use super::lifecycle::{begin, check_lock, check_state};
+use super::observe::destroy;
+use super::{create, edit, ActionEvent, ActionKind, EventKind, Fault, Lock, Migration, PowerState, Server, Step, TaskState, VmState};
 use crate::compute::quotas::{self, Usage};
 use crate::compute::{flavors, groups};
 use crate::driver::Work;
@@ -18,7 +20,7 @@ use crate::placement::Resources;
 use crate::scheduler::Request as SchedRequest;
 use crate::time::Dur;
 use crate::topology::HostIdx;
-use crate::{Caller, Effect, Error, Event, Kernel, Result};
+use crate::{Caller, Effect, Error, Kernel, Result};
 
 /// What a server action asks for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,62 +86,6 @@ pub struct RebuildSpec {
     pub trusted_certs: Option<Option<Vec<String>>>,
     /// New `OS-DCF:diskConfig` (AUTO is true).
     pub auto_disk_config: Option<bool>,
-}
-
-/// What an operation's observation finishes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Step {
-    /// The build: ACTIVE and running.
-    Built,
-    /// A power or rebuild operation: settle in `vm` with `power`.
-    Settled {
-        /// The vm_state to end in.
-        vm: VmState,
-        /// The power_state to end in.
-        power: PowerState,
-        /// The event that finishes.
-        event: EventKind,
-        /// Whether the guest booted afresh (sets `launched_at`).
-        relaunched: bool,
-    },
-    /// The resize: on the new host with the new flavor, VERIFY_RESIZE.
-    Resized,
-    /// The revert: back on the old host with the old flavor.
-    Reverted,
-    /// The teardown: the server is gone.
-    Deleted,
-    /// A lost instance restarted on its recovered host.
-    Recovered,
-    /// A lost instance rebuilt on another host by an evacuation.
-    Evacuated,
-}
-
-/// Nova's 409 for an action in the wrong state.
-fn invalid_state(action: &str, id: &Uuid, attr: &str, state: &str) -> Error {
-    Error::conflict("compute.invalid_state", format!("Cannot '{action}' instance {id} while it is in {attr} {state}"))
-}
-
-/// Nova's `check_instance_state`: vm_state in `vm` (any if empty), task_state in `tasks`,
-/// and, if `launched`, booted at least once.
-pub(crate) fn check_state(s: &Server, action: &str, vm: &[VmState], tasks: &[Option<TaskState>], launched: bool) -> Result<()> {
-    if !vm.is_empty() && !vm.contains(&s.vm_state) {
-        return Err(invalid_state(action, &s.id, "vm_state", s.vm_state.name()));
-    }
-    if !tasks.contains(&s.task_state) {
-        return Err(invalid_state(action, &s.id, "task_state", s.task_state.map_or("None", |t| t.name())));
-    }
-    if launched && s.launched_at.is_none() {
-        return Err(invalid_state(action, &s.id, "launched_at", "None"));
-    }
-    Ok(())
-}
-
-/// Nova's `check_instance_lock`: a locked server refuses non-admins.
-pub(crate) fn check_lock(s: &Server, caller: &Caller) -> Result<()> {
-    if s.locked() && !caller.admin {
-        return Err(Error::conflict("compute.locked", format!("Instance {} is locked", s.id)));
-    }
-    Ok(())
 }
 
 /// The task states a hard reboot may interrupt (Nova's `ALLOW_REBOOT`).
@@ -267,90 +213,6 @@ fn action_policy(a: &Action) -> &'static str {
         Action::ConfirmResize => "confirm_resize",
         Action::RevertResize => "revert_resize",
     }
-}
-
-/// Starts an operation on a validated server: records the action, sets the task state and,
-/// if the operation needs the data plane, bumps the operation number and waits for the driver.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn begin(
-    k: &mut Kernel,
-    caller: &Caller,
-    id: &Uuid,
-    request_id: Uuid,
-    kind: ActionKind,
-    task: Option<TaskState>,
-    timed: Option<(EventKind, Dur, Step, Work)>,
-) {
-    let now = k.now();
-    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
-    let mut events = Vec::new();
-    if let Some((event, ..)) = &timed {
-        supersede(s, now);
-        events.push(ActionEvent { kind: *event, start: now, finish: None, ok: None, host: s.host });
-    }
-    let project = caller.project.unwrap_or(s.project);
-    super::push_compact(&mut s.actions, ActionRecord { kind, request_id, user: caller.user, project, start: now, updated: now, events });
-    s.updated = now;
-    if task.is_some() {
-        s.task_state = task;
-    }
-    if let Some((_, dur, step, work)) = timed {
-        s.op = s.op.wrapping_add(1);
-        let op = s.op;
-        super::observe::await_driver(k, *id, op, dur, step, work);
-    }
-}
-
-/// Marks the events of the operation a new one overtakes (its timer is now stale) as failed.
-pub(crate) fn supersede(s: &mut Server, now: crate::Time) {
-    let Some(a) = s.actions.iter_mut().rev().find(|a| !a.events.is_empty()) else { return };
-    for e in a.events.iter_mut().filter(|e| e.finish.is_none()) {
-        e.finish = Some(now);
-        e.ok = Some(false);
-        a.updated = now;
-    }
-}
-
-/// Marks the newest unfinished event of `kind` finished.
-pub(crate) fn finish_event(s: &mut Server, kind: EventKind, now: crate::Time, ok: bool) {
-    for a in s.actions.iter_mut().rev() {
-        if let Some(e) = a.events.iter_mut().rev().find(|e| e.kind == kind && e.finish.is_none()) {
-            e.finish = Some(now);
-            e.ok = Some(ok);
-            a.updated = now;
-            return;
-        }
-    }
-}
-
-/// Finishes an operation whose timer fired (the caller checked it is not stale).
-pub(crate) fn finish(k: &mut Kernel, id: Uuid, step: Step) {
-    match step {
-        Step::Built => {
-            settle(k, &id, VmState::Active, PowerState::Running, EventKind::Build, true);
-            k.outbox.events.push(Event::ServerActive { server: id });
-        }
-        Step::Settled { vm, power, event, relaunched } => settle(k, &id, vm, power, event, relaunched),
-        Step::Resized => finish_resize(k, &id),
-        Step::Reverted => finish_revert(k, &id),
-        Step::Deleted => destroy(k, &id),
-        Step::Recovered => crate::compute::hosts::finish_recovery(k, &id),
-        Step::Evacuated => crate::compute::hosts::finish_evacuation(k, &id),
-    }
-}
-
-fn settle(k: &mut Kernel, id: &Uuid, vm: VmState, power: PowerState, event: EventKind, relaunched: bool) {
-    let now = k.now();
-    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
-    s.vm_state = vm;
-    s.power_state = power;
-    s.task_state = None;
-    s.updated = now;
-    if relaunched {
-        s.launched_at = Some(now);
-        s.progress = 100;
-    }
-    finish_event(s, event, now, true);
 }
 
 fn lock(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, reason: Option<String>) -> Result<()> {
@@ -552,24 +414,6 @@ fn resize_failed(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid) {
     s.extras_mut().fault = Some(Fault { code: 500, message: create::NO_VALID_HOST.to_string(), created: now });
 }
 
-fn finish_resize(k: &mut Kernel, id: &Uuid) {
-    let now = k.now();
-    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
-    let Some(m) = s.extras().migration.clone() else { return };
-    s.flavor = m.new_flavor;
-    s.vm_state = VmState::Resized;
-    s.task_state = None;
-    s.power_state = if m.resume == VmState::Stopped { PowerState::Shutdown } else { PowerState::Running };
-    s.updated = now;
-    s.progress = 100;
-    finish_event(s, EventKind::Resize, now, true);
-    k.compute.servers.set_host(id, Some(m.dest));
-    if m.dest != m.source {
-        k.outbox.events.push(Event::ServerPlaced { server: *id, host: m.dest });
-    }
-    crate::compute::hosts::landed(k, id);
-}
-
 fn confirm_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<()> {
     let s = super::find(k, caller, &id)?;
     check_lock(s, caller)?;
@@ -619,24 +463,6 @@ fn revert_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) ->
     Ok(())
 }
 
-fn finish_revert(k: &mut Kernel, id: &Uuid) {
-    let now = k.now();
-    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
-    let Some(m) = s.extras.as_deref_mut().and_then(|x| x.migration.take()) else { return };
-    s.tidy();
-    s.flavor = m.old_flavor;
-    s.vm_state = m.resume;
-    s.task_state = None;
-    s.power_state = if m.resume == VmState::Stopped { PowerState::Shutdown } else { PowerState::Running };
-    s.updated = now;
-    finish_event(s, EventKind::RevertResize, now, true);
-    k.compute.servers.set_host(id, Some(m.source));
-    if m.dest != m.source {
-        k.outbox.effects.push(Effect::Destroy { server: *id, host: m.dest });
-    }
-    crate::compute::hosts::landed(k, id);
-}
-
 /// Deletes a server: allowed in any state unless locked; the teardown takes modelled time
 /// unless the server never reached a host.
 pub fn delete(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<()> {
@@ -653,23 +479,4 @@ pub fn delete(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Re
     let dur = k.policy().timing.delete;
     begin(k, caller, &id, request_id, ActionKind::Delete, Some(TaskState::Deleting), Some((EventKind::Terminate, dur, Step::Deleted, Work::Teardown)));
     Ok(())
-}
-
-/// Removes a server for good: frees its allocations (and a pending resize's), its quota
-/// usage and its group membership.
-fn destroy(k: &mut Kernel, id: &Uuid) {
-    let Some(s) = k.compute.servers.remove(id) else { return };
-    k.placement.free(id);
-    if let Some(m) = &s.extras().migration {
-        k.placement.free(&m.id);
-    }
-    let usage = super::usage_of(&k.compute.servers, s.counted_flavor());
-    quotas::sub_usage(k, &s.project, &usage);
-    if let Some(g) = s.extras().group {
-        groups::remove_member(k, &g, id);
-    }
-    if let Some(h) = s.host {
-        k.outbox.effects.push(Effect::Destroy { server: *id, host: h });
-    }
-    k.outbox.events.push(Event::ServerDeleted { server: *id });
 }

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{actions, edit, ActionEvent, ActionKind, ActionRecord, EventKind, Extras, Fault, PowerState, Server, TaskState, VmState};
+use super::lifecycle::await_driver;
+use super::{edit, ActionEvent, ActionKind, ActionRecord, EventKind, Extras, Fault, PowerState, Server, TaskState, VmState};
 use crate::compute::quotas::{self, Resource, Usage};
 use crate::compute::{flavors, groups, keypairs};
 use crate::ids::Uuid;
@@ -376,7 +377,7 @@ fn start_build(k: &mut Kernel, id: &Uuid, host: HostIdx) {
     let op = s.op;
     let boot = k.policy().timing.boot;
     k.outbox.events.push(Event::ServerPlaced { server: *id, host });
-    super::observe::await_driver(k, *id, op, boot, actions::Step::Built, crate::driver::Work::Spawn);
+    await_driver(k, *id, op, boot, super::Step::Built, crate::driver::Work::Spawn);
 }
 
 /// A server the scheduler could not place goes to ERROR with the fault.

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::actions::{check_lock, check_state};
-use super::VmState;
+use super::lifecycle::{check_lock, check_state};
+use super::model::VmState;
 use crate::compute::quotas::Resource;
 use crate::ids::Uuid;
 use crate::{Caller, Error, Kernel, Result};

@@ -1,43 +1,20 @@
-//! Compute's side of the driver seam (see [`crate::driver`]): operations waiting for the
-//! data plane, the observations that finish them, and the deadlines that fail them.
+//! How a server operation ends: compute's side of the driver seam (see [`crate::driver`]).
 //!
-//! An operation starts with [`await_driver`]: it is recorded as pending, handed out as an
-//! [`Effect::Run`], and given a deadline of its modelled duration plus
-//! `timing.driver_timeout`. [`observe`] finishes it when the driver reports it done, fails it
-//! when the driver reports a failure; [`deadline`] fails it when nothing came. Each checks the
-//! operation number, so stale, repeated and overtaken observations change nothing.
+//! An operation starts with [`super::lifecycle::await_driver`]: it is recorded as pending,
+//! handed out as an [`crate::Effect::Run`], and given a deadline of its modelled duration plus
+//! `timing.driver_timeout`. [`observe`] finishes it when the driver reports it done (each
+//! [`Step`]'s completion is here: [`finish`]), fails it when the driver reports a failure;
+//! [`deadline`] fails it when nothing came. Each checks the operation number, so stale,
+//! repeated and overtaken observations change nothing.
 
-use serde::{Deserialize, Serialize};
-
-use super::actions::{self, Step};
-use super::{Fault, PowerState, VmState};
-use crate::driver::{Observation, Operation, Work};
+use super::failover::{finish_evacuation, finish_recovery, landed, trim_allocations};
+use super::lifecycle::{finish_event, supersede};
+use super::model::{EventKind, Fault, Pending, PowerState, Step, VmState};
+use crate::compute::{groups, quotas};
+use crate::driver::{Observation, Work};
 use crate::ids::Uuid;
 use crate::time::Dur;
 use crate::{Effect, Error, Event, Kernel};
-
-/// An operation the kernel waits for, and what finishes it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Pending {
-    /// What the driver was asked to do.
-    pub operation: Operation,
-    /// What its observation finishes.
-    pub step: Step,
-}
-
-/// Starts operation `op` of placed server `id`: the driver is asked for `work`, which the model
-/// says takes `model`; `step` finishes it.
-pub(crate) fn await_driver(k: &mut Kernel, id: Uuid, op: u32, model: Dur, step: Step, work: Work) {
-    let Some(host) = k.compute.servers.host_of(&id) else {
-        debug_assert!(false, "operation {op} of server {id}, which has no host");
-        return;
-    };
-    let operation = Operation { server: id, op, host, work, at: k.now(), model };
-    k.compute.servers.pending.insert(id, Pending { operation: operation.clone(), step });
-    let deadline = Dur(model.0.saturating_add(k.policy().timing.driver_timeout.0));
-    k.schedule_timer(deadline, crate::Timer::Compute(crate::compute::Timer::Server(super::Timer { server: id, op })));
-    k.outbox.effects.push(Effect::Run(operation));
-}
 
 /// Applies an observation. False if it changed nothing: stale, repeated, or about a server
 /// that is gone.
@@ -45,7 +22,7 @@ pub fn observe(k: &mut Kernel, obs: Observation) -> bool {
     match obs {
         Observation::Done { server, op } => match take(k, &server, op) {
             Some(p) => {
-                actions::finish(k, server, p.step);
+                finish(k, server, p.step);
                 true
             }
             None => false,
@@ -91,14 +68,14 @@ fn take(k: &mut Kernel, server: &Uuid, op: u32) -> Option<Pending> {
 fn fail(k: &mut Kernel, id: &Uuid, p: &Pending, error: Error) {
     let now = k.now();
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
-    actions::supersede(s, now);
+    supersede(s, now);
     s.vm_state = VmState::Error;
     s.task_state = None;
     s.updated = now;
     s.extras_mut().fault = Some(Fault { code: 500, message: error.message.clone(), created: now });
     if matches!(p.step, Step::Recovered | Step::Evacuated) {
         k.compute.servers.down.remove(id);
-        crate::compute::hosts::trim_allocations(k, id);
+        trim_allocations(k, id);
     }
     k.outbox.events.push(Event::ServerFailed { server: *id, error });
 }
@@ -133,4 +110,89 @@ fn work_name(w: Work) -> &'static str {
         Work::RevertMigration { .. } => "revert the migration of",
         Work::Teardown => "destroy",
     }
+}
+
+/// Finishes an operation whose timer fired (the caller checked it is not stale).
+pub(crate) fn finish(k: &mut Kernel, id: Uuid, step: Step) {
+    match step {
+        Step::Built => {
+            settle(k, &id, VmState::Active, PowerState::Running, EventKind::Build, true);
+            k.outbox.events.push(Event::ServerActive { server: id });
+        }
+        Step::Settled { vm, power, event, relaunched } => settle(k, &id, vm, power, event, relaunched),
+        Step::Resized => finish_resize(k, &id),
+        Step::Reverted => finish_revert(k, &id),
+        Step::Deleted => destroy(k, &id),
+        Step::Recovered => finish_recovery(k, &id),
+        Step::Evacuated => finish_evacuation(k, &id),
+    }
+}
+
+fn settle(k: &mut Kernel, id: &Uuid, vm: VmState, power: PowerState, event: EventKind, relaunched: bool) {
+    let now = k.now();
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
+    s.vm_state = vm;
+    s.power_state = power;
+    s.task_state = None;
+    s.updated = now;
+    if relaunched {
+        s.launched_at = Some(now);
+        s.progress = 100;
+    }
+    finish_event(s, event, now, true);
+}
+
+fn finish_resize(k: &mut Kernel, id: &Uuid) {
+    let now = k.now();
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
+    let Some(m) = s.extras().migration.clone() else { return };
+    s.flavor = m.new_flavor;
+    s.vm_state = VmState::Resized;
+    s.task_state = None;
+    s.power_state = if m.resume == VmState::Stopped { PowerState::Shutdown } else { PowerState::Running };
+    s.updated = now;
+    s.progress = 100;
+    finish_event(s, EventKind::Resize, now, true);
+    k.compute.servers.set_host(id, Some(m.dest));
+    if m.dest != m.source {
+        k.outbox.events.push(Event::ServerPlaced { server: *id, host: m.dest });
+    }
+    landed(k, id);
+}
+
+fn finish_revert(k: &mut Kernel, id: &Uuid) {
+    let now = k.now();
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
+    let Some(m) = s.extras.as_deref_mut().and_then(|x| x.migration.take()) else { return };
+    s.tidy();
+    s.flavor = m.old_flavor;
+    s.vm_state = m.resume;
+    s.task_state = None;
+    s.power_state = if m.resume == VmState::Stopped { PowerState::Shutdown } else { PowerState::Running };
+    s.updated = now;
+    finish_event(s, EventKind::RevertResize, now, true);
+    k.compute.servers.set_host(id, Some(m.source));
+    if m.dest != m.source {
+        k.outbox.effects.push(Effect::Destroy { server: *id, host: m.dest });
+    }
+    landed(k, id);
+}
+
+/// Removes a server for good: frees its allocations (and a pending resize's), its quota
+/// usage and its group membership.
+pub(crate) fn destroy(k: &mut Kernel, id: &Uuid) {
+    let Some(s) = k.compute.servers.remove(id) else { return };
+    k.placement.free(id);
+    if let Some(m) = &s.extras().migration {
+        k.placement.free(&m.id);
+    }
+    let usage = super::usage_of(&k.compute.servers, s.counted_flavor());
+    quotas::sub_usage(k, &s.project, &usage);
+    if let Some(g) = s.extras().group {
+        groups::remove_member(k, &g, id);
+    }
+    if let Some(h) = s.host {
+        k.outbox.effects.push(Effect::Destroy { server: *id, host: h });
+    }
+    k.outbox.events.push(Event::ServerDeleted { server: *id });
 }

@@ -15,7 +15,7 @@ use crate::placement::MEMORY_MB;
 use crate::scheduler::GroupPolicy;
 use crate::time::Dur;
 use crate::topology::{HostSpec, TopologySpec};
-use crate::{Auth, Command, InitSpec, Request};
+use crate::{Auth, Command, Error, InitSpec, Request, Time};
 
 const T0: u64 = 1_700_000_000;
 

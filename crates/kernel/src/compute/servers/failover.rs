@@ -1,0 +1,114 @@
+//! What happens to servers when their host fails or comes back: they are lost (their
+//! instance is gone, their state remembered), restarted on the recovered host, or rebuilt
+//! elsewhere by an evacuation, whose start is [`crate::compute::hosts`]'s.
+
+use std::collections::BTreeMap;
+
+use super::lifecycle::{await_driver, finish_event, supersede};
+use super::model::{Down, EventKind, Fault, PowerState, Step, TaskState, VmState};
+use crate::ids::Uuid;
+use crate::topology::HostIdx;
+use crate::{Event, Kernel};
+
+/// Whether host `h` is effectively down.
+pub(crate) fn is_down(k: &Kernel, h: HostIdx) -> bool {
+    !k.health.host_alive(&k.topology, h)
+}
+
+/// Server `id` on failed host `h` loses its instance. False (and nothing changed) for a
+/// server whose delete, resize or revert is in flight: that operation finishes on its own.
+pub(crate) fn lose(k: &mut Kernel, id: &Uuid, h: HostIdx) -> bool {
+    let now = k.now();
+    let name = k.topology.host(h).name.clone();
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return false };
+    if matches!(s.task_state, Some(TaskState::Deleting | TaskState::ResizeMigrating | TaskState::ResizeReverting)) {
+        return false;
+    }
+    supersede(s, now);
+    s.op = s.op.wrapping_add(1);
+    k.compute.servers.pending.remove(id);
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return false };
+    if s.vm_state == VmState::Building {
+        s.vm_state = VmState::Error;
+        s.extras_mut().fault = Some(Fault { code: 500, message: format!("Build of instance {id} aborted: compute host {name} went down."), created: now });
+    }
+    let record = Down { since: now, host: h, vm: s.vm_state, power: s.power_state };
+    s.task_state = None;
+    s.power_state = PowerState::NoState;
+    s.updated = now;
+    // Lost again while being brought back (its new host failed too): it now waits for h.
+    k.compute.servers.down.entry(*id).and_modify(|d| d.host = h).or_insert(record);
+    k.outbox.events.push(Event::ServerLost { server: *id, host: h });
+    true
+}
+
+/// Called when a resize or revert moves a server: if it landed on a host that is down, it is
+/// lost there.
+pub(crate) fn landed(k: &mut Kernel, id: &Uuid) {
+    let Some(h) = k.compute.servers.host_of(id) else { return };
+    if is_down(k, h) {
+        lose(k, id, h);
+    }
+}
+
+/// A down server on its recovered host: a guest that was running powers on after
+/// `timing.start` (Nova's `resume_guests_state_on_host_boot`); any other is back at once.
+pub(crate) fn restart(k: &mut Kernel, id: &Uuid) {
+    let Some(rec) = k.compute.servers.down.get(id) else { return };
+    if !matches!(rec.power, PowerState::Running | PowerState::Paused) {
+        finish_recovery(k, id);
+        return;
+    }
+    let now = k.now();
+    let dur = k.policy().timing.start;
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
+    s.task_state = Some(TaskState::PoweringOn);
+    s.op = s.op.wrapping_add(1);
+    s.updated = now;
+    let op = s.op;
+    await_driver(k, *id, op, dur, Step::Recovered, crate::driver::Work::Restart);
+}
+
+/// A recovered server runs again as it did before its host failed.
+pub(crate) fn finish_recovery(k: &mut Kernel, id: &Uuid) {
+    let now = k.now();
+    let Some(rec) = k.compute.servers.down.remove(id) else { return };
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
+    s.vm_state = rec.vm;
+    s.power_state = rec.power;
+    s.task_state = None;
+    s.updated = now;
+    trim_allocations(k, id);
+    k.outbox.events.push(Event::ServerRecovered { server: *id, downtime: now.since(rec.since) });
+}
+
+/// Drops a server's allocations on every provider but its own host's.
+pub(crate) fn trim_allocations(k: &mut Kernel, id: &Uuid) {
+    let Some(h) = k.compute.servers.host_of(id) else { return };
+    let Some(&prov) = k.placement.by_host.get(&h) else { return };
+    let Some(c) = k.placement.consumers.get(id) else { return };
+    if c.allocations.len() <= 1 {
+        return;
+    }
+    let keep: BTreeMap<u32, crate::placement::Resources> = c.allocations.iter().filter(|(&p, _)| p == prov).map(|(&p, r)| (p, *r)).collect();
+    let (project, user) = (c.project, c.user);
+    k.placement.set_allocations(*id, project, user, keep).expect("shrinking allocations always fits");
+}
+
+/// An evacuated server finished its rebuild on its new host: it runs again (or stays
+/// stopped, if it was stopped), and its claim on the failed host is dropped.
+pub(crate) fn finish_evacuation(k: &mut Kernel, id: &Uuid) {
+    let now = k.now();
+    let Some(rec) = k.compute.servers.down.remove(id) else { return };
+    let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
+    let (vm, power) = if rec.vm == VmState::Stopped { (VmState::Stopped, PowerState::Shutdown) } else { (VmState::Active, PowerState::Running) };
+    s.vm_state = vm;
+    s.power_state = power;
+    s.task_state = None;
+    s.updated = now;
+    s.launched_at = Some(now);
+    s.progress = 100;
+    finish_event(s, EventKind::Rebuild, now, true);
+    trim_allocations(k, id);
+    k.outbox.events.push(Event::ServerRecovered { server: *id, downtime: now.since(rec.since) });
+}
