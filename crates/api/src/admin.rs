@@ -48,7 +48,7 @@ async fn list(State(s): State<AppState>, h: HeaderMap, Query(q): Query<BTreeMap<
         return Err(ApiError::bad_request(S, format!("Unknown query parameter '{other}': only 'kind' is accepted.")));
     }
     let kind = q.get("kind").map(|k| parse_kind(k)).transpose()?;
-    let list = read(&s, S, auth(&h, S)?, move |k, c| health::components(&k.health, &k.topology, c, kind)).await?;
+    let list = read(&s, S, auth(&h, S)?, move |k, c| health::components(k.health(), k.topology(), c, kind)).await?;
     Ok(Json(json!({ "components": list })))
 }
 

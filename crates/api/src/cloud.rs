@@ -87,7 +87,7 @@ pub fn spawn_in_memory(mut kernel: Kernel) -> Cloud {
                     f(&kernel, now);
                 }
             }
-            let out = kernel.outbox.drain();
+            let out = kernel.drain_outbox();
             driver.submit(kernel.now(), out.effects);
         }
     });

@@ -82,7 +82,7 @@ where
     let res = s
         .cloud
         .read(S, move |k, now| {
-            let caller = k.identity.resolve(&auth, now)?;
+            let caller = k.identity().resolve(&auth, now)?;
             f(k, &caller, now)
         })
         .await?;

@@ -182,7 +182,7 @@ impl ListQuery {
     }
 
     fn select(&self, k: &Kernel, caller: &Caller) -> orrery_kernel::Result<Vec<Image>> {
-        let mut imgs: Vec<&Image> = k.images.by_id.values().filter(|i| self.keep(i, caller)).collect();
+        let mut imgs: Vec<&Image> = k.images().by_id.values().filter(|i| self.keep(i, caller)).collect();
         imgs.sort_by(|a, b| {
             self.sort
                 .iter()
@@ -224,7 +224,7 @@ async fn list(State(s): State<AppState>, h: HeaderMap, Query(q): Query<BTreeMap<
 
 async fn show(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let img = read(&s, S, auth(&h, S)?, move |k, c| {
-        let found = id.parse::<Uuid>().ok().and_then(|u| k.images.by_id.get(&u)).filter(|i| visible(i, c));
+        let found = id.parse::<Uuid>().ok().and_then(|u| k.images().by_id.get(&u)).filter(|i| visible(i, c));
         found.cloned().ok_or_else(|| Error::not_found("image.not_found", format!("No image found with ID {id}")))
     })
     .await?;

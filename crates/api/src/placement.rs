@@ -192,7 +192,7 @@ async fn run(s: &AppState, h: &HeaderMap, cmd: orrery_kernel::placement::Cmd) ->
 
 /// The traits a provider has: derived from its host.
 fn provider_traits(k: &Kernel, p: &Provider) -> Vec<String> {
-    let Some(h) = p.host.map(|h| k.topology.host(h)) else { return Vec::new() };
+    let Some(h) = p.host.map(|h| k.topology().host(h)) else { return Vec::new() };
     let mut t = Vec::new();
     if h.spec.role == Role::Compute {
         t.push("COMPUTE_NODE".to_string());
@@ -207,7 +207,7 @@ fn provider_traits(k: &Kernel, p: &Provider) -> Vec<String> {
 
 /// The aggregates a provider belongs to: its host's aggregates.
 fn provider_aggregates(k: &Kernel, p: &Provider) -> Vec<Uuid> {
-    p.host.map_or_else(Vec::new, |h| k.topology.host_aggregates[h as usize].iter().map(|&a| k.topology.aggregates[a as usize].id).collect())
+    p.host.map_or_else(Vec::new, |h| k.topology().host_aggregates[h as usize].iter().map(|&a| k.topology().aggregates[a as usize].id).collect())
 }
 
 /// Whether `name` is a trait orrery knows (standard, or an architecture trait).
@@ -251,7 +251,7 @@ async fn traits(
     let associated = q.get("associated").map(|v| v.to_ascii_lowercase());
     let used = admin_read(&s, &h, |k, _| {
         let mut set = std::collections::BTreeSet::new();
-        for p in k.placement.providers.iter().take(k.placement.by_host.len()).flatten() {
+        for p in k.placement().providers.iter().take(k.placement().by_host.len()).flatten() {
             set.extend(provider_traits(k, p));
         }
         Ok(set)

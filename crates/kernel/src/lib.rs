@@ -122,22 +122,22 @@ pub struct Kernel {
     rng: rng::Rng,
     timers: timer::TimerQueue<Timer>,
     /// The policies and durations in force.
-    pub spec: Option<TopologySpec>,
+    pub(crate) spec: Option<TopologySpec>,
     /// The physical model.
-    pub topology: topology::Topology,
+    pub(crate) topology: topology::Topology,
     /// The state of every failure domain.
-    pub health: health::Health,
+    pub(crate) health: health::Health,
     /// Identity state.
-    pub identity: identity::Identity,
+    pub(crate) identity: identity::Identity,
     /// Placement state.
-    pub placement: placement::Placement,
+    pub(crate) placement: placement::Placement,
     /// Compute state.
-    pub compute: compute::Compute,
+    pub(crate) compute: compute::Compute,
     /// Image catalog.
-    pub images: image::Images,
+    pub(crate) images: image::Images,
     /// Events and effects produced since the shell last drained them; not part of the state.
     #[serde(skip)]
-    pub outbox: Outbox,
+    pub(crate) outbox: Outbox,
 }
 
 impl Kernel {
@@ -154,6 +154,47 @@ impl Kernel {
     /// Whether [`Command::Init`] has been applied.
     pub fn is_initialized(&self) -> bool {
         self.initialized
+    }
+
+    /// The topology spec the cloud was created from, once initialised.
+    pub fn spec(&self) -> Option<&TopologySpec> {
+        self.spec.as_ref()
+    }
+
+    /// The physical model: regions, zones, racks, hosts and aggregates (read-only; only
+    /// commands change the state).
+    pub fn topology(&self) -> &topology::Topology {
+        &self.topology
+    }
+
+    /// The health service's state: every failure domain's own state.
+    pub fn health(&self) -> &health::Health {
+        &self.health
+    }
+
+    /// The identity service's state.
+    pub fn identity(&self) -> &identity::Identity {
+        &self.identity
+    }
+
+    /// The placement service's state.
+    pub fn placement(&self) -> &placement::Placement {
+        &self.placement
+    }
+
+    /// The compute service's state.
+    pub fn compute(&self) -> &compute::Compute {
+        &self.compute
+    }
+
+    /// The image catalog.
+    pub fn images(&self) -> &image::Images {
+        &self.images
+    }
+
+    /// Takes the events and effects produced since the last call: the shell's to deliver.
+    pub fn drain_outbox(&mut self) -> Outbox {
+        self.outbox.drain()
     }
 
     /// Applies one request at time `now` (clamped so time never runs backwards). Due timers

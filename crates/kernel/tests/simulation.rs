@@ -77,10 +77,10 @@ impl World {
         let mut k = Kernel::new();
         let init = InitSpec { seed, topology, bootstrap: Bootstrap::new("admin", "$argon2id$test") };
         k.apply(T0, Request { auth: Auth::System, command: Command::Init(Box::new(init)) }).expect("init");
-        let admin_user = k.identity.user_by_name("default", "admin").expect("admin user").id;
-        let admin_project = k.identity.project_by_name("default", "admin").expect("admin project").id;
-        let member_role = k.identity.role_by_name("member").expect("member role").id;
-        let image = k.images.find("cirros-0.6").expect("cirros").id;
+        let admin_user = k.identity().user_by_name("default", "admin").expect("admin user").id;
+        let admin_project = k.identity().project_by_name("default", "admin").expect("admin project").id;
+        let member_role = k.identity().role_by_name("member").expect("member role").id;
+        let image = k.images().find("cirros-0.6").expect("cirros").id;
         let mut w = World {
             k,
             rng: Rng::new(seed ^ 0x5eed),
@@ -139,7 +139,7 @@ impl World {
 
     /// Gives the driver what the last command or timer asked of the data plane.
     fn hand_effects(&mut self) {
-        let out = self.k.outbox.drain();
+        let out = self.k.drain_outbox();
         self.driver.submit(self.k.now(), out.effects);
     }
 
@@ -304,7 +304,7 @@ impl World {
 
     /// Fails, recovers or maintains a host, rack or zone (rarely the region).
     fn fault(&mut self) {
-        let t = &self.k.topology;
+        let t = &self.k.topology();
         let (kind, name) = match self.rng.below(10) {
             0..=4 => (Kind::Host, t.hosts[self.rng.below(t.hosts.len() as u64) as usize].name.clone()),
             5..=7 => (Kind::Rack, t.racks[self.rng.below(t.racks.len() as u64) as usize].name.clone()),
@@ -317,7 +317,7 @@ impl World {
     }
 
     fn host_cmd(&mut self) {
-        let t = &self.k.topology;
+        let t = &self.k.topology();
         let host = t.hosts[self.rng.below(t.hosts.len() as u64) as usize].name.clone();
         let cmd = if self.rng.below(2) == 0 { HostCmd::Disable { host, reason: None } } else { HostCmd::Enable { host } };
         self.send(self.admin_auth(), Command::Compute(ComputeCmd::Host(cmd)));
@@ -349,7 +349,7 @@ fn run(seed: u64) -> (u64, u32, u32) {
     w.run_driver(w.now);
     w.k.check_invariants().unwrap_or_else(|e| panic!("at the end: {e}"));
     // Whatever the driver lost, nothing waits for it any more: no server is stuck in a task.
-    let stuck: Vec<_> = w.k.compute.servers.by_id.values().filter(|s| s.task_state.is_some()).map(|s| s.id).collect();
+    let stuck: Vec<_> = w.k.compute().servers.by_id.values().filter(|s| s.task_state.is_some()).map(|s| s.id).collect();
     assert!(stuck.is_empty(), "servers still in a task after a day: {stuck:?} ({:?})", w.driver.tally);
     (w.k.state_hash(), w.accepted, w.refused)
 }

@@ -191,7 +191,7 @@ impl Actor {
 
     /// Hands the driver what durable commands and fired timers asked of the data plane.
     fn hand_effects(&mut self) {
-        let out = self.kernel.outbox.drain();
+        let out = self.kernel.drain_outbox();
         if !out.effects.is_empty() {
             self.driver.submit(self.kernel.now(), out.effects);
         }

@@ -98,7 +98,7 @@ pub async fn up(opts: UpOptions) -> Result<(), UpError> {
     let site = Site { base_url: base_url(addr), region: region_name(&cloud).await };
     dir.write_clouds_yaml(&site.base_url, &site.region)?;
     dir.write_endpoint(&site.base_url)?;
-    let hosts = cloud.read(Service::Compute, |k, _| k.topology.hosts.len()).await.unwrap_or(0);
+    let hosts = cloud.read(Service::Compute, |k, _| k.topology().hosts.len()).await.unwrap_or(0);
     let app = orrery_api::router(AppState { cloud, site: site.clone() });
     println!("orrery is serving {} at {} ({hosts} hosts, ready in {} ms)", site.region, site.base_url, started.elapsed().as_millis());
     println!("  clouds.yaml: {}", dir.clouds_yaml_path().display());
@@ -130,7 +130,7 @@ async fn create_cloud(cloud: &Cloud, dir: &DataDir, topology: TopologySpec) -> R
 }
 
 async fn region_name(cloud: &Cloud) -> String {
-    cloud.read(Service::Identity, |k, _| k.topology.regions.first().map(|r| r.name.clone())).await.ok().flatten().unwrap_or_else(|| "RegionOne".into())
+    cloud.read(Service::Identity, |k, _| k.topology().regions.first().map(|r| r.name.clone())).await.ok().flatten().unwrap_or_else(|| "RegionOne".into())
 }
 
 fn base_url(addr: SocketAddr) -> String {

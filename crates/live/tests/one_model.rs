@@ -104,13 +104,13 @@ fn feed(a: &mut Actor, entries: &[JournalEntry]) {
 
 /// Every server and the host it is on.
 fn placements(k: &Kernel) -> BTreeMap<Uuid, Option<u32>> {
-    k.compute.servers.by_id.values().map(|s| (s.id, s.host)).collect()
+    k.compute().servers.by_id.values().map(|s| (s.id, s.host)).collect()
 }
 
 /// Servers the failure took down: waiting for their host, or rebuilt elsewhere.
 fn lost(k: &Kernel) -> Vec<Uuid> {
-    let evacuated = k.compute.servers.by_id.values().filter(|s| s.actions.iter().any(|a| a.kind == ActionKind::Evacuate)).map(|s| s.id);
-    let mut all: Vec<Uuid> = k.compute.servers.down.keys().copied().chain(evacuated).collect();
+    let evacuated = k.compute().servers.by_id.values().filter(|s| s.actions.iter().any(|a| a.kind == ActionKind::Evacuate)).map(|s| s.id);
+    let mut all: Vec<Uuid> = k.compute().servers.down.keys().copied().chain(evacuated).collect();
     all.sort();
     all.dedup();
     all
@@ -141,7 +141,7 @@ fn the_simulator_and_the_live_cloud_fail_a_rack_alike() {
         let r = &out.result;
         if variant.name == "rebuild" {
             assert_eq!((r.evacuations, r.unrecovered), (lost_live.len() as u64, 0), "{}", variant.name);
-            assert!(sim.compute.servers.down.is_empty());
+            assert!(sim.compute().servers.down.is_empty());
         } else {
             assert_eq!((r.evacuations, r.unrecovered, r.recoveries), (0, lost_live.len() as u64, 0), "{}", variant.name);
         }

@@ -44,8 +44,8 @@ fn send(a: &mut Actor, auth: &Auth, command: Command) -> orrery_kernel::Result<R
 fn init(a: &mut Actor, seed: u64) -> Auth {
     let spec = InitSpec { seed, topology: orrery_config::default_topology(), bootstrap: Bootstrap::new("admin", "$argon2id$test") };
     send(a, &Auth::System, Command::Init(Box::new(spec))).unwrap();
-    let user = a.kernel.identity.user_by_name("default", "admin").unwrap().id;
-    let project = a.kernel.identity.project_by_name("default", "admin").unwrap().id;
+    let user = a.kernel.identity().user_by_name("default", "admin").unwrap().id;
+    let project = a.kernel.identity().project_by_name("default", "admin").unwrap().id;
     let token = format!("{seed:064x}");
     let issue = IdentityCmd::IssueToken { token: token.clone(), method: AuthMethod::Password { user }, scope: Some(Scope::Project(project)) };
     send(a, &Auth::System, Command::Identity(issue)).unwrap();
@@ -67,7 +67,7 @@ fn boot(rng: &mut Rng, i: u32) -> Command {
 
 /// Applies `n` random commands through the actor; returns how many were accepted.
 fn workload(a: &mut Actor, auth: &Auth, seed: u64, n: u32) -> u32 {
-    let image = a.kernel.images.find("cirros-0.6").unwrap().id;
+    let image = a.kernel.images().find("cirros-0.6").unwrap().id;
     let auth = auth.clone();
     drive(seed, n, image, &mut |cmd| send(a, &auth, cmd))
 }
@@ -150,12 +150,12 @@ fn kernel_run(seed: u64) -> Kernel {
     let mut t = Time::from_secs(1_800_000_000);
     let spec = InitSpec { seed, topology: orrery_config::default_topology(), bootstrap: Bootstrap::new("admin", "$argon2id$test") };
     k.apply(t, Request { auth: Auth::System, command: Command::Init(Box::new(spec)) }).unwrap();
-    let user = k.identity.user_by_name("default", "admin").unwrap().id;
-    let project = k.identity.project_by_name("default", "admin").unwrap().id;
+    let user = k.identity().user_by_name("default", "admin").unwrap().id;
+    let project = k.identity().project_by_name("default", "admin").unwrap().id;
     let issue = IdentityCmd::IssueToken { token: "t".repeat(64), method: AuthMethod::Password { user }, scope: Some(Scope::Project(project)) };
     k.apply(t, Request { auth: Auth::System, command: Command::Identity(issue) }).unwrap();
     k.apply(t, Request { auth: Auth::System, command: unlimited(project) }).unwrap();
-    let image = k.images.find("cirros-0.6").unwrap().id;
+    let image = k.images().find("cirros-0.6").unwrap().id;
     let auth = Auth::Token("t".repeat(64));
     drive(seed, 300, image, &mut |cmd| {
         t = t.plus(orrery_kernel::Dur::secs(1));
@@ -167,7 +167,7 @@ fn kernel_run(seed: u64) -> Kernel {
 #[test]
 fn same_seed_and_commands_give_the_same_hash() {
     let (a, b) = (kernel_run(42), kernel_run(42));
-    assert!(!a.compute.servers.is_empty());
+    assert!(!a.compute().servers.is_empty());
     assert_eq!(a.state_hash(), b.state_hash(), "two clouds fed the same seed and commands must hash the same");
     assert_ne!(a.state_hash(), kernel_run(43).state_hash(), "a different seed should give a different cloud");
 }
@@ -194,7 +194,7 @@ proptest::proptest! {
         let live = hash_at(a.kernel.clone(), end);
         drop(a);
         let b = actor(&dir, u64::MAX);
-        proptest::prop_assert!(b.kernel.placement.check_invariants().is_ok());
+        proptest::prop_assert!(b.kernel.placement().check_invariants().is_ok());
         proptest::prop_assert_eq!(hash_at(b.kernel, end), live);
         let _ = std::fs::remove_dir_all(&dir);
     }

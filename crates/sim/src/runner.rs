@@ -153,7 +153,7 @@ impl Sim {
             [Resource::Instances, Resource::Cores, Resource::Ram, Resource::ServerGroups, Resource::ServerGroupMembers].into_iter().map(|r| (r, -1)).collect();
         let quota = Command::Compute(ComputeCmd::Quota(QuotaCmd::Set { project: sim.admin.1, limits, force: true }));
         sim.submit(t0, Request { auth: Auth::System, command: quota }).map_err(|e| e.to_string())?;
-        sim.image = sim.kernel.images.find("cirros-0.6").ok_or("the cirros image is missing")?.id;
+        sim.image = sim.kernel.images().find("cirros-0.6").ok_or("the cirros image is missing")?.id;
         sim.renew_token(t0)?;
         Ok(sim)
     }
@@ -189,7 +189,7 @@ impl Sim {
         let init = InitSpec { seed, topology, bootstrap: Bootstrap::new("admin", "-") };
         sim.submit(t0, Request { auth: Auth::System, command: Command::Init(Box::new(init)) }).map_err(|e| e.to_string())?;
         (sim.hosts, sim.slot_of) = host_samples(&sim.kernel);
-        sim.kernel.outbox.drain();
+        sim.kernel.drain_outbox();
         Ok(sim)
     }
 
@@ -210,7 +210,7 @@ impl Sim {
         let (user, project) = self.admin;
         let issue = IdentityCmd::IssueToken { token: token.clone(), method: AuthMethod::Password { user }, scope: Some(Scope::Project(project)) };
         self.submit(now, Request { auth: Auth::System, command: Command::Identity(issue) }).map_err(|e| e.to_string())?;
-        self.kernel.outbox.drain();
+        self.kernel.drain_outbox();
         self.auth = Auth::Token(token);
         self.renew_at = now.plus(Dur(self.kernel.policy().timing.token_ttl.0 / 2));
         Ok(())
@@ -266,7 +266,7 @@ impl Sim {
     /// Reads the outbox: placements and rejections of the pending arrival; the effects go to
     /// the driver.
     fn drain(&mut self, now: Time) {
-        let out = self.kernel.outbox.drain();
+        let out = self.kernel.drain_outbox();
         self.driver.submit(now, out.effects);
         for ev in out.events {
             match ev {
@@ -349,8 +349,8 @@ impl Sim {
 
     /// A replayed server's request, from its flavor in the kernel.
     fn arrival_of(&self, server: Uuid) -> Option<Arrival> {
-        let s = self.kernel.compute.servers.get(&server)?;
-        let f = self.kernel.compute.servers.flavor(s.flavor);
+        let s = self.kernel.compute().servers.get(&server)?;
+        let f = self.kernel.compute().servers.flavor(s.flavor);
         let cpu = CpuUtil::Constant(match DEFAULT_CPU_UTIL {
             CpuUtilModel::Constant(v) => v,
             _ => 0.3,
@@ -385,7 +385,7 @@ impl Sim {
         let request_id = self.fresh(REQUEST_IDS);
         let auth = self.auth.clone();
         let _ = self.submit(now, Request { auth, command: server_cmd(ServerCmd::Delete { id: server, request_id }) });
-        self.kernel.outbox.drain();
+        self.kernel.drain_outbox();
     }
 
     /// Creates the flavor for `a`'s size once.
@@ -472,8 +472,8 @@ impl Sim {
 
 /// The admin user and project of a fresh cloud.
 fn admin_ids(k: &Kernel) -> Result<(Uuid, Uuid), String> {
-    let user = k.identity.user_by_name("default", "admin").ok_or("the admin user is missing")?.id;
-    let project = k.identity.project_by_name("default", "admin").ok_or("the admin project is missing")?.id;
+    let user = k.identity().user_by_name("default", "admin").ok_or("the admin user is missing")?.id;
+    let project = k.identity().project_by_name("default", "admin").ok_or("the admin project is missing")?.id;
     Ok((user, project))
 }
 
@@ -481,16 +481,16 @@ fn admin_ids(k: &Kernel) -> Result<(Uuid, Uuid), String> {
 /// host index → slot map.
 fn host_samples(k: &Kernel) -> (Vec<HostSample>, Vec<Option<usize>>) {
     let mut hosts = Vec::new();
-    let mut slot_of = vec![None; k.topology.hosts.len()];
-    for (i, h) in k.topology.hosts.iter().enumerate() {
+    let mut slot_of = vec![None; k.topology().hosts.len()];
+    for (i, h) in k.topology().hosts.iter().enumerate() {
         if h.spec.role != Role::Compute {
             continue;
         }
-        let inv = k.placement.provider_by_uuid(&h.id).map(|(_, p)| p.inventories.clone());
+        let inv = k.placement().provider_by_uuid(&h.id).map(|(_, p)| p.inventories.clone());
         let cap = |c: usize| inv.as_ref().and_then(|inv| inv[c].as_ref()).map_or(0, |v| v.capacity());
         slot_of[i] = Some(hosts.len());
         hosts.push(HostSample {
-            up: k.health.host_alive(&k.topology, i as u32),
+            up: k.health().host_alive(k.topology(), i as u32),
             threads: h.spec.vcpus,
             vcpu_capacity: cap(VCPU),
             ram_capacity_mb: cap(MEMORY_MB),
@@ -552,7 +552,7 @@ pub(crate) fn drive(exp: &Experiment, variant: &Variant, seed: u64, cancel: &Ato
     sim.smallest = exp.smallest_request();
     let mut arrivals = ArrivalStream::open(exp, seed, Time(exp.run.duration.0))?;
     let mut next_arrival = arrivals.next().transpose()?;
-    let mut faults = FaultStream::new(&exp.faults, &sim.kernel.topology, seed, Time(exp.run.duration.0));
+    let mut faults = FaultStream::new(&exp.faults, sim.kernel.topology(), seed, Time(exp.run.duration.0));
     let mut next_fault = faults.next();
     sim.push(EPOCH, Ev::Sample);
     let mut now = EPOCH;
@@ -609,7 +609,7 @@ pub(crate) fn drive(exp: &Experiment, variant: &Variant, seed: u64, cancel: &Ato
     if !partial {
         sim.advance(end);
     }
-    let invariants = sim.kernel.placement.check_invariants();
+    let invariants = sim.kernel.placement().check_invariants();
     let events = sim.events;
     let latency = std::mem::take(&mut sim.latency);
     let rec = std::mem::replace(&mut sim.rec, Recorder::new(&variant.name, seed, EPOCH, Dur(0)));
@@ -800,7 +800,7 @@ fn replay_one(exp: &Experiment, variant: &Variant, seed: u64, t0: Time, entries:
         next_sample = next_sample.plus(period);
     }
     let stop = if partial { sim.kernel.now() } else { end };
-    let invariants = sim.kernel.placement.check_invariants();
+    let invariants = sim.kernel.placement().check_invariants();
     let rec = std::mem::replace(&mut sim.rec, Recorder::new(&variant.name, seed, t0, Dur(0)));
     let timings = RunTimings::new(&variant.name, seed, started.elapsed(), sim.events, &sim.latency);
     Ok(RunOutput { result: rec.finish(stop), timings, partial, invariants })

@@ -107,7 +107,7 @@ pub fn recover(journal: &dyn Journal, snapshots: &dyn Snapshots) -> Result<(Kern
         kernel
             .apply(e.at, e.request)
             .map_err(|err| StoreError::Corrupt { what: format!("journal entry {}", e.seq), detail: format!("replaying it failed: {err}") })?;
-        kernel.outbox.drain();
+        kernel.drain_outbox();
         seq = e.seq;
         Ok(())
     })?;

@@ -91,12 +91,12 @@ fn filtered(k: &orrery_kernel::Kernel, caller: &orrery_kernel::Caller, q: &BTree
         .transpose()?;
     let own = |f: &Flavor| caller.project.is_some_and(|p| f.access.contains(&p));
     let start = match q.get("marker") {
-        Some(m) if !k.compute.flavors.contains_key(m) => return Err(Error::bad_request("compute.bad_request", format!("marker [{m}] not found"))),
+        Some(m) if !k.compute().flavors.contains_key(m) => return Err(Error::bad_request("compute.bad_request", format!("marker [{m}] not found"))),
         Some(m) => std::ops::Bound::Excluded(m.clone()),
         None => std::ops::Bound::Unbounded,
     };
     let out = k
-        .compute
+        .compute()
         .flavors
         .range((start, std::ops::Bound::Unbounded))
         .map(|(_, f)| f)

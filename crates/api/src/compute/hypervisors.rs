@@ -68,28 +68,28 @@ struct HostView {
 
 /// Whether host `idx` is alive: its effective health is not down.
 fn alive(k: &Kernel, idx: HostIdx) -> bool {
-    k.health.host_alive(&k.topology, idx)
+    k.health().host_alive(k.topology(), idx)
 }
 
 /// Nova's `forced_down`: the host itself was failed (not just its rack or zone).
 fn forced_down(k: &Kernel, idx: HostIdx) -> bool {
-    k.health.own(Kind::Host, idx) == HealthState::Down
+    k.health().own(Kind::Host, idx) == HealthState::Down
 }
 
 impl HostView {
     /// A host with no usage figures, for service records.
     fn bare(k: &Kernel, idx: HostIdx) -> HostView {
-        HostView { idx, host: k.topology.host(idx).clone(), up: alive(k, idx), used: [0; 3], reserved: [0; 3], running: 0, servers: Vec::new() }
+        HostView { idx, host: k.topology().host(idx).clone(), up: alive(k, idx), used: [0; 3], reserved: [0; 3], running: 0, servers: Vec::new() }
     }
 
     fn of(k: &Kernel, idx: HostIdx, with_servers: bool) -> HostView {
-        let host = k.topology.host(idx).clone();
-        let prov = k.placement.by_host.get(&idx).and_then(|&p| k.placement.provider(p));
+        let host = k.topology().host(idx).clone();
+        let prov = k.placement().by_host.get(&idx).and_then(|&p| k.placement().provider(p));
         let amount = |c: usize, f: &dyn Fn(&orrery_kernel::placement::Inventory) -> u64| prov.and_then(|p| p.inventories[c].as_ref()).map_or(0, f);
         let used = [VCPU, MEMORY_MB, DISK_GB].map(|c| prov.map_or(0, |p| p.usage[c]));
         let reserved = [VCPU, MEMORY_MB, DISK_GB].map(|c| amount(c, &|i| i.reserved));
-        let servers = if with_servers { k.compute.servers.on_host(idx).map(|s| (s.id, s.instance_name())).collect() } else { Vec::new() };
-        HostView { idx, host, up: alive(k, idx), used, reserved, running: k.compute.servers.servers_on_host(idx), servers }
+        let servers = if with_servers { k.compute().servers.on_host(idx).map(|s| (s.id, s.instance_name())).collect() } else { Vec::new() };
+        HostView { idx, host, up: alive(k, idx), used, reserved, running: k.compute().servers.servers_on_host(idx), servers }
     }
 
     fn id(&self, mv: Microversion) -> Value {
@@ -162,15 +162,15 @@ fn host_ip(idx: HostIdx) -> String {
 
 /// Compute hosts in index order.
 fn compute_hosts(k: &Kernel) -> impl Iterator<Item = HostIdx> + '_ {
-    k.placement.by_host.keys().copied()
+    k.placement().by_host.keys().copied()
 }
 
 /// Finds a hypervisor by its id at `mv` (an integer before 2.53, the host UUID from it).
 fn find_host(k: &Kernel, id: &str, mv: Microversion) -> orrery_kernel::Result<HostIdx> {
     let idx = if mv.at_least(53) {
-        id.parse::<Uuid>().ok().and_then(|u| k.placement.by_uuid.get(&u)).and_then(|&p| k.placement.provider(p)).and_then(|p| p.host)
+        id.parse::<Uuid>().ok().and_then(|u| k.placement().by_uuid.get(&u)).and_then(|&p| k.placement().provider(p)).and_then(|p| p.host)
     } else {
-        id.parse::<u32>().ok().and_then(|n| n.checked_sub(1)).filter(|h| k.placement.by_host.contains_key(h))
+        id.parse::<u32>().ok().and_then(|n| n.checked_sub(1)).filter(|h| k.placement().by_host.contains_key(h))
     };
     idx.ok_or_else(|| Error::not_found("compute.not_found", format!("Hypervisor with ID {id} could not be found.")))
 }
@@ -192,7 +192,7 @@ fn listed(k: &Kernel, c: &Caller, q: &BTreeMap<String, String>, mv: Microversion
         Some(m) => find_host(k, m, mv).map_err(|_| Error::bad_request("compute.bad_request", format!("marker [{m}] not found")))? + 1,
         None => 0,
     };
-    let hosts = compute_hosts(k).filter(|&h| h >= start).filter(|&h| pattern.is_none_or(|p| k.topology.host(h).name.contains(p.as_str())));
+    let hosts = compute_hosts(k).filter(|&h| h >= start).filter(|&h| pattern.is_none_or(|p| k.topology().host(h).name.contains(p.as_str())));
     let out: Vec<HostView> = hosts.take(limit).map(|h| HostView::of(k, h, with_servers)).collect();
     if out.is_empty() && pattern.is_some() {
         return Err(Error::not_found("compute.not_found", format!("No hypervisor matching '{}' could be found.", pattern.map_or("", |p| p.as_str()))));
@@ -258,7 +258,8 @@ async fn legacy_search(s: AppState, mv: Microversion, h: HeaderMap, pattern: Str
     }
     let views = read(&s, S, auth(&h, S)?, move |k, c| {
         admin_only(c, "os-hypervisors:search")?;
-        let hits: Vec<HostView> = compute_hosts(k).filter(|&x| k.topology.host(x).name.contains(&pattern)).map(|x| HostView::of(k, x, with_servers)).collect();
+        let hits: Vec<HostView> =
+            compute_hosts(k).filter(|&x| k.topology().host(x).name.contains(&pattern)).map(|x| HostView::of(k, x, with_servers)).collect();
         if hits.is_empty() {
             return Err(Error::not_found("compute.not_found", format!("No hypervisor matching '{pattern}' could be found.")));
         }
@@ -338,7 +339,7 @@ async fn services(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Que
         let mut out = vec![control(1, "nova-scheduler"), control(2, "nova-conductor")];
         for idx in compute_hosts(k) {
             let v = HostView::bare(k, idx);
-            let zone = k.topology.zone_of(idx);
+            let zone = k.topology().zone_of(idx);
             let row = ServiceRow {
                 id: v.service_id(mv),
                 binary: "nova-compute",
@@ -435,12 +436,12 @@ async fn service_update(State(s): State<AppState>, mv: Microversion, h: HeaderMa
     let (host, forced) = read(&s, S, a.clone(), move |k, c| {
         admin_only(c, "os-services:update")?;
         let found = if by_uuid {
-            compute_hosts(k).find(|&i| service_uuid(k.topology.host(i)).to_string() == want)
+            compute_hosts(k).find(|&i| service_uuid(k.topology().host(i)).to_string() == want)
         } else {
-            compute_hosts(k).find(|&i| k.topology.host(i).name == name)
+            compute_hosts(k).find(|&i| k.topology().host(i).name == name)
         };
         let idx = found.ok_or_else(|| Error::not_found("compute.not_found", format!("Service {want} could not be found.")))?;
-        Ok((k.topology.host(idx).name.clone(), forced_down(k, idx)))
+        Ok((k.topology().host(idx).name.clone(), forced_down(k, idx)))
     })
     .await?;
     change.host = host.clone();
@@ -470,14 +471,14 @@ async fn service_reply(s: &AppState, a: orrery_kernel::Auth, mv: Microversion, a
     let host = change.host.clone();
     let record = read(s, S, a, move |k, _| {
         let idx =
-            *k.topology.host_by_name.get(&host).ok_or_else(|| Error::not_found("compute.not_found", format!("Compute host {host} could not be found.")))?;
-        let h = k.topology.host(idx);
+            *k.topology().host_by_name.get(&host).ok_or_else(|| Error::not_found("compute.not_found", format!("Compute host {host} could not be found.")))?;
+        let h = k.topology().host(idx);
         let v = HostView::bare(k, idx);
         let row = ServiceRow {
             id: v.service_id(mv),
             binary: "nova-compute",
             host: &h.name,
-            zone: k.topology.zone_of(idx),
+            zone: k.topology().zone_of(idx),
             up: v.up,
             forced_down: forced_down(k, idx),
             enabled: h.enabled,
@@ -503,7 +504,7 @@ async fn service_reply(s: &AppState, a: orrery_kernel::Auth, mv: Microversion, a
 
 async fn zones(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
     let list = read(&s, S, auth(&h, S)?, |k, _| {
-        let t = &k.topology;
+        let t = &k.topology();
         let info = t.zones.iter().enumerate().filter(|(zi, _)| t.hosts.iter().any(|h| h.zone as usize == *zi && h.spec.role == Role::Compute));
         let info = info.map(|(zi, z)| {
             let available = compute_hosts(k).any(|i| t.host(i).zone as usize == zi && alive(k, i) && t.host(i).enabled);
@@ -518,7 +519,7 @@ async fn zones(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, A
 async fn zones_detail(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
     let list = read(&s, S, auth(&h, S)?, |k, c| {
         admin_only(c, "os-availability-zone:detail")?;
-        let (t, now) = (&k.topology, iso_micros(k.now()));
+        let (t, now) = (k.topology(), iso_micros(k.now()));
         let svc = |up: bool, enabled: bool| json!({"available": up && enabled, "active": enabled, "updated_at": now});
         let internal = json!({"controller": {"nova-scheduler": svc(true, true), "nova-conductor": svc(true, true)}});
         let mut out = vec![json!({"zoneName": "internal", "zoneState": {"available": true}, "hosts": internal})];
@@ -540,9 +541,9 @@ async fn zones_detail(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Va
 
 /// One aggregate as Nova shows it; ids are 1-based positions.
 fn aggregate_json(k: &Kernel, ai: usize, mv: Microversion) -> Value {
-    let a = &k.topology.aggregates[ai];
-    let created = k.images.by_id.values().map(|i| i.created_at).min().unwrap_or_default();
-    let hosts: Vec<&str> = a.hosts.iter().map(|&h| k.topology.host(h).name.as_str()).collect();
+    let a = &k.topology().aggregates[ai];
+    let created = k.images().by_id.values().map(|i| i.created_at).min().unwrap_or_default();
+    let hosts: Vec<&str> = a.hosts.iter().map(|&h| k.topology().host(h).name.as_str()).collect();
     let mut o = json!({
         "id": ai + 1, "name": a.name, "availability_zone": a.metadata.get("availability_zone"),
         "hosts": hosts, "metadata": a.metadata,
@@ -557,7 +558,7 @@ fn aggregate_json(k: &Kernel, ai: usize, mv: Microversion) -> Value {
 async fn aggregates(State(s): State<AppState>, mv: Microversion, h: HeaderMap) -> Result<Json<Value>, ApiError> {
     let list = read(&s, S, auth(&h, S)?, move |k, c| {
         admin_only(c, "os-aggregates:index")?;
-        Ok((0..k.topology.aggregates.len()).map(|ai| aggregate_json(k, ai, mv)).collect::<Vec<_>>())
+        Ok((0..k.topology().aggregates.len()).map(|ai| aggregate_json(k, ai, mv)).collect::<Vec<_>>())
     })
     .await?;
     Ok(Json(json!({"aggregates": list})))
@@ -567,8 +568,8 @@ async fn aggregate(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Pa
     let a = read(&s, S, auth(&h, S)?, move |k, c| {
         admin_only(c, "os-aggregates:show")?;
         let by_num = id.parse::<usize>().ok().and_then(|n| n.checked_sub(1));
-        let by_uuid = id.parse::<Uuid>().ok().and_then(|u| k.topology.aggregates.iter().position(|a| a.id == u));
-        let ai = by_num.or(by_uuid).filter(|&ai| ai < k.topology.aggregates.len());
+        let by_uuid = id.parse::<Uuid>().ok().and_then(|u| k.topology().aggregates.iter().position(|a| a.id == u));
+        let ai = by_num.or(by_uuid).filter(|&ai| ai < k.topology().aggregates.len());
         let ai = ai.ok_or_else(|| Error::not_found("compute.not_found", format!("Aggregate {id} could not be found.")))?;
         Ok(aggregate_json(k, ai, mv))
     })

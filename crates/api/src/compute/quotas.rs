@@ -66,7 +66,7 @@ async fn show(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(pr
     let p = project_id(&project)?;
     let limits = read(&s, S, auth(&h, S)?, move |k, c| {
         may_read(c, &p)?;
-        Ok(kquotas::limits(&k.compute.quotas, &p))
+        Ok(kquotas::limits(&k.compute().quotas, &p))
     })
     .await?;
     let mut o = quota_set(mv, |r| json!(limits[&r]), |v| json!(v));
@@ -85,8 +85,8 @@ async fn defaults(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Pat
 /// What `project` (and the caller, for key pairs) has in use of `r`.
 fn in_use(k: &Kernel, c: &Caller, project: &Uuid, r: Resource) -> u64 {
     match r {
-        Resource::KeyPairs => k.compute.keypairs.get(&c.user).map_or(0, |m| m.len() as u64),
-        _ => k.compute.quotas.usage(project).get(r),
+        Resource::KeyPairs => k.compute().keypairs.get(&c.user).map_or(0, |m| m.len() as u64),
+        _ => k.compute().quotas.usage(project).get(r),
     }
 }
 
@@ -94,7 +94,7 @@ async fn detail(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(
     let p = project_id(&project)?;
     let rows = read(&s, S, auth(&h, S)?, move |k, c| {
         may_read(c, &p)?;
-        Ok(Resource::ALL.into_iter().map(|r| (r, (k.compute.quotas.limit(&p, r), in_use(k, c, &p, r)))).collect::<BTreeMap<_, _>>())
+        Ok(Resource::ALL.into_iter().map(|r| (r, (k.compute().quotas.limit(&p, r), in_use(k, c, &p, r)))).collect::<BTreeMap<_, _>>())
     })
     .await?;
     let mut o = quota_set(mv, |r| json!({"limit": rows[&r].0, "in_use": rows[&r].1, "reserved": 0}), |v| json!({"limit": v, "in_use": 0, "reserved": 0}));
@@ -176,7 +176,7 @@ async fn limits(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query
             Some(p) if c.admin => p,
             _ => c.project.ok_or_else(|| Error::forbidden("compute.forbidden", "Limits need a project-scoped token.".into()))?,
         };
-        Ok((kquotas::limits(&k.compute.quotas, &p), k.compute.quotas.usage(&p)))
+        Ok((kquotas::limits(&k.compute().quotas, &p), k.compute().quotas.usage(&p)))
     })
     .await?;
     let mut abs = json!({

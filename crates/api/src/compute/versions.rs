@@ -333,7 +333,7 @@ pub(crate) mod testkit {
             email: None,
         };
         sys(k, identity::Cmd::CreateUser(u));
-        let role = k.identity.role_by_name("member").expect("member role").id;
+        let role = k.identity().role_by_name("member").expect("member role").id;
         sys(k, identity::Cmd::Grant(Assignment { actor: Actor::User(user), target: Target::Project(project), role }));
         sys(k, identity::Cmd::IssueToken { token: token.into(), method: AuthMethod::Password { user }, scope: Some(Scope::Project(project)) });
     }
@@ -343,7 +343,7 @@ pub(crate) mod testkit {
         let mut k = Kernel::new();
         let spec = InitSpec { seed: 5, topology: topology(), bootstrap: Bootstrap::new("admin", "$argon2id$v=19$unused") };
         k.apply(wall_now(), Request { auth: Auth::System, command: Command::Init(Box::new(spec)) }).expect("init");
-        let admin = k.identity.user_by_name(DEFAULT_DOMAIN, "admin").expect("admin").id;
+        let admin = k.identity().user_by_name(DEFAULT_DOMAIN, "admin").expect("admin").id;
         sys(&mut k, identity::Cmd::IssueToken { token: ADMIN.into(), method: AuthMethod::Password { user: admin }, scope: None });
         member(&mut k, 1, P1_ID, P1);
         member(&mut k, 2, P2_ID, P2);

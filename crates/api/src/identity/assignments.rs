@@ -89,7 +89,7 @@ async fn list_grants(s: AppState, h: HeaderMap, (t, a): (String, String), on: On
     let base = s.site.base_url.clone();
     let items = read(&s, &h, move |k, c, _| {
         may_read(c, &actor, "list_grants")?;
-        let id = &k.identity;
+        let id = &k.identity();
         id.check_actor_target(&actor, &target)?;
         Ok(id.assigned_roles(&actor, &target).filter_map(|r| id.roles.get(&r)).map(|r| role_json(&base, r)).collect())
     })
@@ -128,7 +128,7 @@ async fn check_grant(s: AppState, h: HeaderMap, p: (String, String, String), on:
     let a = assignment(on, who, &p)?;
     read(&s, &h, move |k, c, _| {
         may_read(c, &a.actor, "check_grant")?;
-        if k.identity.assignments.contains(&a) {
+        if k.identity().assignments.contains(&a) {
             Ok(())
         } else {
             Err(missing_assignment(&a))
@@ -157,10 +157,10 @@ async fn group_users(State(s): State<AppState>, h: HeaderMap, Path(g): Path<Stri
     let base = s.site.base_url.clone();
     let items = read(&s, &h, move |k, c, _| {
         super::admin_only(c, "list_users_in_group")?;
-        if !k.identity.groups.contains_key(&gid) {
+        if !k.identity().groups.contains_key(&gid) {
             return Err(not_found("group", &g));
         }
-        Ok(k.identity.group_members(gid).filter_map(|u| k.identity.users.get(&u)).map(|u| user_json(&base, u)).collect())
+        Ok(k.identity().group_members(gid).filter_map(|u| k.identity().users.get(&u)).map(|u| user_json(&base, u)).collect())
     })
     .await?;
     let path = format!("groups/{}/users", gid.simple());
@@ -173,10 +173,10 @@ async fn check_member(State(s): State<AppState>, h: HeaderMap, Path((g, u)): P2)
         if !c.admin && c.user != uid {
             return Err(forbidden("check_user_in_group"));
         }
-        if !k.identity.groups.contains_key(&gid) {
+        if !k.identity().groups.contains_key(&gid) {
             return Err(not_found("group", &g));
         }
-        if !k.identity.members.contains(&(gid, uid)) {
+        if !k.identity().members.contains(&(gid, uid)) {
             return Err(Error::not_found("identity.not_found", format!("User {} is not a member of group {}.", uid.simple(), gid.simple())));
         }
         Ok(())
@@ -234,7 +234,7 @@ async fn role_assignments(State(s): State<AppState>, h: HeaderMap, Query(q): Q, 
         if !c.admin && f.user != Some(c.user) {
             return Err(forbidden("list_role_assignments"));
         }
-        Ok(k.identity.list_assignments(&f).iter().map(|row| row_json(&base, k, row, names)).collect())
+        Ok(k.identity().list_assignments(&f).iter().map(|row| row_json(&base, k, row, names)).collect())
     })
     .await?;
     let path = format!("role_assignments{}", raw.map(|r| format!("?{r}")).unwrap_or_default());
@@ -242,12 +242,12 @@ async fn role_assignments(State(s): State<AppState>, h: HeaderMap, Query(q): Q, 
 }
 
 fn domain_ref(k: &Kernel, id: &str) -> Value {
-    json!({"id": id, "name": k.identity.domains.get(id).map(|d| d.name.clone())})
+    json!({"id": id, "name": k.identity().domains.get(id).map(|d| d.name.clone())})
 }
 
 /// One assignment row in Keystone's shape.
 fn row_json(base: &str, k: &Kernel, row: &AssignmentRow, names: bool) -> Value {
-    let id = &k.identity;
+    let id = &k.identity();
     let assigned = row.prior_role.unwrap_or(row.role);
     let (tseg, tid) = match &row.target {
         Target::Project(p) => ("projects", p.simple()),
@@ -305,8 +305,8 @@ fn inference(base: &str, id: &Identity, prior: Uuid) -> Value {
 async fn role_inferences(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
     let base = s.site.base_url.clone();
     let items = read(&s, &h, move |k, _, _| {
-        let priors: std::collections::BTreeSet<Uuid> = k.identity.implies.iter().map(|&(p, _)| p).collect();
-        Ok(priors.into_iter().map(|p| inference(&base, &k.identity, p)).collect())
+        let priors: std::collections::BTreeSet<Uuid> = k.identity().implies.iter().map(|&(p, _)| p).collect();
+        Ok(priors.into_iter().map(|p| inference(&base, k.identity(), p)).collect())
     })
     .await?;
     Ok(Json(collection(&s.site.base_url, "role_inferences", "role_inferences", items)))
@@ -316,8 +316,8 @@ async fn role_inferences(State(s): State<AppState>, h: HeaderMap) -> Result<Json
 async fn implies_of(State(s): State<AppState>, h: HeaderMap, Path(r): Path<String>) -> Result<Json<Value>, ApiError> {
     let base = s.site.base_url.clone();
     let v = read(&s, &h, move |k, _, _| {
-        let role = k.identity.role_by_id(&r).ok_or_else(|| not_found("role", &r))?;
-        Ok(inference(&base, &k.identity, role.id))
+        let role = k.identity().role_by_id(&r).ok_or_else(|| not_found("role", &r))?;
+        Ok(inference(&base, k.identity(), role.id))
     })
     .await?;
     let mut body = json!({"role_inference": v});

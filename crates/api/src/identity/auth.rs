@@ -156,7 +156,7 @@ async fn password_user(s: &AppState, u: PasswordUser) -> Result<AuthMethod, ApiE
     let found = s
         .cloud
         .read(S, move |k, _| {
-            let id = &k.identity;
+            let id = &k.identity();
             let user = match (&uid, &name, &domain) {
                 (Some(uid), _, _) => id.user_by_id(uid),
                 (None, Some(name), Some(d)) => find_domain(k, d).and_then(|d| id.user_by_name(&d, name)),
@@ -178,8 +178,8 @@ async fn password_user(s: &AppState, u: PasswordUser) -> Result<AuthMethod, ApiE
 /// The id of the domain a `{id}` / `{name}` reference names.
 fn find_domain(k: &orrery_kernel::Kernel, d: &NameOrId) -> Option<String> {
     match (&d.id, &d.name) {
-        (Some(id), _) => k.identity.domains.get(id).map(|d| d.id.clone()),
-        (None, Some(name)) => k.identity.domain_by_name(name).map(|d| d.id.clone()),
+        (Some(id), _) => k.identity().domains.get(id).map(|d| d.id.clone()),
+        (None, Some(name)) => k.identity().domain_by_name(name).map(|d| d.id.clone()),
         _ => None,
     }
 }
@@ -216,8 +216,8 @@ async fn project_scope(s: &AppState, p: NameOrId) -> Result<Scope, ApiError> {
     let found = s
         .cloud
         .read(S, move |k, _| match (&p.id, &p.name, &p.domain) {
-            (Some(id), _, _) => k.identity.project_by_id(id).map(|p| p.id),
-            (None, Some(name), Some(d)) => find_domain(k, d).and_then(|d| k.identity.project_by_name(&d, name)).map(|p| p.id),
+            (Some(id), _, _) => k.identity().project_by_id(id).map(|p| p.id),
+            (None, Some(name), Some(d)) => find_domain(k, d).and_then(|d| k.identity().project_by_name(&d, name)).map(|p| p.id),
             _ => None,
         })
         .await?;
@@ -270,7 +270,7 @@ async fn validate(State(s): State<AppState>, h: HeaderMap, Query(q): Query<BTree
     let secret = subject(&h)?;
     let sub = secret.clone();
     let info = read(&s, &h, move |k, c, now| {
-        let info = k.identity.token_info(&sub, now)?;
+        let info = k.identity().token_info(&sub, now)?;
         if !c.admin && info.user.id != c.user.simple() {
             return Err(super::forbidden("validate_token"));
         }
@@ -291,7 +291,7 @@ async fn revoke(State(s): State<AppState>, h: HeaderMap) -> Result<StatusCode, A
 /// `GET /v3/auth/projects`: the projects the token's user can scope to.
 async fn projects(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
     let base = s.site.base_url.clone();
-    let items = read(&s, &h, move |k, c, _| Ok(k.identity.scopable_projects(c.user).into_iter().map(|p| project_json(&base, p)).collect::<Vec<_>>())).await?;
+    let items = read(&s, &h, move |k, c, _| Ok(k.identity().scopable_projects(c.user).into_iter().map(|p| project_json(&base, p)).collect::<Vec<_>>())).await?;
     Ok(Json(collection(&s.site.base_url, "auth/projects", "projects", items)))
 }
 
@@ -299,8 +299,8 @@ async fn projects(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>
 async fn domains(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
     let base = s.site.base_url.clone();
     let items = read(&s, &h, move |k, c, _| {
-        let ids = k.identity.domains_with_roles(c.user);
-        let ds = ids.iter().filter_map(|d| k.identity.domains.get(d)).filter(|d| d.enabled);
+        let ids = k.identity().domains_with_roles(c.user);
+        let ds = ids.iter().filter_map(|d| k.identity().domains.get(d)).filter(|d| d.enabled);
         Ok(ds.map(|d| domain_json(&base, d)).collect::<Vec<_>>())
     })
     .await?;

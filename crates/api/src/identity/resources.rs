@@ -76,7 +76,7 @@ fn ok(key: &str, v: Value) -> Response {
 /// The domain new things go to when the request names none: the caller's scope's domain.
 async fn caller_domain(s: &AppState, h: &HeaderMap) -> Result<String, ApiError> {
     read(s, h, |k, c, _| {
-        let from_project = c.project.and_then(|p| k.identity.projects.get(&p)).map(|p| p.domain.clone());
+        let from_project = c.project.and_then(|p| k.identity().projects.get(&p)).map(|p| p.domain.clone());
         Ok(from_project.or(c.domain.clone()).unwrap_or_else(|| kid::DEFAULT_DOMAIN.to_string()))
     })
     .await
@@ -119,7 +119,7 @@ async fn list_domains(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> R
     let items = read(&s, &h, move |k, c, _| {
         admin_only(c, "list_domains")?;
         let enabled = bool_filter(&q, "enabled")?;
-        let ds = k.identity.domains.values().filter(|d| matches(&q, "name", &d.name) && enabled.is_none_or(|e| e == d.enabled));
+        let ds = k.identity().domains.values().filter(|d| matches(&q, "name", &d.name) && enabled.is_none_or(|e| e == d.enabled));
         Ok(ds.map(|d| domain_json(&base, d)).collect())
     })
     .await?;
@@ -129,9 +129,9 @@ async fn list_domains(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> R
 async fn show_domain(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
     let base = s.site.base_url.clone();
     let d = read(&s, &h, move |k, c, _| {
-        let d = k.identity.domains.get(&id).ok_or_else(|| not_found("domain", &id))?;
-        let own_user = k.identity.users.get(&c.user).is_some_and(|u| u.domain == d.id);
-        let own_project = c.project.and_then(|p| k.identity.projects.get(&p)).is_some_and(|p| p.domain == d.id);
+        let d = k.identity().domains.get(&id).ok_or_else(|| not_found("domain", &id))?;
+        let own_user = k.identity().users.get(&c.user).is_some_and(|u| u.domain == d.id);
+        let own_project = c.project.and_then(|p| k.identity().projects.get(&p)).is_some_and(|p| p.domain == d.id);
         if !c.admin && !own_user && !own_project && c.domain.as_deref() != Some(d.id.as_str()) {
             return Err(forbidden("get_domain"));
         }
@@ -212,7 +212,7 @@ fn project_filter(k: &Kernel, c: &Caller, q: &BTreeMap<String, String>) -> KResu
     let parent = |p: &Project| p.parent.map_or(p.domain.clone(), |x| x.simple());
     let name_hit = |p: &Project| matches(q, "name", &p.name) && matches(q, "domain_id", &p.domain);
     let out = k
-        .identity
+        .identity()
         .projects
         .values()
         .filter(|p| name_hit(p) && enabled.is_none_or(|e| e == p.enabled))
@@ -231,7 +231,7 @@ async fn list_projects(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> 
 async fn show_project(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
     let base = s.site.base_url.clone();
     let v = read(&s, &h, move |k, c, _| {
-        let p = k.identity.project_by_id(&id).ok_or_else(|| not_found("project", &id))?;
+        let p = k.identity().project_by_id(&id).ok_or_else(|| not_found("project", &id))?;
         if !c.admin && c.project != Some(p.id) {
             return Err(forbidden("get_project"));
         }
@@ -252,7 +252,7 @@ async fn parent_of(s: &AppState, h: &HeaderMap, domain: Option<String>, parent: 
         (Some(d), None) => Ok((d, None)),
         (d, Some(p)) => {
             let pid = parse_id("project", &p)?;
-            let pdom = read(s, h, move |k, _, _| k.identity.projects.get(&pid).map(|x| x.domain.clone()).ok_or_else(|| not_found("project", &p))).await?;
+            let pdom = read(s, h, move |k, _, _| k.identity().projects.get(&pid).map(|x| x.domain.clone()).ok_or_else(|| not_found("project", &p))).await?;
             Ok((d.unwrap_or(pdom), Some(pid)))
         }
         (None, None) => Ok((caller_domain(s, h).await?, None)),
@@ -288,7 +288,7 @@ async fn update_project(State(s): State<AppState>, h: HeaderMap, Path(id): Path<
     no_options(&p.options)?;
     let pid = parse_id("project", &id)?;
     if p.domain_id.is_some() || p.parent_id.is_some() || p.is_domain.is_some() {
-        let current = read(&s, &h, move |k, _, _| k.identity.projects.get(&pid).cloned().ok_or_else(|| not_found("project", &id))).await?;
+        let current = read(&s, &h, move |k, _, _| k.identity().projects.get(&pid).cloned().ok_or_else(|| not_found("project", &id))).await?;
         if p.domain_id.as_ref().is_some_and(|d| *d != current.domain) {
             return Err(ApiError::bad_request(S, "Update of `domain_id` is not allowed."));
         }
@@ -362,7 +362,7 @@ async fn list_users(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Res
     let items = read(&s, &h, move |k, c, _| {
         admin_only(c, "list_users")?;
         let enabled = bool_filter(&q, "enabled")?;
-        let us = k.identity.users.values().filter(|u| matches(&q, "name", &u.name) && matches(&q, "domain_id", &u.domain));
+        let us = k.identity().users.values().filter(|u| matches(&q, "name", &u.name) && matches(&q, "domain_id", &u.domain));
         Ok(us.filter(|u| enabled.is_none_or(|e| e == u.enabled)).map(|u| user_json(&base, u)).collect())
     })
     .await?;
@@ -372,7 +372,7 @@ async fn list_users(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Res
 async fn show_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
     let base = s.site.base_url.clone();
     let v = read(&s, &h, move |k, c, _| {
-        let u = k.identity.user_by_id(&id).ok_or_else(|| not_found("user", &id))?;
+        let u = k.identity().user_by_id(&id).ok_or_else(|| not_found("user", &id))?;
         if !c.admin && c.user != u.id {
             return Err(forbidden("get_user"));
         }
@@ -422,7 +422,7 @@ async fn update_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Str
     no_options(&u.options)?;
     let uid = parse_id("user", &id)?;
     if let Some(d) = u.domain_id {
-        let current = read(&s, &h, move |k, _, _| k.identity.users.get(&uid).map(|u| u.domain.clone()).ok_or_else(|| not_found("user", &id))).await?;
+        let current = read(&s, &h, move |k, _, _| k.identity().users.get(&uid).map(|u| u.domain.clone()).ok_or_else(|| not_found("user", &id))).await?;
         if d != current {
             return Err(ApiError::bad_request(S, "Update of `domain_id` is not allowed."));
         }
@@ -453,7 +453,7 @@ async fn change_password(State(s): State<AppState>, h: HeaderMap, Path(id): Path
     let b: UserBody<PasswordChange> = parse_json(S, &body)?;
     let uid = parse_id("user", &id)?;
     let hash = read(&s, &h, move |k, c, _| {
-        let u = k.identity.users.get(&uid).ok_or_else(|| not_found("user", &id))?;
+        let u = k.identity().users.get(&uid).ok_or_else(|| not_found("user", &id))?;
         if c.user != uid {
             return Err(forbidden("change_password"));
         }
@@ -473,12 +473,12 @@ async fn user_projects(State(s): State<AppState>, h: HeaderMap, Path(id): Path<S
     let base = s.site.base_url.clone();
     let path = format!("users/{id}/projects");
     let items = read(&s, &h, move |k, c, _| {
-        let u = k.identity.user_by_id(&id).ok_or_else(|| not_found("user", &id))?;
+        let u = k.identity().user_by_id(&id).ok_or_else(|| not_found("user", &id))?;
         if !c.admin && c.user != u.id {
             return Err(forbidden("list_user_projects"));
         }
-        let ps = k.identity.projects_with_roles(u.id);
-        Ok(ps.iter().filter_map(|p| k.identity.projects.get(p)).map(|p| project_json(&base, p)).collect())
+        let ps = k.identity().projects_with_roles(u.id);
+        Ok(ps.iter().filter_map(|p| k.identity().projects.get(p)).map(|p| project_json(&base, p)).collect())
     })
     .await?;
     Ok(Json(collection(&s.site.base_url, &path, "projects", items)))
@@ -489,11 +489,11 @@ async fn user_groups(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Str
     let base = s.site.base_url.clone();
     let path = format!("users/{id}/groups");
     let items = read(&s, &h, move |k, c, _| {
-        let u = k.identity.user_by_id(&id).ok_or_else(|| not_found("user", &id))?;
+        let u = k.identity().user_by_id(&id).ok_or_else(|| not_found("user", &id))?;
         if !c.admin && c.user != u.id {
             return Err(forbidden("list_groups_for_user"));
         }
-        Ok(k.identity.groups_of(u.id).filter_map(|g| k.identity.groups.get(&g)).map(|g| group_json(&base, g)).collect())
+        Ok(k.identity().groups_of(u.id).filter_map(|g| k.identity().groups.get(&g)).map(|g| group_json(&base, g)).collect())
     })
     .await?;
     Ok(Json(collection(&s.site.base_url, &path, "groups", items)))
@@ -528,7 +528,7 @@ async fn list_groups(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Re
     let base = s.site.base_url.clone();
     let items = read(&s, &h, move |k, c, _| {
         admin_only(c, "list_groups")?;
-        let gs = k.identity.groups.values().filter(|g| matches(&q, "name", &g.name) && matches(&q, "domain_id", &g.domain));
+        let gs = k.identity().groups.values().filter(|g| matches(&q, "name", &g.name) && matches(&q, "domain_id", &g.domain));
         Ok(gs.map(|g| group_json(&base, g)).collect())
     })
     .await?;
@@ -539,7 +539,7 @@ async fn show_group(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Stri
     let base = s.site.base_url.clone();
     let v = read(&s, &h, move |k, c, _| {
         admin_only(c, "get_group")?;
-        k.identity.group_by_id(&id).map(|g| group_json(&base, g)).ok_or_else(|| not_found("group", &id))
+        k.identity().group_by_id(&id).map(|g| group_json(&base, g)).ok_or_else(|| not_found("group", &id))
     })
     .await?;
     Ok(ok("group", v))
@@ -564,7 +564,7 @@ async fn update_group(State(s): State<AppState>, h: HeaderMap, Path(id): Path<St
     let g = b.group;
     let gid = parse_id("group", &id)?;
     if let Some(d) = g.domain_id {
-        let current = read(&s, &h, move |k, _, _| k.identity.groups.get(&gid).map(|g| g.domain.clone()).ok_or_else(|| not_found("group", &id))).await?;
+        let current = read(&s, &h, move |k, _, _| k.identity().groups.get(&gid).map(|g| g.domain.clone()).ok_or_else(|| not_found("group", &id))).await?;
         if d != current {
             return Err(ApiError::bad_request(S, "Update of `domain_id` is not allowed."));
         }
@@ -615,7 +615,7 @@ async fn list_roles(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Res
         if q.contains_key("domain_id") {
             return Ok(vec![]);
         }
-        Ok(k.identity.roles.values().filter(|r| matches(&q, "name", &r.name)).map(|r| role_json(&base, r)).collect())
+        Ok(k.identity().roles.values().filter(|r| matches(&q, "name", &r.name)).map(|r| role_json(&base, r)).collect())
     })
     .await?;
     Ok(Json(collection(&s.site.base_url, "roles", "roles", items)))
@@ -623,7 +623,7 @@ async fn list_roles(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Res
 
 async fn show_role(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
     let base = s.site.base_url.clone();
-    let v = read(&s, &h, move |k, _, _| k.identity.role_by_id(&id).map(|r| role_json(&base, r)).ok_or_else(|| not_found("role", &id))).await?;
+    let v = read(&s, &h, move |k, _, _| k.identity().role_by_id(&id).map(|r| role_json(&base, r)).ok_or_else(|| not_found("role", &id))).await?;
     Ok(ok("role", v))
 }
 

@@ -147,7 +147,7 @@ fn find_candidates(k: &Kernel, q: &CandidateQuery) -> Vec<u32> {
         return Vec::new();
     }
     let total = q.total();
-    let pl = &k.placement;
+    let pl = &k.placement();
     let hosts = pl.candidates(None, &total);
     let others = (pl.by_host.len()..pl.providers.len()).map(|i| i as u32).filter(|&i| pl.provider(i).is_some_and(|p| p.host.is_none() && p.fits(&total)));
     hosts.chain(others).filter(|&i| pl.provider(i).is_some_and(|p| q.accepts(k, p))).take(q.limit.unwrap_or(usize::MAX)).collect()
@@ -192,7 +192,7 @@ async fn candidates(State(s): State<AppState>, v: Version, h: HeaderMap, RawQuer
     let q = CandidateQuery::parse(raw.as_deref(), v)?;
     let body = admin_read(&s, &h, move |k, _| {
         let found = find_candidates(k, &q);
-        let providers = found.iter().filter_map(|&i| k.placement.provider(i));
+        let providers = found.iter().filter_map(|&i| k.placement().provider(i));
         let requests: Vec<Value> = providers.clone().map(|p| request_json(p, &q, v)).collect();
         let summaries: Map<String, Value> = providers.map(|p| (p.uuid.to_string(), summary(k, p, &q, v))).collect();
         Ok(json!({"allocation_requests": requests, "provider_summaries": summaries}))
@@ -209,12 +209,12 @@ fn consumer_id(text: &str) -> Result<Uuid, ApiError> {
 async fn show(State(s): State<AppState>, v: Version, h: HeaderMap, Path(consumer): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = consumer_id(&consumer)?;
     let body = admin_read(&s, &h, move |k, _| {
-        let Some(c) = k.placement.consumers.get(&id) else { return Ok(json!({"allocations": {}})) };
+        let Some(c) = k.placement().consumers.get(&id) else { return Ok(json!({"allocations": {}})) };
         let allocs: Map<String, Value> = c
             .allocations
             .iter()
             .filter_map(|(&idx, r)| {
-                k.placement.provider(idx).map(|p| (p.uuid.to_string(), json!({"generation": p.generation, "resources": resources_json(r)})))
+                k.placement().provider(idx).map(|p| (p.uuid.to_string(), json!({"generation": p.generation, "resources": resources_json(r)})))
             })
             .collect();
         let mut o = json!({"allocations": allocs});
@@ -351,7 +351,7 @@ async fn post_many(State(s): State<AppState>, v: Version, h: HeaderMap, body: By
 async fn delete(State(s): State<AppState>, h: HeaderMap, Path(consumer): Path<String>) -> Result<StatusCode, ApiError> {
     let id = consumer_id(&consumer)?;
     let owner = admin_read(&s, &h, move |k, _| {
-        k.placement
+        k.placement()
             .consumers
             .get(&id)
             .map(|c| (c.project, c.user))
@@ -379,7 +379,7 @@ async fn usages(State(s): State<AppState>, v: Version, h: HeaderMap, RawQuery(ra
     let project = project.ok_or_else(|| ApiError::bad_request(S, "Invalid query string parameters: 'project_id' is a required property"))?;
     let body = admin_read(&s, &h, move |k, _| {
         let mut total = [0u64; NUM_CLASSES];
-        for c in k.placement.consumers.values().filter(|c| c.project == project && user.is_none_or(|u| c.user == u)) {
+        for c in k.placement().consumers.values().filter(|c| c.project == project && user.is_none_or(|u| c.user == u)) {
             for r in c.allocations.values() {
                 (0..NUM_CLASSES).for_each(|i| total[i] += r[i]);
             }

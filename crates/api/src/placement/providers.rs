@@ -62,7 +62,7 @@ fn not_found(uuid: &str) -> Error {
 
 /// The provider named by a path segment.
 pub(super) fn find<'a>(k: &'a Kernel, uuid: &str) -> orrery_kernel::Result<&'a Provider> {
-    uuid.parse::<Uuid>().ok().and_then(|u| k.placement.provider_by_uuid(&u)).map(|(_, p)| p).ok_or_else(|| not_found(uuid))
+    uuid.parse::<Uuid>().ok().and_then(|u| k.placement().provider_by_uuid(&u)).map(|(_, p)| p).ok_or_else(|| not_found(uuid))
 }
 
 /// Filters of `GET /resource_providers`, each from the microversion that added it.
@@ -108,7 +108,7 @@ impl ListFilter {
 async fn list(State(s): State<AppState>, v: Version, h: HeaderMap, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
     let filter = ListFilter::parse(q.as_deref(), v)?;
     let rps = admin_read(&s, &h, move |k, _| {
-        Ok(k.placement.providers.iter().flatten().filter(|p| filter.keep(k, p)).map(|p| provider_json(p, v)).collect::<Vec<_>>())
+        Ok(k.placement().providers.iter().flatten().filter(|p| filter.keep(k, p)).map(|p| provider_json(p, v)).collect::<Vec<_>>())
     })
     .await?;
     Ok(Json(json!({"resource_providers": rps})))
@@ -401,9 +401,9 @@ async fn usages(State(s): State<AppState>, h: HeaderMap, Path(uuid): Path<String
 async fn provider_allocations(State(s): State<AppState>, h: HeaderMap, Path(uuid): Path<String>) -> Result<Json<Value>, ApiError> {
     let body = admin_read(&s, &h, move |k, _| {
         let p = find(k, &uuid)?;
-        let idx = k.placement.by_uuid[&p.uuid];
+        let idx = k.placement().by_uuid[&p.uuid];
         let allocs: Map<String, Value> = k
-            .placement
+            .placement()
             .consumers
             .iter()
             .filter_map(|(id, c)| c.allocations.get(&idx).map(|r| (id.to_string(), json!({"resources": resources_json(r)}))))

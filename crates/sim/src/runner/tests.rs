@@ -87,7 +87,7 @@ lifetime = { dist = "exponential", mean = "1d" }"#;
         assert!(h.vcpu_used <= h.vcpu_capacity && h.ram_used_mb <= h.ram_capacity_mb, "{h:?}");
     }
     // The kernel holds exactly the runner's live servers (refused ones are deleted).
-    assert_eq!(sim.kernel.compute.servers.len(), sim.servers_alive());
+    assert_eq!(sim.kernel.compute().servers.len(), sim.servers_alive());
 }
 
 /// Time-weighted mean of servers alive over the samples from `from_s` on.
@@ -166,7 +166,7 @@ fn journal(exp: &Experiment) -> Vec<JournalEntry> {
     let mut k = Kernel::new();
     k.apply(t0, system(Command::Init(Box::new(init.clone())))).unwrap();
     let (user, project) = admin_ids(&k).unwrap();
-    let image = k.images.find("cirros-0.6").unwrap().id;
+    let image = k.images().find("cirros-0.6").unwrap().id;
     let token = "t".repeat(64);
     let issue = IdentityCmd::IssueToken { token: token.clone(), method: AuthMethod::Password { user }, scope: Some(Scope::Project(project)) };
     let mut out = vec![(t0, system(Command::Init(Box::new(init)))), (t0, system(Command::Identity(issue)))];

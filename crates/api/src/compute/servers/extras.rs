@@ -253,7 +253,7 @@ fn collect_actions(k: &orrery_kernel::Kernel, admin: bool, srv: &kservers::Serve
         .map(|rec| ActionOut {
             server: srv.id,
             project: srv.project,
-            hosts: rec.events.iter().map(|e| e.host.map(|h| k.topology.host(h).name.clone())).collect(),
+            hosts: rec.events.iter().map(|e| e.host.map(|h| k.topology().host(h).name.clone())).collect(),
             rec: rec.clone(),
             admin,
         })

@@ -172,7 +172,7 @@ pub fn parse(k: &Kernel, caller: &Caller, mv: Microversion, q: &Pairs, detail: b
 /// The filters only admins may use; false when one names nothing that exists.
 fn admin_filters(k: &Kernel, q: &Pairs, out: &mut ListQuery) -> Result<bool> {
     if let Some(h) = get(q, "host").or_else(|| get(q, "node")) {
-        match k.topology.host_by_name.get(h) {
+        match k.topology().host_by_name.get(h) {
             Some(&idx) => out.host = Some(idx),
             None => return Ok(false),
         }
@@ -181,7 +181,7 @@ fn admin_filters(k: &Kernel, q: &Pairs, out: &mut ListQuery) -> Result<bool> {
         out.user = Some(uuid_param("user_id", u)?);
     }
     if let Some(z) = get(q, "availability_zone") {
-        match k.topology.zones.iter().position(|zone| zone.name == z) {
+        match k.topology().zones.iter().position(|zone| zone.name == z) {
             Some(i) => out.zone = Some(i as u32),
             None => return Ok(false),
         }

@@ -41,7 +41,7 @@ fn sys(k: &mut Kernel, command: Command) {
 
 /// A user with `role` in `project` (created if new), holding `token`.
 fn user(k: &mut Kernel, n: u128, project: Uuid, role: &str, token: &str) {
-    if !k.identity.projects.contains_key(&project) {
+    if !k.identity().projects.contains_key(&project) {
         let p = Project {
             id: project,
             name: format!("p{n}"),
@@ -65,7 +65,7 @@ fn user(k: &mut Kernel, n: u128, project: Uuid, role: &str, token: &str) {
         email: None,
     };
     sys(k, Command::Identity(identity::Cmd::CreateUser(u)));
-    let role = k.identity.role_by_name(role).expect("built-in role").id;
+    let role = k.identity().role_by_name(role).expect("built-in role").id;
     sys(k, Command::Identity(identity::Cmd::Grant(Assignment { actor: Actor::User(id), target: Target::Project(project), role })));
     sys(
         k,
@@ -78,8 +78,8 @@ fn cloud(hosts: u32, instances: i64) -> Kernel {
     let mut k = Kernel::new();
     let spec = InitSpec { seed: 3, topology: topology(hosts), bootstrap: Bootstrap::new("admin", "$argon2id$v=19$unused") };
     sys(&mut k, Command::Init(Box::new(spec)));
-    let admin = k.identity.user_by_name(DEFAULT_DOMAIN, "admin").expect("admin").id;
-    let admin_project = k.identity.projects.values().find(|p| p.name == "admin").expect("admin project").id;
+    let admin = k.identity().user_by_name(DEFAULT_DOMAIN, "admin").expect("admin").id;
+    let admin_project = k.identity().projects.values().find(|p| p.name == "admin").expect("admin project").id;
     sys(
         &mut k,
         Command::Identity(identity::Cmd::IssueToken {
@@ -101,7 +101,7 @@ fn app(k: Kernel) -> Router {
 }
 
 fn image_id(k: &Kernel) -> String {
-    k.images.find("cirros-0.6").expect("built-in image").id.to_string()
+    k.images().find("cirros-0.6").expect("built-in image").id.to_string()
 }
 
 async fn req(app: &Router, method: &str, path: &str, token: &str, mv: &str, body: Option<Value>) -> Resp {
@@ -406,7 +406,7 @@ async fn bench_servers() {
 fn bench_detail_parts() {
     use orrery_kernel::compute::servers::{self as ks, list, CreateSpec};
     let mut k = cloud(400, -1);
-    let image = k.images.find("cirros-0.6").unwrap().id;
+    let image = k.images().find("cirros-0.6").unwrap().id;
     let caller = orrery_kernel::Caller::scoped(Uuid(0x9001), P1_ID, &["member", "reader"]);
     let t = std::time::Instant::now();
     for i in 0..10_000u128 {
@@ -446,7 +446,7 @@ fn bench_detail_parts() {
 fn server_state_round_trips_through_json() {
     use orrery_kernel::compute::servers::{self as ks, Action, CreateSpec};
     let mut k = cloud(2, 10);
-    let image = k.images.find("cirros-0.6").unwrap().id;
+    let image = k.images().find("cirros-0.6").unwrap().id;
     let caller = orrery_kernel::Caller::scoped(Uuid(0x9001), P1_ID, &["member", "reader"]);
     for i in 0..3u128 {
         let spec = CreateSpec {
@@ -472,7 +472,7 @@ fn server_state_round_trips_through_json() {
     let text = serde_json::to_string(&k).expect("kernel state serializes to JSON");
     let back: Kernel = serde_json::from_str(&text).expect("and back");
     assert_eq!(back.state_hash(), k.state_hash());
-    assert_eq!(back.compute.servers, k.compute.servers);
+    assert_eq!(back.compute().servers, k.compute().servers);
 }
 
 #[tokio::test]

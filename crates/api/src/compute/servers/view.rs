@@ -110,14 +110,14 @@ impl<'k> Collector<'k> {
     /// The view of `s`.
     pub fn view(&mut self, s: &Server) -> View {
         let k = self.k;
-        let flavor = self.flavors.entry(s.flavor).or_insert_with(|| Arc::new(k.compute.servers.flavor(s.flavor).clone())).clone();
-        let zone = s.host.map(|h| k.topology.host(h).zone).or(s.requested_zone).map(|z| k.topology.zones[z as usize].name.clone());
+        let flavor = self.flavors.entry(s.flavor).or_insert_with(|| Arc::new(k.compute().servers.flavor(s.flavor).clone())).clone();
+        let zone = s.host.map(|h| k.topology().host(h).zone).or(s.requested_zone).map(|z| k.topology().zones[z as usize].name.clone());
         let host_status = match s.host {
             None => "",
-            Some(h) => match k.health.host(&k.topology, h) {
+            Some(h) => match k.health().host(k.topology(), h) {
                 State::Down => "DOWN",
                 State::Maintenance => "MAINTENANCE",
-                State::Up if !k.topology.host(h).enabled => "MAINTENANCE",
+                State::Up if !k.topology().host(h).enabled => "MAINTENANCE",
                 State::Up => "UP",
             },
         };
@@ -138,7 +138,7 @@ impl<'k> Collector<'k> {
             image: s.image,
             key_name: x.key_name.clone(),
             zone,
-            host: s.host.map(|h| k.topology.host(h).name.clone()),
+            host: s.host.map(|h| k.topology().host(h).name.clone()),
             host_status,
             metadata: s.metadata.clone(),
             tags: x.tags.iter().cloned().collect(),
