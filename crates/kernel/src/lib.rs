@@ -274,6 +274,11 @@ impl Kernel {
                 return Err(format!("server {} is on a host but holds no allocation", s.id));
             }
         }
+        for (id, p) in &self.compute.servers.pending {
+            if !self.timers.contains(p.deadline) {
+                return Err(format!("server {id} waits for the driver with no deadline"));
+            }
+        }
         for (id, d) in &self.compute.servers.down {
             // Lost with its host: it waits for the host, or is being brought back (restarted
             // or rebuilt elsewhere), never idle on a live host.
@@ -297,9 +302,14 @@ impl Kernel {
         self.timers.next_due()
     }
 
-    /// Schedules a timer `after` from now.
-    pub(crate) fn schedule_timer(&mut self, after: Dur, timer: Timer) {
-        self.timers.schedule(self.now.plus(after), timer);
+    /// Cancels a timer that has not fired (nothing if it has).
+    pub(crate) fn cancel_timer(&mut self, key: timer::TimerKey) {
+        self.timers.cancel(key);
+    }
+
+    /// Schedules `timer` to fire `after` from now.
+    pub(crate) fn schedule_timer(&mut self, after: Dur, timer: Timer) -> timer::TimerKey {
+        self.timers.schedule(self.now.plus(after), timer)
     }
 
     /// The kernel's RNG, for ids and random choices made inside the kernel.

@@ -6,6 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::time::Time;
 
+/// Names one scheduled timer, so its owner can cancel it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TimerKey {
+    at: Time,
+    seq: u64,
+}
+
 /// Timers ordered by due time, ties broken by the order they were scheduled in.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(into = "TimerList<T>", from = "TimerList<T>", bound(serialize = "T: Clone + Serialize", deserialize = "T: Deserialize<'de>"))]
@@ -41,9 +48,19 @@ impl<T> Default for TimerQueue<T> {
 
 impl<T> TimerQueue<T> {
     /// Schedules `timer` to fire at `at`.
-    pub fn schedule(&mut self, at: Time, timer: T) {
+    pub fn schedule(&mut self, at: Time, timer: T) -> TimerKey {
+        let key = TimerKey { at, seq: self.next_seq };
         self.due.insert((at, self.next_seq), timer);
         self.next_seq += 1;
+        key
+    }
+    /// Removes a timer before it fires; `None` if it already fired or was cancelled.
+    pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
+        self.due.remove(&(key.at, key.seq))
+    }
+    /// Whether the timer `key` names is still pending.
+    pub fn contains(&self, key: TimerKey) -> bool {
+        self.due.contains_key(&(key.at, key.seq))
     }
     /// Removes and returns the earliest timer due at or before `to`.
     pub fn pop_due(&mut self, to: Time) -> Option<(Time, T)> {
@@ -82,5 +99,17 @@ mod tests {
         assert_eq!(q.pop_due(Time(100)), Some((Time(20), "b")));
         assert_eq!(q.pop_due(Time(100)), Some((Time(20), "c")));
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_cancelled_timer_never_fires() {
+        let mut q = TimerQueue::default();
+        let a = q.schedule(Time(10), "a");
+        q.schedule(Time(20), "b");
+        assert!(q.contains(a));
+        assert_eq!(q.cancel(a), Some("a"));
+        assert_eq!(q.cancel(a), None);
+        assert!(!q.contains(a));
+        assert_eq!(q.pop_due(Time(100)), Some((Time(20), "b")));
     }
 }

@@ -26,7 +26,9 @@ pub(crate) fn lose(k: &mut Kernel, id: &Uuid, h: HostIdx) -> bool {
     }
     supersede(s, now);
     s.op = s.op.wrapping_add(1);
-    k.compute.servers.pending.remove(id);
+    if let Some(p) = k.compute.servers.pending.remove(id) {
+        k.cancel_timer(p.deadline);
+    }
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return false };
     if s.vm_state == VmState::Building {
         s.vm_state = VmState::Error;

@@ -98,8 +98,10 @@ pub(crate) fn await_driver(k: &mut Kernel, id: Uuid, op: u32, model: Dur, step: 
         return;
     };
     let operation = Operation { server: id, op, host, work, at: k.now(), model };
-    k.compute.servers.pending.insert(id, Pending { operation: operation.clone(), step });
-    let deadline = Dur(model.0.saturating_add(k.policy().timing.driver_timeout.0));
-    k.schedule_timer(deadline, crate::Timer::Compute(crate::compute::Timer::Server(super::Timer { server: id, op })));
+    let after = Dur(model.0.saturating_add(k.policy().timing.driver_timeout.0));
+    let deadline = k.schedule_timer(after, crate::Timer::Compute(crate::compute::Timer::Server(super::Timer { server: id, op })));
+    if let Some(old) = k.compute.servers.pending.insert(id, Pending { operation: operation.clone(), step, deadline }) {
+        k.cancel_timer(old.deadline);
+    }
     k.outbox.effects.push(Effect::Run(operation));
 }

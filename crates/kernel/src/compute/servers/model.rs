@@ -780,6 +780,8 @@ pub struct Pending {
     pub operation: Operation,
     /// What its observation finishes.
     pub step: Step,
+    /// Its deadline timer, cancelled when the operation ends first.
+    pub deadline: crate::timer::TimerKey,
 }
 
 /// Nova's message for a server that does not exist or that the caller may not see.

@@ -57,7 +57,9 @@ fn take(k: &mut Kernel, server: &Uuid, op: u32) -> Option<Pending> {
     let current = k.compute.servers.get(server).is_some_and(|s| s.op == op);
     let waits = k.compute.servers.pending.get(server).is_some_and(|p| p.operation.op == op);
     if current && waits {
-        k.compute.servers.pending.remove(server)
+        let p = k.compute.servers.pending.remove(server)?;
+        k.cancel_timer(p.deadline);
+        Some(p)
     } else {
         None
     }
