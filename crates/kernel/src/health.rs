@@ -113,6 +113,16 @@ pub enum Cmd {
         /// The new state.
         state: State,
     },
+    /// Sets a component's own state if it is not already in it (Nova's `forced_down`, which
+    /// may be repeated); a no-op otherwise, with no event.
+    Ensure {
+        /// The component's kind.
+        kind: Kind,
+        /// Its name in the topology.
+        name: String,
+        /// The state it should be in.
+        state: State,
+    },
 }
 
 /// Health replies.

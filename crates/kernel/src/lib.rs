@@ -333,7 +333,16 @@ impl Kernel {
         if !(caller.admin || caller.system) {
             return Err(Error::forbidden("orrery.forbidden", "Policy doesn't allow orrery:health:update to be performed.".into()));
         }
-        let health::Cmd::Set { kind, name, state } = cmd;
+        let (kind, name, state) = match cmd {
+            health::Cmd::Set { kind, name, state } => (kind, name, state),
+            health::Cmd::Ensure { kind, name, state } => {
+                let idx = self.health.find(&self.topology, kind, &name)?;
+                if self.health.own(kind, idx) == state {
+                    return Ok(health::Reply::Changed { hosts: Vec::new() });
+                }
+                (kind, name, state)
+            }
+        };
         let changes = self.health.set(&self.topology, self.now, kind, &name, state)?;
         self.outbox.events.push(Event::HealthChanged { kind, name, state });
         for c in &changes {

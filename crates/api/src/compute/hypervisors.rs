@@ -1,9 +1,9 @@
 //! Compute API: the physical side as Nova shows it to admins: hypervisors (`os-hypervisors`,
 //! with statistics), services (`os-services`), availability zones (`os-availability-zone`) and
-//! host aggregates (`os-aggregates`, read-only). Everything is drawn from the topology and
-//! placement; usage comes from each host's resource provider. Updating a compute service
-//! disables or enables its host, and forcing it down or up fails or recovers the host (the
-//! kernel's `compute::hosts` commands).
+//! host aggregates (`os-aggregates`, read-only). The records and their policy come from the
+//! kernel's views (`orrery_kernel::compute::views`); this module parses requests and renders
+//! the views in Nova's shapes. Updating a compute service disables or enables its host, and
+//! forcing it down or up fails or recovers the host through the health service.
 
 use std::collections::BTreeMap;
 
@@ -12,10 +12,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::{get, put};
 use axum::{Json, Router};
+use orrery_kernel::compute::views::{self, HostRef, Hypervisor, HypervisorQuery};
 use orrery_kernel::compute::{self as kcompute, hosts};
 use orrery_kernel::health::{self, Kind, State as HealthState};
-use orrery_kernel::placement::{DISK_GB, MEMORY_MB, VCPU};
-use orrery_kernel::topology::{Host, Role};
 use orrery_kernel::{Caller, Command, Error, HostIdx, Kernel, Time, Uuid};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -54,104 +53,74 @@ fn admin_only(c: &Caller, what: &str) -> orrery_kernel::Result<()> {
     }
 }
 
-/// A host's numbers as a hypervisor record shows them.
-struct HostView {
-    idx: HostIdx,
-    host: Host,
-    /// Whether the host is alive (its effective health is not down).
-    up: bool,
-    used: [u64; 3],
-    reserved: [u64; 3],
-    running: usize,
-    servers: Vec<(Uuid, String)>,
-}
-
-/// Whether host `idx` is alive: its effective health is not down.
-fn alive(k: &Kernel, idx: HostIdx) -> bool {
-    k.health().host_alive(k.topology(), idx)
-}
-
-/// Nova's `forced_down`: the host itself was failed (not just its rack or zone).
-fn forced_down(k: &Kernel, idx: HostIdx) -> bool {
-    k.health().own(Kind::Host, idx) == HealthState::Down
-}
-
-impl HostView {
-    /// A host with no usage figures, for service records.
-    fn bare(k: &Kernel, idx: HostIdx) -> HostView {
-        HostView { idx, host: k.topology().host(idx).clone(), up: alive(k, idx), used: [0; 3], reserved: [0; 3], running: 0, servers: Vec::new() }
-    }
-
-    fn of(k: &Kernel, idx: HostIdx, with_servers: bool) -> HostView {
-        let host = k.topology().host(idx).clone();
-        let prov = k.placement().by_host.get(&idx).and_then(|&p| k.placement().provider(p));
-        let amount = |c: usize, f: &dyn Fn(&orrery_kernel::placement::Inventory) -> u64| prov.and_then(|p| p.inventories[c].as_ref()).map_or(0, f);
-        let used = [VCPU, MEMORY_MB, DISK_GB].map(|c| prov.map_or(0, |p| p.usage[c]));
-        let reserved = [VCPU, MEMORY_MB, DISK_GB].map(|c| amount(c, &|i| i.reserved));
-        let servers = if with_servers { k.compute().servers.on_host(idx).map(|s| (s.id, s.instance_name())).collect() } else { Vec::new() };
-        HostView { idx, host, up: alive(k, idx), used, reserved, running: k.compute().servers.servers_on_host(idx), servers }
-    }
-
-    fn id(&self, mv: Microversion) -> Value {
-        if mv.at_least(53) {
-            json!(self.host.id.to_string())
-        } else {
-            json!(self.idx + 1)
-        }
-    }
-
-    fn service_id(&self, mv: Microversion) -> Value {
-        if mv.at_least(53) {
-            json!(service_uuid(&self.host).to_string())
-        } else {
-            json!(self.idx + 3)
-        }
-    }
-
-    fn summary(&self, mv: Microversion) -> Value {
-        let mut o = json!({
-            "id": self.id(mv),
-            "hypervisor_hostname": self.host.name,
-            "state": if self.up { "up" } else { "down" },
-            "status": if self.host.enabled { "enabled" } else { "disabled" },
-        });
-        if !self.servers.is_empty() {
-            o["servers"] = self.servers.iter().map(|(id, name)| json!({"uuid": id.to_string(), "name": name})).collect();
-        }
-        o
-    }
-
-    fn detail(&self, mv: Microversion) -> Value {
-        let h = &self.host;
-        let mem_used = self.used[1] + self.reserved[1];
-        let disk_used = self.used[2] + self.reserved[2];
-        let free_disk = h.spec.disk as i64 - disk_used as i64;
-        let cpu_info = json!({
-            "arch": h.spec.arch, "model": "Cascadelake-Server-noTSX", "vendor": "Intel",
-            "topology": {"cells": 2, "sockets": 2, "cores": (h.spec.vcpus / 4).max(1), "threads": 2},
-            "features": ["avx2", "avx512f", "vmx", "aes", "sse4.2"],
-        });
-        let mut o = self.summary(mv);
-        let fields = json!({
-            "vcpus": h.spec.vcpus, "vcpus_used": self.used[0],
-            "memory_mb": h.spec.ram, "memory_mb_used": mem_used, "free_ram_mb": h.spec.ram as i64 - mem_used as i64,
-            "local_gb": h.spec.disk, "local_gb_used": disk_used, "free_disk_gb": free_disk, "disk_available_least": free_disk,
-            "running_vms": self.running, "current_workload": 0,
-            "hypervisor_type": "QEMU", "hypervisor_version": 8_002_000,
-            "host_ip": host_ip(self.idx),
-            "cpu_info": if mv.at_least(28) { cpu_info } else { json!(cpu_info.to_string()) },
-            "service": {"host": h.name, "id": self.service_id(mv), "disabled_reason": h.disabled_reason},
-        });
-        if let (Some(o), Some(f)) = (o.as_object_mut(), fields.as_object()) {
-            o.extend(f.clone());
-        }
-        o
+/// A hypervisor's id at `mv`: its index + 1 before 2.53, its UUID from then.
+fn hypervisor_id(v: &Hypervisor, mv: Microversion) -> Value {
+    if mv.at_least(53) {
+        json!(v.host.id.to_string())
+    } else {
+        json!(v.idx + 1)
     }
 }
 
-/// A stable service UUID per host, derived from the host's id.
-fn service_uuid(h: &Host) -> Uuid {
-    Uuid::from_random(h.id.0.rotate_left(64) ^ 0x5e41_71ce)
+/// Its compute service's id at `mv`.
+fn service_id(v: &Hypervisor, mv: Microversion) -> Value {
+    if mv.at_least(53) {
+        json!(v.service_id.to_string())
+    } else {
+        json!(v.idx + 3)
+    }
+}
+
+/// The reference a hypervisor id names at `mv`.
+fn host_ref(id: &str, mv: Microversion) -> Option<HostRef> {
+    if mv.at_least(53) {
+        id.parse::<Uuid>().ok().map(HostRef::Uuid)
+    } else {
+        id.parse::<u32>().ok().and_then(|n| n.checked_sub(1)).map(HostRef::Index)
+    }
+}
+
+fn not_found(id: &str) -> Error {
+    Error::not_found("compute.not_found", format!("Hypervisor with ID {id} could not be found."))
+}
+
+fn summary(v: &Hypervisor, mv: Microversion) -> Value {
+    let mut o = json!({
+        "id": hypervisor_id(v, mv),
+        "hypervisor_hostname": v.host.name,
+        "state": if v.up { "up" } else { "down" },
+        "status": if v.host.enabled { "enabled" } else { "disabled" },
+    });
+    if !v.servers.is_empty() {
+        o["servers"] = v.servers.iter().map(|(id, name)| json!({"uuid": id.to_string(), "name": name})).collect();
+    }
+    o
+}
+
+fn detail_json(v: &Hypervisor, mv: Microversion) -> Value {
+    let h = &v.host;
+    let (mem_used, disk_used) = (v.memory_used(), v.disk_used());
+    let free_disk = h.spec.disk as i64 - disk_used as i64;
+    let cpu_info = json!({
+        "arch": h.spec.arch, "model": "Cascadelake-Server-noTSX", "vendor": "Intel",
+        "topology": {"cells": 2, "sockets": 2, "cores": (h.spec.vcpus / 4).max(1), "threads": 2},
+        "features": ["avx2", "avx512f", "vmx", "aes", "sse4.2"],
+    });
+    let mut o = summary(v, mv);
+    let fields = json!({
+        "vcpus": h.spec.vcpus, "vcpus_used": v.used[0],
+        "memory_mb": h.spec.ram, "memory_mb_used": mem_used, "free_ram_mb": h.spec.ram as i64 - mem_used as i64,
+        "local_gb": h.spec.disk, "local_gb_used": disk_used, "free_disk_gb": free_disk, "disk_available_least": free_disk,
+        "running_vms": v.running, "current_workload": 0,
+        "hypervisor_type": "QEMU", "hypervisor_version": 8_002_000,
+        "host_ip": host_ip(v.idx),
+        "cpu_info": if mv.at_least(28) { cpu_info } else { json!(cpu_info.to_string()) },
+        "service": {"host": h.name, "id": service_id(v, mv), "disabled_reason": h.disabled_reason},
+    });
+    if let (Some(o), Some(f)) = (o.as_object_mut(), fields.as_object()) {
+        o.extend(f.clone());
+    }
+    o
 }
 
 /// A management address per host, in 10.0.0.0/8.
@@ -160,51 +129,35 @@ fn host_ip(idx: HostIdx) -> String {
     format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
 }
 
-/// Compute hosts in index order.
-fn compute_hosts(k: &Kernel) -> impl Iterator<Item = HostIdx> + '_ {
-    k.placement().by_host.keys().copied()
+fn truthy(v: Option<&String>) -> bool {
+    v.is_some_and(|v| ["1", "true", "yes", "on"].contains(&v.to_ascii_lowercase().as_str()))
 }
 
-/// Finds a hypervisor by its id at `mv` (an integer before 2.53, the host UUID from it).
-fn find_host(k: &Kernel, id: &str, mv: Microversion) -> orrery_kernel::Result<HostIdx> {
-    let idx = if mv.at_least(53) {
-        id.parse::<Uuid>().ok().and_then(|u| k.placement().by_uuid.get(&u)).and_then(|&p| k.placement().provider(p)).and_then(|p| p.host)
-    } else {
-        id.parse::<u32>().ok().and_then(|n| n.checked_sub(1)).filter(|h| k.placement().by_host.contains_key(h))
-    };
-    idx.ok_or_else(|| Error::not_found("compute.not_found", format!("Hypervisor with ID {id} could not be found.")))
-}
-
-/// Hypervisors for a list: `hypervisor_hostname_pattern`, `limit` and `marker` (2.33+),
-/// `with_servers` (2.53+).
-fn listed(k: &Kernel, c: &Caller, q: &BTreeMap<String, String>, mv: Microversion) -> orrery_kernel::Result<Vec<HostView>> {
-    admin_only(c, "os-hypervisors:list")?;
-    let with_servers = mv.at_least(53) && q.get("with_servers").is_some_and(|v| ["1", "true", "yes", "on"].contains(&v.to_ascii_lowercase().as_str()));
-    let pattern = q.get("hypervisor_hostname_pattern").filter(|_| mv.at_least(53));
+/// Parses a list's query: `hypervisor_hostname_pattern`, `limit` and `marker` (2.33+),
+/// `with_servers` (2.53+), and reads the matching hypervisors.
+fn listed(k: &Kernel, c: &Caller, q: &BTreeMap<String, String>, mv: Microversion) -> orrery_kernel::Result<Vec<Hypervisor>> {
     let paged = mv.at_least(33);
     let limit = match q.get("limit").filter(|_| paged) {
         Some(l) => {
-            l.parse::<usize>().map_err(|_| Error::bad_request("compute.bad_request", format!("Invalid input for query parameters limit. Value: {l}.")))?
+            Some(l.parse::<usize>().map_err(|_| Error::bad_request("compute.bad_request", format!("Invalid input for query parameters limit. Value: {l}.")))?)
         }
-        None => usize::MAX,
+        None => None,
     };
-    let start = match q.get("marker").filter(|_| paged) {
-        Some(m) => find_host(k, m, mv).map_err(|_| Error::bad_request("compute.bad_request", format!("marker [{m}] not found")))? + 1,
-        None => 0,
+    let after = match q.get("marker").filter(|_| paged) {
+        Some(m) => {
+            Some(host_ref(m, mv).and_then(|r| views::find(k, &r)).ok_or_else(|| Error::bad_request("compute.bad_request", format!("marker [{m}] not found")))?)
+        }
+        None => None,
     };
-    let hosts = compute_hosts(k).filter(|&h| h >= start).filter(|&h| pattern.is_none_or(|p| k.topology().host(h).name.contains(p.as_str())));
-    let out: Vec<HostView> = hosts.take(limit).map(|h| HostView::of(k, h, with_servers)).collect();
-    if out.is_empty() && pattern.is_some() {
-        return Err(Error::not_found("compute.not_found", format!("No hypervisor matching '{}' could be found.", pattern.map_or("", |p| p.as_str()))));
-    }
-    Ok(out)
+    let pattern = q.get("hypervisor_hostname_pattern").filter(|_| mv.at_least(53)).cloned();
+    views::hypervisors(k, c, &HypervisorQuery { pattern, after, limit, with_servers: mv.at_least(53) && truthy(q.get("with_servers")) })
 }
 
 /// Adds `hypervisors_links` when a page is full.
-fn with_links(mut body: Value, views: &[HostView], q: &BTreeMap<String, String>, mv: Microversion, base: &str, path: &str) -> Value {
+fn with_links(mut body: Value, views: &[Hypervisor], q: &BTreeMap<String, String>, mv: Microversion, base: &str, path: &str) -> Value {
     if let (Some(l), Some(last)) = (q.get("limit").and_then(|l| l.parse::<usize>().ok()), views.last()) {
         if mv.at_least(33) && views.len() == l {
-            let marker = last.id(mv);
+            let marker = hypervisor_id(last, mv);
             let marker = marker.as_str().map_or_else(|| marker.to_string(), str::to_string);
             body["hypervisors_links"] = json!([{"rel": "next", "href": format!("{base}/compute/v2.1/{path}?limit={l}&marker={marker}")}]);
         }
@@ -215,14 +168,14 @@ fn with_links(mut body: Value, views: &[HostView], q: &BTreeMap<String, String>,
 async fn list(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
     let q2 = q.clone();
     let views = read(&s, S, auth(&h, S)?, move |k, c| listed(k, c, &q2, mv)).await?;
-    let body = json!({"hypervisors": views.iter().map(|v| v.summary(mv)).collect::<Vec<_>>()});
+    let body = json!({"hypervisors": views.iter().map(|v| summary(v, mv)).collect::<Vec<_>>()});
     Ok(Json(with_links(body, &views, &q, mv, &s.site.base_url, "os-hypervisors")))
 }
 
 async fn detail(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
     let q2 = q.clone();
     let views = read(&s, S, auth(&h, S)?, move |k, c| listed(k, c, &q2, mv)).await?;
-    let body = json!({"hypervisors": views.iter().map(|v| v.detail(mv)).collect::<Vec<_>>()});
+    let body = json!({"hypervisors": views.iter().map(|v| detail_json(v, mv)).collect::<Vec<_>>()});
     Ok(Json(with_links(body, &views, &q, mv, &s.site.base_url, "os-hypervisors/detail")))
 }
 
@@ -233,13 +186,15 @@ async fn show(
     Path(id): Path<String>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let with_servers = mv.at_least(53) && q.get("with_servers").is_some_and(|v| ["1", "true", "yes", "on"].contains(&v.to_ascii_lowercase().as_str()));
+    let with_servers = mv.at_least(53) && truthy(q.get("with_servers"));
     let v = read(&s, S, auth(&h, S)?, move |k, c| {
+        // Policy first, as Nova does: a non-admin learns nothing from a malformed id.
         admin_only(c, "os-hypervisors:show")?;
-        Ok(HostView::of(k, find_host(k, &id, mv)?, with_servers))
+        let r = host_ref(&id, mv).ok_or_else(|| not_found(&id))?;
+        views::hypervisor(k, c, &r, with_servers)
     })
     .await?;
-    Ok(Json(json!({"hypervisor": v.detail(mv)})))
+    Ok(Json(json!({"hypervisor": detail_json(&v, mv)})))
 }
 
 /// `GET /os-hypervisors/{hostname}/servers` (before 2.53): hypervisors whose name matches, with servers.
@@ -256,48 +211,25 @@ async fn legacy_search(s: AppState, mv: Microversion, h: HeaderMap, pattern: Str
     if mv.at_least(53) {
         return Err(ApiError::not_found(S, "The resource could not be found."));
     }
+    let q = HypervisorQuery { pattern: Some(pattern), with_servers, ..HypervisorQuery::default() };
     let views = read(&s, S, auth(&h, S)?, move |k, c| {
         admin_only(c, "os-hypervisors:search")?;
-        let hits: Vec<HostView> =
-            compute_hosts(k).filter(|&x| k.topology().host(x).name.contains(&pattern)).map(|x| HostView::of(k, x, with_servers)).collect();
-        if hits.is_empty() {
-            return Err(Error::not_found("compute.not_found", format!("No hypervisor matching '{pattern}' could be found.")));
-        }
-        Ok(hits)
+        views::hypervisors(k, c, &q)
     })
     .await?;
-    Ok(Json(json!({"hypervisors": views.iter().map(|v| v.summary(mv)).collect::<Vec<_>>()})))
+    Ok(Json(json!({"hypervisors": views.iter().map(|v| summary(v, mv)).collect::<Vec<_>>()})))
 }
 
 async fn statistics(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let stats = read(&s, S, auth(&h, S)?, |k, c| {
-        admin_only(c, "os-hypervisors:statistics")?;
-        let mut t = BTreeMap::<&str, i64>::new();
-        for idx in compute_hosts(k) {
-            let v = HostView::of(k, idx, false);
-            let (mem_used, disk_used) = ((v.used[1] + v.reserved[1]) as i64, (v.used[2] + v.reserved[2]) as i64);
-            let (ram, disk) = (v.host.spec.ram as i64, v.host.spec.disk as i64);
-            for (key, n) in [
-                ("count", 1),
-                ("vcpus", i64::from(v.host.spec.vcpus)),
-                ("vcpus_used", v.used[0] as i64),
-                ("memory_mb", ram),
-                ("memory_mb_used", mem_used),
-                ("free_ram_mb", ram - mem_used),
-                ("local_gb", disk),
-                ("local_gb_used", disk_used),
-                ("free_disk_gb", disk - disk_used),
-                ("disk_available_least", disk - disk_used),
-                ("running_vms", v.running as i64),
-                ("current_workload", 0),
-            ] {
-                *t.entry(key).or_insert(0) += n;
-            }
-        }
-        Ok(t)
-    })
-    .await?;
-    Ok(Json(json!({"hypervisor_statistics": stats})))
+    let t = read(&s, S, auth(&h, S)?, views::statistics).await?;
+    let free = |(total, used): (u64, u64)| total as i64 - used as i64;
+    Ok(Json(json!({"hypervisor_statistics": {
+        "count": t.count,
+        "vcpus": t.vcpus.0, "vcpus_used": t.vcpus.1,
+        "memory_mb": t.memory_mb.0, "memory_mb_used": t.memory_mb.1, "free_ram_mb": free(t.memory_mb),
+        "local_gb": t.local_gb.0, "local_gb_used": t.local_gb.1, "free_disk_gb": free(t.local_gb), "disk_available_least": free(t.local_gb),
+        "running_vms": t.running, "current_workload": 0,
+    }})))
 }
 
 /// One `os-services` record.
@@ -324,39 +256,35 @@ fn service_json(mv: Microversion, r: ServiceRow<'_>, now: Time) -> Value {
     o
 }
 
+/// A compute host's `nova-compute` record.
+fn compute_service_json(v: &Hypervisor, mv: Microversion, now: Time) -> Value {
+    let row = ServiceRow {
+        id: service_id(v, mv),
+        binary: "nova-compute",
+        host: &v.host.name,
+        zone: &v.zone,
+        up: v.up,
+        forced_down: v.forced_down,
+        enabled: v.host.enabled,
+        reason: v.host.disabled_reason.as_deref(),
+    };
+    service_json(mv, row, now)
+}
+
 async fn services(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
-    let list = read(&s, S, auth(&h, S)?, move |k, c| {
-        admin_only(c, "os-services:list")?;
-        let now = k.now();
-        let control = |n: u32, binary: &str| {
-            let id = if mv.at_least(53) {
-                json!(Uuid::from_random(u128::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834)).to_string())
-            } else {
-                json!(n)
-            };
-            service_json(mv, ServiceRow { id, binary, host: "controller", zone: "internal", up: true, forced_down: false, enabled: true, reason: None }, now)
+    let (list, now) = read(&s, S, auth(&h, S)?, |k, c| Ok((views::services(k, c)?, k.now()))).await?;
+    let control = |n: u32, binary: &str| {
+        let id = if mv.at_least(53) {
+            json!(Uuid::from_random(u128::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834)).to_string())
+        } else {
+            json!(n)
         };
-        let mut out = vec![control(1, "nova-scheduler"), control(2, "nova-conductor")];
-        for idx in compute_hosts(k) {
-            let v = HostView::bare(k, idx);
-            let zone = k.topology().zone_of(idx);
-            let row = ServiceRow {
-                id: v.service_id(mv),
-                binary: "nova-compute",
-                host: &v.host.name,
-                zone,
-                up: v.up,
-                forced_down: forced_down(k, idx),
-                enabled: v.host.enabled,
-                reason: v.host.disabled_reason.as_deref(),
-            };
-            out.push(service_json(mv, row, now));
-        }
-        out.retain(|o| q.get("host").is_none_or(|h| o["host"] == json!(h)) && q.get("binary").is_none_or(|b| o["binary"] == json!(b)));
-        Ok(out)
-    })
-    .await?;
-    Ok(Json(json!({"services": list})))
+        service_json(mv, ServiceRow { id, binary, host: "controller", zone: "internal", up: true, forced_down: false, enabled: true, reason: None }, now)
+    };
+    let mut out = vec![control(1, "nova-scheduler"), control(2, "nova-conductor")];
+    out.extend(list.iter().map(|v| compute_service_json(v, mv, now)));
+    out.retain(|o| q.get("host").is_none_or(|h| o["host"] == json!(h)) && q.get("binary").is_none_or(|b| o["binary"] == json!(b)));
+    Ok(Json(json!({"services": out})))
 }
 
 /// The body of `PUT /os-services/{id}` (2.53+) and of the older `PUT /os-services/{action}`.
@@ -428,37 +356,31 @@ fn change_legacy(action: &str, u: ServiceUpdate, mv: Microversion) -> Result<Cha
 
 /// `PUT /os-services/{id}` (2.53+, `id` a service UUID) or `PUT /os-services/{action}`
 /// (before 2.53): disable, enable, force down (fail) or force up (recover) a compute host.
+/// Every command is idempotent and validated by the kernel, so nothing read here can go stale
+/// before the writes.
 async fn service_update(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let a = auth(&h, S)?;
     let u: ServiceUpdate = parse_json(S, &body)?;
     let mut change = if mv.at_least(53) { change_253(u)? } else { change_legacy(&id, u, mv)? };
-    let (name, by_uuid, want) = (change.host.clone(), mv.at_least(53), id.clone());
-    let (host, forced) = read(&s, S, a.clone(), move |k, c| {
-        admin_only(c, "os-services:update")?;
-        let found = if by_uuid {
-            compute_hosts(k).find(|&i| service_uuid(k.topology().host(i)).to_string() == want)
-        } else {
-            compute_hosts(k).find(|&i| k.topology().host(i).name == name)
-        };
-        let idx = found.ok_or_else(|| Error::not_found("compute.not_found", format!("Service {want} could not be found.")))?;
-        Ok((k.topology().host(idx).name.clone(), forced_down(k, idx)))
-    })
-    .await?;
-    change.host = host.clone();
+    let r = if mv.at_least(53) {
+        HostRef::Service(id.parse::<Uuid>().map_err(|_| ApiError::new(S, Error::not_found("compute.not_found", format!("Service {id} could not be found."))))?)
+    } else {
+        HostRef::Name(change.host.clone())
+    };
+    // Hosts never change name, so the name resolved here stays right for the commands.
+    let found = read(&s, S, a.clone(), move |k, c| views::service(k, c, &r)).await?;
+    change.host = found.host.name.clone();
+    let host = change.host.clone();
     let mut cmds = Vec::new();
     match change.enable {
-        Some(true) => cmds.push(hosts::Cmd::Enable { host: host.clone() }),
-        Some(false) => cmds.push(hosts::Cmd::Disable { host: host.clone(), reason: change.reason.clone() }),
+        Some(true) => cmds.push(Command::Compute(kcompute::Cmd::Host(hosts::Cmd::Enable { host: host.clone() }))),
+        Some(false) => cmds.push(Command::Compute(kcompute::Cmd::Host(hosts::Cmd::Disable { host: host.clone(), reason: change.reason.clone() }))),
         None => {}
     }
-    let mut cmds: Vec<Command> = cmds.into_iter().map(|c| Command::Compute(kcompute::Cmd::Host(c))).collect();
     // forced_down sets the host's own health; a host down only with its rack stays down.
-    match change.forced_down {
-        Some(f) if f != forced => {
-            let state = if f { HealthState::Down } else { HealthState::Up };
-            cmds.push(Command::Health(health::Cmd::Set { kind: Kind::Host, name: host.clone(), state }));
-        }
-        _ => {}
+    if let Some(f) = change.forced_down {
+        let state = if f { HealthState::Down } else { HealthState::Up };
+        cmds.push(Command::Health(health::Cmd::Ensure { kind: Kind::Host, name: host.clone(), state }));
     }
     for cmd in cmds {
         apply(&s, S, a.clone(), cmd).await?;
@@ -468,25 +390,8 @@ async fn service_update(State(s): State<AppState>, mv: Microversion, h: HeaderMa
 
 /// The reply to a service update: the whole record from 2.53, the fields changed before.
 async fn service_reply(s: &AppState, a: orrery_kernel::Auth, mv: Microversion, action: &str, change: Change) -> Result<Json<Value>, ApiError> {
-    let host = change.host.clone();
-    let record = read(s, S, a, move |k, _| {
-        let idx =
-            *k.topology().host_by_name.get(&host).ok_or_else(|| Error::not_found("compute.not_found", format!("Compute host {host} could not be found.")))?;
-        let h = k.topology().host(idx);
-        let v = HostView::bare(k, idx);
-        let row = ServiceRow {
-            id: v.service_id(mv),
-            binary: "nova-compute",
-            host: &h.name,
-            zone: k.topology().zone_of(idx),
-            up: v.up,
-            forced_down: forced_down(k, idx),
-            enabled: h.enabled,
-            reason: h.disabled_reason.as_deref(),
-        };
-        Ok(service_json(mv, row, k.now()))
-    })
-    .await?;
+    let r = HostRef::Name(change.host.clone());
+    let record = read(s, S, a, move |k, c| Ok(compute_service_json(&views::service(k, c, &r)?, mv, k.now()))).await?;
     if mv.at_least(53) {
         return Ok(Json(json!({"service": record})));
     }
@@ -503,40 +408,22 @@ async fn service_reply(s: &AppState, a: orrery_kernel::Auth, mv: Microversion, a
 }
 
 async fn zones(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let list = read(&s, S, auth(&h, S)?, |k, _| {
-        let t = &k.topology();
-        let info = t.zones.iter().enumerate().filter(|(zi, _)| t.hosts.iter().any(|h| h.zone as usize == *zi && h.spec.role == Role::Compute));
-        let info = info.map(|(zi, z)| {
-            let available = compute_hosts(k).any(|i| t.host(i).zone as usize == zi && alive(k, i) && t.host(i).enabled);
-            json!({"zoneName": z.name, "zoneState": {"available": available}, "hosts": null})
-        });
-        Ok(info.collect::<Vec<_>>())
-    })
-    .await?;
-    Ok(Json(json!({"availabilityZoneInfo": list})))
+    let list = read(&s, S, auth(&h, S)?, |k, c| views::zones(k, c, false)).await?;
+    let info: Vec<Value> = list.iter().map(|z| json!({"zoneName": z.name, "zoneState": {"available": z.available}, "hosts": null})).collect();
+    Ok(Json(json!({"availabilityZoneInfo": info})))
 }
 
 async fn zones_detail(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let list = read(&s, S, auth(&h, S)?, |k, c| {
-        admin_only(c, "os-availability-zone:detail")?;
-        let (t, now) = (k.topology(), iso_micros(k.now()));
-        let svc = |up: bool, enabled: bool| json!({"available": up && enabled, "active": enabled, "updated_at": now});
-        let internal = json!({"controller": {"nova-scheduler": svc(true, true), "nova-conductor": svc(true, true)}});
-        let mut out = vec![json!({"zoneName": "internal", "zoneState": {"available": true}, "hosts": internal})];
-        for (zi, z) in t.zones.iter().enumerate() {
-            let hosts: serde_json::Map<String, Value> = compute_hosts(k)
-                .filter(|&i| t.host(i).zone as usize == zi)
-                .map(|i| (t.host(i).name.clone(), json!({"nova-compute": svc(alive(k, i), t.host(i).enabled)})))
-                .collect();
-            if !hosts.is_empty() {
-                let available = compute_hosts(k).any(|i| t.host(i).zone as usize == zi && alive(k, i) && t.host(i).enabled);
-                out.push(json!({"zoneName": z.name, "zoneState": {"available": available}, "hosts": hosts}));
-            }
-        }
-        Ok(out)
-    })
-    .await?;
-    Ok(Json(json!({"availabilityZoneInfo": list})))
+    let (list, now) = read(&s, S, auth(&h, S)?, |k, c| Ok((views::zones(k, c, true)?, iso_micros(k.now())))).await?;
+    let svc = |up: bool, enabled: bool| json!({"available": up && enabled, "active": enabled, "updated_at": now});
+    let internal = json!({"controller": {"nova-scheduler": svc(true, true), "nova-conductor": svc(true, true)}});
+    let mut out = vec![json!({"zoneName": "internal", "zoneState": {"available": true}, "hosts": internal})];
+    for z in &list {
+        let hosts: serde_json::Map<String, Value> =
+            z.hosts.iter().map(|(name, up, enabled)| (name.clone(), json!({"nova-compute": svc(*up, *enabled)}))).collect();
+        out.push(json!({"zoneName": z.name, "zoneState": {"available": z.available}, "hosts": hosts}));
+    }
+    Ok(Json(json!({"availabilityZoneInfo": out})))
 }
 
 /// One aggregate as Nova shows it; ids are 1-based positions.

@@ -10,6 +10,7 @@ pub mod hosts;
 pub mod keypairs;
 pub mod quotas;
 pub mod servers;
+pub mod views;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,306 @@
+//! Read views of compute's physical side, as Nova shows it to admins: hypervisors (with their
+//! usage and statistics), compute services and availability zones. Each view checks the
+//! caller's policy and returns plain records; the API adapters only render them.
+//!
+//! Usage comes from each host's resource provider, liveness from the health service, servers
+//! from the server table's per-host index, so no view scans more than the hosts it returns
+//! (zones walk each zone's contiguous host range once).
+
+use crate::ids::Uuid;
+use crate::placement::{DISK_GB, MEMORY_MB, VCPU};
+use crate::topology::{Host, HostIdx};
+use crate::{health, Caller, Error, Kernel, Result};
+
+/// Nova's 403 for an admin-only compute read.
+fn admin_only(c: &Caller, what: &str) -> Result<()> {
+    if c.admin {
+        Ok(())
+    } else {
+        Err(Error::forbidden("compute.forbidden", format!("Policy doesn't allow os_compute_api:{what} to be performed.")))
+    }
+}
+
+/// One hypervisor (a compute host) with its usage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hypervisor {
+    /// The host's index.
+    pub idx: HostIdx,
+    /// The host record (name, id, hardware, enabled).
+    pub host: Host,
+    /// Its availability zone's name.
+    pub zone: String,
+    /// The id of its `nova-compute` service, stable per host.
+    pub service_id: Uuid,
+    /// Whether the host is alive: its effective health is not down.
+    pub up: bool,
+    /// Nova's `forced_down`: the host itself was failed, not only its rack, zone or region.
+    pub forced_down: bool,
+    /// VCPU, MEMORY_MB and DISK_GB allocated on it.
+    pub used: [u64; 3],
+    /// VCPU, MEMORY_MB and DISK_GB reserved for the host itself.
+    pub reserved: [u64; 3],
+    /// How many servers it holds.
+    pub running: usize,
+    /// Its servers (id, instance name), when asked for.
+    pub servers: Vec<(Uuid, String)>,
+}
+
+impl Hypervisor {
+    /// Memory in use, reserved memory included (Nova's `memory_mb_used`).
+    pub fn memory_used(&self) -> u64 {
+        self.used[1] + self.reserved[1]
+    }
+
+    /// Disk in use, reserved disk included (Nova's `local_gb_used`).
+    pub fn disk_used(&self) -> u64 {
+        self.used[2] + self.reserved[2]
+    }
+}
+
+/// Which hypervisors a list wants.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HypervisorQuery {
+    /// Only hosts whose name contains this.
+    pub pattern: Option<String>,
+    /// Only hosts after this one (a page marker).
+    pub after: Option<HostIdx>,
+    /// At most this many.
+    pub limit: Option<usize>,
+    /// Include each host's servers.
+    pub with_servers: bool,
+}
+
+/// How a hypervisor or its service is named in a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostRef {
+    /// By host index (Nova's integer ids, before microversion 2.53).
+    Index(HostIdx),
+    /// By hypervisor (resource provider) UUID.
+    Uuid(Uuid),
+    /// By `nova-compute` service UUID.
+    Service(Uuid),
+    /// By host name.
+    Name(String),
+}
+
+/// A stable service UUID per host, derived from the host's id.
+fn service_uuid(h: &Host) -> Uuid {
+    Uuid::from_random(h.id.0.rotate_left(64) ^ 0x5e41_71ce)
+}
+
+/// Compute hosts, in index order.
+fn compute_hosts(k: &Kernel) -> impl Iterator<Item = HostIdx> + '_ {
+    k.placement.by_host.keys().copied()
+}
+
+/// The compute host `r` names, if there is one.
+pub fn find(k: &Kernel, r: &HostRef) -> Option<HostIdx> {
+    let idx = match r {
+        HostRef::Index(i) => Some(*i),
+        HostRef::Uuid(u) => k.placement.by_uuid.get(u).and_then(|&p| k.placement.provider(p)).and_then(|p| p.host),
+        HostRef::Name(n) => k.topology.host_by_name.get(n).copied(),
+        HostRef::Service(u) => compute_hosts(k).find(|&i| service_uuid(k.topology.host(i)) == *u),
+    };
+    idx.filter(|i| k.placement.by_host.contains_key(i))
+}
+
+/// Host `idx`'s record and usage; `with_servers` lists its servers too.
+fn view(k: &Kernel, idx: HostIdx, with_servers: bool) -> Hypervisor {
+    let host = k.topology.host(idx).clone();
+    let prov = k.placement.by_host.get(&idx).and_then(|&p| k.placement.provider(p));
+    let used = [VCPU, MEMORY_MB, DISK_GB].map(|c| prov.map_or(0, |p| p.usage[c]));
+    let reserved = [VCPU, MEMORY_MB, DISK_GB].map(|c| prov.and_then(|p| p.inventories[c].as_ref()).map_or(0, |i| i.reserved));
+    let servers = if with_servers { k.compute.servers.on_host(idx).map(|s| (s.id, s.instance_name())).collect() } else { Vec::new() };
+    Hypervisor {
+        idx,
+        zone: k.topology.zone_of(idx).to_string(),
+        service_id: service_uuid(&host),
+        host,
+        up: k.health.host_alive(&k.topology, idx),
+        forced_down: k.health.own(health::Kind::Host, idx) == health::State::Down,
+        used,
+        reserved,
+        running: k.compute.servers.servers_on_host(idx),
+        servers,
+    }
+}
+
+/// Hypervisors matching `q`, in host order (`os-hypervisors`). A pattern that matches nothing
+/// is Nova's 404.
+pub fn hypervisors(k: &Kernel, c: &Caller, q: &HypervisorQuery) -> Result<Vec<Hypervisor>> {
+    admin_only(c, "os-hypervisors:list")?;
+    let start = q.after.map_or(0, |h| h + 1);
+    let hosts = k.placement.by_host.range(start..).map(|(&h, _)| h);
+    let hosts = hosts.filter(|&h| q.pattern.as_deref().is_none_or(|p| k.topology.host(h).name.contains(p)));
+    let out: Vec<Hypervisor> = hosts.take(q.limit.unwrap_or(usize::MAX)).map(|h| view(k, h, q.with_servers)).collect();
+    if let (true, Some(p)) = (out.is_empty(), &q.pattern) {
+        return Err(Error::not_found("compute.not_found", format!("No hypervisor matching '{p}' could be found.")));
+    }
+    Ok(out)
+}
+
+/// One hypervisor (`os-hypervisors/{id}`).
+pub fn hypervisor(k: &Kernel, c: &Caller, r: &HostRef, with_servers: bool) -> Result<Hypervisor> {
+    admin_only(c, "os-hypervisors:show")?;
+    let idx = find(k, r).ok_or_else(|| Error::not_found("compute.not_found", format!("Hypervisor with ID {} could not be found.", ref_name(r))))?;
+    Ok(view(k, idx, with_servers))
+}
+
+fn ref_name(r: &HostRef) -> String {
+    match r {
+        HostRef::Index(i) => (i + 1).to_string(),
+        HostRef::Uuid(u) | HostRef::Service(u) => u.to_string(),
+        HostRef::Name(n) => n.clone(),
+    }
+}
+
+/// Totals over every hypervisor (`os-hypervisors/statistics`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Compute hosts.
+    pub count: u64,
+    /// vCPUs, and those allocated.
+    pub vcpus: (u64, u64),
+    /// Memory (MiB), and that in use with reservations.
+    pub memory_mb: (u64, u64),
+    /// Disk (GiB), and that in use with reservations.
+    pub local_gb: (u64, u64),
+    /// Servers on them.
+    pub running: u64,
+}
+
+/// The sums behind `os-hypervisors/statistics`.
+pub fn statistics(k: &Kernel, c: &Caller) -> Result<Totals> {
+    admin_only(c, "os-hypervisors:statistics")?;
+    let mut t = Totals::default();
+    for idx in compute_hosts(k) {
+        let v = view(k, idx, false);
+        t.count += 1;
+        t.vcpus = (t.vcpus.0 + u64::from(v.host.spec.vcpus), t.vcpus.1 + v.used[0]);
+        t.memory_mb = (t.memory_mb.0 + v.host.spec.ram, t.memory_mb.1 + v.memory_used());
+        t.local_gb = (t.local_gb.0 + v.host.spec.disk, t.local_gb.1 + v.disk_used());
+        t.running += v.running as u64;
+    }
+    Ok(t)
+}
+
+/// Every compute host as a `nova-compute` service (`os-services`), in host order.
+pub fn services(k: &Kernel, c: &Caller) -> Result<Vec<Hypervisor>> {
+    admin_only(c, "os-services:list")?;
+    Ok(compute_hosts(k).map(|h| view(k, h, false)).collect())
+}
+
+/// One `nova-compute` service, for the reply to an update.
+pub fn service(k: &Kernel, c: &Caller, r: &HostRef) -> Result<Hypervisor> {
+    admin_only(c, "os-services:update")?;
+    let idx = find(k, r).ok_or_else(|| Error::not_found("compute.not_found", format!("Service {} could not be found.", ref_name(r))))?;
+    Ok(view(k, idx, false))
+}
+
+/// One availability zone with compute hosts in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Zone {
+    /// Its name.
+    pub name: String,
+    /// Whether any of its hosts is up and enabled.
+    pub available: bool,
+    /// Its compute hosts: name, up, enabled (empty unless asked for).
+    pub hosts: Vec<(String, bool, bool)>,
+}
+
+/// Availability zones that hold compute hosts (`os-availability-zone`); `detail` lists their
+/// hosts and is admin-only.
+pub fn zones(k: &Kernel, c: &Caller, detail: bool) -> Result<Vec<Zone>> {
+    if detail {
+        admin_only(c, "os-availability-zone:detail")?;
+    }
+    let mut out: Vec<Zone> = Vec::new();
+    for idx in compute_hosts(k) {
+        let h = k.topology.host(idx);
+        let name = k.topology.zone_of(idx);
+        if out.last().is_none_or(|z| z.name != name) {
+            out.push(Zone { name: name.to_string(), available: false, hosts: Vec::new() });
+        }
+        let z = out.last_mut().expect("pushed above");
+        let up = k.health.host_alive(&k.topology, idx);
+        z.available |= up && h.enabled;
+        if detail {
+            z.hosts.push((h.name.clone(), up, h.enabled));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::{Cmd as HealthCmd, Kind, State};
+    use crate::identity::Bootstrap;
+    use crate::topology::{HostSpec, TopologySpec};
+    use crate::{Auth, Command, InitSpec, Request, Time};
+
+    /// Zone `az1` with two racks of two hosts, zone `az2` with one rack of two.
+    fn kernel() -> Kernel {
+        let topology = TopologySpec::uniform("RegionOne", HostSpec::compute(4, 8192, 100), &[("az1", 2, 2), ("az2", 1, 2)]);
+        let mut k = Kernel::new();
+        let init = InitSpec { seed: 3, topology, bootstrap: Bootstrap::new("admin", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA") };
+        k.apply(Time::from_secs(1_700_000_000), Request { auth: Auth::System, command: Command::Init(Box::new(init)) }).expect("init");
+        k
+    }
+
+    fn admin() -> Caller {
+        Caller::scoped(Uuid(0x7000), Uuid(0xabc9), &["admin", "member", "reader"])
+    }
+
+    fn health(k: &mut Kernel, cmd: HealthCmd) -> Result<health::Reply> {
+        k.apply_health(&Caller::system(), cmd)
+    }
+
+    #[test]
+    fn only_admins_read_the_physical_side() {
+        let k = kernel();
+        let member = Caller::scoped(Uuid(0x5001), Uuid(0xabc1), &["member", "reader"]);
+        assert_eq!(hypervisors(&k, &member, &HypervisorQuery::default()).unwrap_err().code, "compute.forbidden");
+        assert_eq!(statistics(&k, &member).unwrap_err().code, "compute.forbidden");
+        assert_eq!(services(&k, &member).unwrap_err().code, "compute.forbidden");
+        assert_eq!(zones(&k, &member, true).unwrap_err().code, "compute.forbidden");
+        assert_eq!(zones(&k, &member, false).map(|z| z.len()), Ok(2));
+    }
+
+    #[test]
+    fn pages_patterns_and_lookups() {
+        let k = kernel();
+        let all = hypervisors(&k, &admin(), &HypervisorQuery::default()).unwrap();
+        assert_eq!(all.len(), 6);
+        let page = hypervisors(&k, &admin(), &HypervisorQuery { after: Some(all[1].idx), limit: Some(2), ..Default::default() }).unwrap();
+        assert_eq!(page.iter().map(|v| v.idx).collect::<Vec<_>>(), vec![all[2].idx, all[3].idx]);
+        let name = all[4].host.name.clone();
+        assert_eq!(find(&k, &HostRef::Name(name.clone())), Some(all[4].idx));
+        assert_eq!(find(&k, &HostRef::Uuid(all[4].host.id)), Some(all[4].idx));
+        assert_eq!(find(&k, &HostRef::Service(all[4].service_id)), Some(all[4].idx));
+        assert_eq!(find(&k, &HostRef::Index(999)), None);
+        let none = hypervisors(&k, &admin(), &HypervisorQuery { pattern: Some("nope".into()), ..Default::default() });
+        assert_eq!(none.unwrap_err().code, "compute.not_found");
+        assert_eq!(statistics(&k, &admin()).unwrap().count, 6);
+    }
+
+    #[test]
+    fn forced_down_is_the_hosts_own_state_and_ensure_is_idempotent() {
+        let mut k = kernel();
+        let all = hypervisors(&k, &admin(), &HypervisorQuery::default()).unwrap();
+        let (host, rack) = (all[0].host.name.clone(), k.topology.racks[all[0].host.rack as usize].name.clone());
+        health(&mut k, HealthCmd::Set { kind: Kind::Rack, name: rack.clone(), state: State::Down }).unwrap();
+        let v = hypervisor(&k, &admin(), &HostRef::Name(host.clone()), false).unwrap();
+        assert_eq!((v.up, v.forced_down), (false, false), "down with its rack, not forced down");
+        let ensure = |state| HealthCmd::Ensure { kind: Kind::Host, name: host.clone(), state };
+        health(&mut k, ensure(State::Down)).unwrap();
+        let hash = k.state_hash();
+        assert_eq!(health(&mut k, ensure(State::Down)), Ok(health::Reply::Changed { hosts: vec![] }));
+        assert_eq!(k.state_hash(), hash, "a repeated ensure changes nothing");
+        assert!(hypervisor(&k, &admin(), &HostRef::Name(host.clone()), false).unwrap().forced_down);
+        health(&mut k, HealthCmd::Set { kind: Kind::Rack, name: rack, state: State::Up }).unwrap();
+        let z = zones(&k, &admin(), true).unwrap();
+        assert!(z[0].available, "az1's other rack is up");
+        assert!(z[0].hosts.iter().any(|(n, up, _)| *n == host && !up), "the forced-down host stays down after its rack recovers");
+    }
+}
