@@ -283,8 +283,9 @@ impl Kernel {
             return Err(Error::forbidden("orrery.forbidden", "Policy doesn't allow orrery:health:update to be performed.".into()));
         }
         let health::Cmd::Set { kind, name, state } = cmd;
+        let from = self.health.find(&self.topology, kind, &name).map(|idx| self.health.own(kind, idx))?;
         let changes = self.health.set(&self.topology, self.now, kind, &name, state)?;
-        self.outbox.events.push(Event::HealthChanged { kind, name, state });
+        self.outbox.events.push(Event::HealthChanged { kind, name, from, state });
         for c in &changes {
             match (c.from, c.to) {
                 (_, health::State::Down) => self.outbox.events.push(Event::HostFailed { host: c.host }),
