@@ -34,6 +34,11 @@ impl Cloud {
         Cloud { tx }
     }
 
+    /// Messages sent to the actor that it has not taken yet (a cheap sample for metrics).
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity().saturating_sub(self.tx.capacity())
+    }
+
     /// Applies a request and waits until it is durable. `service` shapes the error if the
     /// actor has stopped.
     pub async fn apply(&self, service: Service, req: Request) -> Result<Reply, ApiError> {

@@ -2,7 +2,8 @@
 //! [`Command`](orrery_kernel::Command)s or read closures, sends them through a [`Cloud`]
 //! handle, and renders the reply in that service's own JSON shapes and error bodies.
 //!
-//! One listener serves every service under its own path prefix; see [`router`].
+//! One listener serves every service under its own path prefix, plus `GET /metrics` for
+//! Prometheus; see [`router`] and [`metrics`].
 
 pub mod admin;
 pub mod cloud;
@@ -10,13 +11,17 @@ pub mod compute;
 pub mod error;
 pub mod identity;
 pub mod image;
+pub mod metrics;
 pub mod placement;
 pub mod util;
+
+use std::sync::Arc;
 
 use axum::Router;
 
 pub use cloud::{Cloud, Msg};
 pub use error::{ApiError, Service};
+pub use metrics::Metrics;
 
 /// Where the cloud is reachable from outside, used to build links and the catalog.
 #[derive(Clone, Debug)]
@@ -34,11 +39,24 @@ pub struct AppState {
     pub cloud: Cloud,
     /// External addressing.
     pub site: Site,
+    /// The metrics registry, shared with the kernel actor.
+    pub metrics: Arc<Metrics>,
 }
 
-/// The whole API: every service mounted at its catalog path.
+impl AppState {
+    /// State with a fresh metrics registry (the live shell makes its own, to share it with
+    /// the kernel actor).
+    pub fn new(cloud: Cloud, site: Site) -> AppState {
+        AppState { cloud, site, metrics: Arc::new(Metrics::new()) }
+    }
+}
+
+/// The whole API: every service mounted at its catalog path, and `/metrics`. Every request
+/// passes through [`metrics::track`]: counted, timed, logged and given a request id.
 pub fn router(state: AppState) -> Router {
+    let track = axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track);
     Router::new()
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .nest("/identity", identity::router())
         .route("/identity/", axum::routing::get(identity::versions))
         .nest("/compute", compute::router())
@@ -50,5 +68,6 @@ pub fn router(state: AppState) -> Router {
         .route("/image/", axum::routing::get(image::root))
         .merge(error::unbuilt_services())
         .fallback(error::unknown_path)
+        .layer(track)
         .with_state(state)
 }

@@ -333,18 +333,16 @@ impl Kernel {
         if !(caller.admin || caller.system) {
             return Err(Error::forbidden("orrery.forbidden", "Policy doesn't allow orrery:health:update to be performed.".into()));
         }
-        let (kind, name, state) = match cmd {
-            health::Cmd::Set { kind, name, state } => (kind, name, state),
-            health::Cmd::Ensure { kind, name, state } => {
-                let idx = self.health.find(&self.topology, kind, &name)?;
-                if self.health.own(kind, idx) == state {
-                    return Ok(health::Reply::Changed { hosts: Vec::new() });
-                }
-                (kind, name, state)
-            }
+        let (kind, name, state, ensure) = match cmd {
+            health::Cmd::Set { kind, name, state } => (kind, name, state, false),
+            health::Cmd::Ensure { kind, name, state } => (kind, name, state, true),
         };
+        let from = self.health.find(&self.topology, kind, &name).map(|idx| self.health.own(kind, idx))?;
+        if ensure && from == state {
+            return Ok(health::Reply::Changed { hosts: Vec::new() });
+        }
         let changes = self.health.set(&self.topology, self.now, kind, &name, state)?;
-        self.outbox.events.push(Event::HealthChanged { kind, name, state });
+        self.outbox.events.push(Event::HealthChanged { kind, name, from, state });
         for c in &changes {
             match (c.from, c.to) {
                 (_, health::State::Down) => self.outbox.events.push(Event::HostFailed { host: c.host }),

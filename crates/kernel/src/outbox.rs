@@ -39,6 +39,8 @@ pub enum Event {
         kind: crate::health::Kind,
         /// Its name.
         name: String,
+        /// Its own state before.
+        from: crate::health::State,
         /// Its new state.
         state: crate::health::State,
     },

@@ -6,17 +6,22 @@
 //! The actor is also the shell of the driver seam: it hands the kernel's effects to its
 //! [`Driver`] only after the commit, and applies what the driver observed as journaled
 //! commands (`Command::Observe`), each at its own time, before later requests.
+//!
+//! It reports to operators too: each group commit's latency and size go to the shared
+//! [`Metrics`], and each health event of the outbox is logged (target `orrery::health`).
 
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use orrery_api::cloud::ReadFn;
-use orrery_api::Msg;
+use orrery_api::{Metrics, Msg};
 use orrery_kernel::driver::{Driver, Observation};
-use orrery_kernel::{Auth, Command, Kernel, Reply, Request, Result as KResult, Time};
+use orrery_kernel::health::State;
+use orrery_kernel::{Auth, Command, Event, Kernel, Reply, Request, Result as KResult, Time};
 use orrery_store::{Entry, Journal, Snapshots};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::clock::Clock;
 
@@ -44,6 +49,8 @@ pub struct Actor {
     /// The data plane. Start it with `Modelled::resuming(&kernel)` so the operations in flight
     /// when the cloud last stopped are finished.
     pub driver: Box<dyn Driver>,
+    /// Where commit latencies and batch sizes go; share it with the HTTP layer's `AppState`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// A running actor: its thread and the way to stop it.
@@ -183,15 +190,19 @@ impl Actor {
         if entries.is_empty() {
             return;
         }
+        let started = Instant::now();
         if let Err(e) = self.journal.append(entries) {
             error!("journal write failed, stopping without acknowledging {} writes: {e}", entries.len());
             std::process::exit(70);
         }
+        self.metrics.observe_commit(started.elapsed(), entries.len());
     }
 
-    /// Hands the driver what durable commands and fired timers asked of the data plane.
+    /// Hands the driver what durable commands and fired timers asked of the data plane, and
+    /// logs the health events among the facts.
     fn hand_effects(&mut self) {
         let out = self.kernel.drain_outbox();
+        log_health(&out.events);
         if !out.effects.is_empty() {
             self.driver.submit(self.kernel.now(), out.effects);
         }
@@ -219,6 +230,19 @@ impl Actor {
                 self.last_snapshot = self.seq;
             }
             Err(e) => error!("snapshot at {} failed (the journal still has everything): {e}", self.seq),
+        }
+    }
+}
+
+/// One line per health event: a component going down is a warning, anything else news.
+fn log_health(events: &[Event]) {
+    for e in events {
+        let Event::HealthChanged { kind, name, from, state } = e else { continue };
+        let (kind, from, to) = (kind.as_str(), from.as_str(), state.as_str());
+        if *state == State::Down {
+            warn!(target: "orrery::health", kind = %kind, name = %name, from = %from, to = %to);
+        } else {
+            info!(target: "orrery::health", kind = %kind, name = %name, from = %from, to = %to);
         }
     }
 }

@@ -1,15 +1,18 @@
 //! The live shell behind `orrery up`: opens the data directory, recovers the kernel from its
 //! snapshot and journal (or creates a new cloud), starts the kernel actor and the HTTP server,
-//! writes `clouds.yaml`, and stops cleanly on SIGINT or SIGTERM.
+//! writes `clouds.yaml`, and stops cleanly on SIGINT or SIGTERM. The HTTP layer and the actor
+//! share one [`Metrics`] registry, served at `GET /metrics`.
 
 pub mod actor;
 pub mod clock;
 pub mod datadir;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use orrery_api::{AppState, Cloud, Service, Site};
+use orrery_api::{AppState, Cloud, Metrics, Service, Site};
 use orrery_kernel::driver::Modelled;
 use orrery_kernel::{Auth, Command, Request, TopologySpec};
 use orrery_store::{recover, DirSnapshots, SqliteJournal};
@@ -67,6 +70,12 @@ pub enum UpError {
 
 /// Runs the live cloud until SIGINT or SIGTERM.
 pub async fn up(opts: UpOptions) -> Result<(), UpError> {
+    serve(opts, shutdown_signal()).await
+}
+
+/// Runs the live cloud until `shutdown` completes, then stops as on SIGTERM. For tests and
+/// embedders; `orrery up` is [`up`].
+pub async fn serve(opts: UpOptions, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), UpError> {
     let started = std::time::Instant::now();
     if opts.driver != "sim" {
         return Err(UpError::Usage(format!("driver '{}' is not implemented yet; the only driver is 'sim' (modelled hosts, no processes)", opts.driver)));
@@ -86,7 +95,18 @@ pub async fn up(opts: UpOptions) -> Result<(), UpError> {
     let clock = Clock::new(kernel.now().max(wall_now()), opts.time_scale);
     let snapshot_every = opts.snapshot_every.max(1);
     let driver = Box::new(Modelled::resuming(&kernel));
-    let actor = Actor { kernel, journal: Box::new(journal), snapshots: Box::new(snapshots), clock, seq, snapshot_every, last_snapshot: seq, driver };
+    let metrics = Arc::new(Metrics::new());
+    let actor = Actor {
+        kernel,
+        journal: Box::new(journal),
+        snapshots: Box::new(snapshots),
+        clock,
+        seq,
+        snapshot_every,
+        last_snapshot: seq,
+        driver,
+        metrics: metrics.clone(),
+    };
     let (tx, rx) = mpsc::channel(65_536);
     let handle = actor::spawn(actor, rx);
     let cloud = Cloud::new(tx);
@@ -99,11 +119,11 @@ pub async fn up(opts: UpOptions) -> Result<(), UpError> {
     dir.write_clouds_yaml(&site.base_url, &site.region)?;
     dir.write_endpoint(&site.base_url)?;
     let hosts = cloud.read(Service::Compute, |k, _| k.topology().hosts.len()).await.unwrap_or(0);
-    let app = orrery_api::router(AppState { cloud, site: site.clone() });
+    let app = orrery_api::router(AppState { cloud, site: site.clone(), metrics });
     println!("orrery is serving {} at {} ({hosts} hosts, ready in {} ms)", site.region, site.base_url, started.elapsed().as_millis());
     println!("  clouds.yaml: {}", dir.clouds_yaml_path().display());
     println!("  try: OS_CLIENT_CONFIG_FILE={} openstack --os-cloud orrery server list", dir.clouds_yaml_path().display());
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     info!("stopping: finishing queued requests and writing a snapshot");
     handle.shutdown();
     dir.remove_endpoint();

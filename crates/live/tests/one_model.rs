@@ -88,6 +88,7 @@ fn live_actor(dir: &Path) -> Actor {
         snapshot_every: u64::MAX,
         last_snapshot: 0,
         driver: Box::new(orrery_kernel::driver::Silent),
+        metrics: Default::default(),
     }
 }
 

@@ -348,7 +348,7 @@ pub(crate) mod testkit {
         member(&mut k, 1, P1_ID, P1);
         member(&mut k, 2, P2_ID, P2);
         let cloud = spawn_in_memory(k);
-        crate::router(AppState { cloud, site: Site { base_url: BASE.into(), region: "RegionOne".into() } })
+        crate::router(AppState::new(cloud, Site { base_url: BASE.into(), region: "RegionOne".into() }))
     }
 
     /// A response, its body parsed as JSON (Null when empty or not JSON).

@@ -25,7 +25,7 @@ async fn app() -> Router {
     let spec = InitSpec { seed: 11, topology: tiny_topology(), bootstrap: Bootstrap::new("admin", &hash) };
     k.apply(wall_now(), Request { auth: Auth::System, command: Command::Init(Box::new(spec)) }).unwrap();
     let cloud = spawn_in_memory(k);
-    crate::router(AppState { cloud, site: Site { base_url: BASE.into(), region: "RegionOne".into() } })
+    crate::router(AppState::new(cloud, Site { base_url: BASE.into(), region: "RegionOne".into() }))
 }
 
 struct Resp {

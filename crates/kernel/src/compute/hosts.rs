@@ -380,7 +380,7 @@ mod tests {
         let s = server(&k, 1);
         assert_eq!((s.vm_state, s.power_state, s.host), (VmState::Active, PowerState::NoState, Some(h)));
         assert!(!k.health.host_up(&k.topology, h) && !in_index(&k, h));
-        let changed = Event::HealthChanged { kind: Kind::Host, name: name.clone(), state: State::Down };
+        let changed = Event::HealthChanged { kind: Kind::Host, name: name.clone(), from: State::Up, state: State::Down };
         assert_eq!(k.outbox.drain().events, vec![changed, Event::HostFailed { host: h }, Event::ServerLost { server: Uuid(1), host: h }]);
         let refused = servers::apply(&mut k, &member(), servers::Cmd::Action { id: Uuid(1), request_id: Uuid(9), action: servers::Action::Stop });
         assert!(matches!(refused, Err(Error { kind: crate::ErrorKind::Conflict, .. })), "{refused:?}");
@@ -439,7 +439,8 @@ mod tests {
         check(&k);
         set(&mut k, Kind::Host, &name, State::Up).unwrap();
         assert!(
-            k.outbox.drain().events == vec![Event::HealthChanged { kind: Kind::Host, name: name.clone(), state: State::Up }, Event::HostRecovered { host: h }]
+            k.outbox.drain().events
+                == vec![Event::HealthChanged { kind: Kind::Host, name: name.clone(), from: State::Down, state: State::Up }, Event::HostRecovered { host: h }]
         );
     }
 

@@ -97,7 +97,7 @@ fn cloud(hosts: u32, instances: i64) -> Kernel {
 }
 
 fn app(k: Kernel) -> Router {
-    crate::router(AppState { cloud: spawn_in_memory(k), site: Site { base_url: BASE.into(), region: "RegionOne".into() } })
+    crate::router(AppState::new(spawn_in_memory(k), Site { base_url: BASE.into(), region: "RegionOne".into() }))
 }
 
 fn image_id(k: &Kernel) -> String {
