@@ -56,8 +56,8 @@ pub struct FaultStream {
     seq: u64,
     rng: Rng,
     until: Time,
-    processes: [Option<FailureProcess>; 3],
-    names: [Vec<String>; 3],
+    processes: [Option<FailureProcess>; 4],
+    names: [Vec<String>; 4],
 }
 
 fn slot(kind: FaultKind) -> usize {
@@ -65,6 +65,7 @@ fn slot(kind: FaultKind) -> usize {
         FaultKind::Host => 0,
         FaultKind::Rack => 1,
         FaultKind::Zone => 2,
+        FaultKind::Region => 3,
     }
 }
 
@@ -76,13 +77,14 @@ impl FaultStream {
             topology.hosts.iter().map(|h| h.name.clone()).collect(),
             topology.racks.iter().map(|r| r.name.clone()).collect(),
             topology.zones.iter().map(|z| z.name.clone()).collect(),
+            topology.regions.iter().map(|r| r.name.clone()).collect(),
         ];
         let mut s = FaultStream {
             heap: BinaryHeap::new(),
             seq: 0,
             rng: Rng::new(derive_seed(seed, FAULT_STREAM)),
             until,
-            processes: [faults.host.clone(), faults.rack.clone(), faults.zone.clone()],
+            processes: [faults.host.clone(), faults.rack.clone(), faults.zone.clone(), faults.region.clone()],
             names,
         };
         for e in &faults.events {
@@ -94,6 +96,7 @@ impl FaultStream {
         s.start(FaultKind::Host, &compute);
         s.start(FaultKind::Rack, &(0..topology.racks.len() as u32).collect::<Vec<_>>());
         s.start(FaultKind::Zone, &(0..topology.zones.len() as u32).collect::<Vec<_>>());
+        s.start(FaultKind::Region, &(0..topology.regions.len() as u32).collect::<Vec<_>>());
         s
     }
 

@@ -101,7 +101,7 @@ fn workload_text(s: &Source, limit: Option<u64>) -> String {
 
 fn faults_text(exp: &Experiment) -> String {
     let f = &exp.faults;
-    let mut parts: Vec<String> = [("host", &f.host), ("rack", &f.rack), ("zone", &f.zone)]
+    let mut parts: Vec<String> = [("host", &f.host), ("rack", &f.rack), ("zone", &f.zone), ("region", &f.region)]
         .iter()
         .filter_map(|(k, p)| p.as_ref().map(|p| format!("{k}: MTBF {}, MTTR {}", human_dur(p.mtbf.0), human_dur(p.mttr.0))))
         .collect();

@@ -340,6 +340,7 @@ impl Sim {
             FaultKind::Host => health::Kind::Host,
             FaultKind::Rack => health::Kind::Rack,
             FaultKind::Zone => health::Kind::Zone,
+            FaultKind::Region => health::Kind::Region,
         };
         let state = if f.action == FaultAction::Fail { health::State::Down } else { health::State::Up };
         // A refusal means the component is already in that state (fault processes overlap

@@ -345,7 +345,7 @@ impl Checker<'_> {
     }
 
     fn faults(&self, f: super::file::FaultsFile, topo: &Topology, run: &Run) -> Res<Faults> {
-        for (kind, p) in [("host", &f.host), ("rack", &f.rack), ("zone", &f.zone)] {
+        for (kind, p) in [("host", &f.host), ("rack", &f.rack), ("zone", &f.zone), ("region", &f.region)] {
             if p.as_ref().is_some_and(|p| p.mtbf.0 == 0 || p.mttr.0 == 0) {
                 let msg = format!("faults.{kind}: mtbf and mttr must be durations above zero, like \"30d\" and \"4h\"");
                 return Err(self.err(at(&format!("faults.{kind}"), 0, "mtbf"), msg));
@@ -356,6 +356,7 @@ impl Checker<'_> {
                 FaultKind::Host => topo.host_by_name.contains_key(&e.name),
                 FaultKind::Rack => topo.racks.iter().any(|r| r.name == e.name),
                 FaultKind::Zone => topo.zones.iter().any(|z| z.name == e.name),
+                FaultKind::Region => topo.regions.iter().any(|r| r.name == e.name),
             };
             if !known {
                 let kind = format!("{:?}", e.kind).to_lowercase();
@@ -368,7 +369,7 @@ impl Checker<'_> {
                 return Err(self.err(at("faults.event", i, "at"), msg));
             }
         }
-        Ok(Faults { host: f.host, rack: f.rack, zone: f.zone, events: f.event })
+        Ok(Faults { host: f.host, rack: f.rack, zone: f.zone, region: f.region, events: f.event })
     }
 
     fn run(&self, r: RunFile) -> Res<Run> {
@@ -395,6 +396,7 @@ fn example_name(kind: FaultKind) -> &'static str {
         FaultKind::Host => "az1-r01-h03",
         FaultKind::Rack => "az1-r01",
         FaultKind::Zone => "az1",
+        FaultKind::Region => "RegionOne",
     }
 }
 

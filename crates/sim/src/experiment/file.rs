@@ -197,6 +197,7 @@ pub(crate) struct FaultsFile {
     pub host: Option<FailureProcess>,
     pub rack: Option<FailureProcess>,
     pub zone: Option<FailureProcess>,
+    pub region: Option<FailureProcess>,
     #[serde(default)]
     pub event: Vec<ScriptedFault>,
 }

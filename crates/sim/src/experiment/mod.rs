@@ -318,6 +318,8 @@ pub struct Faults {
     pub rack: Option<FailureProcess>,
     /// Every availability zone fails and recovers independently.
     pub zone: Option<FailureProcess>,
+    /// Every region fails and recovers independently.
+    pub region: Option<FailureProcess>,
     /// Scripted faults, in file order.
     pub events: Vec<ScriptedFault>,
 }
@@ -358,6 +360,8 @@ pub enum FaultKind {
     Rack,
     /// An availability zone and every host in it.
     Zone,
+    /// A region and every host in it.
+    Region,
 }
 
 /// Fail or recover.

@@ -233,6 +233,10 @@ fn faults_parse_and_names_are_checked() {
     let e = err(&text.replace("az1-r02-h03", "az1-r09-h03"));
     assert!(e.to_string().contains("faults.event[0].name: there is no host named 'az1-r09-h03'"), "{e}");
     assert_eq!(e.line(), Some(36));
+    let region = text.replace("kind = \"host\"\nname = \"az1-r02-h03\"", "kind = \"region\"\nname = \"R\"");
+    assert_eq!(parse(&region).unwrap_or_else(|e| panic!("{e}")).faults.events[0].kind, FaultKind::Region);
+    let e = err(&region.replace("kind = \"region\"\nname = \"R\"", "kind = \"region\"\nname = \"RegionTwo\""));
+    assert!(e.to_string().contains("there is no region named 'RegionTwo' in the topology; region names look like RegionOne"), "{e}");
     let e = err(&text.replace("kind = \"host\"", "kind = \"disk\""));
     assert_eq!(e.key(), Some("faults.event[0].kind"));
 }

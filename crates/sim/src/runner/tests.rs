@@ -157,6 +157,21 @@ fn a_rack_outage_is_evacuated_or_waited_out() {
     assert!(waited.downtime_server_h > 5.0 * rebuilt.downtime_server_h, "{} vs {}", waited.downtime_server_h, rebuilt.downtime_server_h);
 }
 
+#[test]
+fn a_region_outage_takes_every_host_down_through_health() {
+    let w = r#"arrival = { process = "poisson", rate = 60 }
+flavors = [{ vcpus = 1, ram = "512MiB" }]
+lifetime = { dist = "exponential", mean = "2h" }"#;
+    let faults = "[[faults.event]]\nat = \"6h\"\nkind = \"region\"\nname = \"R\"\naction = \"fail\"\n\n[[faults.event]]\nat = \"8h\"\nkind = \"region\"\nname = \"R\"\naction = \"recover\"";
+    let exp = experiment(w, faults, "duration = \"12h\"\nsample_period = \"10m\"");
+    let (sim, out) = drive(&exp, &exp.variants[0], 3, &never(), false).unwrap();
+    assert_eq!(out.invariants, Ok(()));
+    assert!(sim.hosts.iter().all(|h| h.up), "every host is back up at the end");
+    let during = out.result.series.iter().find(|s| s.t.0 == 7 * 3_600_000_000).unwrap();
+    assert_eq!(during.hosts_up, 0, "no host serves while its region is down");
+    assert!(out.result.rejected > 0, "arrivals during the outage find no host");
+}
+
 /// A journal like `orrery up` keeps: Init, an admin token, no quota limits, 40 boots of 4-vCPU servers a minute
 /// apart, and a delete of every other one.
 fn journal(exp: &Experiment) -> Vec<JournalEntry> {
