@@ -287,20 +287,16 @@ async fn update_project(State(s): State<AppState>, h: HeaderMap, Path(id): Path<
     let p = b.project;
     no_options(&p.options)?;
     let pid = parse_id("project", &id)?;
-    if p.domain_id.is_some() || p.parent_id.is_some() || p.is_domain.is_some() {
-        let current = read(&s, &h, move |k, _, _| k.identity().projects.get(&pid).cloned().ok_or_else(|| not_found("project", &id))).await?;
-        if p.domain_id.as_ref().is_some_and(|d| *d != current.domain) {
-            return Err(ApiError::bad_request(S, "Update of `domain_id` is not allowed."));
-        }
-        let parent = current.parent.map_or(current.domain.clone(), |x| x.simple());
-        if p.parent_id.as_ref().is_some_and(|x| *x != parent) {
-            return Err(ApiError::new(S, Error::forbidden("identity.forbidden", "Update of `parent_id` is not allowed.".into())));
-        }
-        if p.is_domain == Some(true) {
-            return Err(ApiError::bad_request(S, "Update of `is_domain` is not allowed."));
-        }
-    }
-    let patch = ProjectPatch { name: p.name, description: p.description, enabled: p.enabled, tags: p.tags };
+    // Immutable fields are checked inside the command, against the record as it is then.
+    let patch = ProjectPatch {
+        name: p.name,
+        description: p.description,
+        enabled: p.enabled,
+        tags: p.tags,
+        domain: p.domain_id,
+        parent: p.parent_id,
+        is_domain: p.is_domain,
+    };
     match apply(&s, &h, Cmd::UpdateProject { id: pid, patch }).await? {
         IdReply::Project(p) => Ok(ok("project", project_json(&s.site.base_url, &p))),
         other => Err(super::unexpected(other)),
@@ -421,12 +417,6 @@ async fn update_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Str
     let u = b.user;
     no_options(&u.options)?;
     let uid = parse_id("user", &id)?;
-    if let Some(d) = u.domain_id {
-        let current = read(&s, &h, move |k, _, _| k.identity().users.get(&uid).map(|u| u.domain.clone()).ok_or_else(|| not_found("user", &id))).await?;
-        if d != current {
-            return Err(ApiError::bad_request(S, "Update of `domain_id` is not allowed."));
-        }
-    }
     let default_project = match u.default_project_id {
         Some(p) => Some(project_ref(p)?),
         None => None,
@@ -435,7 +425,7 @@ async fn update_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Str
         Some(p) => Some(super::hash_password(p).await?),
         None => None,
     };
-    let patch = UserPatch { name: u.name, enabled: u.enabled, default_project, password_hash, description: u.description, email: u.email };
+    let patch = UserPatch { name: u.name, enabled: u.enabled, default_project, password_hash, description: u.description, email: u.email, domain: u.domain_id };
     match apply(&s, &h, Cmd::UpdateUser { id: uid, patch }).await? {
         IdReply::User(u) => Ok(ok("user", user_json(&s.site.base_url, &u))),
         other => Err(super::unexpected(other)),
@@ -563,13 +553,7 @@ async fn update_group(State(s): State<AppState>, h: HeaderMap, Path(id): Path<St
     let b: GroupBody<GroupUpdate> = parse_json(S, &body)?;
     let g = b.group;
     let gid = parse_id("group", &id)?;
-    if let Some(d) = g.domain_id {
-        let current = read(&s, &h, move |k, _, _| k.identity().groups.get(&gid).map(|g| g.domain.clone()).ok_or_else(|| not_found("group", &id))).await?;
-        if d != current {
-            return Err(ApiError::bad_request(S, "Update of `domain_id` is not allowed."));
-        }
-    }
-    let patch = GroupPatch { name: g.name, description: g.description };
+    let patch = GroupPatch { name: g.name, description: g.description, domain: g.domain_id };
     match apply(&s, &h, Cmd::UpdateGroup { id: gid, patch }).await? {
         IdReply::Group(g) => Ok(ok("group", group_json(&s.site.base_url, &g))),
         other => Err(super::unexpected(other)),

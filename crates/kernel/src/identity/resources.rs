@@ -31,6 +31,17 @@ pub struct ProjectPatch {
     pub enabled: Option<bool>,
     /// Replace the tags.
     pub tags: Option<BTreeSet<String>>,
+    /// The domain the caller says it is in: refused unless it is the project's own (a project
+    /// never moves between domains).
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// The parent the caller says it has (a project id, or the domain id for a top-level
+    /// project): refused unless it is the current one.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// `is_domain`: refused if true (orrery has no projects acting as domains).
+    #[serde(default)]
+    pub is_domain: Option<bool>,
 }
 
 /// Changes to a user; `None` leaves a field alone.
@@ -48,6 +59,9 @@ pub struct UserPatch {
     pub description: Option<Option<String>>,
     /// New email (`Some(None)` clears it).
     pub email: Option<Option<String>>,
+    /// The domain the caller says it is in: refused unless it is the user's own.
+    #[serde(default)]
+    pub domain: Option<String>,
 }
 
 /// Changes to a group; `None` leaves a field alone.
@@ -57,6 +71,17 @@ pub struct GroupPatch {
     pub name: Option<String>,
     /// New description (`Some(None)` clears it).
     pub description: Option<Option<String>>,
+    /// The domain the caller says it is in: refused unless it is the group's own.
+    #[serde(default)]
+    pub domain: Option<String>,
+}
+
+/// Keystone's 400 for an update naming another domain than the record's own.
+fn check_same_domain(asked: Option<&String>, current: &str) -> Result<()> {
+    if asked.is_some_and(|d| d != current) {
+        return Err(Error::bad_request("identity.bad_request", "Update of `domain_id` is not allowed.".into()));
+    }
+    Ok(())
 }
 
 /// Changes to a role; `None` leaves a field alone.
@@ -222,6 +247,14 @@ pub fn create_project(id: &mut Identity, caller: &Caller, p: Project) -> Result<
 pub fn update_project(id: &mut Identity, caller: &Caller, now: Time, pid: Uuid, patch: ProjectPatch) -> Result<Project> {
     require_admin(caller, "update_project")?;
     let current = id.projects.get(&pid).ok_or_else(|| no_project(pid))?.clone();
+    check_same_domain(patch.domain.as_ref(), &current.domain)?;
+    let parent = current.parent.map_or(current.domain.clone(), |x| x.simple());
+    if patch.parent.as_ref().is_some_and(|x| *x != parent) {
+        return Err(Error::forbidden("identity.forbidden", "Update of `parent_id` is not allowed.".into()));
+    }
+    if patch.is_domain == Some(true) {
+        return Err(Error::bad_request("identity.bad_request", "Update of `is_domain` is not allowed.".into()));
+    }
     if let Some(name) = &patch.name {
         check_name("project", name, 64)?;
         if id.project_by_name(&current.domain, name).is_some_and(|o| o.id != pid) {
@@ -294,6 +327,7 @@ pub fn create_user(id: &mut Identity, caller: &Caller, u: User) -> Result<User> 
 pub fn update_user(id: &mut Identity, caller: &Caller, uid: Uuid, patch: UserPatch) -> Result<User> {
     require_admin(caller, "update_user")?;
     let current = id.users.get(&uid).ok_or_else(|| no_user(uid))?.clone();
+    check_same_domain(patch.domain.as_ref(), &current.domain)?;
     if let Some(name) = &patch.name {
         check_name("user", name, 255)?;
         if id.user_by_name(&current.domain, name).is_some_and(|o| o.id != uid) {
@@ -371,6 +405,7 @@ pub fn create_group(id: &mut Identity, caller: &Caller, g: Group) -> Result<Grou
 pub fn update_group(id: &mut Identity, caller: &Caller, gid: Uuid, patch: GroupPatch) -> Result<Group> {
     require_admin(caller, "update_group")?;
     let current = id.groups.get(&gid).ok_or_else(|| no_group(gid))?.clone();
+    check_same_domain(patch.domain.as_ref(), &current.domain)?;
     if let Some(name) = &patch.name {
         check_name("group", name, 64)?;
         if id.group_by_name(&current.domain, name).is_some_and(|o| o.id != gid) {

@@ -374,3 +374,20 @@ fn audit_ids_are_url_safe_base64_of_16_bytes() {
     let mut zero = crate::rng::Rng::new(0);
     assert_ne!(tokens::audit_id(&mut zero), tokens::audit_id(&mut zero));
 }
+
+#[test]
+fn immutable_fields_are_checked_inside_the_update() {
+    let mut k = kernel();
+    let admin = admin_token(&mut k);
+    let p = project(&mut k, &admin, 100, "p");
+    let u = user(&mut k, &admin, 200, "u", None);
+    let same = ProjectPatch { domain: Some(DEFAULT_DOMAIN.into()), parent: Some(DEFAULT_DOMAIN.into()), name: Some("p2".into()), ..Default::default() };
+    run(&mut k, &admin, Cmd::UpdateProject { id: p, patch: same }).expect("naming the current domain and parent is allowed");
+    let moved = ProjectPatch { domain: Some("other".into()), ..Default::default() };
+    refused(&mut k, &admin, Cmd::UpdateProject { id: p, patch: moved }, 400);
+    let reparented = ProjectPatch { parent: Some(Uuid(999).simple()), ..Default::default() };
+    refused(&mut k, &admin, Cmd::UpdateProject { id: p, patch: reparented }, 403);
+    refused(&mut k, &admin, Cmd::UpdateProject { id: p, patch: ProjectPatch { is_domain: Some(true), ..Default::default() } }, 400);
+    refused(&mut k, &admin, Cmd::UpdateUser { id: u, patch: UserPatch { domain: Some("other".into()), ..Default::default() } }, 400);
+    run(&mut k, &admin, Cmd::UpdateUser { id: u, patch: UserPatch { domain: Some(DEFAULT_DOMAIN.into()), ..Default::default() } }).expect("same domain");
+}
