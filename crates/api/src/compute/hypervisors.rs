@@ -426,15 +426,12 @@ async fn zones_detail(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Va
     Ok(Json(json!({"availabilityZoneInfo": out})))
 }
 
-/// One aggregate as Nova shows it; ids are 1-based positions.
-fn aggregate_json(k: &Kernel, ai: usize, mv: Microversion) -> Value {
-    let a = &k.topology().aggregates[ai];
-    let created = k.images().by_id.values().map(|i| i.created_at).min().unwrap_or_default();
-    let hosts: Vec<&str> = a.hosts.iter().map(|&h| k.topology().host(h).name.as_str()).collect();
+/// One aggregate as Nova shows it.
+fn aggregate_json(a: &views::Aggregate, mv: Microversion) -> Value {
     let mut o = json!({
-        "id": ai + 1, "name": a.name, "availability_zone": a.metadata.get("availability_zone"),
-        "hosts": hosts, "metadata": a.metadata,
-        "created_at": iso_micros(created), "updated_at": null, "deleted": false, "deleted_at": null,
+        "id": a.number, "name": a.name, "availability_zone": a.metadata.get("availability_zone"),
+        "hosts": a.hosts, "metadata": a.metadata,
+        "created_at": iso_micros(a.created), "updated_at": null, "deleted": false, "deleted_at": null,
     });
     if mv.at_least(41) {
         o["uuid"] = json!(a.id.to_string());
@@ -443,25 +440,13 @@ fn aggregate_json(k: &Kernel, ai: usize, mv: Microversion) -> Value {
 }
 
 async fn aggregates(State(s): State<AppState>, mv: Microversion, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let list = read(&s, S, auth(&h, S)?, move |k, c| {
-        admin_only(c, "os-aggregates:index")?;
-        Ok((0..k.topology().aggregates.len()).map(|ai| aggregate_json(k, ai, mv)).collect::<Vec<_>>())
-    })
-    .await?;
-    Ok(Json(json!({"aggregates": list})))
+    let list = read(&s, S, auth(&h, S)?, views::aggregates).await?;
+    Ok(Json(json!({"aggregates": list.iter().map(|a| aggregate_json(a, mv)).collect::<Vec<_>>()})))
 }
 
 async fn aggregate(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let a = read(&s, S, auth(&h, S)?, move |k, c| {
-        admin_only(c, "os-aggregates:show")?;
-        let by_num = id.parse::<usize>().ok().and_then(|n| n.checked_sub(1));
-        let by_uuid = id.parse::<Uuid>().ok().and_then(|u| k.topology().aggregates.iter().position(|a| a.id == u));
-        let ai = by_num.or(by_uuid).filter(|&ai| ai < k.topology().aggregates.len());
-        let ai = ai.ok_or_else(|| Error::not_found("compute.not_found", format!("Aggregate {id} could not be found.")))?;
-        Ok(aggregate_json(k, ai, mv))
-    })
-    .await?;
-    Ok(Json(json!({"aggregate": a})))
+    let a = read(&s, S, auth(&h, S)?, move |k, c| views::aggregate(k, c, &id)).await?;
+    Ok(Json(json!({"aggregate": aggregate_json(&a, mv)})))
 }
 
 async fn aggregate_write(method: Method, uri: Uri) -> ApiError {
@@ -520,6 +505,10 @@ mod tests {
         assert_eq!(a["aggregates"][0]["hosts"], json!(["az1-r01-h01", "az1-r01-h02"]));
         assert!(a["aggregates"][0]["uuid"].is_string());
         assert_eq!(get(&app, "/compute/v2.1/os-aggregates/1", ADMIN).await.body["aggregate"]["metadata"]["ssd"], "true");
+        let uuid = a["aggregates"][0]["uuid"].as_str().unwrap().to_string();
+        assert_eq!(get(&app, &format!("/compute/v2.1/os-aggregates/{uuid}"), ADMIN).await.body["aggregate"]["id"], 1);
+        assert_eq!(get(&app, "/compute/v2.1/os-aggregates/99", ADMIN).await.status, 404);
+        assert_eq!(get(&app, "/compute/v2.1/os-aggregates", P1).await.status, 403);
         let r = send(&app, "POST", "/compute/v2.1/os-aggregates", ADMIN, "2.79", r#"{"aggregate": {"name": "x"}}"#).await;
         assert_eq!(r.status, 501);
     }

@@ -231,6 +231,54 @@ pub fn zones(k: &Kernel, c: &Caller, detail: bool) -> Result<Vec<Zone>> {
     Ok(out)
 }
 
+/// A host aggregate as Nova shows it (`os-aggregates`, read-only: aggregates come from the
+/// topology).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Aggregate {
+    /// Nova's integer id: its 1-based position in the topology.
+    pub number: usize,
+    /// Its UUID.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its metadata (`availability_zone` among them, if set).
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// Its member hosts' names, in host order.
+    pub hosts: Vec<String>,
+    /// When it was created: with the cloud.
+    pub created: crate::Time,
+}
+
+fn aggregate_view(k: &Kernel, ai: usize) -> Aggregate {
+    let a = &k.topology.aggregates[ai];
+    let created = k.images.by_id.values().map(|i| i.created_at).min().unwrap_or_default();
+    Aggregate {
+        number: ai + 1,
+        id: a.id,
+        name: a.name.clone(),
+        metadata: a.metadata.clone(),
+        hosts: a.hosts.iter().map(|&h| k.topology.host(h).name.clone()).collect(),
+        created,
+    }
+}
+
+/// Every host aggregate, in topology order.
+pub fn aggregates(k: &Kernel, c: &Caller) -> Result<Vec<Aggregate>> {
+    admin_only(c, "os-aggregates:index")?;
+    Ok((0..k.topology.aggregates.len()).map(|ai| aggregate_view(k, ai)).collect())
+}
+
+/// One aggregate, by Nova's integer id or by UUID.
+pub fn aggregate(k: &Kernel, c: &Caller, id: &str) -> Result<Aggregate> {
+    admin_only(c, "os-aggregates:show")?;
+    let aggs = &k.topology.aggregates;
+    let by_num = id.parse::<usize>().ok().and_then(|n| n.checked_sub(1));
+    let by_uuid = || id.parse::<Uuid>().ok().and_then(|u| aggs.iter().position(|a| a.id == u));
+    let ai = by_num.or_else(by_uuid).filter(|&ai| ai < aggs.len());
+    let ai = ai.ok_or_else(|| Error::not_found("compute.not_found", format!("Aggregate {id} could not be found.")))?;
+    Ok(aggregate_view(k, ai))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
