@@ -373,7 +373,42 @@ impl Placement {
         Ok(())
     }
 
-    /// Frees every allocation of a consumer.
+    /// Compute's claim port: claims `res` on each of `hosts` for `consumer` at once, replacing
+    /// whatever it held (one host to boot or migrate; source and destination while evacuating).
+    /// All or nothing: a host without a provider or without room is a conflict.
+    pub fn claim_on_hosts(&mut self, consumer: Uuid, project: Uuid, user: Uuid, hosts: &[HostIdx], res: &Resources) -> Result<()> {
+        let mut allocs = BTreeMap::new();
+        for h in hosts {
+            let prov = *self.by_host.get(h).ok_or_else(|| Error::conflict("placement.conflict", format!("Host {h} has no resource provider.")))?;
+            allocs.insert(prov, *res);
+        }
+        self.set_allocations(consumer, project, user, allocs)
+    }
+
+    /// Compute's move port: hands everything consumer `from` holds to consumer `to`, which must
+    /// hold nothing (Nova's migration consumer taking over the source host's allocations, and
+    /// giving them back on revert). Usage does not change.
+    pub fn move_allocations(&mut self, from: &Uuid, to: Uuid) {
+        debug_assert!(!self.consumers.contains_key(&to) || from == &to, "consumer {to} already holds allocations");
+        let Some(c) = self.consumers.remove(from) else { return };
+        let generation = self.consumers.get(&to).map_or(1, |t| t.generation + 1);
+        self.consumers.insert(to, Consumer { generation, ..c });
+    }
+
+    /// Compute's trim port: drops `consumer`'s allocations on every provider but `host`'s (a
+    /// server back on its host, or rebuilt elsewhere, lets go of the other claim).
+    pub fn keep_only(&mut self, consumer: &Uuid, host: HostIdx) {
+        let Some(&prov) = self.by_host.get(&host) else { return };
+        let Some(c) = self.consumers.get(consumer) else { return };
+        if c.allocations.len() <= 1 {
+            return;
+        }
+        let keep: BTreeMap<u32, Resources> = c.allocations.iter().filter(|(&p, _)| p == prov).map(|(&p, r)| (p, *r)).collect();
+        let (project, user) = (c.project, c.user);
+        self.set_allocations(*consumer, project, user, keep).expect("shrinking allocations always fits");
+    }
+
+    /// Compute's release port: frees every allocation of a consumer.
     pub fn free(&mut self, consumer: &Uuid) {
         if let Some(c) = self.consumers.remove(consumer) {
             self.apply_delta(&c.allocations, false);
@@ -758,6 +793,28 @@ pub(crate) mod tests {
         }
         assert_eq!(p.index.all.len(), p.index.keys.len());
         assert_eq!(p.index.by_zone.iter().map(BTreeSet::len).sum::<usize>(), p.index.keys.len());
+    }
+
+    #[test]
+    fn compute_ports_claim_move_and_trim_by_host() {
+        let (t, mut p) = placement(Strategy::Spread);
+        let (a, b) = (0, t.hosts.len() as HostIdx - 1);
+        let (server, migration, owner) = (Uuid(1), Uuid(2), (Uuid(7), Uuid(8)));
+        p.claim_on_hosts(server, owner.0, owner.1, &[a, b], &res(2, 1024, 10)).unwrap();
+        let used = |p: &Placement, h: HostIdx| p.provider(p.by_host[&h]).unwrap().usage;
+        assert_eq!((used(&p, a)[VCPU], used(&p, b)[VCPU]), (2, 2));
+        p.move_allocations(&server, migration);
+        assert!(!p.consumers.contains_key(&server));
+        assert_eq!(p.consumers[&migration].allocations.len(), 2);
+        assert_eq!(used(&p, a)[VCPU], 2, "a move changes no usage");
+        p.move_allocations(&migration, server);
+        p.keep_only(&server, b);
+        assert_eq!((used(&p, a)[VCPU], used(&p, b)[VCPU]), (0, 2));
+        assert!(p.claim_on_hosts(server, owner.0, owner.1, &[a], &res(1000, 1, 1)).is_err(), "1000 vCPUs fit nowhere");
+        assert_eq!(used(&p, b)[VCPU], 2, "a refused claim keeps the old one");
+        assert_eq!(p.claim_on_hosts(server, owner.0, owner.1, &[9999], &res(1, 1, 1)).unwrap_err().code, "placement.conflict");
+        p.check_invariants().unwrap();
+        index_consistent(&p);
     }
 
     #[test]

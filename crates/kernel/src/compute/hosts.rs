@@ -16,7 +16,7 @@
 //! Servers being deleted, resized or reverted are left to finish their operation; one that
 //! lands on a down host is lost then.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -236,13 +236,7 @@ fn claim(k: &mut Kernel, id: &Uuid, origin: HostIdx, dest: HostIdx) -> bool {
     let Some(s) = k.compute.servers.get(id) else { return false };
     let res = flavors::resources(k.compute.servers.flavor(s.flavor));
     let (project, user) = (s.project, s.user);
-    let mut allocs = BTreeMap::new();
-    for h in [origin, dest] {
-        if let Some(&p) = k.placement.by_host.get(&h) {
-            allocs.insert(p, res);
-        }
-    }
-    k.placement.set_allocations(*id, project, user, allocs).is_ok()
+    k.placement.claim_on_hosts(*id, project, user, &[origin, dest], &res).is_ok()
 }
 
 #[cfg(test)]

@@ -390,15 +390,12 @@ fn pick_resize_host(k: &mut Kernel, id: &Uuid, flavor: u32, source: HostIdx, gro
 /// flavor on `dest` for the server. All or nothing: false (and nothing changed) if the
 /// destination claim fails.
 fn move_allocations(k: &mut Kernel, id: &Uuid, migration: &Uuid, project: Uuid, user: Uuid, dest: HostIdx, flavor: u32) -> bool {
-    let held = k.placement.consumers.get(id).map(|c| c.allocations.clone()).unwrap_or_default();
-    k.placement.free(id);
-    k.placement.set_allocations(*migration, project, user, held.clone()).expect("re-labelling freed allocations always fits");
+    k.placement.move_allocations(id, *migration);
     let res = resources_of(k, flavor);
     if create::allocate(k, id, project, user, dest, &res).is_ok() {
         return true;
     }
-    k.placement.free(migration);
-    k.placement.set_allocations(*id, project, user, held).expect("restoring freed allocations always fits");
+    k.placement.move_allocations(migration, *id);
     false
 }
 
@@ -440,9 +437,8 @@ fn revert_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) ->
     check_lock(s, caller)?;
     check_state(s, "revertResize", &[VmState::Resized], &[None], true)?;
     let m = s.extras().migration.clone().ok_or_else(|| Error::bad_request("compute.bad_request", format!("Instance {id} has no resize to revert.")))?;
-    let (project, user) = (s.project, s.user);
+    let project = s.project;
     quotas::check(k, &project, &growth(k, m.new_flavor, m.old_flavor))?;
-    let held = k.placement.consumers.get(&m.id).map(|c| c.allocations.clone()).unwrap_or_default();
     let dur = k.policy().timing.resize;
     begin(
         k,
@@ -453,9 +449,8 @@ fn revert_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) ->
         Some(TaskState::ResizeReverting),
         Some((EventKind::RevertResize, dur, Step::Reverted, Work::RevertMigration { to: m.source })),
     );
-    k.placement.free(&m.id);
     k.placement.free(&id);
-    k.placement.set_allocations(id, project, user, held).expect("returning the source's own allocations always fits");
+    k.placement.move_allocations(&m.id, id);
     recount(k, &project, m.new_flavor, m.old_flavor);
     if let Some(mm) = k.compute.servers.by_id.get_mut(&id).and_then(|s| s.extras.as_deref_mut()).and_then(|x| x.migration.as_mut()) {
         mm.reverting = true;

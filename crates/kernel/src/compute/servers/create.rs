@@ -356,8 +356,7 @@ fn schedule_one(k: &mut Kernel, id: &Uuid, project: Uuid, user: Uuid, res: &Reso
 
 /// Claims `res` on `host` for consumer `id`.
 pub(crate) fn allocate(k: &mut Kernel, id: &Uuid, project: Uuid, user: Uuid, host: HostIdx, res: &Resources) -> Result<()> {
-    let prov = *k.placement.by_host.get(&host).ok_or_else(|| Error::conflict("compute.conflict", format!("Host {host} has no resource provider.")))?;
-    k.placement.set_allocations(*id, project, user, BTreeMap::from([(prov, *res)]))
+    k.placement.claim_on_hosts(*id, project, user, &[host], res)
 }
 
 /// A placed server starts spawning; the driver's observation will make it ACTIVE.

@@ -2,8 +2,6 @@
 //! instance is gone, their state remembered), restarted on the recovered host, or rebuilt
 //! elsewhere by an evacuation, whose start is [`crate::compute::hosts`]'s.
 
-use std::collections::BTreeMap;
-
 use super::lifecycle::{await_driver, finish_event, supersede};
 use super::model::{Down, EventKind, Fault, PowerState, Step, TaskState, VmState};
 use crate::ids::Uuid;
@@ -87,14 +85,7 @@ pub(crate) fn finish_recovery(k: &mut Kernel, id: &Uuid) {
 /// Drops a server's allocations on every provider but its own host's.
 pub(crate) fn trim_allocations(k: &mut Kernel, id: &Uuid) {
     let Some(h) = k.compute.servers.host_of(id) else { return };
-    let Some(&prov) = k.placement.by_host.get(&h) else { return };
-    let Some(c) = k.placement.consumers.get(id) else { return };
-    if c.allocations.len() <= 1 {
-        return;
-    }
-    let keep: BTreeMap<u32, crate::placement::Resources> = c.allocations.iter().filter(|(&p, _)| p == prov).map(|(&p, r)| (p, *r)).collect();
-    let (project, user) = (c.project, c.user);
-    k.placement.set_allocations(*id, project, user, keep).expect("shrinking allocations always fits");
+    k.placement.keep_only(id, h);
 }
 
 /// An evacuated server finished its rebuild on its new host: it runs again (or stays
