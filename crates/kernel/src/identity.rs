@@ -13,6 +13,7 @@
 pub mod assign;
 pub mod resources;
 pub mod tokens;
+pub mod views;
 
 use std::collections::{BTreeMap, BTreeSet};
 

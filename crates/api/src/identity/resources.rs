@@ -10,14 +10,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use orrery_kernel::identity::{
-    self as kid, Cmd, Domain, DomainPatch, Group, GroupPatch, Project, ProjectPatch, Reply as IdReply, Role, RolePatch, User, UserPatch,
-};
-use orrery_kernel::{Caller, Error, Kernel, Uuid};
+use orrery_kernel::identity::views;
+pub(crate) use orrery_kernel::identity::views::not_found;
+use orrery_kernel::identity::{Cmd, Domain, DomainPatch, Group, GroupPatch, Project, ProjectPatch, Reply as IdReply, Role, RolePatch, User, UserPatch};
+use orrery_kernel::{Error, Uuid};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use super::{admin_only, apply, bool_filter, collection, domain_json, forbidden, group_json, project_json, read, role_json, user_json, S};
+use super::{apply, bool_filter, collection, domain_json, group_json, project_json, read, role_json, user_json, S};
 use crate::error::ApiError;
 use crate::util::{new_uuid, parse_json};
 use crate::AppState;
@@ -48,10 +48,6 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
     Option::<T>::deserialize(d).map(Some)
 }
 
-pub(crate) fn not_found(kind: &str, id: &str) -> Error {
-    Error::not_found("identity.not_found", format!("Could not find {kind}: {id}."))
-}
-
 /// Parses an id from a path; text that is no id names nothing, so 404.
 pub(crate) fn parse_id(kind: &str, text: &str) -> Result<Uuid, ApiError> {
     text.parse::<Uuid>().map_err(|_| ApiError::new(S, not_found(kind, text)))
@@ -75,16 +71,18 @@ fn ok(key: &str, v: Value) -> Response {
 
 /// The domain new things go to when the request names none: the caller's scope's domain.
 async fn caller_domain(s: &AppState, h: &HeaderMap) -> Result<String, ApiError> {
-    read(s, h, |k, c, _| {
-        let from_project = c.project.and_then(|p| k.identity().projects.get(&p)).map(|p| p.domain.clone());
-        Ok(from_project.or(c.domain.clone()).unwrap_or_else(|| kid::DEFAULT_DOMAIN.to_string()))
-    })
-    .await
+    read(s, h, |k, c, _| Ok(views::caller_domain(k.identity(), c))).await
 }
 
-/// Keeps `items` whose `field` equals the query's `key`, when the query has it.
-fn matches(q: &BTreeMap<String, String>, key: &str, value: &str) -> bool {
-    q.get(key).is_none_or(|v| v == value)
+/// The list filter a query asks for: `name`, `domain_id`, `enabled`, `parent_id`, `is_domain`.
+fn filter(q: &BTreeMap<String, String>) -> KResult<views::Filter> {
+    Ok(views::Filter {
+        name: q.get("name").cloned(),
+        domain: q.get("domain_id").cloned(),
+        enabled: bool_filter(q, "enabled")?,
+        parent: q.get("parent_id").cloned(),
+        is_domain: bool_filter(q, "is_domain")?,
+    })
 }
 
 // ---------------------------------------------------------------- domains
@@ -115,30 +113,14 @@ struct DomainUpdate {
 }
 
 async fn list_domains(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Result<Json<Value>, ApiError> {
-    let base = s.site.base_url.clone();
-    let items = read(&s, &h, move |k, c, _| {
-        admin_only(c, "list_domains")?;
-        let enabled = bool_filter(&q, "enabled")?;
-        let ds = k.identity().domains.values().filter(|d| matches(&q, "name", &d.name) && enabled.is_none_or(|e| e == d.enabled));
-        Ok(ds.map(|d| domain_json(&base, d)).collect())
-    })
-    .await?;
-    Ok(Json(collection(&s.site.base_url, "domains", "domains", items)))
+    let ds = read(&s, &h, move |k, c, _| views::domains(k.identity(), c, &filter(&q)?)).await?;
+    let base = &s.site.base_url;
+    Ok(Json(collection(base, "domains", "domains", ds.iter().map(|d| domain_json(base, d)).collect())))
 }
 
 async fn show_domain(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let base = s.site.base_url.clone();
-    let d = read(&s, &h, move |k, c, _| {
-        let d = k.identity().domains.get(&id).ok_or_else(|| not_found("domain", &id))?;
-        let own_user = k.identity().users.get(&c.user).is_some_and(|u| u.domain == d.id);
-        let own_project = c.project.and_then(|p| k.identity().projects.get(&p)).is_some_and(|p| p.domain == d.id);
-        if !c.admin && !own_user && !own_project && c.domain.as_deref() != Some(d.id.as_str()) {
-            return Err(forbidden("get_domain"));
-        }
-        Ok(domain_json(&base, d))
-    })
-    .await?;
-    Ok(ok("domain", d))
+    let d = read(&s, &h, move |k, c, _| views::domain(k.identity(), c, &id)).await?;
+    Ok(ok("domain", domain_json(&s.site.base_url, &d)))
 }
 
 async fn create_domain(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
@@ -203,42 +185,15 @@ struct ProjectUpdate {
     options: Option<Map<String, Value>>,
 }
 
-fn project_filter(k: &Kernel, c: &Caller, q: &BTreeMap<String, String>) -> KResult<Vec<Project>> {
-    admin_only(c, "list_projects")?;
-    let enabled = bool_filter(q, "enabled")?;
-    if bool_filter(q, "is_domain")? == Some(true) {
-        return Ok(vec![]);
-    }
-    let parent = |p: &Project| p.parent.map_or(p.domain.clone(), |x| x.simple());
-    let name_hit = |p: &Project| matches(q, "name", &p.name) && matches(q, "domain_id", &p.domain);
-    let out = k
-        .identity()
-        .projects
-        .values()
-        .filter(|p| name_hit(p) && enabled.is_none_or(|e| e == p.enabled))
-        .filter(|p| q.get("parent_id").is_none_or(|x| x.parse::<Uuid>().map(|u| u.simple()).unwrap_or(x.clone()) == parent(p)))
-        .cloned()
-        .collect();
-    Ok(out)
-}
-
 async fn list_projects(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Result<Json<Value>, ApiError> {
-    let projects = read(&s, &h, move |k, c, _| project_filter(k, c, &q)).await?;
+    let projects = read(&s, &h, move |k, c, _| views::projects(k.identity(), c, &filter(&q)?)).await?;
     let base = &s.site.base_url;
     Ok(Json(collection(base, "projects", "projects", projects.iter().map(|p| project_json(base, p)).collect())))
 }
 
 async fn show_project(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let base = s.site.base_url.clone();
-    let v = read(&s, &h, move |k, c, _| {
-        let p = k.identity().project_by_id(&id).ok_or_else(|| not_found("project", &id))?;
-        if !c.admin && c.project != Some(p.id) {
-            return Err(forbidden("get_project"));
-        }
-        Ok(project_json(&base, p))
-    })
-    .await?;
-    Ok(ok("project", v))
+    let p = read(&s, &h, move |k, c, _| views::project(k.identity(), c, &id)).await?;
+    Ok(ok("project", project_json(&s.site.base_url, &p)))
 }
 
 /// The parent project named by `parent_id`, which may also be the domain's id (top level).
@@ -252,7 +207,7 @@ async fn parent_of(s: &AppState, h: &HeaderMap, domain: Option<String>, parent: 
         (Some(d), None) => Ok((d, None)),
         (d, Some(p)) => {
             let pid = parse_id("project", &p)?;
-            let pdom = read(s, h, move |k, _, _| k.identity().projects.get(&pid).map(|x| x.domain.clone()).ok_or_else(|| not_found("project", &p))).await?;
+            let pdom = read(s, h, move |k, c, _| views::project(k.identity(), c, &pid.simple()).map(|x| x.domain)).await?;
             Ok((d.unwrap_or(pdom), Some(pid)))
         }
         (None, None) => Ok((caller_domain(s, h).await?, None)),
@@ -354,28 +309,14 @@ struct PasswordChange {
 }
 
 async fn list_users(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Result<Json<Value>, ApiError> {
-    let base = s.site.base_url.clone();
-    let items = read(&s, &h, move |k, c, _| {
-        admin_only(c, "list_users")?;
-        let enabled = bool_filter(&q, "enabled")?;
-        let us = k.identity().users.values().filter(|u| matches(&q, "name", &u.name) && matches(&q, "domain_id", &u.domain));
-        Ok(us.filter(|u| enabled.is_none_or(|e| e == u.enabled)).map(|u| user_json(&base, u)).collect())
-    })
-    .await?;
-    Ok(Json(collection(&s.site.base_url, "users", "users", items)))
+    let us = read(&s, &h, move |k, c, _| views::users(k.identity(), c, &filter(&q)?)).await?;
+    let base = &s.site.base_url;
+    Ok(Json(collection(base, "users", "users", us.iter().map(|u| user_json(base, u)).collect())))
 }
 
 async fn show_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let base = s.site.base_url.clone();
-    let v = read(&s, &h, move |k, c, _| {
-        let u = k.identity().user_by_id(&id).ok_or_else(|| not_found("user", &id))?;
-        if !c.admin && c.user != u.id {
-            return Err(forbidden("get_user"));
-        }
-        Ok(user_json(&base, u))
-    })
-    .await?;
-    Ok(ok("user", v))
+    let u = read(&s, &h, move |k, c, _| views::user(k.identity(), c, &id)).await?;
+    Ok(ok("user", user_json(&s.site.base_url, &u)))
 }
 
 /// Parses an optional project id from a body; an id that names nothing is 404.
@@ -442,14 +383,7 @@ async fn delete_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Str
 async fn change_password(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<StatusCode, ApiError> {
     let b: UserBody<PasswordChange> = parse_json(S, &body)?;
     let uid = parse_id("user", &id)?;
-    let hash = read(&s, &h, move |k, c, _| {
-        let u = k.identity().users.get(&uid).ok_or_else(|| not_found("user", &id))?;
-        if c.user != uid {
-            return Err(forbidden("change_password"));
-        }
-        Ok(u.password_hash.clone())
-    })
-    .await?;
+    let hash = read(&s, &h, move |k, c, _| views::password_hash_for_change(k.identity(), c, &id)).await?;
     if !super::verify_password(b.user.original_password, hash).await {
         return Err(ApiError::new(S, Error::unauthorized("identity.unauthorized", "The original password you gave is not correct.".into())));
     }
@@ -460,33 +394,18 @@ async fn change_password(State(s): State<AppState>, h: HeaderMap, Path(id): Path
 
 /// `GET /v3/users/{id}/projects`: projects where the user holds a role.
 async fn user_projects(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let base = s.site.base_url.clone();
     let path = format!("users/{id}/projects");
-    let items = read(&s, &h, move |k, c, _| {
-        let u = k.identity().user_by_id(&id).ok_or_else(|| not_found("user", &id))?;
-        if !c.admin && c.user != u.id {
-            return Err(forbidden("list_user_projects"));
-        }
-        let ps = k.identity().projects_with_roles(u.id);
-        Ok(ps.iter().filter_map(|p| k.identity().projects.get(p)).map(|p| project_json(&base, p)).collect())
-    })
-    .await?;
-    Ok(Json(collection(&s.site.base_url, &path, "projects", items)))
+    let ps = read(&s, &h, move |k, c, _| views::user_projects(k.identity(), c, &id)).await?;
+    let base = &s.site.base_url;
+    Ok(Json(collection(base, &path, "projects", ps.iter().map(|p| project_json(base, p)).collect())))
 }
 
 /// `GET /v3/users/{id}/groups`: the groups the user belongs to.
 async fn user_groups(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let base = s.site.base_url.clone();
     let path = format!("users/{id}/groups");
-    let items = read(&s, &h, move |k, c, _| {
-        let u = k.identity().user_by_id(&id).ok_or_else(|| not_found("user", &id))?;
-        if !c.admin && c.user != u.id {
-            return Err(forbidden("list_groups_for_user"));
-        }
-        Ok(k.identity().groups_of(u.id).filter_map(|g| k.identity().groups.get(&g)).map(|g| group_json(&base, g)).collect())
-    })
-    .await?;
-    Ok(Json(collection(&s.site.base_url, &path, "groups", items)))
+    let gs = read(&s, &h, move |k, c, _| views::user_groups(k.identity(), c, &id)).await?;
+    let base = &s.site.base_url;
+    Ok(Json(collection(base, &path, "groups", gs.iter().map(|g| group_json(base, g)).collect())))
 }
 
 // ---------------------------------------------------------------- groups
@@ -515,24 +434,14 @@ struct GroupUpdate {
 }
 
 async fn list_groups(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Result<Json<Value>, ApiError> {
-    let base = s.site.base_url.clone();
-    let items = read(&s, &h, move |k, c, _| {
-        admin_only(c, "list_groups")?;
-        let gs = k.identity().groups.values().filter(|g| matches(&q, "name", &g.name) && matches(&q, "domain_id", &g.domain));
-        Ok(gs.map(|g| group_json(&base, g)).collect())
-    })
-    .await?;
-    Ok(Json(collection(&s.site.base_url, "groups", "groups", items)))
+    let gs = read(&s, &h, move |k, c, _| views::groups(k.identity(), c, &filter(&q)?)).await?;
+    let base = &s.site.base_url;
+    Ok(Json(collection(base, "groups", "groups", gs.iter().map(|g| group_json(base, g)).collect())))
 }
 
 async fn show_group(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let base = s.site.base_url.clone();
-    let v = read(&s, &h, move |k, c, _| {
-        admin_only(c, "get_group")?;
-        k.identity().group_by_id(&id).map(|g| group_json(&base, g)).ok_or_else(|| not_found("group", &id))
-    })
-    .await?;
-    Ok(ok("group", v))
+    let g = read(&s, &h, move |k, c, _| views::group(k.identity(), c, &id)).await?;
+    Ok(ok("group", group_json(&s.site.base_url, &g)))
 }
 
 async fn create_group(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
@@ -594,21 +503,17 @@ struct RoleUpdate {
 }
 
 async fn list_roles(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Result<Json<Value>, ApiError> {
-    let base = s.site.base_url.clone();
-    let items = read(&s, &h, move |k, _, _| {
-        if q.contains_key("domain_id") {
-            return Ok(vec![]);
-        }
-        Ok(k.identity().roles.values().filter(|r| matches(&q, "name", &r.name)).map(|r| role_json(&base, r)).collect())
+    let rs = read(&s, &h, move |k, _, _| {
+        Ok(views::roles(k.identity(), &views::Filter { name: q.get("name").cloned(), domain: q.get("domain_id").cloned(), ..Default::default() }))
     })
     .await?;
-    Ok(Json(collection(&s.site.base_url, "roles", "roles", items)))
+    let base = &s.site.base_url;
+    Ok(Json(collection(base, "roles", "roles", rs.iter().map(|r| role_json(base, r)).collect())))
 }
 
 async fn show_role(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let base = s.site.base_url.clone();
-    let v = read(&s, &h, move |k, _, _| k.identity().role_by_id(&id).map(|r| role_json(&base, r)).ok_or_else(|| not_found("role", &id))).await?;
-    Ok(ok("role", v))
+    let r = read(&s, &h, move |k, _, _| views::role(k.identity(), &id)).await?;
+    Ok(ok("role", role_json(&s.site.base_url, &r)))
 }
 
 async fn create_role(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> Result<Response, ApiError> {

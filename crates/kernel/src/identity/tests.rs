@@ -391,3 +391,31 @@ fn immutable_fields_are_checked_inside_the_update() {
     refused(&mut k, &admin, Cmd::UpdateUser { id: u, patch: UserPatch { domain: Some("other".into()), ..Default::default() } }, 400);
     run(&mut k, &admin, Cmd::UpdateUser { id: u, patch: UserPatch { domain: Some(DEFAULT_DOMAIN.into()), ..Default::default() } }).expect("same domain");
 }
+
+#[test]
+fn views_apply_keystones_read_policy() {
+    let mut k = kernel();
+    let (admin_auth, p, u, tok) = member_setup(&mut k, "member");
+    let member = k.caller(&tok).unwrap();
+    let id = &k.identity;
+    let all = views::Filter::default();
+    assert_eq!(views::users(id, &member, &all).unwrap_err().code, "identity.forbidden");
+    assert_eq!(views::projects(id, &member, &all).unwrap_err().code, "identity.forbidden");
+    assert_eq!(views::user(id, &member, &u.simple()).unwrap().id, u, "a user reads itself");
+    assert_eq!(views::user(id, &member, &admin_id(&k).simple()).unwrap_err().code, "identity.forbidden");
+    assert_eq!(views::project(id, &member, &p.simple()).unwrap().id, p, "a caller reads the project it is scoped to");
+    assert_eq!(views::domain(id, &member, DEFAULT_DOMAIN).unwrap().id, DEFAULT_DOMAIN, "and its own domain");
+    assert_eq!(views::user_projects(id, &member, &u.simple()).unwrap().iter().map(|p| p.id).collect::<Vec<_>>(), vec![p]);
+    assert!(views::password_hash_for_change(id, &member, &u.simple()).unwrap().is_some());
+    assert_eq!(views::password_hash_for_change(id, &member, &admin_id(&k).simple()).unwrap_err().code, "identity.forbidden");
+    assert_eq!(views::caller_domain(id, &member), DEFAULT_DOMAIN);
+    let admin = k.caller(&admin_auth).unwrap();
+    let id = &k.identity;
+    let named = views::Filter { name: Some("u".into()), ..Default::default() };
+    assert_eq!(views::users(id, &admin, &named).unwrap().len(), 1);
+    let top = views::Filter { parent: Some(DEFAULT_DOMAIN.into()), ..Default::default() };
+    assert!(views::projects(id, &admin, &top).unwrap().iter().any(|x| x.id == p));
+    assert!(views::projects(id, &admin, &views::Filter { is_domain: Some(true), ..Default::default() }).unwrap().is_empty());
+    assert_eq!(views::role(id, "nope").unwrap_err().code, "identity.not_found");
+    assert!(views::roles(id, &views::Filter { domain: Some("d".into()), ..Default::default() }).is_empty());
+}

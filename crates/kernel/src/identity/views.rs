@@ -1,0 +1,146 @@
+//! Read views of identity: domains, projects, users, groups and roles, with Keystone's read
+//! policy (lists are admin-only; a caller may read its own user, project and domain). The API
+//! parses query parameters into the filters here and renders the records it gets back.
+
+use super::{forbidden, require_admin, Caller, Domain, Group, Identity, Project, Role, User, DEFAULT_DOMAIN};
+use crate::ids::Uuid;
+use crate::{Error, Result};
+
+/// Keystone's 404 for a record that does not exist.
+pub fn not_found(kind: &str, id: &str) -> Error {
+    Error::not_found("identity.not_found", format!("Could not find {kind}: {id}."))
+}
+
+/// What a list keeps; `None` keeps everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Exact name.
+    pub name: Option<String>,
+    /// Domain id.
+    pub domain: Option<String>,
+    /// Enabled or disabled only.
+    pub enabled: Option<bool>,
+    /// Projects only: the parent's id (a project id, or the domain id for top-level ones).
+    pub parent: Option<String>,
+    /// Projects only: `is_domain=true` lists nothing (no project acts as a domain).
+    pub is_domain: Option<bool>,
+}
+
+impl Filter {
+    fn keeps(&self, name: &str, domain: &str, enabled: bool) -> bool {
+        self.name.as_deref().is_none_or(|n| n == name) && self.domain.as_deref().is_none_or(|d| d == domain) && self.enabled.is_none_or(|e| e == enabled)
+    }
+}
+
+/// The domain new records go to when a request names none: the caller's project's domain,
+/// else its domain scope, else `default`.
+pub fn caller_domain(id: &Identity, c: &Caller) -> String {
+    let from_project = c.project.and_then(|p| id.projects.get(&p)).map(|p| p.domain.clone());
+    from_project.or(c.domain.clone()).unwrap_or_else(|| DEFAULT_DOMAIN.to_string())
+}
+
+/// Every domain the filter keeps (admin only).
+pub fn domains(id: &Identity, c: &Caller, f: &Filter) -> Result<Vec<Domain>> {
+    require_admin(c, "list_domains")?;
+    Ok(id.domains.values().filter(|d| f.keeps(&d.name, &d.id, d.enabled)).cloned().collect())
+}
+
+/// One domain: admins, and callers whose user, project or scope is in it.
+pub fn domain(id: &Identity, c: &Caller, domain: &str) -> Result<Domain> {
+    let d = id.domains.get(domain).ok_or_else(|| not_found("domain", domain))?;
+    let own_user = id.users.get(&c.user).is_some_and(|u| u.domain == d.id);
+    let own_project = c.project.and_then(|p| id.projects.get(&p)).is_some_and(|p| p.domain == d.id);
+    if !c.admin && !own_user && !own_project && c.domain.as_deref() != Some(d.id.as_str()) {
+        return Err(forbidden("get_domain"));
+    }
+    Ok(d.clone())
+}
+
+/// Every project the filter keeps (admin only).
+pub fn projects(id: &Identity, c: &Caller, f: &Filter) -> Result<Vec<Project>> {
+    require_admin(c, "list_projects")?;
+    if f.is_domain == Some(true) {
+        return Ok(Vec::new());
+    }
+    let parent = |p: &Project| p.parent.map_or(p.domain.clone(), |x| x.simple());
+    let wanted = f.parent.as_ref().map(|x| x.parse::<Uuid>().map(|u| u.simple()).unwrap_or(x.clone()));
+    let keep = |p: &&Project| f.keeps(&p.name, &p.domain, p.enabled) && wanted.as_ref().is_none_or(|w| *w == parent(p));
+    Ok(id.projects.values().filter(keep).cloned().collect())
+}
+
+/// One project: admins, and callers scoped to it.
+pub fn project(id: &Identity, c: &Caller, project: &str) -> Result<Project> {
+    let p = id.project_by_id(project).ok_or_else(|| not_found("project", project))?;
+    if !c.admin && c.project != Some(p.id) {
+        return Err(forbidden("get_project"));
+    }
+    Ok(p.clone())
+}
+
+/// Every user the filter keeps (admin only).
+pub fn users(id: &Identity, c: &Caller, f: &Filter) -> Result<Vec<User>> {
+    require_admin(c, "list_users")?;
+    Ok(id.users.values().filter(|u| f.keeps(&u.name, &u.domain, u.enabled)).cloned().collect())
+}
+
+/// User `user` if `c` may read it as `action`: admins, and the user itself.
+fn own_user<'a>(id: &'a Identity, c: &Caller, user: &str, action: &str) -> Result<&'a User> {
+    let u = id.user_by_id(user).ok_or_else(|| not_found("user", user))?;
+    if !c.admin && c.user != u.id {
+        return Err(forbidden(action));
+    }
+    Ok(u)
+}
+
+/// One user: admins, and the user itself.
+pub fn user(id: &Identity, c: &Caller, user: &str) -> Result<User> {
+    own_user(id, c, user, "get_user").cloned()
+}
+
+/// The projects where `user` holds a role (`GET /users/{id}/projects`).
+pub fn user_projects(id: &Identity, c: &Caller, user: &str) -> Result<Vec<Project>> {
+    let u = own_user(id, c, user, "list_user_projects")?;
+    Ok(id.projects_with_roles(u.id).iter().filter_map(|p| id.projects.get(p)).cloned().collect())
+}
+
+/// The groups `user` belongs to (`GET /users/{id}/groups`).
+pub fn user_groups(id: &Identity, c: &Caller, user: &str) -> Result<Vec<Group>> {
+    let u = own_user(id, c, user, "list_groups_for_user")?;
+    Ok(id.groups_of(u.id).filter_map(|g| id.groups.get(&g)).cloned().collect())
+}
+
+/// The password hash (if any) a user changing its own password must prove it knows; only the
+/// user itself may ask (Keystone's self-service password change).
+pub fn password_hash_for_change(id: &Identity, c: &Caller, user: &str) -> Result<Option<String>> {
+    let u = id.user_by_id(user).ok_or_else(|| not_found("user", user))?;
+    if c.user != u.id {
+        return Err(forbidden("change_password"));
+    }
+    Ok(u.password_hash.clone())
+}
+
+/// Every group the filter keeps (admin only).
+pub fn groups(id: &Identity, c: &Caller, f: &Filter) -> Result<Vec<Group>> {
+    require_admin(c, "list_groups")?;
+    Ok(id.groups.values().filter(|g| f.keeps(&g.name, &g.domain, true)).cloned().collect())
+}
+
+/// One group (admin only).
+pub fn group(id: &Identity, c: &Caller, group: &str) -> Result<Group> {
+    require_admin(c, "get_group")?;
+    id.group_by_id(group).cloned().ok_or_else(|| not_found("group", group))
+}
+
+/// Every global role the filter keeps; any authenticated caller may list them. A domain
+/// filter lists nothing (domain-specific roles are not modelled).
+pub fn roles(id: &Identity, f: &Filter) -> Vec<Role> {
+    if f.domain.is_some() {
+        return Vec::new();
+    }
+    id.roles.values().filter(|r| f.name.as_deref().is_none_or(|n| n == r.name)).cloned().collect()
+}
+
+/// One role.
+pub fn role(id: &Identity, role: &str) -> Result<Role> {
+    id.role_by_id(role).cloned().ok_or_else(|| not_found("role", role))
+}
