@@ -8,12 +8,12 @@ use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
-use orrery_kernel::identity::{Actor, Assignment, AssignmentFilter, AssignmentRow, Cmd, Identity, Target};
-use orrery_kernel::{Caller, Error, Kernel, Uuid};
+use orrery_kernel::identity::{views, Actor, Assignment, AssignmentFilter, Cmd, Target};
+use orrery_kernel::{Error, Uuid};
 use serde_json::{json, Value};
 
-use super::resources::{not_found, parse_id};
-use super::{apply, bool_filter, collection, forbidden, read, role_json, user_json, v3_url};
+use super::resources::parse_id;
+use super::{apply, bool_filter, collection, read, role_json, user_json, v3_url};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -76,26 +76,12 @@ fn assignment(on: On, who: Who, (t, a, r): &(String, String, String)) -> Result<
 }
 
 /// Admins may read any grant; users may read their own.
-fn may_read(c: &Caller, actor: &Actor, action: &str) -> orrery_kernel::Result<()> {
-    if c.admin || *actor == Actor::User(c.user) {
-        Ok(())
-    } else {
-        Err(forbidden(action))
-    }
-}
-
 async fn list_grants(s: AppState, h: HeaderMap, (t, a): (String, String), on: On, who: Who) -> Result<Json<Value>, ApiError> {
     let (target, actor) = (target(on, &t)?, actor(who, &a)?);
-    let base = s.site.base_url.clone();
-    let items = read(&s, &h, move |k, c, _| {
-        may_read(c, &actor, "list_grants")?;
-        let id = &k.identity();
-        id.check_actor_target(&actor, &target)?;
-        Ok(id.assigned_roles(&actor, &target).filter_map(|r| id.roles.get(&r)).map(|r| role_json(&base, r)).collect())
-    })
-    .await?;
+    let roles = read(&s, &h, move |k, c, _| views::grants(k.identity(), c, &actor, &target)).await?;
     let path = format!("{}/{t}/{}/{a}/roles", seg_on(on), seg_who(who));
-    Ok(Json(collection(&s.site.base_url, &path, "roles", items)))
+    let base = &s.site.base_url;
+    Ok(Json(collection(base, &path, "roles", roles.iter().map(|r| role_json(base, r)).collect())))
 }
 
 fn seg_on(on: On) -> &'static str {
@@ -112,29 +98,9 @@ fn seg_who(who: Who) -> &'static str {
     }
 }
 
-fn missing_assignment(a: &Assignment) -> Error {
-    Error::not_found(
-        "identity.not_found",
-        format!(
-            "Could not find role assignment with role: {}, user or group: {}, project, domain, or system: {}.",
-            a.role.simple(),
-            a.actor.id(),
-            a.target.id()
-        ),
-    )
-}
-
 async fn check_grant(s: AppState, h: HeaderMap, p: (String, String, String), on: On, who: Who) -> Result<StatusCode, ApiError> {
     let a = assignment(on, who, &p)?;
-    read(&s, &h, move |k, c, _| {
-        may_read(c, &a.actor, "check_grant")?;
-        if k.identity().assignments.contains(&a) {
-            Ok(())
-        } else {
-            Err(missing_assignment(&a))
-        }
-    })
-    .await?;
+    read(&s, &h, move |k, c, _| views::check_grant(k.identity(), c, &a)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -154,34 +120,15 @@ async fn delete_grant(s: AppState, h: HeaderMap, p: (String, String, String), on
 
 async fn group_users(State(s): State<AppState>, h: HeaderMap, Path(g): Path<String>) -> Result<Json<Value>, ApiError> {
     let gid = parse_id("group", &g)?;
-    let base = s.site.base_url.clone();
-    let items = read(&s, &h, move |k, c, _| {
-        super::admin_only(c, "list_users_in_group")?;
-        if !k.identity().groups.contains_key(&gid) {
-            return Err(not_found("group", &g));
-        }
-        Ok(k.identity().group_members(gid).filter_map(|u| k.identity().users.get(&u)).map(|u| user_json(&base, u)).collect())
-    })
-    .await?;
+    let users = read(&s, &h, move |k, c, _| views::group_users(k.identity(), c, gid)).await?;
     let path = format!("groups/{}/users", gid.simple());
-    Ok(Json(collection(&s.site.base_url, &path, "users", items)))
+    let base = &s.site.base_url;
+    Ok(Json(collection(base, &path, "users", users.iter().map(|u| user_json(base, u)).collect())))
 }
 
 async fn check_member(State(s): State<AppState>, h: HeaderMap, Path((g, u)): P2) -> Result<StatusCode, ApiError> {
     let (gid, uid) = (parse_id("group", &g)?, parse_id("user", &u)?);
-    read(&s, &h, move |k, c, _| {
-        if !c.admin && c.user != uid {
-            return Err(forbidden("check_user_in_group"));
-        }
-        if !k.identity().groups.contains_key(&gid) {
-            return Err(not_found("group", &g));
-        }
-        if !k.identity().members.contains(&(gid, uid)) {
-            return Err(Error::not_found("identity.not_found", format!("User {} is not a member of group {}.", uid.simple(), gid.simple())));
-        }
-        Ok(())
-    })
-    .await?;
+    read(&s, &h, move |k, c, _| views::check_member(k.identity(), c, gid, uid)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -227,27 +174,24 @@ fn filter_of(q: &BTreeMap<String, String>) -> orrery_kernel::Result<Option<Assig
 
 /// `GET /v3/role_assignments`.
 async fn role_assignments(State(s): State<AppState>, h: HeaderMap, Query(q): Q, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
-    let base = s.site.base_url.clone();
-    let items = read(&s, &h, move |k, c, _| {
+    let (rows, names) = read(&s, &h, move |k, c, _| {
         let names = bool_filter(&q, "include_names")?.unwrap_or(false);
-        let Some(f) = filter_of(&q)? else { return Ok(vec![]) };
-        if !c.admin && f.user != Some(c.user) {
-            return Err(forbidden("list_role_assignments"));
-        }
-        Ok(k.identity().list_assignments(&f).iter().map(|row| row_json(&base, k, row, names)).collect())
+        let Some(f) = filter_of(&q)? else { return Ok((vec![], names)) };
+        Ok((views::role_assignments(k.identity(), c, &f, names)?, names))
     })
     .await?;
     let path = format!("role_assignments{}", raw.map(|r| format!("?{r}")).unwrap_or_default());
-    Ok(Json(collection(&s.site.base_url, &path, "role_assignments", items)))
+    let base = &s.site.base_url;
+    Ok(Json(collection(base, &path, "role_assignments", rows.iter().map(|v| row_json(base, v, names)).collect())))
 }
 
-fn domain_ref(k: &Kernel, id: &str) -> Value {
-    json!({"id": id, "name": k.identity().domains.get(id).map(|d| d.name.clone())})
+fn domain_ref(n: &views::Named) -> Value {
+    json!({"id": n.domain.clone().unwrap_or_default(), "name": n.domain_name})
 }
 
 /// One assignment row in Keystone's shape.
-fn row_json(base: &str, k: &Kernel, row: &AssignmentRow, names: bool) -> Value {
-    let id = &k.identity();
+fn row_json(base: &str, v: &views::AssignmentView, names: bool) -> Value {
+    let row = &v.row;
     let assigned = row.prior_role.unwrap_or(row.role);
     let (tseg, tid) = match &row.target {
         Target::Project(p) => ("projects", p.simple()),
@@ -268,21 +212,13 @@ fn row_json(base: &str, k: &Kernel, row: &AssignmentRow, names: bool) -> Value {
     let mut scope_obj = json!({"id": tid});
     let mut who = json!({"id": row.actor.id()});
     if names {
-        role["name"] = json!(id.roles.get(&row.role).map(|r| r.name.clone()));
-        match &row.target {
-            Target::Project(p) => {
-                let proj = id.projects.get(p);
-                scope_obj["name"] = json!(proj.map(|p| p.name.clone()));
-                scope_obj["domain"] = domain_ref(k, proj.map_or("", |p| p.domain.as_str()));
-            }
-            Target::Domain(d) => scope_obj["name"] = json!(id.domains.get(d).map(|d| d.name.clone())),
+        role["name"] = json!(v.role_name);
+        scope_obj["name"] = json!(v.target.name);
+        if matches!(row.target, Target::Project(_)) {
+            scope_obj["domain"] = domain_ref(&v.target);
         }
-        let (name, dom) = match &row.actor {
-            Actor::User(u) => id.users.get(u).map(|u| (u.name.clone(), u.domain.clone())).unzip(),
-            Actor::Group(g) => id.groups.get(g).map(|g| (g.name.clone(), g.domain.clone())).unzip(),
-        };
-        who["name"] = json!(name);
-        who["domain"] = domain_ref(k, dom.as_deref().unwrap_or(""));
+        who["name"] = json!(v.actor.name);
+        who["domain"] = domain_ref(&v.actor);
     }
     let scope_key = if matches!(row.target, Target::Project(_)) { "project" } else { "domain" };
     let actor_key = if matches!(row.actor, Actor::User(_)) { "user" } else { "group" };
@@ -291,36 +227,25 @@ fn row_json(base: &str, k: &Kernel, row: &AssignmentRow, names: bool) -> Value {
 
 // ---------------------------------------------------------------- implied roles
 
-fn role_ref(base: &str, id: &Identity, r: Uuid) -> Value {
-    let name = id.roles.get(&r).map(|r| r.name.clone());
+fn role_ref(base: &str, (r, name): &(Uuid, Option<String>)) -> Value {
     json!({"id": r.simple(), "name": name, "links": {"self": v3_url(base, &format!("roles/{}", r.simple()))}})
 }
 
-fn inference(base: &str, id: &Identity, prior: Uuid) -> Value {
-    let implies: Vec<Value> = id.implies.range((prior, Uuid(0))..=(prior, Uuid(u128::MAX))).map(|&(_, i)| role_ref(base, id, i)).collect();
-    json!({"prior_role": role_ref(base, id, prior), "implies": implies})
+fn inference_json(base: &str, i: &views::Inference) -> Value {
+    json!({"prior_role": role_ref(base, &i.prior), "implies": i.implies.iter().map(|r| role_ref(base, r)).collect::<Vec<_>>()})
 }
 
 /// `GET /v3/role_inferences`: every prior role with the roles it implies.
 async fn role_inferences(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let base = s.site.base_url.clone();
-    let items = read(&s, &h, move |k, _, _| {
-        let priors: std::collections::BTreeSet<Uuid> = k.identity().implies.iter().map(|&(p, _)| p).collect();
-        Ok(priors.into_iter().map(|p| inference(&base, k.identity(), p)).collect())
-    })
-    .await?;
-    Ok(Json(collection(&s.site.base_url, "role_inferences", "role_inferences", items)))
+    let list = read(&s, &h, |k, _, _| Ok(views::role_inferences(k.identity()))).await?;
+    let base = &s.site.base_url;
+    Ok(Json(collection(base, "role_inferences", "role_inferences", list.iter().map(|i| inference_json(base, i)).collect())))
 }
 
 /// `GET /v3/roles/{id}/implies`: the roles one role implies.
 async fn implies_of(State(s): State<AppState>, h: HeaderMap, Path(r): Path<String>) -> Result<Json<Value>, ApiError> {
-    let base = s.site.base_url.clone();
-    let v = read(&s, &h, move |k, _, _| {
-        let role = k.identity().role_by_id(&r).ok_or_else(|| not_found("role", &r))?;
-        Ok(inference(&base, k.identity(), role.id))
-    })
-    .await?;
-    let mut body = json!({"role_inference": v});
+    let i = read(&s, &h, move |k, _, _| views::implies_of(k.identity(), &r)).await?;
+    let mut body = json!({"role_inference": inference_json(&s.site.base_url, &i)});
     body["links"] = json!({"self": v3_url(&s.site.base_url, &format!("roles/{}/implies", v_id(&body)))});
     Ok(Json(body))
 }

@@ -2,7 +2,9 @@
 //! policy (lists are admin-only; a caller may read its own user, project and domain). The API
 //! parses query parameters into the filters here and renders the records it gets back.
 
-use super::{forbidden, require_admin, Caller, Domain, Group, Identity, Project, Role, User, DEFAULT_DOMAIN};
+use super::{
+    forbidden, require_admin, Actor, Assignment, AssignmentFilter, AssignmentRow, Caller, Domain, Group, Identity, Project, Role, Target, User, DEFAULT_DOMAIN,
+};
 use crate::ids::Uuid;
 use crate::{Error, Result};
 
@@ -143,4 +145,144 @@ pub fn roles(id: &Identity, f: &Filter) -> Vec<Role> {
 /// One role.
 pub fn role(id: &Identity, role: &str) -> Result<Role> {
     id.role_by_id(role).cloned().ok_or_else(|| not_found("role", role))
+}
+
+/// Grants and role listings: admins, and a user asking about itself.
+fn may_read(c: &Caller, actor: &Actor, action: &str) -> Result<()> {
+    if c.admin || *actor == Actor::User(c.user) {
+        Ok(())
+    } else {
+        Err(forbidden(action))
+    }
+}
+
+/// The roles `actor` holds directly on `target` (`GET /projects/{p}/users/{u}/roles`).
+pub fn grants(id: &Identity, c: &Caller, actor: &Actor, target: &Target) -> Result<Vec<Role>> {
+    may_read(c, actor, "list_grants")?;
+    id.check_actor_target(actor, target)?;
+    Ok(id.assigned_roles(actor, target).filter_map(|r| id.roles.get(&r)).cloned().collect())
+}
+
+/// Whether assignment `a` exists (`HEAD/GET …/roles/{r}`): Keystone's 404 if not.
+pub fn check_grant(id: &Identity, c: &Caller, a: &Assignment) -> Result<()> {
+    may_read(c, &a.actor, "check_grant")?;
+    if id.assignments.contains(a) {
+        return Ok(());
+    }
+    Err(Error::not_found(
+        "identity.not_found",
+        format!(
+            "Could not find role assignment with role: {}, user or group: {}, project, domain, or system: {}.",
+            a.role.simple(),
+            a.actor.id(),
+            a.target.id()
+        ),
+    ))
+}
+
+/// The members of group `group` (admin only).
+pub fn group_users(id: &Identity, c: &Caller, group: Uuid) -> Result<Vec<User>> {
+    require_admin(c, "list_users_in_group")?;
+    if !id.groups.contains_key(&group) {
+        return Err(not_found("group", &group.simple()));
+    }
+    Ok(id.group_members(group).filter_map(|u| id.users.get(&u)).cloned().collect())
+}
+
+/// Whether `user` is in `group`: admins, and the user itself.
+pub fn check_member(id: &Identity, c: &Caller, group: Uuid, user: Uuid) -> Result<()> {
+    if !c.admin && c.user != user {
+        return Err(forbidden("check_user_in_group"));
+    }
+    if !id.groups.contains_key(&group) {
+        return Err(not_found("group", &group.simple()));
+    }
+    if !id.members.contains(&(group, user)) {
+        return Err(Error::not_found("identity.not_found", format!("User {} is not a member of group {}.", user.simple(), group.simple())));
+    }
+    Ok(())
+}
+
+/// A name and its domain's id and name, as `include_names` shows them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Named {
+    /// The record's name, if it still exists.
+    pub name: Option<String>,
+    /// Its domain's id, for projects, users and groups.
+    pub domain: Option<String>,
+    /// Its domain's name.
+    pub domain_name: Option<String>,
+}
+
+/// One role assignment, with names resolved when asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssignmentView {
+    /// The assignment (direct, via a group, or implied).
+    pub row: AssignmentRow,
+    /// The role's name (with names).
+    pub role_name: Option<String>,
+    /// The target's name and domain (with names).
+    pub target: Named,
+    /// The actor's name and domain (with names).
+    pub actor: Named,
+}
+
+fn named(id: &Identity, name: Option<String>, domain: Option<String>) -> Named {
+    let domain_name = domain.as_ref().and_then(|d| id.domains.get(d)).map(|d| d.name.clone());
+    Named { name, domain, domain_name }
+}
+
+/// Role assignments matching `f` (`GET /role_assignments`): admins see all, others only their
+/// own (`user.id` must be theirs).
+pub fn role_assignments(id: &Identity, c: &Caller, f: &AssignmentFilter, names: bool) -> Result<Vec<AssignmentView>> {
+    if !c.admin && f.user != Some(c.user) {
+        return Err(forbidden("list_role_assignments"));
+    }
+    let view = |row: AssignmentRow| {
+        if !names {
+            return AssignmentView { row, role_name: None, target: Named::default(), actor: Named::default() };
+        }
+        let role_name = id.roles.get(&row.role).map(|r| r.name.clone());
+        let target = match &row.target {
+            Target::Project(p) => {
+                let proj = id.projects.get(p);
+                named(id, proj.map(|p| p.name.clone()), Some(proj.map_or(String::new(), |p| p.domain.clone())))
+            }
+            Target::Domain(d) => Named { name: id.domains.get(d).map(|d| d.name.clone()), ..Named::default() },
+        };
+        let (name, dom) = match &row.actor {
+            Actor::User(u) => id.users.get(u).map(|u| (u.name.clone(), u.domain.clone())).unzip(),
+            Actor::Group(g) => id.groups.get(g).map(|g| (g.name.clone(), g.domain.clone())).unzip(),
+        };
+        let actor = named(id, name, Some(dom.unwrap_or_default()));
+        AssignmentView { row, role_name, target, actor }
+    };
+    Ok(id.list_assignments(f).into_iter().map(view).collect())
+}
+
+/// One prior role and the roles it implies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inference {
+    /// The prior role: id and name.
+    pub prior: (Uuid, Option<String>),
+    /// The roles it implies: ids and names.
+    pub implies: Vec<(Uuid, Option<String>)>,
+}
+
+fn inference(id: &Identity, prior: Uuid) -> Inference {
+    let name = |r: Uuid| id.roles.get(&r).map(|r| r.name.clone());
+    let implies = id.implies.range((prior, Uuid(0))..=(prior, Uuid(u128::MAX))).map(|&(_, i)| (i, name(i))).collect();
+    Inference { prior: (prior, name(prior)), implies }
+}
+
+/// Every prior role with the roles it implies (`GET /role_inferences`).
+pub fn role_inferences(id: &Identity) -> Vec<Inference> {
+    let priors: std::collections::BTreeSet<Uuid> = id.implies.iter().map(|&(p, _)| p).collect();
+    priors.into_iter().map(|p| inference(id, p)).collect()
+}
+
+/// The roles one role implies (`GET /roles/{id}/implies`).
+pub fn implies_of(id: &Identity, role: &str) -> Result<Inference> {
+    let r = id.role_by_id(role).ok_or_else(|| not_found("role", role))?;
+    Ok(inference(id, r.id))
 }
