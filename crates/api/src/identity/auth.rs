@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use orrery_kernel::identity::{AuthMethod, Cmd, Reply as IdReply, Scope, TokenInfo};
+use orrery_kernel::identity::{views, AuthMethod, Cmd, Reply as IdReply, Scope, TokenInfo};
 use orrery_kernel::{Auth, Error};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -152,19 +152,8 @@ async fn password_user(s: &AppState, u: PasswordUser) -> Result<AuthMethod, ApiE
     if u.id.is_none() && u.domain.is_none() {
         return Err(bad("Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."));
     }
-    let (uid, name, domain) = (u.id, u.name, u.domain);
-    let found = s
-        .cloud
-        .read(S, move |k, _| {
-            let id = &k.identity();
-            let user = match (&uid, &name, &domain) {
-                (Some(uid), _, _) => id.user_by_id(uid),
-                (None, Some(name), Some(d)) => find_domain(k, d).and_then(|d| id.user_by_name(&d, name)),
-                _ => None,
-            };
-            user.map(|u| (u.id, u.password_hash.clone()))
-        })
-        .await?;
+    let who = views::NameOrId { id: u.id, name: u.name, domain: u.domain.map(|d| Box::new(d.into())) };
+    let found = s.cloud.read(S, move |k, _| views::login_user(k.identity(), &who)).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
@@ -175,12 +164,9 @@ async fn password_user(s: &AppState, u: PasswordUser) -> Result<AuthMethod, ApiE
     }
 }
 
-/// The id of the domain a `{id}` / `{name}` reference names.
-fn find_domain(k: &orrery_kernel::Kernel, d: &NameOrId) -> Option<String> {
-    match (&d.id, &d.name) {
-        (Some(id), _) => k.identity().domains.get(id).map(|d| d.id.clone()),
-        (None, Some(name)) => k.identity().domain_by_name(name).map(|d| d.id.clone()),
-        _ => None,
+impl From<NameOrId> for views::NameOrId {
+    fn from(n: NameOrId) -> Self {
+        views::NameOrId { id: n.id, name: n.name, domain: n.domain.map(|d| Box::new((*d).into())) }
     }
 }
 
@@ -202,7 +188,8 @@ async fn resolve_scope(s: &AppState, scope: Option<ScopeReq>) -> Result<Option<S
         (Some(_), Some(_)) => Err(bad("Scoping to both domain and project is not allowed")),
         (Some(p), None) => project_scope(s, p).await.map(Some),
         (None, Some(d)) => {
-            let found = s.cloud.read(S, move |k, _| find_domain(k, &d)).await?;
+            let d: views::NameOrId = d.into();
+            let found = s.cloud.read(S, move |k, _| views::find_domain(k.identity(), &d)).await?;
             found.map(|d| Some(Scope::Domain(d))).ok_or_else(unauthorized)
         }
         (None, None) => Ok(None),
@@ -213,14 +200,8 @@ async fn project_scope(s: &AppState, p: NameOrId) -> Result<Scope, ApiError> {
     if p.id.is_none() && (p.name.is_none() || p.domain.is_none()) {
         return Err(bad("Expecting to find id, or name and domain, in project. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."));
     }
-    let found = s
-        .cloud
-        .read(S, move |k, _| match (&p.id, &p.name, &p.domain) {
-            (Some(id), _, _) => k.identity().project_by_id(id).map(|p| p.id),
-            (None, Some(name), Some(d)) => find_domain(k, d).and_then(|d| k.identity().project_by_name(&d, name)).map(|p| p.id),
-            _ => None,
-        })
-        .await?;
+    let p: views::NameOrId = p.into();
+    let found = s.cloud.read(S, move |k, _| views::find_project(k.identity(), &p)).await?;
     found.map(Scope::Project).ok_or_else(unauthorized)
 }
 
@@ -269,14 +250,7 @@ fn subject(h: &HeaderMap) -> Result<String, ApiError> {
 async fn validate(State(s): State<AppState>, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Response, ApiError> {
     let secret = subject(&h)?;
     let sub = secret.clone();
-    let info = read(&s, &h, move |k, c, now| {
-        let info = k.identity().token_info(&sub, now)?;
-        if !c.admin && info.user.id != c.user.simple() {
-            return Err(super::forbidden("validate_token"));
-        }
-        Ok(info)
-    })
-    .await?;
+    let info = read(&s, &h, move |k, c, now| views::token(k.identity(), c, &sub, now)).await?;
     let body = token_json(&s.site, &info, !q.contains_key("nocatalog"));
     Ok((StatusCode::OK, [("x-subject-token", secret)], Json(body)).into_response())
 }
@@ -290,21 +264,16 @@ async fn revoke(State(s): State<AppState>, h: HeaderMap) -> Result<StatusCode, A
 
 /// `GET /v3/auth/projects`: the projects the token's user can scope to.
 async fn projects(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let base = s.site.base_url.clone();
-    let items = read(&s, &h, move |k, c, _| Ok(k.identity().scopable_projects(c.user).into_iter().map(|p| project_json(&base, p)).collect::<Vec<_>>())).await?;
-    Ok(Json(collection(&s.site.base_url, "auth/projects", "projects", items)))
+    let ps = read(&s, &h, |k, c, _| Ok(views::scopable_projects(k.identity(), c))).await?;
+    let base = &s.site.base_url;
+    Ok(Json(collection(base, "auth/projects", "projects", ps.iter().map(|p| project_json(base, p)).collect())))
 }
 
 /// `GET /v3/auth/domains`: the domains the token's user can scope to.
 async fn domains(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let base = s.site.base_url.clone();
-    let items = read(&s, &h, move |k, c, _| {
-        let ids = k.identity().domains_with_roles(c.user);
-        let ds = ids.iter().filter_map(|d| k.identity().domains.get(d)).filter(|d| d.enabled);
-        Ok(ds.map(|d| domain_json(&base, d)).collect::<Vec<_>>())
-    })
-    .await?;
-    Ok(Json(collection(&s.site.base_url, "auth/domains", "domains", items)))
+    let ds = read(&s, &h, |k, c, _| Ok(views::scopable_domains(k.identity(), c))).await?;
+    let base = &s.site.base_url;
+    Ok(Json(collection(base, "auth/domains", "domains", ds.iter().map(|d| domain_json(base, d)).collect())))
 }
 
 /// `GET /v3/auth/catalog`: the catalog, for a scoped token.

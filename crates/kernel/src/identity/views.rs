@@ -286,3 +286,63 @@ pub fn implies_of(id: &Identity, role: &str) -> Result<Inference> {
     let r = id.role_by_id(role).ok_or_else(|| not_found("role", role))?;
     Ok(inference(id, r.id))
 }
+
+/// A domain, project or user named the way Keystone's auth requests name them: by id, or by
+/// name within a domain (itself named by id or name).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NameOrId {
+    /// Its id.
+    pub id: Option<String>,
+    /// Its name.
+    pub name: Option<String>,
+    /// The domain its name is unique in.
+    pub domain: Option<Box<NameOrId>>,
+}
+
+/// The id of the domain `d` names, if there is one.
+pub fn find_domain(id: &Identity, d: &NameOrId) -> Option<String> {
+    match (&d.id, &d.name) {
+        (Some(x), _) => id.domains.get(x).map(|d| d.id.clone()),
+        (None, Some(name)) => id.domain_by_name(name).map(|d| d.id.clone()),
+        _ => None,
+    }
+}
+
+/// The user a password login names, with its password hash, before any caller exists; the
+/// shell verifies the password off the actor, then issues the token by command.
+pub fn login_user(id: &Identity, u: &NameOrId) -> Option<(Uuid, Option<String>)> {
+    let user = match (&u.id, &u.name, &u.domain) {
+        (Some(x), _, _) => id.user_by_id(x),
+        (None, Some(name), Some(d)) => find_domain(id, d).and_then(|d| id.user_by_name(&d, name)),
+        _ => None,
+    };
+    user.map(|u| (u.id, u.password_hash.clone()))
+}
+
+/// The project a scope request names, if there is one.
+pub fn find_project(id: &Identity, p: &NameOrId) -> Option<Uuid> {
+    match (&p.id, &p.name, &p.domain) {
+        (Some(x), _, _) => id.project_by_id(x).map(|p| p.id),
+        (None, Some(name), Some(d)) => find_domain(id, d).and_then(|d| id.project_by_name(&d, name)).map(|p| p.id),
+        _ => None,
+    }
+}
+
+/// Token `secret` as validation shows it: its owner and admins may validate it.
+pub fn token(id: &Identity, c: &Caller, secret: &str, now: crate::Time) -> Result<super::tokens::TokenInfo> {
+    let info = id.token_info(secret, now)?;
+    if !c.admin && info.user.id != c.user.simple() {
+        return Err(forbidden("validate_token"));
+    }
+    Ok(info)
+}
+
+/// The projects the caller's user may scope a token to (`GET /auth/projects`).
+pub fn scopable_projects(id: &Identity, c: &Caller) -> Vec<Project> {
+    id.scopable_projects(c.user).into_iter().cloned().collect()
+}
+
+/// The enabled domains the caller's user holds a role on (`GET /auth/domains`).
+pub fn scopable_domains(id: &Identity, c: &Caller) -> Vec<Domain> {
+    id.domains_with_roles(c.user).iter().filter_map(|d| id.domains.get(d)).filter(|d| d.enabled).cloned().collect()
+}
