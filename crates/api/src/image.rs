@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
-use orrery_kernel::image::Image;
+use orrery_kernel::image::{self as kimage, Image};
 use orrery_kernel::{Caller, Error, Kernel, Uuid};
 use serde_json::{json, Map, Value};
 
@@ -63,12 +63,6 @@ async fn unbuilt(method: Method, uri: Uri) -> ApiError {
             uri.path()
         ),
     )
-}
-
-/// Whether `caller` may see `img` at all.
-fn visible(img: &Image, caller: &Caller) -> bool {
-    let own = img.owner.is_some() && img.owner == caller.project;
-    caller.admin || own || matches!(img.visibility.as_str(), "public" | "community")
 }
 
 /// An image in Glance's shape, with its extra properties flattened in.
@@ -172,17 +166,18 @@ impl ListQuery {
         Ok(ListQuery { filters, visibility, sort: parse_sort(q)?, limit, marker })
     }
 
-    fn keep(&self, img: &Image, caller: &Caller) -> bool {
+    /// Whether a visible image passes the query's visibility and field filters.
+    fn keep(&self, img: &Image) -> bool {
         let vis_ok = match self.visibility.as_deref() {
-            None => visible(img, caller) && img.visibility != "community",
-            Some("all") => visible(img, caller),
-            Some(v) => visible(img, caller) && img.visibility == v,
+            None => img.visibility != "community",
+            Some("all") => true,
+            Some(v) => img.visibility == v,
         };
         vis_ok && self.filters.iter().all(|(k, v)| field(img, k).is_some_and(|f| filter_matches(&f, v)))
     }
 
     fn select(&self, k: &Kernel, caller: &Caller) -> orrery_kernel::Result<Vec<Image>> {
-        let mut imgs: Vec<&Image> = k.images().by_id.values().filter(|i| self.keep(i, caller)).collect();
+        let mut imgs: Vec<&Image> = kimage::visible_images(k, caller).filter(|i| self.keep(i)).collect();
         imgs.sort_by(|a, b| {
             self.sort
                 .iter()
@@ -223,11 +218,7 @@ async fn list(State(s): State<AppState>, h: HeaderMap, Query(q): Query<BTreeMap<
 }
 
 async fn show(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let img = read(&s, S, auth(&h, S)?, move |k, c| {
-        let found = id.parse::<Uuid>().ok().and_then(|u| k.images().by_id.get(&u)).filter(|i| visible(i, c));
-        found.cloned().ok_or_else(|| Error::not_found("image.not_found", format!("No image found with ID {id}")))
-    })
-    .await?;
+    let img = read(&s, S, auth(&h, S)?, move |k, c| kimage::image(k, c, &id)).await?;
     Ok(Json(image_json(&img)))
 }
 

@@ -101,3 +101,21 @@ impl Images {
         }
     }
 }
+
+/// Whether `c` may see `img`: admins, the owner's project, and public or community images
+/// (Glance's default policy).
+pub fn visible(img: &Image, c: &crate::Caller) -> bool {
+    let own = img.owner.is_some() && img.owner == c.project;
+    c.admin || own || matches!(img.visibility.as_str(), "public" | "community")
+}
+
+/// The images `c` may see, in id order; listing filters and sorting apply on top.
+pub fn visible_images<'a>(k: &'a crate::Kernel, c: &'a crate::Caller) -> impl Iterator<Item = &'a Image> + 'a {
+    k.images.by_id.values().filter(move |i| visible(i, c))
+}
+
+/// One image `c` may see; Glance's 404 for an image that does not exist or is not visible.
+pub fn image(k: &crate::Kernel, c: &crate::Caller, id: &str) -> crate::Result<Image> {
+    let found = id.parse::<Uuid>().ok().and_then(|u| k.images.by_id.get(&u)).filter(|i| visible(i, c));
+    found.cloned().ok_or_else(|| crate::Error::not_found("image.not_found", format!("No image found with ID {id}")))
+}

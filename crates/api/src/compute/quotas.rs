@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use orrery_kernel::compute::quotas::{self as kquotas, Cmd, Resource};
-use orrery_kernel::compute::{self as kcompute};
-use orrery_kernel::{Caller, Command, Error, Kernel, Reply, Uuid};
+use orrery_kernel::compute::{self as kcompute, views};
+use orrery_kernel::{Command, Error, Reply};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -53,22 +53,9 @@ fn quota_set(mv: Microversion, value: impl Fn(Resource) -> Value, legacy: impl F
     o
 }
 
-/// Checks the caller may read `project`'s quotas: its own, or any for an admin.
-fn may_read(c: &Caller, project: &Uuid) -> orrery_kernel::Result<()> {
-    if c.admin || c.project == Some(*project) {
-        Ok(())
-    } else {
-        Err(Error::forbidden("compute.forbidden", "Policy doesn't allow os_compute_api:os-quota-sets:show to be performed.".into()))
-    }
-}
-
 async fn show(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(project): Path<String>) -> Result<Json<Value>, ApiError> {
     let p = project_id(&project)?;
-    let limits = read(&s, S, auth(&h, S)?, move |k, c| {
-        may_read(c, &p)?;
-        Ok(kquotas::limits(&k.compute().quotas, &p))
-    })
-    .await?;
+    let limits = read(&s, S, auth(&h, S)?, move |k, c| views::quota_limits(k, c, &p)).await?;
     let mut o = quota_set(mv, |r| json!(limits[&r]), |v| json!(v));
     o.insert("id".into(), json!(project));
     Ok(Json(json!({"quota_set": o})))
@@ -82,21 +69,9 @@ async fn defaults(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Pat
     Ok(Json(json!({"quota_set": o})))
 }
 
-/// What `project` (and the caller, for key pairs) has in use of `r`.
-fn in_use(k: &Kernel, c: &Caller, project: &Uuid, r: Resource) -> u64 {
-    match r {
-        Resource::KeyPairs => k.compute().keypairs.get(&c.user).map_or(0, |m| m.len() as u64),
-        _ => k.compute().quotas.usage(project).get(r),
-    }
-}
-
 async fn detail(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(project): Path<String>) -> Result<Json<Value>, ApiError> {
     let p = project_id(&project)?;
-    let rows = read(&s, S, auth(&h, S)?, move |k, c| {
-        may_read(c, &p)?;
-        Ok(Resource::ALL.into_iter().map(|r| (r, (k.compute().quotas.limit(&p, r), in_use(k, c, &p, r)))).collect::<BTreeMap<_, _>>())
-    })
-    .await?;
+    let rows = read(&s, S, auth(&h, S)?, move |k, c| views::quota_detail(k, c, &p)).await?;
     let mut o = quota_set(mv, |r| json!({"limit": rows[&r].0, "in_use": rows[&r].1, "reserved": 0}), |v| json!({"limit": v, "in_use": 0, "reserved": 0}));
     o.insert("id".into(), json!(project));
     Ok(Json(json!({"quota_set": o})))
@@ -171,14 +146,7 @@ async fn revert(State(s): State<AppState>, h: HeaderMap, Path(project): Path<Str
 
 async fn limits(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
     let asked = q.get("tenant_id").map(|t| project_id(t)).transpose()?;
-    let (limits, used) = read(&s, S, auth(&h, S)?, move |k, c| {
-        let p = match asked {
-            Some(p) if c.admin => p,
-            _ => c.project.ok_or_else(|| Error::forbidden("compute.forbidden", "Limits need a project-scoped token.".into()))?,
-        };
-        Ok((kquotas::limits(&k.compute().quotas, &p), k.compute().quotas.usage(&p)))
-    })
-    .await?;
+    let (limits, used) = read(&s, S, auth(&h, S)?, move |k, c| views::absolute_limits(k, c, asked)).await?;
     let mut abs = json!({
         "maxServerMeta": limits[&Resource::MetadataItems],
         "maxTotalKeypairs": limits[&Resource::KeyPairs],

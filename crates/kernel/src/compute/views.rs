@@ -6,6 +6,9 @@
 //! from the server table's per-host index, so no view scans more than the hosts it returns
 //! (zones walk each zone's contiguous host range once).
 
+use std::collections::BTreeMap;
+
+use super::quotas::{self, Resource};
 use crate::ids::Uuid;
 use crate::placement::{DISK_GB, MEMORY_MB, VCPU};
 use crate::topology::{Host, HostIdx};
@@ -242,7 +245,7 @@ pub struct Aggregate {
     /// Its name.
     pub name: String,
     /// Its metadata (`availability_zone` among them, if set).
-    pub metadata: std::collections::BTreeMap<String, String>,
+    pub metadata: BTreeMap<String, String>,
     /// Its member hosts' names, in host order.
     pub hosts: Vec<String>,
     /// When it was created: with the cloud.
@@ -277,6 +280,42 @@ pub fn aggregate(k: &Kernel, c: &Caller, id: &str) -> Result<Aggregate> {
     let ai = by_num.or_else(by_uuid).filter(|&ai| ai < aggs.len());
     let ai = ai.ok_or_else(|| Error::not_found("compute.not_found", format!("Aggregate {id} could not be found.")))?;
     Ok(aggregate_view(k, ai))
+}
+
+/// Checks the caller may read `project`'s quotas: its own, or any for an admin.
+fn may_read_quotas(c: &Caller, project: &Uuid) -> Result<()> {
+    if c.admin || c.project == Some(*project) {
+        Ok(())
+    } else {
+        Err(Error::forbidden("compute.forbidden", "Policy doesn't allow os_compute_api:os-quota-sets:show to be performed.".into()))
+    }
+}
+
+/// `project`'s limits (`os-quota-sets/{project}`): its own project, or any for an admin.
+pub fn quota_limits(k: &Kernel, c: &Caller, project: &Uuid) -> Result<BTreeMap<Resource, i64>> {
+    may_read_quotas(c, project)?;
+    Ok(quotas::limits(&k.compute.quotas, project))
+}
+
+/// Each resource's limit and use (`os-quota-sets/{project}/detail`). Key pairs are the
+/// caller's own, as Nova counts them per user.
+pub fn quota_detail(k: &Kernel, c: &Caller, project: &Uuid) -> Result<BTreeMap<Resource, (i64, u64)>> {
+    may_read_quotas(c, project)?;
+    let used = k.compute.quotas.usage(project);
+    let in_use = |r: Resource| match r {
+        Resource::KeyPairs => k.compute.keypairs.get(&c.user).map_or(0, |m| m.len() as u64),
+        _ => used.get(r),
+    };
+    Ok(Resource::ALL.into_iter().map(|r| (r, (k.compute.quotas.limit(project, r), in_use(r)))).collect())
+}
+
+/// Limits and use for `GET /limits`: the caller's project, or `asked` for an admin.
+pub fn absolute_limits(k: &Kernel, c: &Caller, asked: Option<Uuid>) -> Result<(BTreeMap<Resource, i64>, quotas::Usage)> {
+    let p = match asked {
+        Some(p) if c.admin => p,
+        _ => c.project.ok_or_else(|| Error::forbidden("compute.forbidden", "Limits need a project-scoped token.".into()))?,
+    };
+    Ok((quotas::limits(&k.compute.quotas, &p), k.compute.quotas.usage(&p)))
 }
 
 #[cfg(test)]
