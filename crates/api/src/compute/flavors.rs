@@ -80,36 +80,15 @@ fn filtered(k: &orrery_kernel::Kernel, caller: &orrery_kernel::Caller, q: &BTree
         Some(v) if ["false", "0", "f", "no", "n", "off"].contains(&v.as_str()) => Some(false),
         Some(v) => return Err(Error::bad_request("compute.bad_request", format!("Invalid is_public filter [{v}]"))),
     };
-    let is_public = if caller.admin { is_public } else { Some(true) };
     let num = |key: &str| -> orrery_kernel::Result<u64> {
         q.get(key).map_or(Ok(0), |v| v.parse().map_err(|_| Error::bad_request("compute.bad_request", format!("Invalid {key} filter [{v}]"))))
     };
-    let (min_ram, min_disk) = (num("minRam")?, num("minDisk")?);
     let limit = q
         .get("limit")
         .map(|v| v.parse::<usize>().map_err(|_| Error::bad_request("compute.bad_request", format!("Invalid input for query parameters limit. Value: {v}."))))
         .transpose()?;
-    let own = |f: &Flavor| caller.project.is_some_and(|p| f.access.contains(&p));
-    let start = match q.get("marker") {
-        Some(m) if !k.compute().flavors.contains_key(m) => return Err(Error::bad_request("compute.bad_request", format!("marker [{m}] not found"))),
-        Some(m) => std::ops::Bound::Excluded(m.clone()),
-        None => std::ops::Bound::Unbounded,
-    };
-    let out = k
-        .compute()
-        .flavors
-        .range((start, std::ops::Bound::Unbounded))
-        .map(|(_, f)| f)
-        .filter(|f| match is_public {
-            Some(true) => f.is_public || own(f),
-            Some(false) => !f.is_public,
-            None => true,
-        })
-        .filter(|f| f.ram >= min_ram && f.disk >= min_disk)
-        .take(limit.unwrap_or(usize::MAX))
-        .cloned()
-        .collect();
-    Ok(out)
+    let lq = kflavors::ListQuery { is_public, min_ram: num("minRam")?, min_disk: num("minDisk")?, marker: q.get("marker").cloned(), limit };
+    kflavors::list(k, caller, &lq)
 }
 
 async fn list(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {

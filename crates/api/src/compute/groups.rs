@@ -58,11 +58,8 @@ async fn list(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q
         q.get(key).map(|v| v.parse().map_err(|_| ApiError::bad_request(S, format!("Invalid input for query parameters {key}. Value: {v}.")))).transpose()
     };
     let (limit, offset) = (num("limit")?, num("offset")?.unwrap_or(0));
-    let groups = read(&s, S, auth(&h, S)?, move |k, c| {
-        let mine = |g: &&ServerGroup| (all && c.admin) || c.project == Some(g.project);
-        Ok(k.compute().groups.values().filter(mine).skip(offset).take(limit.unwrap_or(usize::MAX)).cloned().collect::<Vec<_>>())
-    })
-    .await?;
+    let groups =
+        read(&s, S, auth(&h, S)?, move |k, c| Ok(kgroups::list(k, c, all).skip(offset).take(limit.unwrap_or(usize::MAX)).cloned().collect::<Vec<_>>())).await?;
     Ok(Json(json!({"server_groups": groups.iter().map(|g| group_json(g, mv)).collect::<Vec<_>>()})))
 }
 

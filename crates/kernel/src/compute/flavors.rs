@@ -105,6 +105,43 @@ fn not_found(id: &str) -> Error {
     Error::not_found("compute.not_found", format!("Flavor {id} could not be found."))
 }
 
+/// What a flavor list keeps (Nova's `is_public`, `minRam`, `minDisk`, `marker`, `limit`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListQuery {
+    /// `Some(true)`: public flavors and private ones the caller's project may use;
+    /// `Some(false)`: private ones only; `None`: all. Non-admins always get `Some(true)`.
+    pub is_public: Option<bool>,
+    /// At least this much RAM (MiB).
+    pub min_ram: u64,
+    /// At least this much disk (GiB).
+    pub min_disk: u64,
+    /// Only flavors after this id, which must exist.
+    pub marker: Option<String>,
+    /// At most this many.
+    pub limit: Option<usize>,
+}
+
+/// The flavors a list returns, in id order.
+pub fn list(k: &Kernel, caller: &Caller, q: &ListQuery) -> Result<Vec<Flavor>> {
+    use std::ops::Bound;
+    let is_public = if caller.admin { q.is_public } else { Some(true) };
+    let own = |f: &Flavor| caller.project.is_some_and(|p| f.access.contains(&p));
+    let start = match &q.marker {
+        Some(m) if !k.compute.flavors.contains_key(m) => return Err(Error::bad_request("compute.bad_request", format!("marker [{m}] not found"))),
+        Some(m) => Bound::Excluded(m.clone()),
+        None => Bound::Unbounded,
+    };
+    let keep = |f: &&Flavor| {
+        let public_ok = match is_public {
+            Some(true) => f.is_public || own(f),
+            Some(false) => !f.is_public,
+            None => true,
+        };
+        public_ok && f.ram >= q.min_ram && f.disk >= q.min_disk
+    };
+    Ok(k.compute.flavors.range((start, Bound::Unbounded)).map(|(_, f)| f).filter(keep).take(q.limit.unwrap_or(usize::MAX)).cloned().collect())
+}
+
 /// Flavor commands. All need the admin role (Nova's default policy).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Cmd {

@@ -83,6 +83,12 @@ pub fn find<'a>(k: &'a Kernel, caller: &Caller, id: &Uuid) -> Result<&'a ServerG
     k.compute.groups.get(id).filter(|g| caller.admin || caller.project == Some(g.project)).ok_or_else(|| not_found(id))
 }
 
+/// The groups a list shows, in id order: the caller's project's, or every project's for an
+/// admin asking for `all_projects`.
+pub fn list<'a>(k: &'a Kernel, caller: &'a Caller, all_projects: bool) -> impl Iterator<Item = &'a ServerGroup> + 'a {
+    k.compute.groups.values().filter(move |g| (all_projects && caller.admin) || caller.project == Some(g.project))
+}
+
 fn not_found(id: &Uuid) -> Error {
     Error::not_found("compute.not_found", format!("Instance group {id} could not be found."))
 }

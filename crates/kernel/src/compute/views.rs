@@ -318,6 +318,49 @@ pub fn absolute_limits(k: &Kernel, c: &Caller, asked: Option<Uuid>) -> Result<(B
     Ok((quotas::limits(&k.compute.quotas, &p), k.compute.quotas.usage(&p)))
 }
 
+/// Where a server is, as Nova's server record shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Whereabouts {
+    /// Its availability zone: its host's, or the one it asked for while unplaced.
+    pub zone: Option<String>,
+    /// Its host's name, once placed.
+    pub host: Option<String>,
+    /// Nova's `host_status`: `UP`, `DOWN`, `MAINTENANCE` (down for maintenance or disabled),
+    /// or empty while unplaced.
+    pub host_status: &'static str,
+}
+
+/// Where server `s` is and how its host is.
+pub fn whereabouts(k: &Kernel, s: &super::servers::Server) -> Whereabouts {
+    let t = &k.topology;
+    let zone = s.host.map(|h| t.host(h).zone).or(s.requested_zone).map(|z| t.zones[z as usize].name.clone());
+    let host_status = match s.host {
+        None => "",
+        Some(h) => match k.health.host(t, h) {
+            health::State::Down => "DOWN",
+            health::State::Maintenance => "MAINTENANCE",
+            health::State::Up if !t.host(h).enabled => "MAINTENANCE",
+            health::State::Up => "UP",
+        },
+    };
+    Whereabouts { zone, host: s.host.map(|h| t.host(h).name.clone()), host_status }
+}
+
+/// A host's name, for records that keep its index.
+pub fn host_name(k: &Kernel, h: HostIdx) -> String {
+    k.topology.host(h).name.clone()
+}
+
+/// The host a name names, for the admin-only `host` and `node` server filters.
+pub fn host_named(k: &Kernel, name: &str) -> Option<HostIdx> {
+    k.topology.host_by_name.get(name).copied()
+}
+
+/// The availability zone a name names, for the `availability_zone` server filter.
+pub fn zone_named(k: &Kernel, name: &str) -> Option<u32> {
+    k.topology.zones.iter().position(|z| z.name == name).map(|i| i as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use orrery_kernel::compute::servers::{self as kservers, ActionRecord, Cmd, Reply};
+use orrery_kernel::compute::views as kviews;
 use orrery_kernel::{Error, Uuid};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -253,7 +254,7 @@ fn collect_actions(k: &orrery_kernel::Kernel, admin: bool, srv: &kservers::Serve
         .map(|rec| ActionOut {
             server: srv.id,
             project: srv.project,
-            hosts: rec.events.iter().map(|e| e.host.map(|h| k.topology().host(h).name.clone())).collect(),
+            hosts: rec.events.iter().map(|e| e.host.map(|h| kviews::host_name(k, h))).collect(),
             rec: rec.clone(),
             admin,
         })

@@ -2,6 +2,7 @@
 //! ones dropped for other callers, as Nova does), `all_tenants`, paging and sorting.
 
 use orrery_kernel::compute::servers::{ListQuery, SortKey, Status};
+use orrery_kernel::compute::views as kviews;
 use orrery_kernel::{Caller, Error, Kernel, Result, Time, Uuid};
 
 use crate::compute::versions::Microversion;
@@ -172,8 +173,8 @@ pub fn parse(k: &Kernel, caller: &Caller, mv: Microversion, q: &Pairs, detail: b
 /// The filters only admins may use; false when one names nothing that exists.
 fn admin_filters(k: &Kernel, q: &Pairs, out: &mut ListQuery) -> Result<bool> {
     if let Some(h) = get(q, "host").or_else(|| get(q, "node")) {
-        match k.topology().host_by_name.get(h) {
-            Some(&idx) => out.host = Some(idx),
+        match kviews::host_named(k, h) {
+            Some(idx) => out.host = Some(idx),
             None => return Ok(false),
         }
     }
@@ -181,8 +182,8 @@ fn admin_filters(k: &Kernel, q: &Pairs, out: &mut ListQuery) -> Result<bool> {
         out.user = Some(uuid_param("user_id", u)?);
     }
     if let Some(z) = get(q, "availability_zone") {
-        match k.topology().zones.iter().position(|zone| zone.name == z) {
-            Some(i) => out.zone = Some(i as u32),
+        match kviews::zone_named(k, z) {
+            Some(i) => out.zone = Some(i),
             None => return Ok(false),
         }
     }

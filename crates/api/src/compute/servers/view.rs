@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use orrery_kernel::compute::flavors::Flavor;
 use orrery_kernel::compute::servers::{Fault, PowerState, Server, Status, TaskState, VmState};
+use orrery_kernel::compute::views as kviews;
 use orrery_kernel::hash::StableHasher;
-use orrery_kernel::health::State;
 use orrery_kernel::{Caller, Kernel, Time, Uuid};
 use serde::Serialize;
 use serde_json::Value;
@@ -111,16 +111,7 @@ impl<'k> Collector<'k> {
     pub fn view(&mut self, s: &Server) -> View {
         let k = self.k;
         let flavor = self.flavors.entry(s.flavor).or_insert_with(|| Arc::new(k.compute().servers.flavor(s.flavor).clone())).clone();
-        let zone = s.host.map(|h| k.topology().host(h).zone).or(s.requested_zone).map(|z| k.topology().zones[z as usize].name.clone());
-        let host_status = match s.host {
-            None => "",
-            Some(h) => match k.health().host(k.topology(), h) {
-                State::Down => "DOWN",
-                State::Maintenance => "MAINTENANCE",
-                State::Up if !k.topology().host(h).enabled => "MAINTENANCE",
-                State::Up => "UP",
-            },
-        };
+        let place = kviews::whereabouts(k, s);
         let x = s.extras();
         View {
             id: s.id,
@@ -137,9 +128,9 @@ impl<'k> Collector<'k> {
             flavor,
             image: s.image,
             key_name: x.key_name.clone(),
-            zone,
-            host: s.host.map(|h| k.topology().host(h).name.clone()),
-            host_status,
+            zone: place.zone,
+            host: place.host,
+            host_status: place.host_status,
             metadata: s.metadata.clone(),
             tags: x.tags.iter().cloned().collect(),
             description: x.description.clone(),
