@@ -22,9 +22,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use orrery_kernel::placement::{Provider, CLASSES};
-use orrery_kernel::topology::Role;
-use orrery_kernel::{Caller, Command, Error, Kernel, Reply, Uuid};
+use orrery_kernel::placement::{views as pviews, Provider, CLASSES};
+use orrery_kernel::{Caller, Command, Kernel, Reply, Uuid};
 use serde_json::{json, Value};
 
 use crate::compute::versions::{apply, auth, read};
@@ -177,9 +176,7 @@ where
     F: FnOnce(&Kernel, &Caller) -> orrery_kernel::Result<R> + Send + 'static,
 {
     read(s, S, auth(h, S)?, move |k, c| {
-        if !c.admin {
-            return Err(Error::forbidden("placement.forbidden", "Placement requires the admin role.".into()));
-        }
+        pviews::check_reader(c)?;
         f(k, c)
     })
     .await
@@ -190,24 +187,14 @@ async fn run(s: &AppState, h: &HeaderMap, cmd: orrery_kernel::placement::Cmd) ->
     apply(s, S, auth(h, S)?, Command::Placement(cmd)).await
 }
 
-/// The traits a provider has: derived from its host.
+/// The traits a provider has: derived from its host (see `placement::views::traits_of`).
 fn provider_traits(k: &Kernel, p: &Provider) -> Vec<String> {
-    let Some(h) = p.host.map(|h| k.topology().host(h)) else { return Vec::new() };
-    let mut t = Vec::new();
-    if h.spec.role == Role::Compute {
-        t.push("COMPUTE_NODE".to_string());
-    }
-    if !h.enabled {
-        t.push("COMPUTE_STATUS_DISABLED".to_string());
-    }
-    t.push(format!("HW_ARCH_{}", h.spec.arch.to_ascii_uppercase()));
-    t.sort();
-    t
+    pviews::traits_of(k, p)
 }
 
 /// The aggregates a provider belongs to: its host's aggregates.
 fn provider_aggregates(k: &Kernel, p: &Provider) -> Vec<Uuid> {
-    p.host.map_or_else(Vec::new, |h| k.topology().host_aggregates[h as usize].iter().map(|&a| k.topology().aggregates[a as usize].id).collect())
+    pviews::aggregates_of(k, p)
 }
 
 /// Whether `name` is a trait orrery knows (standard, or an architecture trait).
@@ -249,14 +236,7 @@ async fn traits(
     q: axum::extract::Query<std::collections::BTreeMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let associated = q.get("associated").map(|v| v.to_ascii_lowercase());
-    let used = admin_read(&s, &h, |k, _| {
-        let mut set = std::collections::BTreeSet::new();
-        for p in k.placement().providers.iter().take(k.placement().by_host.len()).flatten() {
-            set.extend(provider_traits(k, p));
-        }
-        Ok(set)
-    })
-    .await?;
+    let used = admin_read(&s, &h, pviews::host_traits).await?;
     let name = q.get("name").cloned().unwrap_or_default();
     let keep = |t: &str| -> Result<bool, ApiError> {
         let by_name = if let Some(p) = name.strip_prefix("startswith:") {

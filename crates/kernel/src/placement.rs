@@ -1,6 +1,8 @@
 //! Placement: resource providers (one per compute host), inventories, allocations per consumer,
 //! usages, and a capacity index the scheduler walks best-first instead of scanning every host.
 
+pub mod views;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};

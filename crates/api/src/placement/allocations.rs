@@ -8,7 +8,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
-use orrery_kernel::placement::{Cmd, ConsumerAllocations, Provider, Resources, CLASSES, NUM_CLASSES};
+use orrery_kernel::placement::{views as pviews, Cmd, ConsumerAllocations, Provider, Resources, CLASSES, NUM_CLASSES};
 use orrery_kernel::{Error, Kernel, Uuid};
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Map, Value};
@@ -192,7 +192,7 @@ async fn candidates(State(s): State<AppState>, v: Version, h: HeaderMap, RawQuer
     let q = CandidateQuery::parse(raw.as_deref(), v)?;
     let body = admin_read(&s, &h, move |k, _| {
         let found = find_candidates(k, &q);
-        let providers = found.iter().filter_map(|&i| k.placement().provider(i));
+        let providers = found.iter().filter_map(|&i| pviews::provider_at(k, i));
         let requests: Vec<Value> = providers.clone().map(|p| request_json(p, &q, v)).collect();
         let summaries: Map<String, Value> = providers.map(|p| (p.uuid.to_string(), summary(k, p, &q, v))).collect();
         Ok(json!({"allocation_requests": requests, "provider_summaries": summaries}))
@@ -208,13 +208,13 @@ fn consumer_id(text: &str) -> Result<Uuid, ApiError> {
 
 async fn show(State(s): State<AppState>, v: Version, h: HeaderMap, Path(consumer): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = consumer_id(&consumer)?;
-    let body = admin_read(&s, &h, move |k, _| {
-        let Some(c) = k.placement().consumers.get(&id) else { return Ok(json!({"allocations": {}})) };
+    let body = admin_read(&s, &h, move |k, c| {
+        let Some(c) = pviews::consumer(k, c, &id)? else { return Ok(json!({"allocations": {}})) };
         let allocs: Map<String, Value> = c
             .allocations
             .iter()
             .filter_map(|(&idx, r)| {
-                k.placement().provider(idx).map(|p| (p.uuid.to_string(), json!({"generation": p.generation, "resources": resources_json(r)})))
+                pviews::provider_at(k, idx).map(|p| (p.uuid.to_string(), json!({"generation": p.generation, "resources": resources_json(r)})))
             })
             .collect();
         let mut o = json!({"allocations": allocs});
@@ -350,10 +350,8 @@ async fn post_many(State(s): State<AppState>, v: Version, h: HeaderMap, body: By
 
 async fn delete(State(s): State<AppState>, h: HeaderMap, Path(consumer): Path<String>) -> Result<StatusCode, ApiError> {
     let id = consumer_id(&consumer)?;
-    let owner = admin_read(&s, &h, move |k, _| {
-        k.placement()
-            .consumers
-            .get(&id)
+    let owner = admin_read(&s, &h, move |k, c| {
+        pviews::consumer(k, c, &id)?
             .map(|c| (c.project, c.user))
             .ok_or_else(|| Error::not_found("placement.not_found", format!("No allocations for consumer '{id}'")))
     })
@@ -377,15 +375,6 @@ async fn usages(State(s): State<AppState>, v: Version, h: HeaderMap, RawQuery(ra
         }
     }
     let project = project.ok_or_else(|| ApiError::bad_request(S, "Invalid query string parameters: 'project_id' is a required property"))?;
-    let body = admin_read(&s, &h, move |k, _| {
-        let mut total = [0u64; NUM_CLASSES];
-        for c in k.placement().consumers.values().filter(|c| c.project == project && user.is_none_or(|u| c.user == u)) {
-            for r in c.allocations.values() {
-                (0..NUM_CLASSES).for_each(|i| total[i] += r[i]);
-            }
-        }
-        Ok(json!({"usages": resources_json(&total)}))
-    })
-    .await?;
+    let body = admin_read(&s, &h, move |k, c| Ok(json!({"usages": resources_json(&pviews::usages(k, c, project, user)?)}))).await?;
     Ok(Json(body))
 }

@@ -10,9 +10,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use orrery_kernel::placement::{class_index, Cmd, Inventory, InventoryInput, Provider, Reply as PReply, CLASSES, NUM_CLASSES};
+use orrery_kernel::placement::{class_index, views as pviews, Cmd, Inventory, InventoryInput, Provider, Reply as PReply, CLASSES, NUM_CLASSES};
 use orrery_kernel::topology::Ratio;
-use orrery_kernel::{Error, Kernel, Reply, Uuid};
+use orrery_kernel::{Caller, Error, Kernel, Reply, Uuid};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -61,8 +61,8 @@ fn not_found(uuid: &str) -> Error {
 }
 
 /// The provider named by a path segment.
-pub(super) fn find<'a>(k: &'a Kernel, uuid: &str) -> orrery_kernel::Result<&'a Provider> {
-    uuid.parse::<Uuid>().ok().and_then(|u| k.placement().provider_by_uuid(&u)).map(|(_, p)| p).ok_or_else(|| not_found(uuid))
+pub(super) fn find<'a>(k: &'a Kernel, c: &Caller, uuid: &str) -> orrery_kernel::Result<&'a Provider> {
+    pviews::provider(k, c, uuid)
 }
 
 /// Filters of `GET /resource_providers`, each from the microversion that added it.
@@ -107,15 +107,13 @@ impl ListFilter {
 
 async fn list(State(s): State<AppState>, v: Version, h: HeaderMap, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
     let filter = ListFilter::parse(q.as_deref(), v)?;
-    let rps = admin_read(&s, &h, move |k, _| {
-        Ok(k.placement().providers.iter().flatten().filter(|p| filter.keep(k, p)).map(|p| provider_json(p, v)).collect::<Vec<_>>())
-    })
-    .await?;
+    let rps =
+        admin_read(&s, &h, move |k, c| Ok(pviews::providers(k, c)?.filter(|p| filter.keep(k, p)).map(|p| provider_json(p, v)).collect::<Vec<_>>())).await?;
     Ok(Json(json!({"resource_providers": rps})))
 }
 
 async fn show(State(s): State<AppState>, v: Version, h: HeaderMap, Path(uuid): Path<String>) -> Result<Json<Value>, ApiError> {
-    let p = admin_read(&s, &h, move |k, _| find(k, &uuid).map(|p| provider_json(p, v))).await?;
+    let p = admin_read(&s, &h, move |k, c| find(k, c, &uuid).map(|p| provider_json(p, v))).await?;
     Ok(Json(p))
 }
 
@@ -158,7 +156,7 @@ async fn create(State(s): State<AppState>, v: Version, h: HeaderMap, body: Bytes
     if !v.at_least(20) {
         return Ok((StatusCode::CREATED, [(LOCATION, location)]).into_response());
     }
-    let p = admin_read(&s, &h, move |k, _| find(k, &uuid.to_string()).map(|p| provider_json(p, v))).await?;
+    let p = admin_read(&s, &h, move |k, c| find(k, c, &uuid.to_string()).map(|p| provider_json(p, v))).await?;
     Ok((StatusCode::OK, [(LOCATION, location)], Json(p)).into_response())
 }
 
@@ -168,7 +166,7 @@ async fn update(State(s): State<AppState>, v: Version, h: HeaderMap, Path(uuid):
     b.check(v, false)?;
     let id: Uuid = uuid.parse().map_err(|_| ApiError::new(S, not_found(&uuid)))?;
     run(&s, &h, Cmd::RenameProvider { uuid: id, name: b.name }).await?;
-    let p = admin_read(&s, &h, move |k, _| find(k, &uuid).map(|p| provider_json(p, v))).await?;
+    let p = admin_read(&s, &h, move |k, c| find(k, c, &uuid).map(|p| provider_json(p, v))).await?;
     Ok(Json(p))
 }
 
@@ -191,13 +189,14 @@ fn inventories_of(p: &Provider) -> Map<String, Value> {
 
 async fn inventories(State(s): State<AppState>, h: HeaderMap, Path(uuid): Path<String>) -> Result<Json<Value>, ApiError> {
     let body =
-        admin_read(&s, &h, move |k, _| find(k, &uuid).map(|p| json!({"inventories": inventories_of(p), "resource_provider_generation": p.generation}))).await?;
+        admin_read(&s, &h, move |k, c| find(k, c, &uuid).map(|p| json!({"inventories": inventories_of(p), "resource_provider_generation": p.generation})))
+            .await?;
     Ok(Json(body))
 }
 
 async fn inventory(State(s): State<AppState>, h: HeaderMap, Path((uuid, class)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
-    let body = admin_read(&s, &h, move |k, _| {
-        let p = find(k, &uuid)?;
+    let body = admin_read(&s, &h, move |k, c| {
+        let p = find(k, c, &uuid)?;
         let inv = class_index(&class).and_then(|c| p.inventories[c].as_ref());
         let inv = inv.ok_or_else(|| Error::not_found("placement.not_found", format!("No inventory of class {class} for {uuid}")))?;
         let mut o = inventory_json(inv);
@@ -282,7 +281,7 @@ async fn replace(s: &AppState, h: &HeaderMap, uuid: &str, generation: u64, inven
         return Err(ApiError::new(S, Error::conflict("placement.conflict", format!("Unexpected reply to an inventory update: {reply:?}"))));
     };
     let uuid = uuid.to_string();
-    let invs = admin_read(s, h, move |k, _| find(k, &uuid).map(inventories_of)).await?;
+    let invs = admin_read(s, h, move |k, c| find(k, c, &uuid).map(inventories_of)).await?;
     Ok((g, invs))
 }
 
@@ -297,8 +296,8 @@ async fn put_inventories(State(s): State<AppState>, v: Version, h: HeaderMap, Pa
 /// The provider's current inventories (as inputs) and generation.
 async fn current(s: &AppState, h: &HeaderMap, uuid: &str) -> Result<(u64, Vec<InventoryInput>), ApiError> {
     let uuid = uuid.to_string();
-    admin_read(s, h, move |k, _| {
-        let p = find(k, &uuid)?;
+    admin_read(s, h, move |k, c| {
+        let p = find(k, c, &uuid)?;
         let invs = p.inventories.iter().enumerate().filter_map(|(c, i)| i.clone().map(|inventory| InventoryInput { class: CLASSES[c].to_string(), inventory }));
         Ok((p.generation, invs.collect()))
     })
@@ -389,8 +388,8 @@ async fn delete_inventory(State(s): State<AppState>, h: HeaderMap, Path((uuid, c
 }
 
 async fn usages(State(s): State<AppState>, h: HeaderMap, Path(uuid): Path<String>) -> Result<Json<Value>, ApiError> {
-    let body = admin_read(&s, &h, move |k, _| {
-        let p = find(k, &uuid)?;
+    let body = admin_read(&s, &h, move |k, c| {
+        let p = find(k, c, &uuid)?;
         let u: Map<String, Value> = (0..NUM_CLASSES).filter(|&c| p.inventories[c].is_some()).map(|c| (CLASSES[c].to_string(), json!(p.usage[c]))).collect();
         Ok(json!({"resource_provider_generation": p.generation, "usages": u}))
     })
@@ -399,15 +398,10 @@ async fn usages(State(s): State<AppState>, h: HeaderMap, Path(uuid): Path<String
 }
 
 async fn provider_allocations(State(s): State<AppState>, h: HeaderMap, Path(uuid): Path<String>) -> Result<Json<Value>, ApiError> {
-    let body = admin_read(&s, &h, move |k, _| {
-        let p = find(k, &uuid)?;
-        let idx = k.placement().by_uuid[&p.uuid];
-        let allocs: Map<String, Value> = k
-            .placement()
-            .consumers
-            .iter()
-            .filter_map(|(id, c)| c.allocations.get(&idx).map(|r| (id.to_string(), json!({"resources": resources_json(r)}))))
-            .collect();
+    let body = admin_read(&s, &h, move |k, c| {
+        let p = find(k, c, &uuid)?;
+        let allocs: Map<String, Value> =
+            pviews::allocations_on(k, c, p)?.into_iter().map(|(id, r)| (id.to_string(), json!({"resources": resources_json(&r)}))).collect();
         Ok(json!({"allocations": allocs, "resource_provider_generation": p.generation}))
     })
     .await?;
@@ -419,7 +413,8 @@ async fn traits(State(s): State<AppState>, v: Version, h: HeaderMap, Path(uuid):
         return Err(ApiError::not_found(S, "The resource could not be found."));
     }
     let body =
-        admin_read(&s, &h, move |k, _| find(k, &uuid).map(|p| json!({"traits": provider_traits(k, p), "resource_provider_generation": p.generation}))).await?;
+        admin_read(&s, &h, move |k, c| find(k, c, &uuid).map(|p| json!({"traits": provider_traits(k, p), "resource_provider_generation": p.generation})))
+            .await?;
     Ok(Json(body))
 }
 
@@ -427,8 +422,8 @@ async fn aggregates(State(s): State<AppState>, v: Version, h: HeaderMap, Path(uu
     if !v.at_least(1) {
         return Err(ApiError::not_found(S, "The resource could not be found."));
     }
-    let body = admin_read(&s, &h, move |k, _| {
-        let p = find(k, &uuid)?;
+    let body = admin_read(&s, &h, move |k, c| {
+        let p = find(k, c, &uuid)?;
         let aggs: Vec<String> = provider_aggregates(k, p).iter().map(Uuid::to_string).collect();
         let mut o = json!({"aggregates": aggs});
         if v.at_least(19) {

@@ -346,6 +346,12 @@ pub fn whereabouts(k: &Kernel, s: &super::servers::Server) -> Whereabouts {
     Whereabouts { zone, host: s.host.map(|h| t.host(h).name.clone()), host_status }
 }
 
+/// The flavor server `s` runs with: the copy taken when it booted or was resized, which later
+/// flavor changes do not touch.
+pub fn flavor_of<'a>(k: &'a Kernel, s: &super::servers::Server) -> &'a super::flavors::Flavor {
+    k.compute.servers.flavor(s.flavor)
+}
+
 /// A host's name, for records that keep its index.
 pub fn host_name(k: &Kernel, h: HostIdx) -> String {
     k.topology.host(h).name.clone()

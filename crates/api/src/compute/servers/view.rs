@@ -110,7 +110,7 @@ impl<'k> Collector<'k> {
     /// The view of `s`.
     pub fn view(&mut self, s: &Server) -> View {
         let k = self.k;
-        let flavor = self.flavors.entry(s.flavor).or_insert_with(|| Arc::new(k.compute().servers.flavor(s.flavor).clone())).clone();
+        let flavor = self.flavors.entry(s.flavor).or_insert_with(|| Arc::new(kviews::flavor_of(k, s).clone())).clone();
         let place = kviews::whereabouts(k, s);
         let x = s.extras();
         View {
