@@ -2,8 +2,8 @@
 //! facts come back.
 //!
 //! An operation that needs the data plane (spawn an instance, stop it, tear it down…) is an
-//! [`Effect::Run`](crate::Effect::Run) carrying an [`Operation`]. The kernel then waits: the
-//! operation finishes only when a [`Command::Observe`](crate::Command::Observe) brings its
+//! [`Effect::Run`] carrying an [`Operation`]. The kernel then waits: the
+//! operation finishes only when a [`Command::Observe`] brings its
 //! [`Observation`] back, or fails when none arrived within the modelled duration plus
 //! `timing.driver_timeout` (the server goes to ERROR with a fault; nothing stays in BUILD).
 //! Observations name the operation number they answer, so a late, repeated or overtaken one

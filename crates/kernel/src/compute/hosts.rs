@@ -3,7 +3,7 @@
 //!
 //! A failed host is down and out of the scheduler's index. Every server on it loses its
 //! instance: its operation in flight is cancelled (its timer goes stale), `power_state` goes to
-//! NOSTATE and a [`Down`] record remembers since when and what to return to. What happens
+//! NOSTATE and a [`Down`](super::servers::Down) record remembers since when and what to return to. What happens
 //! next is the topology's [`Evacuation`] policy: with `none` the servers wait for their host
 //! to recover and then power back on (after `timing.start`); with `rebuild-elsewhere` each one
 //! is rebuilt at once on a host the scheduler picks (after `timing.rebuild`), as Nova's
@@ -32,7 +32,7 @@ use crate::{Caller, Error, Event, Kernel, Result};
 
 /// Host commands. Legal only for admins and the kernel's own shell ([`crate::Auth::System`]).
 /// Failing and recovering hosts, racks and zones is [`crate::health`]'s; compute reacts to it
-/// through [`on_health`].
+/// through `on_health`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Cmd {
     /// Takes a host out of the scheduler (`os-services` disable); its servers keep running.

@@ -1,5 +1,5 @@
 //! How a server operation starts: the state and lock guards, the action record, and the
-//! hand-off to the driver ([`await_driver`]) for work that needs the data plane. How it ends
+//! hand-off to the driver (`await_driver`) for work that needs the data plane. How it ends
 //! is [`super::observe`]'s.
 
 use super::model::{ActionEvent, ActionKind, ActionRecord, EventKind, Pending, Server, Step, TaskState, VmState};

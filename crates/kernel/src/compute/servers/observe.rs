@@ -1,10 +1,10 @@
 //! How a server operation ends: compute's side of the driver seam (see [`crate::driver`]).
 //!
-//! An operation starts with [`super::lifecycle::await_driver`]: it is recorded as pending,
+//! An operation starts with `super::lifecycle::await_driver`: it is recorded as pending,
 //! handed out as an [`crate::Effect::Run`], and given a deadline of its modelled duration plus
 //! `timing.driver_timeout`. [`observe`] finishes it when the driver reports it done (each
-//! [`Step`]'s completion is here: [`finish`]), fails it when the driver reports a failure;
-//! [`deadline`] fails it when nothing came. Each checks the operation number, so stale,
+//! [`Step`]'s completion is here: `finish`), fails it when the driver reports a failure;
+//! `deadline` fails it when nothing came. Each checks the operation number, so stale,
 //! repeated and overtaken observations change nothing.
 
 use super::failover::{finish_evacuation, finish_recovery, landed, trim_allocations};
