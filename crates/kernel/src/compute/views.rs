@@ -1,10 +1,11 @@
-//! Read views of compute's physical side, as Nova shows it to admins: hypervisors (with their
-//! usage and statistics), compute services and availability zones. Each view checks the
-//! caller's policy and returns plain records; the API adapters only render them.
+//! Read views of compute: the physical side as Nova shows it to admins (hypervisors with their
+//! usage and statistics, compute services, availability zones, host aggregates), quotas and
+//! limits, and where a server is. Each view checks the caller's policy and returns plain
+//! records; the API adapters only render them.
 //!
 //! Usage comes from each host's resource provider, liveness from the health service, servers
 //! from the server table's per-host index, so no view scans more than the hosts it returns
-//! (zones walk each zone's contiguous host range once).
+//! (zones walk the compute hosts once, zone by zone, as they are laid out).
 
 use std::collections::BTreeMap;
 
