@@ -561,6 +561,12 @@ pub enum Cmd {
         /// The consumers and their new allocations.
         consumers: Vec<ConsumerAllocations>,
     },
+    /// Deletes every allocation of a consumer (`DELETE /allocations/{consumer}`); Placement's
+    /// 404 if it holds none.
+    DeleteAllocations {
+        /// The consumer.
+        consumer: Uuid,
+    },
 }
 
 /// One consumer's new allocations inside [`Cmd::SetConsumers`].
@@ -618,6 +624,13 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
         }
         Cmd::RenameProvider { uuid, name } => rename_provider(p, uuid, name),
         Cmd::SetConsumers { consumers } => set_consumers(p, consumers),
+        Cmd::DeleteAllocations { consumer } => {
+            if !p.consumers.contains_key(&consumer) {
+                return Err(Error::not_found("placement.not_found", format!("No allocations for consumer '{consumer}'")));
+            }
+            p.free(&consumer);
+            Ok(Reply::Generation(0))
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use orrery_kernel::placement::{views as pviews, Cmd, ConsumerAllocations, Provider, Resources, CLASSES, NUM_CLASSES};
-use orrery_kernel::{Error, Kernel, Uuid};
+use orrery_kernel::{Kernel, Uuid};
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Map, Value};
 
@@ -350,14 +350,8 @@ async fn post_many(State(s): State<AppState>, v: Version, h: HeaderMap, body: By
 
 async fn delete(State(s): State<AppState>, h: HeaderMap, Path(consumer): Path<String>) -> Result<StatusCode, ApiError> {
     let id = consumer_id(&consumer)?;
-    let owner = admin_read(&s, &h, move |k, c| {
-        pviews::consumer(k, c, &id)?
-            .map(|c| (c.project, c.user))
-            .ok_or_else(|| Error::not_found("placement.not_found", format!("No allocations for consumer '{id}'")))
-    })
-    .await?;
-    let ca = ConsumerAllocations { consumer: id, project: owner.0, user: owner.1, generation: None, allocations: Vec::new() };
-    run(&s, &h, Cmd::SetConsumers { consumers: vec![ca] }).await?;
+    // One command: whether the consumer holds anything is checked when the delete lands.
+    run(&s, &h, Cmd::DeleteAllocations { consumer: id }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
