@@ -594,9 +594,7 @@ pub enum Reply {
 
 /// Applies a placement command.
 pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
-    if !caller.admin {
-        return Err(Error::forbidden("placement.forbidden", "Placement requires the admin role.".into()));
-    }
+    views::check_reader(caller)?;
     let p = &mut k.placement;
     match cmd {
         Cmd::CreateProvider { uuid, name } => {

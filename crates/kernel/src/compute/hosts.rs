@@ -69,7 +69,7 @@ pub enum Reply {
 pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     let policy = if matches!(cmd, Cmd::Evacuate { .. }) { "os-evacuate" } else { "os-services:update" };
     if !(caller.admin || caller.system) {
-        return Err(Error::forbidden("compute.forbidden", format!("Policy doesn't allow os_compute_api:{policy} to be performed.")));
+        return Err(super::forbidden(policy));
     }
     match cmd {
         Cmd::Disable { host, reason } => disable(k, &host, reason),

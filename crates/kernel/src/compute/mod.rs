@@ -17,7 +17,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::Uuid;
-use crate::{Caller, Kernel, Result};
+use crate::{Caller, Error, Kernel, Result};
+
+/// Nova's 403 naming the policy `what` (`os_compute_api:{what}`) the caller lacks.
+pub(crate) fn forbidden(what: &str) -> Error {
+    Error::forbidden("compute.forbidden", format!("Policy doesn't allow os_compute_api:{what} to be performed."))
+}
 
 /// Compute state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -20,7 +20,7 @@ fn admin_only(c: &Caller, what: &str) -> Result<()> {
     if c.admin {
         Ok(())
     } else {
-        Err(Error::forbidden("compute.forbidden", format!("Policy doesn't allow os_compute_api:{what} to be performed.")))
+        Err(super::forbidden(what))
     }
 }
 
@@ -222,10 +222,14 @@ pub fn zones(k: &Kernel, c: &Caller, detail: bool) -> Result<Vec<Zone>> {
     for idx in compute_hosts(k) {
         let h = k.topology.host(idx);
         let name = k.topology.zone_of(idx);
-        if out.last().is_none_or(|z| z.name != name) {
-            out.push(Zone { name: name.to_string(), available: false, hosts: Vec::new() });
-        }
-        let z = out.last_mut().expect("pushed above");
+        let z = match out.last_mut() {
+            Some(z) if z.name == name => z,
+            _ => {
+                out.push(Zone { name: name.to_string(), available: false, hosts: Vec::new() });
+                let last = out.len() - 1;
+                &mut out[last]
+            }
+        };
         let up = k.health.host_alive(&k.topology, idx);
         z.available |= up && h.enabled;
         if detail {
@@ -288,7 +292,7 @@ fn may_read_quotas(c: &Caller, project: &Uuid) -> Result<()> {
     if c.admin || c.project == Some(*project) {
         Ok(())
     } else {
-        Err(Error::forbidden("compute.forbidden", "Policy doesn't allow os_compute_api:os-quota-sets:show to be performed.".into()))
+        Err(super::forbidden("os-quota-sets:show"))
     }
 }
 

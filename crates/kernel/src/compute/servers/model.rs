@@ -804,7 +804,7 @@ pub fn check_writer(caller: &Caller, what: &str) -> Result<()> {
     if caller.admin || (caller.member && caller.project.is_some()) {
         Ok(())
     } else {
-        Err(Error::forbidden("compute.forbidden", format!("Policy doesn't allow os_compute_api:{what} to be performed.")))
+        Err(crate::compute::forbidden(what))
     }
 }
 
