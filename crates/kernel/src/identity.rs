@@ -20,8 +20,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::Uuid;
+use crate::ports::Core;
 use crate::rng::Rng;
-use crate::{Auth, Error, Kernel, Result, Time};
+use crate::{Auth, Error, Result, Time};
 
 pub use assign::{Actor, Assignment, AssignmentFilter, AssignmentRow, Target};
 pub use resources::{DomainPatch, GroupPatch, ProjectPatch, RolePatch, UserPatch};
@@ -493,16 +494,16 @@ pub(crate) fn require_admin(caller: &Caller, action: &str) -> Result<()> {
     }
 }
 
-/// Applies an identity command.
-pub fn apply(k: &mut Kernel, auth: &Auth, cmd: Cmd) -> Result<Reply> {
-    let now = k.now();
-    let ttl = k.policy().timing.token_ttl;
-    let caller = k.identity.resolve(auth, now);
-    let id = &mut k.identity;
+/// Applies an identity command: identity's handlers borrow only identity's state and the
+/// kernel's core (the clock, the token lifetime in force, the RNG for token ids).
+pub fn apply(id: &mut Identity, core: &mut Core, auth: &Auth, cmd: Cmd) -> Result<Reply> {
+    let now = core.now();
+    let ttl = core.policy().timing.token_ttl;
+    let caller = id.resolve(auth, now);
     match cmd {
         Cmd::IssueToken { token, method, scope } => {
             let req = tokens::IssueReq { token, method, scope, now, ttl };
-            tokens::issue(id, &mut k.rng, auth, req).map(|i| Reply::Token(Box::new(i)))
+            tokens::issue(id, core.rng(), auth, req).map(|i| Reply::Token(Box::new(i)))
         }
         Cmd::RevokeToken { token } => tokens::revoke(id, &caller?, now, &token).map(|()| Reply::Done),
         Cmd::CreateDomain(d) => resources::create_domain(id, &caller?, d).map(Reply::Domain),

@@ -23,6 +23,7 @@ pub mod image;
 pub mod outbox;
 pub mod pairmap;
 pub mod placement;
+pub mod ports;
 pub mod rng;
 pub mod scheduler;
 pub mod status;
@@ -210,21 +211,24 @@ impl Kernel {
         match req.command {
             Command::Init(spec) => self.init(*spec).map(|()| Reply::Done),
             _ if !self.initialized => Err(Error::conflict("orrery.conflict", "The cloud has not been initialised yet.".into())),
-            Command::Identity(c) => identity::apply(self, &req.auth, c).map(Reply::Identity),
+            Command::Identity(c) => {
+                let mut core = ports::Core::new(self.now, self.spec.as_ref().expect("initialised"), &mut self.rng, &mut self.timers);
+                identity::apply(&mut self.identity, &mut core, &req.auth, c).map(Reply::Identity)
+            }
             Command::Compute(c) => {
                 let caller = self.caller(&req.auth)?;
-                compute::apply(self, &caller, c).map(Reply::Compute)
+                compute::apply(&mut self.cx(), &caller, c).map(Reply::Compute)
             }
             Command::Placement(c) => {
                 let caller = self.caller(&req.auth)?;
-                placement::apply(self, &caller, c).map(Reply::Placement)
+                placement::apply(&mut self.placement, &caller, c).map(Reply::Placement)
             }
             Command::Health(c) => {
                 let caller = self.caller(&req.auth)?;
                 self.apply_health(&caller, c).map(Reply::Health)
             }
             Command::Observe(o) => match req.auth {
-                Auth::System => Ok(Reply::Observed(compute::servers::observe::observe(self, o))),
+                Auth::System => Ok(Reply::Observed(compute::servers::observe::observe(&mut self.cx(), o))),
                 Auth::Token(_) => Err(Error::forbidden("orrery.forbidden", "Only the cloud's own driver may report what the data plane observed.".into())),
             },
         }
@@ -237,7 +241,7 @@ impl Kernel {
         while let Some((at, timer)) = self.timers.pop_due(to) {
             self.now = self.now.max(at);
             match timer {
-                Timer::Compute(t) => compute::fire(self, t),
+                Timer::Compute(t) => compute::fire(&mut self.cx(), t),
             }
             self.debug_check();
         }
@@ -302,19 +306,20 @@ impl Kernel {
         self.timers.next_due()
     }
 
-    /// Cancels a timer that has not fired (nothing if it has).
-    pub(crate) fn cancel_timer(&mut self, key: timer::TimerKey) {
-        self.timers.cancel(key);
-    }
-
-    /// Schedules `timer` to fire `after` from now.
-    pub(crate) fn schedule_timer(&mut self, after: Dur, timer: Timer) -> timer::TimerKey {
-        self.timers.schedule(self.now.plus(after), timer)
-    }
-
-    /// The kernel's RNG, for ids and random choices made inside the kernel.
-    pub(crate) fn rng(&mut self) -> &mut rng::Rng {
-        &mut self.rng
+    /// Compute's context: compute's state, placement's port, read-only views of the rest,
+    /// and the core. Built by splitting the kernel's fields, so compute can reach nothing else.
+    pub(crate) fn cx(&mut self) -> compute::Cx<'_> {
+        let spec = self.spec.as_ref().expect("compute ran before Init");
+        compute::Cx {
+            compute: &mut self.compute,
+            placement: placement::Port::new(&mut self.placement),
+            topology: &self.topology,
+            health: &self.health,
+            identity: &self.identity,
+            images: &self.images,
+            outbox: &mut self.outbox,
+            core: ports::Core::new(self.now, spec, &mut self.rng, &mut self.timers),
+        }
     }
 
     /// Resolves credentials into a caller, checking the token is known, unexpired and unrevoked.
@@ -350,7 +355,7 @@ impl Kernel {
                 _ => {}
             }
         }
-        compute::hosts::on_health(self, caller, &changes);
+        compute::hosts::on_health(&mut self.cx(), caller, &changes);
         Ok(health::Reply::Changed { hosts: changes.iter().map(|c| self.topology.host(c.host).name.clone()).collect() })
     }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::Uuid;
 use crate::topology::{AllocationSpec, HostIdx, Ratio, Role, SchedulerSpec, Strategy, Topology};
-use crate::{Caller, Error, Kernel, Result};
+use crate::{Caller, Error, Result};
 
 /// Number of standard resource classes modelled.
 pub const NUM_CLASSES: usize = 4;
@@ -592,10 +592,54 @@ pub enum Reply {
     Generation(u64),
 }
 
-/// Applies a placement command.
-pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
+/// Placement's write port for other services: what compute may do to placement's state
+/// (claim, move, trim, release, and take hosts in and out of the scheduler's index). Reads go
+/// through [`std::ops::Deref`] to the whole, read-only [`Placement`]; there is no `DerefMut`, so
+/// nothing else can be changed through the port.
+pub struct Port<'a>(&'a mut Placement);
+
+impl<'a> Port<'a> {
+    /// The port over placement's state.
+    pub(crate) fn new(p: &'a mut Placement) -> Port<'a> {
+        Port(p)
+    }
+
+    /// Claims `res` on each of `hosts` for `consumer` at once (see [`Placement::claim_on_hosts`]).
+    pub fn claim_on_hosts(&mut self, consumer: Uuid, project: Uuid, user: Uuid, hosts: &[HostIdx], res: &Resources) -> Result<()> {
+        self.0.claim_on_hosts(consumer, project, user, hosts, res)
+    }
+
+    /// Hands everything `from` holds to `to` (see [`Placement::move_allocations`]).
+    pub fn move_allocations(&mut self, from: &Uuid, to: Uuid) {
+        self.0.move_allocations(from, to)
+    }
+
+    /// Drops `consumer`'s allocations on every provider but `host`'s (see [`Placement::keep_only`]).
+    pub fn keep_only(&mut self, consumer: &Uuid, host: HostIdx) {
+        self.0.keep_only(consumer, host)
+    }
+
+    /// Frees every allocation of `consumer`.
+    pub fn free(&mut self, consumer: &Uuid) {
+        self.0.free(consumer)
+    }
+
+    /// Adds or removes a host's provider from the scheduler's index.
+    pub fn set_schedulable(&mut self, host: HostIdx, on: bool) {
+        self.0.set_schedulable(host, on)
+    }
+}
+
+impl std::ops::Deref for Port<'_> {
+    type Target = Placement;
+    fn deref(&self) -> &Placement {
+        self.0
+    }
+}
+
+/// Applies a placement command: placement's handlers borrow only placement's state.
+pub fn apply(p: &mut Placement, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     views::check_reader(caller)?;
-    let p = &mut k.placement;
     match cmd {
         Cmd::CreateProvider { uuid, name } => {
             if p.by_uuid.contains_key(&uuid) || p.providers.iter().flatten().any(|x| x.name == name) {

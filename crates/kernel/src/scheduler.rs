@@ -199,14 +199,6 @@ fn anti_affinity_ok(host: HostIdx, req: &Request<'_>) -> bool {
     }
 }
 
-impl crate::Kernel {
-    /// Runs the scheduler over the current placement state with the policy in force.
-    pub fn schedule(&mut self, req: &Request<'_>) -> Result<HostIdx, NoValidHost> {
-        let policy = &self.spec.as_ref().expect("schedule before Init").scheduler;
-        select(&self.topology, &self.placement, policy, req, &mut self.rng)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

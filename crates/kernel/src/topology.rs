@@ -389,10 +389,6 @@ pub struct Host {
     pub zone: u32,
     /// Its hardware.
     pub spec: HostSpec,
-    /// Whether an operator lets the scheduler use it.
-    pub enabled: bool,
-    /// Why it was disabled, if it was.
-    pub disabled_reason: Option<String>,
 }
 
 /// A host aggregate in the model.
@@ -507,7 +503,7 @@ impl Topology {
                 for h in 1..=group.hosts {
                     let name = format!("{rack_name}-h{h:02}");
                     self.host_by_name.insert(name.clone(), self.hosts.len() as HostIdx);
-                    self.hosts.push(Host { name, id: rng.uuid(), rack: ri, zone: zi, spec: profile.clone(), enabled: true, disabled_reason: None });
+                    self.hosts.push(Host { name, id: rng.uuid(), rack: ri, zone: zi, spec: profile.clone() });
                 }
                 self.racks.push(Rack { name: rack_name, zone: zi });
             }

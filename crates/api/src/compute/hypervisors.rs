@@ -89,7 +89,7 @@ fn summary(v: &Hypervisor, mv: Microversion) -> Value {
         "id": hypervisor_id(v, mv),
         "hypervisor_hostname": v.host.name,
         "state": if v.up { "up" } else { "down" },
-        "status": if v.host.enabled { "enabled" } else { "disabled" },
+        "status": if v.enabled { "enabled" } else { "disabled" },
     });
     if !v.servers.is_empty() {
         o["servers"] = v.servers.iter().map(|(id, name)| json!({"uuid": id.to_string(), "name": name})).collect();
@@ -115,7 +115,7 @@ fn detail_json(v: &Hypervisor, mv: Microversion) -> Value {
         "hypervisor_type": "QEMU", "hypervisor_version": 8_002_000,
         "host_ip": host_ip(v.idx),
         "cpu_info": if mv.at_least(28) { cpu_info } else { json!(cpu_info.to_string()) },
-        "service": {"host": h.name, "id": service_id(v, mv), "disabled_reason": h.disabled_reason},
+        "service": {"host": h.name, "id": service_id(v, mv), "disabled_reason": v.disabled_reason},
     });
     if let (Some(o), Some(f)) = (o.as_object_mut(), fields.as_object()) {
         o.extend(f.clone());
@@ -265,8 +265,8 @@ fn compute_service_json(v: &Hypervisor, mv: Microversion, now: Time) -> Value {
         zone: &v.zone,
         up: v.up,
         forced_down: v.forced_down,
-        enabled: v.host.enabled,
-        reason: v.host.disabled_reason.as_deref(),
+        enabled: v.enabled,
+        reason: v.disabled_reason.as_deref(),
     };
     service_json(mv, row, now)
 }

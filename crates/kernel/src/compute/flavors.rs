@@ -5,10 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::compute::Cx;
 use crate::ids::Uuid;
 use crate::placement::{self, Resources, NUM_CLASSES};
+use crate::ports::Read;
 use crate::topology::Ratio;
-use crate::{Caller, Error, Kernel, Result};
+use crate::{Caller, Error, Result};
 
 /// A flavor.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -92,12 +94,14 @@ pub fn resources(f: &Flavor) -> Resources {
 }
 
 /// Finds a flavor `caller` may see, by id; 404 with Nova's message otherwise.
-pub fn find<'a>(k: &'a Kernel, caller: &Caller, id: &str) -> Result<&'a Flavor> {
+pub fn find<'a>(k: impl Read<'a>, caller: &Caller, id: &str) -> Result<&'a Flavor> {
+    let k = k.read();
     k.compute.flavors.get(id).filter(|f| f.visible_to(caller)).ok_or_else(|| not_found(id))
 }
 
 /// Flavors `caller` may see, in id order.
-pub fn visible<'a>(k: &'a Kernel, caller: &'a Caller) -> impl Iterator<Item = &'a Flavor> + 'a {
+pub fn visible<'a>(k: impl Read<'a>, caller: &'a Caller) -> impl Iterator<Item = &'a Flavor> + 'a {
+    let k = k.read();
     k.compute.flavors.values().filter(move |f| f.visible_to(caller))
 }
 
@@ -122,7 +126,8 @@ pub struct ListQuery {
 }
 
 /// The flavors a list returns, in id order.
-pub fn list(k: &Kernel, caller: &Caller, q: &ListQuery) -> Result<Vec<Flavor>> {
+pub fn list<'k>(k: impl Read<'k>, caller: &Caller, q: &ListQuery) -> Result<Vec<Flavor>> {
+    let k = k.read();
     use std::ops::Bound;
     let is_public = if caller.admin { q.is_public } else { Some(true) };
     let own = |f: &Flavor| caller.project.is_some_and(|p| f.access.contains(&p));
@@ -200,7 +205,7 @@ pub enum Reply {
 }
 
 /// Applies a flavor command: validates everything first, then mutates.
-pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
+pub fn apply(k: &mut Cx, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     if !caller.admin {
         return Err(Error::forbidden("compute.forbidden", "Policy doesn't allow os_compute_api:os-flavor-manage to be performed.".into()));
     }
@@ -370,15 +375,15 @@ mod tests {
         let mut k = kernel();
         let admin = caller(&k, 9, true);
         let (a, b) = (caller(&k, 1, false), caller(&k, 2, false));
-        apply(&mut k, &admin, Cmd::Create(Box::new(private("p1")))).unwrap();
+        apply(&mut k.cx(), &admin, Cmd::Create(Box::new(private("p1")))).unwrap();
         assert!(find(&k, &admin, "p1").is_ok());
         assert_eq!(find(&k, &a, "p1").unwrap_err().kind, crate::ErrorKind::NotFound);
-        apply(&mut k, &admin, Cmd::AddAccess { id: "p1".into(), project: Uuid(1) }).unwrap();
+        apply(&mut k.cx(), &admin, Cmd::AddAccess { id: "p1".into(), project: Uuid(1) }).unwrap();
         assert!(find(&k, &a, "p1").is_ok());
         assert!(find(&k, &b, "p1").is_err());
         assert_eq!(visible(&k, &a).count(), 7);
         assert_eq!(visible(&k, &b).count(), 6);
-        apply(&mut k, &admin, Cmd::RemoveAccess { id: "p1".into(), project: Uuid(1) }).unwrap();
+        apply(&mut k.cx(), &admin, Cmd::RemoveAccess { id: "p1".into(), project: Uuid(1) }).unwrap();
         assert!(find(&k, &a, "p1").is_err());
     }
 
@@ -406,7 +411,7 @@ mod tests {
         ];
         for (who, cmd, status) in cases {
             let desc = format!("{cmd:?}");
-            assert_eq!(apply(&mut k, who, cmd).unwrap_err().kind, status, "{desc}");
+            assert_eq!(apply(&mut k.cx(), who, cmd).unwrap_err().kind, status, "{desc}");
             assert_eq!(k.compute, before, "{desc} changed state");
         }
     }
@@ -416,9 +421,9 @@ mod tests {
         let mut k = kernel();
         let admin = caller(&k, 9, true);
         let specs = BTreeMap::from([("resources:VGPU".to_string(), "1".to_string()), ("hw:cpu_policy".to_string(), "dedicated".to_string())]);
-        apply(&mut k, &admin, Cmd::SetExtraSpecs { id: "2".into(), specs }).unwrap();
-        apply(&mut k, &admin, Cmd::UnsetExtraSpec { id: "2".into(), key: "hw:cpu_policy".into() }).unwrap();
-        apply(&mut k, &admin, Cmd::SetDescription { id: "2".into(), description: Some("small".into()) }).unwrap();
+        apply(&mut k.cx(), &admin, Cmd::SetExtraSpecs { id: "2".into(), specs }).unwrap();
+        apply(&mut k.cx(), &admin, Cmd::UnsetExtraSpec { id: "2".into(), key: "hw:cpu_policy".into() }).unwrap();
+        apply(&mut k.cx(), &admin, Cmd::SetDescription { id: "2".into(), description: Some("small".into()) }).unwrap();
         let f = &k.compute.flavors["2"];
         assert_eq!(f.extra_specs.len(), 1);
         assert_eq!(f.description.as_deref(), Some("small"));
@@ -426,7 +431,7 @@ mod tests {
         g.swap = 1500;
         g.ephemeral = 5;
         assert_eq!(resources(&g), [1, 2048, 27, 1]);
-        apply(&mut k, &admin, Cmd::Delete { id: "2".into() }).unwrap();
+        apply(&mut k.cx(), &admin, Cmd::Delete { id: "2".into() }).unwrap();
         assert!(!k.compute.flavors.contains_key("2"));
     }
 }

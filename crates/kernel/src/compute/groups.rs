@@ -7,10 +7,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::compute::quotas::{Resource, Usage};
+use crate::compute::Cx;
 use crate::ids::Uuid;
+use crate::ports::Read;
 use crate::scheduler::{GroupPlacement, GroupPolicy};
 use crate::topology::HostIdx;
-use crate::{Caller, Error, Kernel, Result};
+use crate::{Caller, Error, Result};
 
 /// A server group.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -79,13 +81,15 @@ pub enum Reply {
 }
 
 /// Finds a group `caller` may see: its own project's, or any for an admin.
-pub fn find<'a>(k: &'a Kernel, caller: &Caller, id: &Uuid) -> Result<&'a ServerGroup> {
+pub fn find<'a>(k: impl Read<'a>, caller: &Caller, id: &Uuid) -> Result<&'a ServerGroup> {
+    let k = k.read();
     k.compute.groups.get(id).filter(|g| caller.admin || caller.project == Some(g.project)).ok_or_else(|| not_found(id))
 }
 
 /// The groups a list shows, in id order: the caller's project's, or every project's for an
 /// admin asking for `all_projects`.
-pub fn list<'a>(k: &'a Kernel, caller: &'a Caller, all_projects: bool) -> impl Iterator<Item = &'a ServerGroup> + 'a {
+pub fn list<'a>(k: impl Read<'a>, caller: &'a Caller, all_projects: bool) -> impl Iterator<Item = &'a ServerGroup> + 'a {
+    let k = k.read();
     k.compute.groups.values().filter(move |g| (all_projects && caller.admin) || caller.project == Some(g.project))
 }
 
@@ -94,11 +98,11 @@ fn not_found(id: &Uuid) -> Error {
 }
 
 /// Applies a server group command.
-pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
+pub fn apply(k: &mut Cx, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     match cmd {
         Cmd::Create { id, name, policy, max_server_per_host } => create(k, caller, id, name, policy, max_server_per_host),
         Cmd::Delete { id } => {
-            let g = find(k, caller, &id)?;
+            let g = find(&*k, caller, &id)?;
             if !caller.member && !caller.admin {
                 return Err(forbidden("delete"));
             }
@@ -114,7 +118,7 @@ fn forbidden(action: &str) -> Error {
     Error::forbidden("compute.forbidden", format!("Policy doesn't allow os_compute_api:os-server-groups:{action} to be performed."))
 }
 
-fn create(k: &mut Kernel, caller: &Caller, id: Uuid, name: String, policy: GroupPolicy, max: Option<u32>) -> Result<Reply> {
+fn create(k: &mut Cx, caller: &Caller, id: Uuid, name: String, policy: GroupPolicy, max: Option<u32>) -> Result<Reply> {
     let project = caller.project.ok_or_else(|| Error::forbidden("compute.forbidden", "Creating a server group needs a project-scoped token.".into()))?;
     if !caller.member {
         return Err(forbidden("create"));
@@ -147,7 +151,8 @@ fn create(k: &mut Kernel, caller: &Caller, id: Uuid, name: String, policy: Group
 
 /// Checks that `server` may join `group` (the group exists and is under its member quota).
 /// The servers module calls this while validating, before it mutates anything.
-pub fn check_join(k: &Kernel, group: &Uuid, server: &Uuid) -> Result<()> {
+pub fn check_join<'k>(k: impl Read<'k>, group: &Uuid, server: &Uuid) -> Result<()> {
+    let k = k.read();
     let g = k.compute.groups.get(group).ok_or_else(|| not_found(group))?;
     if g.members.contains(server) {
         return Ok(());
@@ -160,8 +165,8 @@ pub fn check_join(k: &Kernel, group: &Uuid, server: &Uuid) -> Result<()> {
 }
 
 /// Adds `server` to `group` after [`check_join`]; adding a member twice is a no-op.
-pub fn add_member(k: &mut Kernel, group: &Uuid, server: &Uuid) -> Result<()> {
-    check_join(k, group, server)?;
+pub fn add_member(k: &mut Cx, group: &Uuid, server: &Uuid) -> Result<()> {
+    check_join(&*k, group, server)?;
     let g = k.compute.groups.get_mut(group).ok_or_else(|| not_found(group))?;
     if !g.members.contains(server) {
         g.members.push(*server);
@@ -170,7 +175,7 @@ pub fn add_member(k: &mut Kernel, group: &Uuid, server: &Uuid) -> Result<()> {
 }
 
 /// Takes `server` out of `group`, if both exist.
-pub fn remove_member(k: &mut Kernel, group: &Uuid, server: &Uuid) {
+pub fn remove_member(k: &mut Cx, group: &Uuid, server: &Uuid) {
     if let Some(g) = k.compute.groups.get_mut(group) {
         g.members.retain(|m| m != server);
     }
@@ -179,7 +184,8 @@ pub fn remove_member(k: &mut Kernel, group: &Uuid, server: &Uuid) {
 /// The scheduler's view of `group`: its policy and how many members run on each host and rack.
 /// `host_of` says where a member runs (None while unplaced). An unknown group gives no
 /// constraint.
-pub fn placement_for(k: &Kernel, group: &Uuid, host_of: impl Fn(&Uuid) -> Option<HostIdx>) -> GroupPlacement {
+pub fn placement_for<'k>(k: impl Read<'k>, group: &Uuid, host_of: impl Fn(&Uuid) -> Option<HostIdx>) -> GroupPlacement {
+    let k = k.read();
     let Some(g) = k.compute.groups.get(group) else { return GroupPlacement::default() };
     let mut out = GroupPlacement { policy: Some(g.policy), max_per_host: g.max_server_per_host.unwrap_or(1), ..GroupPlacement::default() };
     for m in &g.members {
@@ -209,29 +215,29 @@ mod tests {
         let mut k = kernel();
         let a = caller(&k, 1, false);
         let before = k.compute.clone();
-        assert_eq!(apply(&mut k, &a, create(1, GroupPolicy::Affinity, Some(2))).unwrap_err().kind, crate::ErrorKind::BadRequest);
-        assert_eq!(apply(&mut k, &a, create(1, GroupPolicy::AntiAffinity, Some(0))).unwrap_err().kind, crate::ErrorKind::BadRequest);
+        assert_eq!(apply(&mut k.cx(), &a, create(1, GroupPolicy::Affinity, Some(2))).unwrap_err().kind, crate::ErrorKind::BadRequest);
+        assert_eq!(apply(&mut k.cx(), &a, create(1, GroupPolicy::AntiAffinity, Some(0))).unwrap_err().kind, crate::ErrorKind::BadRequest);
         assert_eq!(k.compute, before);
         for i in 0..10 {
-            apply(&mut k, &a, create(100 + i, GroupPolicy::SoftAffinity, None)).unwrap();
+            apply(&mut k.cx(), &a, create(100 + i, GroupPolicy::SoftAffinity, None)).unwrap();
         }
         let before = k.compute.clone();
-        let err = apply(&mut k, &a, create(1, GroupPolicy::AntiAffinity, Some(2))).unwrap_err();
+        let err = apply(&mut k.cx(), &a, create(1, GroupPolicy::AntiAffinity, Some(2))).unwrap_err();
         assert_eq!((err.kind, err.code, err.message()), (crate::ErrorKind::OverQuota, "compute.over_quota", "Quota exceeded, too many server groups."));
         assert_eq!(k.compute, before);
-        apply(&mut k, &a, Cmd::Delete { id: Uuid(100) }).unwrap();
+        apply(&mut k.cx(), &a, Cmd::Delete { id: Uuid(100) }).unwrap();
         assert_eq!(k.compute.quotas.usage(&Uuid(1)).server_groups, 9);
-        apply(&mut k, &a, create(1, GroupPolicy::AntiAffinity, Some(2))).unwrap();
+        apply(&mut k.cx(), &a, create(1, GroupPolicy::AntiAffinity, Some(2))).unwrap();
     }
 
     #[test]
     fn groups_are_private_to_their_project() {
         let mut k = kernel();
         let (a, b, admin) = (caller(&k, 1, false), caller(&k, 2, false), caller(&k, 9, true));
-        apply(&mut k, &a, create(1, GroupPolicy::Affinity, None)).unwrap();
+        apply(&mut k.cx(), &a, create(1, GroupPolicy::Affinity, None)).unwrap();
         assert!(find(&k, &a, &Uuid(1)).is_ok());
         assert!(find(&k, &admin, &Uuid(1)).is_ok());
-        assert_eq!(apply(&mut k, &b, Cmd::Delete { id: Uuid(1) }).unwrap_err().kind, crate::ErrorKind::NotFound);
+        assert_eq!(apply(&mut k.cx(), &b, Cmd::Delete { id: Uuid(1) }).unwrap_err().kind, crate::ErrorKind::NotFound);
         assert!(k.compute.groups.contains_key(&Uuid(1)));
     }
 
@@ -239,14 +245,14 @@ mod tests {
     fn members_and_placement() {
         let mut k = kernel();
         let (a, admin) = (caller(&k, 1, false), caller(&k, 9, true));
-        apply(&mut k, &a, create(1, GroupPolicy::AntiAffinity, Some(2))).unwrap();
+        apply(&mut k.cx(), &a, create(1, GroupPolicy::AntiAffinity, Some(2))).unwrap();
         let limits = BTreeMap::from([(Resource::ServerGroupMembers, 3)]);
-        quotas::apply(&mut k, &admin, quotas::Cmd::Set { project: Uuid(1), limits, force: false }).unwrap();
+        quotas::apply(&mut k.cx(), &admin, quotas::Cmd::Set { project: Uuid(1), limits, force: false }).unwrap();
         for s in 1..=3 {
-            add_member(&mut k, &Uuid(1), &Uuid(s)).unwrap();
+            add_member(&mut k.cx(), &Uuid(1), &Uuid(s)).unwrap();
         }
-        add_member(&mut k, &Uuid(1), &Uuid(2)).unwrap();
-        let err = add_member(&mut k, &Uuid(1), &Uuid(4)).unwrap_err();
+        add_member(&mut k.cx(), &Uuid(1), &Uuid(2)).unwrap();
+        let err = add_member(&mut k.cx(), &Uuid(1), &Uuid(4)).unwrap_err();
         assert_eq!(err.message(), "Quota exceeded, too many servers in group");
         assert_eq!(k.compute.groups[&Uuid(1)].members, [Uuid(1), Uuid(2), Uuid(3)]);
         // Servers 1 and 2 on host 0 (rack 0), 3 on host 2 (rack 1), none unplaced.
@@ -259,8 +265,8 @@ mod tests {
         assert_eq!(gp.max_per_host, 2);
         assert_eq!(gp.hosts, BTreeMap::from([(0, 2), (2, 1)]));
         assert_eq!(gp.racks, BTreeMap::from([(0, 2), (1, 1)]));
-        remove_member(&mut k, &Uuid(1), &Uuid(2));
-        add_member(&mut k, &Uuid(1), &Uuid(4)).unwrap();
+        remove_member(&mut k.cx(), &Uuid(1), &Uuid(2));
+        add_member(&mut k.cx(), &Uuid(1), &Uuid(4)).unwrap();
         assert!(placement_for(&k, &Uuid(5), |_| None).policy.is_none());
     }
 

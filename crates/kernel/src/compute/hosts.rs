@@ -24,11 +24,13 @@ use super::servers::failover::{is_down, lose, restart};
 use super::servers::lifecycle::{begin, check_state};
 use super::servers::{create, ActionEvent, ActionKind, EventKind, Fault, Step, TaskState, VmState};
 use super::{flavors, groups};
+use crate::compute::Cx;
 use crate::health::{Change, State};
 use crate::ids::Uuid;
+use crate::ports::Read;
 use crate::scheduler::Request as SchedRequest;
 use crate::topology::{Evacuation, HostIdx, Role};
-use crate::{Caller, Error, Event, Kernel, Result};
+use crate::{Caller, Error, Event, Result};
 
 /// Host commands. Legal only for admins and the kernel's own shell ([`crate::Auth::System`]).
 /// Failing and recovering hosts, racks and zones is [`crate::health`]'s; compute reacts to it
@@ -66,7 +68,7 @@ pub enum Reply {
 }
 
 /// Applies a host command: validates everything first, then mutates.
-pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
+pub fn apply(k: &mut Cx, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     let policy = if matches!(cmd, Cmd::Evacuate { .. }) { "os-evacuate" } else { "os-services:update" };
     if !(caller.admin || caller.system) {
         return Err(super::forbidden(policy));
@@ -74,7 +76,7 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     match cmd {
         Cmd::Disable { host, reason } => disable(k, &host, reason),
         Cmd::Enable { host } => {
-            let h = find_host(k, &host)?;
+            let h = find_host(&*k, &host)?;
             set_enabled(k, h, true, None);
             Ok(Reply::Hosts(vec![host]))
         }
@@ -85,7 +87,7 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
 /// Compute's reaction to hosts whose effective health changed: each goes in or out of the
 /// scheduler; the servers of hosts that went down are lost (and evacuated, as the policy says);
 /// those of hosts that came back power on again.
-pub(crate) fn on_health(k: &mut Kernel, caller: &Caller, changes: &[Change]) {
+pub(crate) fn on_health(k: &mut Cx, caller: &Caller, changes: &[Change]) {
     for c in changes {
         sync_schedulable(k, c.host);
     }
@@ -101,30 +103,33 @@ pub(crate) fn on_health(k: &mut Kernel, caller: &Caller, changes: &[Change]) {
 }
 
 /// The host named `name`.
-fn find_host(k: &Kernel, name: &str) -> Result<HostIdx> {
+fn find_host<'k>(k: impl Read<'k>, name: &str) -> Result<HostIdx> {
+    let k = k.read();
     k.topology.host_by_name.get(name).copied().ok_or_else(|| Error::not_found("compute.not_found", format!("Compute host {name} could not be found.")))
 }
 
 /// Puts the host in or out of the scheduler's index to match its up/enabled state.
-fn sync_schedulable(k: &mut Kernel, h: HostIdx) {
+fn sync_schedulable(k: &mut Cx, h: HostIdx) {
     let host = k.topology.host(h);
-    let on = k.health.host_up(&k.topology, h) && host.enabled && host.spec.role == Role::Compute;
+    let on = k.health.host_up(k.topology, h) && k.compute.host_enabled(h) && host.spec.role == Role::Compute;
     k.placement.set_schedulable(h, on);
 }
 
-fn disable(k: &mut Kernel, host: &str, reason: Option<String>) -> Result<Reply> {
+fn disable(k: &mut Cx, host: &str, reason: Option<String>) -> Result<Reply> {
     if reason.as_ref().is_some_and(|r| r.chars().count() > 255) {
         return Err(Error::bad_request("compute.bad_request", "Invalid input for field/attribute disabled_reason. It is longer than 255 characters.".into()));
     }
-    let h = find_host(k, host)?;
+    let h = find_host(&*k, host)?;
     set_enabled(k, h, false, reason);
     Ok(Reply::Hosts(vec![host.to_string()]))
 }
 
-fn set_enabled(k: &mut Kernel, h: HostIdx, enabled: bool, reason: Option<String>) {
-    let host = &mut k.topology.hosts[h as usize];
-    host.enabled = enabled;
-    host.disabled_reason = reason;
+fn set_enabled(k: &mut Cx, h: HostIdx, enabled: bool, reason: Option<String>) {
+    if enabled {
+        k.compute.disabled.remove(&h);
+    } else {
+        k.compute.disabled.insert(h, reason);
+    }
     sync_schedulable(k, h);
 }
 
@@ -132,7 +137,7 @@ fn set_enabled(k: &mut Kernel, h: HostIdx, enabled: bool, reason: Option<String>
 /// server on them is lost, then, under `rebuild-elsewhere`, the lost servers are evacuated in
 /// id order. Doing it in that order keeps an evacuation from landing on a host of the same
 /// rack or zone failure.
-fn fail_hosts(k: &mut Kernel, caller: &Caller, hs: &[HostIdx]) {
+fn fail_hosts(k: &mut Cx, caller: &Caller, hs: &[HostIdx]) {
     let mut lost = BTreeSet::new();
     for &h in hs {
         let ids: Vec<Uuid> = k.compute.servers.on_host(h).map(|s| s.id).collect();
@@ -150,7 +155,7 @@ fn fail_hosts(k: &mut Kernel, caller: &Caller, hs: &[HostIdx]) {
 
 /// Reacts to `hs` coming back (health has already put them back in the scheduler if they are
 /// up and enabled): their servers that are still down power back on.
-fn recover_hosts(k: &mut Kernel, hs: &[HostIdx]) {
+fn recover_hosts(k: &mut Cx, hs: &[HostIdx]) {
     for &h in hs {
         let ids: Vec<Uuid> = k.compute.servers.on_host(h).map(|s| s.id).filter(|id| k.compute.servers.down.contains_key(id)).collect();
         for id in ids {
@@ -159,10 +164,10 @@ fn recover_hosts(k: &mut Kernel, hs: &[HostIdx]) {
     }
 }
 
-fn evacuate_cmd(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<Reply> {
-    let s = super::servers::find(k, caller, &id)?;
+fn evacuate_cmd(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<Reply> {
+    let s = super::servers::find(&*k, caller, &id)?;
     let h = s.host.ok_or_else(|| Error::conflict("compute.not_ready", format!("Instance {id} is not ready")))?;
-    if !is_down(k, h) {
+    if !is_down(&*k, h) {
         return Err(Error::conflict("compute.host_in_use", format!("Compute service of {} is still in use.", k.topology.host(h).name)));
     }
     check_state(s, "evacuate", &[VmState::Active, VmState::Stopped, VmState::Error], &[None], false)?;
@@ -175,7 +180,7 @@ fn evacuate_cmd(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> 
 
 /// Rebuilds down server `id` on a host the scheduler picks, or puts it in ERROR with "No
 /// valid host" (keeping its source allocation) if none fits.
-fn evacuate(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid) {
+fn evacuate(k: &mut Cx, caller: &Caller, id: &Uuid, request_id: Uuid) {
     let Some(rec) = k.compute.servers.down.get(id).cloned() else { return };
     let Some(source) = k.compute.servers.host_of(id) else { return };
     let now = k.now();
@@ -213,7 +218,7 @@ fn evacuate(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid) {
 
 /// Asks the scheduler for a host for server `id` with its own request (zone, image, flavor,
 /// group), avoiding `source`.
-fn pick_host(k: &mut Kernel, id: &Uuid, source: HostIdx) -> Option<HostIdx> {
+fn pick_host(k: &mut Cx, id: &Uuid, source: HostIdx) -> Option<HostIdx> {
     let s = k.compute.servers.get(id)?;
     let zone = s.requested_zone;
     let group = s.extras().group;
@@ -222,7 +227,7 @@ fn pick_host(k: &mut Kernel, id: &Uuid, source: HostIdx) -> Option<HostIdx> {
     let extra_specs = f.extra_specs.clone();
     let resources = flavors::resources(f);
     let group = match group {
-        Some(g) => groups::placement_for(k, &g, |m| if m == id { None } else { k.compute.servers.host_of(m) }),
+        Some(g) => groups::placement_for(&*k, &g, |m| if m == id { None } else { k.compute.servers.host_of(m) }),
         None => Default::default(),
     };
     let avoid = [source];
@@ -232,7 +237,7 @@ fn pick_host(k: &mut Kernel, id: &Uuid, source: HostIdx) -> Option<HostIdx> {
 
 /// Claims the server's flavor on `dest` while keeping its claim on the failed `origin`, as
 /// Nova does during an evacuation. False, with nothing changed, if it does not fit.
-fn claim(k: &mut Kernel, id: &Uuid, origin: HostIdx, dest: HostIdx) -> bool {
+fn claim(k: &mut Cx, id: &Uuid, origin: HostIdx, dest: HostIdx) -> bool {
     let Some(s) = k.compute.servers.get(id) else { return false };
     let res = flavors::resources(k.compute.servers.flavor(s.flavor));
     let (project, user) = (s.project, s.user);
@@ -250,6 +255,7 @@ mod tests {
     use crate::scheduler::GroupPolicy;
     use crate::time::Dur;
     use crate::topology::{HostSpec, TopologySpec};
+    use crate::Kernel;
     use crate::{Auth, Command, InitSpec, Request, Time};
 
     /// Two racks of `per_rack` compute hosts (4 vCPUs ×4, 8 GiB usable RAM) in zone `az1`,
@@ -273,7 +279,7 @@ mod tests {
     }
 
     fn host_cmd(k: &mut Kernel, cmd: Cmd) -> Result<Reply> {
-        apply(k, &Caller::system(), cmd)
+        apply(&mut k.cx(), &Caller::system(), cmd)
     }
 
     /// Sets a failure domain's own state through the kernel's health command, as `caller`.
@@ -303,7 +309,7 @@ mod tests {
             group,
             ..Default::default()
         };
-        servers::apply(k, &member(), servers::Cmd::Create(Box::new(spec))).expect("boot");
+        servers::apply(&mut k.cx(), &member(), servers::Cmd::Create(Box::new(spec))).expect("boot");
         wait(k, 10);
         assert_eq!(server(k, id).status(), Status::Active);
     }
@@ -376,7 +382,7 @@ mod tests {
         assert!(!k.health.host_up(&k.topology, h) && !in_index(&k, h));
         let changed = Event::HealthChanged { kind: Kind::Host, name: name.clone(), from: State::Up, state: State::Down };
         assert_eq!(k.outbox.drain().events, vec![changed, Event::HostFailed { host: h }, Event::ServerLost { server: Uuid(1), host: h }]);
-        let refused = servers::apply(&mut k, &member(), servers::Cmd::Action { id: Uuid(1), request_id: Uuid(9), action: servers::Action::Stop });
+        let refused = servers::apply(&mut k.cx(), &member(), servers::Cmd::Action { id: Uuid(1), request_id: Uuid(9), action: servers::Action::Stop });
         assert!(matches!(refused, Err(Error { kind: crate::ErrorKind::Conflict, .. })), "{refused:?}");
         // Nothing new lands on the failed host.
         for id in 2..=5 {
@@ -442,7 +448,7 @@ mod tests {
     fn evacuation_respects_anti_affinity_or_fails_with_no_valid_host() {
         let mut k = kernel(2, Evacuation::RebuildElsewhere);
         let g = Uuid(0x9999);
-        groups::apply(&mut k, &member(), groups::Cmd::Create { id: g, name: "g".into(), policy: GroupPolicy::AntiAffinity, max_server_per_host: None })
+        groups::apply(&mut k.cx(), &member(), groups::Cmd::Create { id: g, name: "g".into(), policy: GroupPolicy::AntiAffinity, max_server_per_host: None })
             .unwrap();
         for id in 1..=3 {
             boot(&mut k, id, Some(g));
@@ -467,7 +473,7 @@ mod tests {
         check(&k);
         // The first failed host comes back: a manual evacuation now finds it.
         set(&mut k, Kind::Host, &name, State::Up).unwrap();
-        apply(&mut k, &admin(), Cmd::Evacuate { server: Uuid(2), request_id: Uuid(77) }).unwrap();
+        apply(&mut k.cx(), &admin(), Cmd::Evacuate { server: Uuid(2), request_id: Uuid(77) }).unwrap();
         wait(&mut k, 10);
         let s = server(&k, 2);
         assert_eq!(s.status(), Status::Active);
@@ -516,7 +522,7 @@ mod tests {
         let name = host_name(&k, 1);
         let h = server(&k, 1).host.unwrap();
         host_cmd(&mut k, Cmd::Disable { host: name.clone(), reason: Some("maintenance".into()) }).unwrap();
-        assert_eq!((k.topology.host(h).enabled, k.topology.host(h).disabled_reason.as_deref()), (false, Some("maintenance")));
+        assert_eq!((k.compute.host_enabled(h), k.compute.disabled_reason(h)), (false, Some("maintenance")));
         assert_eq!(server(&k, 1).status(), Status::Active);
         boot(&mut k, 2, None);
         assert_ne!(server(&k, 2).host, Some(h));
@@ -525,7 +531,7 @@ mod tests {
         assert!(!in_index(&k, h), "recovering a disabled host keeps it out");
         host_cmd(&mut k, Cmd::Enable { host: name }).unwrap();
         assert!(in_index(&k, h));
-        assert_eq!(k.topology.host(h).disabled_reason, None);
+        assert_eq!(k.compute.disabled_reason(h), None);
     }
 
     #[test]
@@ -552,14 +558,17 @@ mod tests {
             (admin(), Cmd::Evacuate { server: Uuid(404), request_id: Uuid(5) }),
         ];
         for (c, cmd) in cases {
-            let r = apply(&mut k, &c, cmd.clone());
+            let r = apply(&mut k.cx(), &c, cmd.clone());
             assert!(r.is_err(), "{cmd:?} should be refused");
             assert_eq!(k.state_hash(), before, "{cmd:?} changed state");
         }
         // Evacuating a server that is mid-rebuild (its task is set) is refused too.
         fail(&mut k, &name);
         let mid = k.state_hash();
-        assert!(matches!(apply(&mut k, &admin(), Cmd::Evacuate { server: Uuid(1), request_id: Uuid(6) }), Err(Error { kind: crate::ErrorKind::Conflict, .. })));
+        assert!(matches!(
+            apply(&mut k.cx(), &admin(), Cmd::Evacuate { server: Uuid(1), request_id: Uuid(6) }),
+            Err(Error { kind: crate::ErrorKind::Conflict, .. })
+        ));
         assert_eq!(k.state_hash(), mid);
     }
 
@@ -569,7 +578,7 @@ mod tests {
         boot(&mut k, 1, None);
         let name = host_name(&k, 1);
         fail(&mut k, &name);
-        servers::apply(&mut k, &member(), servers::Cmd::Delete { id: Uuid(1), request_id: Uuid(3) }).unwrap();
+        servers::apply(&mut k.cx(), &member(), servers::Cmd::Delete { id: Uuid(1), request_id: Uuid(3) }).unwrap();
         assert!(k.compute.servers.get(&Uuid(1)).is_none() && k.compute.servers.down.is_empty());
         assert!(k.placement.consumers.is_empty());
         set(&mut k, Kind::Host, &name, State::Up).unwrap();
@@ -602,7 +611,7 @@ mod tests {
         boot(&mut k, 1, None);
         let source = server(&k, 1).host.unwrap();
         let resize = servers::Cmd::Action { id: Uuid(1), request_id: Uuid(8), action: servers::Action::Resize { flavor: "2".into() } };
-        servers::apply(&mut k, &member(), resize).unwrap();
+        servers::apply(&mut k.cx(), &member(), resize).unwrap();
         let dest = k.compute.servers.get(&Uuid(1)).and_then(|s| s.extras().migration.as_ref()).map(|m| m.dest).unwrap();
         assert_ne!(dest, source);
         // The destination fails mid-resize: the resize still lands, and the server is lost there.
@@ -622,7 +631,7 @@ mod tests {
         wait(&mut k, 3);
         assert_eq!((server(&k, 1).status(), server(&k, 1).power_state), (Status::VerifyResize, PowerState::Running));
         let confirm = servers::Cmd::Action { id: Uuid(1), request_id: Uuid(9), action: servers::Action::ConfirmResize };
-        servers::apply(&mut k, &member(), confirm).unwrap();
+        servers::apply(&mut k.cx(), &member(), confirm).unwrap();
         assert_eq!(server(&k, 1).status(), Status::Active);
         check(&k);
     }
@@ -665,7 +674,7 @@ mod tests {
     fn step(k: &mut Kernel, next: &mut u128, op: Op) -> Result<()> {
         let act = |k: &mut Kernel, i: usize, action: servers::Action| {
             let id = nth(k, i);
-            servers::apply(k, &member(), servers::Cmd::Action { id, request_id: Uuid(3), action }).map(|_| ())
+            servers::apply(&mut k.cx(), &member(), servers::Cmd::Action { id, request_id: Uuid(3), action }).map(|_| ())
         };
         let host = |h: u32| format!("az1-r0{}-h01", h % 2 + 1);
         match op {
@@ -674,11 +683,11 @@ mod tests {
                 let image = k.images.find("cirros-0.6").expect("image").id;
                 let spec =
                     CreateSpec { ids: vec![Uuid(*next)], min_count: 1, request_id: Uuid(2), name: "p".into(), flavor: "1".into(), image, ..Default::default() };
-                servers::apply(k, &member(), servers::Cmd::Create(Box::new(spec))).map(|_| ())
+                servers::apply(&mut k.cx(), &member(), servers::Cmd::Create(Box::new(spec))).map(|_| ())
             }
             Op::Delete(i) => {
                 let id = nth(k, i);
-                servers::apply(k, &member(), servers::Cmd::Delete { id, request_id: Uuid(4) }).map(|_| ())
+                servers::apply(&mut k.cx(), &member(), servers::Cmd::Delete { id, request_id: Uuid(4) }).map(|_| ())
             }
             Op::Resize(i) => act(k, i, servers::Action::Resize { flavor: "2".into() }),
             Op::Confirm(i) => act(k, i, servers::Action::ConfirmResize),
@@ -689,7 +698,7 @@ mod tests {
             Op::Recover(h) => set(k, Kind::Host, &host(h), State::Up).map(|_| ()),
             Op::Evacuate(i) => {
                 let server = nth(k, i);
-                apply(k, &admin(), Cmd::Evacuate { server, request_id: Uuid(5) }).map(|_| ())
+                apply(&mut k.cx(), &admin(), Cmd::Evacuate { server, request_id: Uuid(5) }).map(|_| ())
             }
             Op::Advance(secs) => {
                 wait(k, secs);

@@ -6,8 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::compute::quotas::Resource;
+use crate::compute::Cx;
 use crate::ids::Uuid;
-use crate::{Caller, Error, Kernel, Result, Time};
+use crate::ports::Read;
+use crate::{Caller, Error, Result, Time};
 
 /// The kind of a keypair (`type` in the API from microversion 2.2).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -93,12 +95,14 @@ pub fn owner(caller: &Caller, user: Option<Uuid>) -> Result<Uuid> {
 }
 
 /// The keypairs of `user`, in name order.
-pub fn of_user<'a>(k: &'a Kernel, user: &Uuid) -> impl Iterator<Item = &'a Keypair> + 'a {
+pub fn of_user<'a>(k: impl Read<'a>, user: &Uuid) -> impl Iterator<Item = &'a Keypair> + 'a {
+    let k = k.read();
     k.compute.keypairs.get(user).into_iter().flat_map(|m| m.values())
 }
 
 /// Finds a keypair of `user` by name.
-pub fn find<'a>(k: &'a Kernel, user: &Uuid, name: &str) -> Result<&'a Keypair> {
+pub fn find<'a>(k: impl Read<'a>, user: &Uuid, name: &str) -> Result<&'a Keypair> {
+    let k = k.read();
     k.compute
         .keypairs
         .get(user)
@@ -107,7 +111,7 @@ pub fn find<'a>(k: &'a Kernel, user: &Uuid, name: &str) -> Result<&'a Keypair> {
 }
 
 /// Applies a keypair command.
-pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
+pub fn apply(k: &mut Cx, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     match cmd {
         Cmd::Create { user, name, public_key, fingerprint, kind } => {
             let user = owner(caller, user)?;
@@ -115,7 +119,7 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
             if public_key.trim().is_empty() {
                 return Err(Error::bad_request("compute.bad_request", "Keypair data is invalid: failed to generate fingerprint".into()));
             }
-            if find(k, &user, &name).is_ok() {
+            if find(&*k, &user, &name).is_ok() {
                 return Err(Error::conflict("compute.duplicate", format!("Key pair '{name}' already exists.")));
             }
             let limit = caller.project.map_or(Resource::KeyPairs.default_limit(), |p| k.compute.quotas.limit(&p, Resource::KeyPairs));
@@ -129,7 +133,7 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
         }
         Cmd::Delete { user, name } => {
             let user = owner(caller, user)?;
-            find(k, &user, &name)?;
+            find(&*k, &user, &name)?;
             if let Some(m) = k.compute.keypairs.get_mut(&user) {
                 m.remove(&name);
                 if m.is_empty() {
@@ -173,14 +177,14 @@ mod tests {
     fn create_list_delete() {
         let mut k = kernel();
         let a = caller(&k, 1, false);
-        apply(&mut k, &a, create("k1")).unwrap();
-        apply(&mut k, &a, create("k2")).unwrap();
+        apply(&mut k.cx(), &a, create("k1")).unwrap();
+        apply(&mut k.cx(), &a, create("k2")).unwrap();
         let names: Vec<_> = of_user(&k, &a.user).map(|kp| kp.name.clone()).collect();
         assert_eq!(names, ["k1", "k2"]);
         assert_eq!(find(&k, &a.user, "k2").unwrap().id, 2);
-        apply(&mut k, &a, Cmd::Delete { user: None, name: "k1".into() }).unwrap();
+        apply(&mut k.cx(), &a, Cmd::Delete { user: None, name: "k1".into() }).unwrap();
         assert_eq!(of_user(&k, &a.user).count(), 1);
-        apply(&mut k, &a, Cmd::Delete { user: None, name: "k2".into() }).unwrap();
+        apply(&mut k.cx(), &a, Cmd::Delete { user: None, name: "k2".into() }).unwrap();
         assert!(k.compute.keypairs.is_empty());
     }
 
@@ -188,13 +192,13 @@ mod tests {
     fn refusals_change_nothing() {
         let mut k = kernel();
         let (a, b) = (caller(&k, 1, false), caller(&k, 2, false));
-        apply(&mut k, &a, create("k1")).unwrap();
+        apply(&mut k.cx(), &a, create("k1")).unwrap();
         let before = k.compute.clone();
-        assert_eq!(apply(&mut k, &a, create("k1")).unwrap_err().kind, crate::ErrorKind::Conflict);
-        assert_eq!(apply(&mut k, &a, create("bad/name")).unwrap_err().kind, crate::ErrorKind::BadRequest);
-        assert_eq!(apply(&mut k, &a, create("")).unwrap_err().kind, crate::ErrorKind::BadRequest);
-        assert_eq!(apply(&mut k, &b, Cmd::Delete { user: Some(a.user), name: "k1".into() }).unwrap_err().kind, crate::ErrorKind::Forbidden);
-        assert_eq!(apply(&mut k, &b, Cmd::Delete { user: None, name: "k1".into() }).unwrap_err().kind, crate::ErrorKind::NotFound);
+        assert_eq!(apply(&mut k.cx(), &a, create("k1")).unwrap_err().kind, crate::ErrorKind::Conflict);
+        assert_eq!(apply(&mut k.cx(), &a, create("bad/name")).unwrap_err().kind, crate::ErrorKind::BadRequest);
+        assert_eq!(apply(&mut k.cx(), &a, create("")).unwrap_err().kind, crate::ErrorKind::BadRequest);
+        assert_eq!(apply(&mut k.cx(), &b, Cmd::Delete { user: Some(a.user), name: "k1".into() }).unwrap_err().kind, crate::ErrorKind::Forbidden);
+        assert_eq!(apply(&mut k.cx(), &b, Cmd::Delete { user: None, name: "k1".into() }).unwrap_err().kind, crate::ErrorKind::NotFound);
         assert_eq!(k.compute, before);
     }
 
@@ -204,13 +208,17 @@ mod tests {
         let admin = caller(&k, 9, true);
         let a = caller(&k, 1, false);
         let limits = BTreeMap::from([(Resource::KeyPairs, 1)]);
-        quotas::apply(&mut k, &admin, quotas::Cmd::Set { project: Uuid(1), limits, force: false }).unwrap();
-        apply(&mut k, &a, create("k1")).unwrap();
-        let err = apply(&mut k, &a, create("k2")).unwrap_err();
+        quotas::apply(&mut k.cx(), &admin, quotas::Cmd::Set { project: Uuid(1), limits, force: false }).unwrap();
+        apply(&mut k.cx(), &a, create("k1")).unwrap();
+        let err = apply(&mut k.cx(), &a, create("k2")).unwrap_err();
         assert_eq!((err.kind, err.code, err.message()), (crate::ErrorKind::OverQuota, "compute.over_quota", "Quota exceeded, too many key pairs."));
         // An admin may create for another user.
-        apply(&mut k, &admin, Cmd::Create { user: Some(Uuid(77)), name: "k1".into(), public_key: "x".into(), fingerprint: "f".into(), kind: KeyType::X509 })
-            .unwrap();
+        apply(
+            &mut k.cx(),
+            &admin,
+            Cmd::Create { user: Some(Uuid(77)), name: "k1".into(), public_key: "x".into(), fingerprint: "f".into(), kind: KeyType::X509 },
+        )
+        .unwrap();
         assert_eq!(find(&k, &Uuid(77), "k1").unwrap().kind, KeyType::X509);
     }
 }

@@ -16,12 +16,97 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::health::Health;
+use crate::identity::Identity;
 use crate::ids::Uuid;
-use crate::{Caller, Error, Kernel, Result};
+use crate::image::Images;
+use crate::ports::{Core, Read, Reader};
+use crate::rng::Rng;
+use crate::scheduler::{self, NoValidHost};
+use crate::timer::TimerKey;
+use crate::topology::{HostIdx, Topology, TopologySpec};
+use crate::{placement, Caller, Dur, Error, Outbox, Result, Time};
 
 /// Nova's 403 naming the policy `what` (`os_compute_api:{what}`) the caller lacks.
 pub(crate) fn forbidden(what: &str) -> Error {
     Error::forbidden("compute.forbidden", format!("Policy doesn't allow os_compute_api:{what} to be performed."))
+}
+
+/// What compute's handlers are given: compute's own state, mutably, and ports to the rest.
+/// Other services' state is read-only here, except through placement's typed
+/// [`placement::Port`] (claim, move, trim, free); compute's events and effects go to the
+/// outbox, and its deadlines to the kernel's timers through [`Cx::schedule_timer`].
+pub struct Cx<'a> {
+    /// Compute's own state.
+    pub compute: &'a mut Compute,
+    /// Placement's write port.
+    pub placement: placement::Port<'a>,
+    /// The physical model.
+    pub topology: &'a Topology,
+    /// Every failure domain's state (health queries).
+    pub health: &'a Health,
+    /// Identity state (project and user lookups).
+    pub identity: &'a Identity,
+    /// The image catalog.
+    pub images: &'a Images,
+    /// Where events and effects go.
+    pub outbox: &'a mut Outbox,
+    /// The clock, policy, RNG and timers.
+    pub(crate) core: Core<'a>,
+}
+
+impl Cx<'_> {
+    /// The kernel's current time.
+    pub fn now(&self) -> Time {
+        self.core.now()
+    }
+
+    /// The policies and durations in force.
+    pub fn policy(&self) -> &TopologySpec {
+        self.core.policy()
+    }
+
+    /// The kernel's RNG.
+    pub fn rng(&mut self) -> &mut Rng {
+        self.core.rng()
+    }
+
+    /// Schedules a compute timer `after` from now.
+    pub fn schedule_timer(&mut self, after: Dur, timer: Timer) -> TimerKey {
+        self.core.schedule(after, crate::Timer::Compute(timer))
+    }
+
+    /// Cancels a timer that has not fired.
+    pub fn cancel_timer(&mut self, key: TimerKey) {
+        self.core.cancel(key)
+    }
+
+    /// Runs the scheduler over placement's state with the policy in force.
+    pub fn schedule(&mut self, req: &scheduler::Request<'_>) -> std::result::Result<HostIdx, NoValidHost> {
+        let policy = &self.core.policy().scheduler;
+        scheduler::select(self.topology, &self.placement, policy, req, self.core.rng())
+    }
+}
+
+impl<'a, 'b> Read<'a> for &'a Cx<'b> {
+    fn read(self) -> Reader<'a> {
+        Reader {
+            now: self.core.now(),
+            spec: self.core.policy(),
+            topology: self.topology,
+            health: self.health,
+            identity: self.identity,
+            placement: &self.placement,
+            compute: self.compute,
+            images: self.images,
+        }
+    }
+}
+
+impl<'a, 'b> Read<'a> for &'a mut Cx<'b> {
+    fn read(self) -> Reader<'a> {
+        (&*self).read()
+    }
 }
 
 /// Compute state.
@@ -37,12 +122,26 @@ pub struct Compute {
     pub quotas: quotas::Quotas,
     /// Servers and their indexes.
     pub servers: servers::Servers,
+    /// Hosts whose `nova-compute` service an operator disabled, with the reason given (Nova's
+    /// `os-services` status): the scheduler skips them. Every other compute host is enabled.
+    #[serde(default)]
+    pub disabled: BTreeMap<HostIdx, Option<String>>,
 }
 
 impl Compute {
     /// An empty compute service with Nova's default flavors.
     pub fn new() -> Compute {
         Compute { flavors: flavors::defaults(), ..Compute::default() }
+    }
+
+    /// Whether host `h`'s compute service is enabled (an operator has not disabled it).
+    pub fn host_enabled(&self, h: HostIdx) -> bool {
+        !self.disabled.contains_key(&h)
+    }
+
+    /// Why host `h`'s compute service was disabled, if it was and a reason was given.
+    pub fn disabled_reason(&self, h: HostIdx) -> Option<&str> {
+        self.disabled.get(&h).and_then(|r| r.as_deref())
     }
 }
 
@@ -88,7 +187,7 @@ pub enum Timer {
 }
 
 /// Applies a compute command.
-pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
+pub fn apply(k: &mut Cx, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     match cmd {
         Cmd::Flavor(c) => flavors::apply(k, caller, c).map(Reply::Flavor),
         Cmd::Keypair(c) => keypairs::apply(k, caller, c).map(Reply::Keypair),
@@ -100,7 +199,7 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
 }
 
 /// Fires a compute timer.
-pub fn fire(k: &mut Kernel, t: Timer) {
+pub fn fire(k: &mut Cx, t: Timer) {
     match t {
         Timer::Server(t) => servers::fire(k, t),
     }

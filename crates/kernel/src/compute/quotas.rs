@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::compute::Cx;
 use crate::ids::Uuid;
-use crate::{Caller, Error, Kernel, Result};
+use crate::ports::Read;
+use crate::{Caller, Error, Result};
 
 /// A quota-limited resource of the compute API.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -198,17 +200,18 @@ impl Quotas {
 }
 
 /// Checks that `project` may add `delta` (see [`Quotas::check`]).
-pub fn check(k: &Kernel, project: &Uuid, delta: &Usage) -> Result<()> {
+pub fn check<'k>(k: impl Read<'k>, project: &Uuid, delta: &Usage) -> Result<()> {
+    let k = k.read();
     k.compute.quotas.check(project, delta)
 }
 
 /// Adds `delta` to `project`'s usage.
-pub fn add_usage(k: &mut Kernel, project: &Uuid, delta: &Usage) {
+pub fn add_usage(k: &mut Cx, project: &Uuid, delta: &Usage) {
     k.compute.quotas.add(project, delta);
 }
 
 /// Takes `delta` off `project`'s usage.
-pub fn sub_usage(k: &mut Kernel, project: &Uuid, delta: &Usage) {
+pub fn sub_usage(k: &mut Cx, project: &Uuid, delta: &Usage) {
     k.compute.quotas.sub(project, delta);
 }
 
@@ -245,7 +248,7 @@ pub fn limits(q: &Quotas, project: &Uuid) -> BTreeMap<Resource, i64> {
 }
 
 /// Applies a quota command.
-pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
+pub fn apply(k: &mut Cx, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     if !caller.admin {
         return Err(Error::forbidden("compute.forbidden", "Policy doesn't allow os_compute_api:os-quota-sets:update to be performed.".into()));
     }
@@ -291,6 +294,7 @@ pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
 pub(crate) mod tests {
     use super::*;
     use crate::topology::{HostSpec, PowerSpec, RackGroupSpec, RegionSpec, Role, Topology, TopologySpec, ZoneSpec};
+    use crate::Kernel;
     use crate::{Auth, Time};
 
     /// A kernel with one zone of two racks of two compute hosts, and Nova's default flavors.
@@ -318,6 +322,7 @@ pub(crate) mod tests {
         };
         let mut k = Kernel::new();
         k.topology = Topology::build(&spec, &mut crate::rng::Rng::new(1)).expect("test topology builds");
+        k.spec = Some(spec);
         k.compute = crate::compute::Compute::new();
         k
     }
@@ -358,11 +363,11 @@ pub(crate) mod tests {
         let admin = caller(&k, 9, true);
         let p = Uuid(1);
         let limits = BTreeMap::from([(Resource::Instances, -1), (Resource::Cores, 2)]);
-        apply(&mut k, &admin, Cmd::Set { project: p, limits, force: false }).unwrap();
+        apply(&mut k.cx(), &admin, Cmd::Set { project: p, limits, force: false }).unwrap();
         assert_eq!(k.compute.quotas.limit(&p, Resource::Instances), -1);
         assert!(check(&k, &p, &Usage { instances: 1000, ..Usage::default() }).is_ok());
         assert!(check(&k, &p, &Usage::server(3, 1)).is_err());
-        apply(&mut k, &admin, Cmd::Delete { project: p }).unwrap();
+        apply(&mut k.cx(), &admin, Cmd::Delete { project: p }).unwrap();
         assert_eq!(k.compute.quotas.limit(&p, Resource::Cores), 20);
         assert!(k.compute.quotas.overrides.is_empty());
     }
@@ -371,17 +376,17 @@ pub(crate) mod tests {
     fn refused_updates_change_nothing() {
         let mut k = kernel();
         let p = Uuid(1);
-        add_usage(&mut k, &p, &Usage::server(4, 4096));
+        add_usage(&mut k.cx(), &p, &Usage::server(4, 4096));
         let before = k.compute.clone();
         let member = caller(&k, 1, false);
         let set = |v| Cmd::Set { project: p, limits: BTreeMap::from([(Resource::Cores, v)]), force: false };
-        assert_eq!(apply(&mut k, &member, set(50)).unwrap_err().kind, crate::ErrorKind::Forbidden);
+        assert_eq!(apply(&mut k.cx(), &member, set(50)).unwrap_err().kind, crate::ErrorKind::Forbidden);
         let admin = caller(&k, 9, true);
-        assert_eq!(apply(&mut k, &admin, set(2)).unwrap_err().kind, crate::ErrorKind::BadRequest);
-        assert_eq!(apply(&mut k, &admin, set(-2)).unwrap_err().kind, crate::ErrorKind::BadRequest);
+        assert_eq!(apply(&mut k.cx(), &admin, set(2)).unwrap_err().kind, crate::ErrorKind::BadRequest);
+        assert_eq!(apply(&mut k.cx(), &admin, set(-2)).unwrap_err().kind, crate::ErrorKind::BadRequest);
         assert_eq!(k.compute, before);
         let forced = Cmd::Set { project: p, limits: BTreeMap::from([(Resource::Cores, 2)]), force: true };
-        apply(&mut k, &admin, forced).unwrap();
+        apply(&mut k.cx(), &admin, forced).unwrap();
         assert_eq!(k.compute.quotas.limit(&p, Resource::Cores), 2);
     }
 }

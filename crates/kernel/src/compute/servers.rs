@@ -30,8 +30,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::compute::Cx;
 use crate::ids::Uuid;
-use crate::{Caller, Kernel, Result};
+use crate::{Caller, Result};
 
 pub use actions::Action;
 pub use create::CreateSpec;
@@ -125,7 +126,7 @@ pub enum Reply {
 }
 
 /// Applies a server command: validates everything first, then mutates.
-pub fn apply(k: &mut Kernel, caller: &Caller, cmd: Cmd) -> Result<Reply> {
+pub fn apply(k: &mut Cx, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     match cmd {
         Cmd::Create(spec) => create::create(k, caller, *spec),
         Cmd::Action { id, request_id, action } => actions::run(k, caller, id, request_id, action).map(|()| Reply::Accepted),
@@ -151,6 +152,6 @@ pub struct Timer {
 }
 
 /// Fires a server timer; a stale one does nothing.
-pub fn fire(k: &mut Kernel, t: Timer) {
+pub fn fire(k: &mut Cx, t: Timer) {
     observe::deadline(k, t.server, t.op);
 }

@@ -29,8 +29,12 @@ fn admin_only(c: &Caller, what: &str) -> Result<()> {
 pub struct Hypervisor {
     /// The host's index.
     pub idx: HostIdx,
-    /// The host record (name, id, hardware, enabled).
+    /// The host record (name, id, hardware).
     pub host: Host,
+    /// Whether its compute service is enabled (`os-services` status).
+    pub enabled: bool,
+    /// Why its compute service was disabled, if a reason was given.
+    pub disabled_reason: Option<String>,
     /// Its availability zone's name.
     pub zone: String,
     /// The id of its `nova-compute` service, stable per host.
@@ -120,6 +124,8 @@ fn view(k: &Kernel, idx: HostIdx, with_servers: bool) -> Hypervisor {
         zone: k.topology.zone_of(idx).to_string(),
         service_id: service_uuid(&host),
         host,
+        enabled: k.compute.host_enabled(idx),
+        disabled_reason: k.compute.disabled_reason(idx).map(str::to_string),
         up: k.health.host_alive(&k.topology, idx),
         forced_down: k.health.own(health::Kind::Host, idx) == health::State::Down,
         used,
@@ -231,9 +237,9 @@ pub fn zones(k: &Kernel, c: &Caller, detail: bool) -> Result<Vec<Zone>> {
             }
         };
         let up = k.health.host_alive(&k.topology, idx);
-        z.available |= up && h.enabled;
+        z.available |= up && k.compute.host_enabled(idx);
         if detail {
-            z.hosts.push((h.name.clone(), up, h.enabled));
+            z.hosts.push((h.name.clone(), up, k.compute.host_enabled(idx)));
         }
     }
     Ok(out)
@@ -344,7 +350,7 @@ pub fn whereabouts(k: &Kernel, s: &super::servers::Server) -> Whereabouts {
         Some(h) => match k.health.host(t, h) {
             health::State::Down => "DOWN",
             health::State::Maintenance => "MAINTENANCE",
-            health::State::Up if !t.host(h).enabled => "MAINTENANCE",
+            health::State::Up if !k.compute.host_enabled(h) => "MAINTENANCE",
             health::State::Up => "UP",
         },
     };

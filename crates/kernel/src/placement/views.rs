@@ -39,12 +39,13 @@ pub fn provider_at(k: &Kernel, idx: u32) -> Option<&Provider> {
 /// The traits a provider has, derived from its host: `COMPUTE_NODE`, `COMPUTE_STATUS_DISABLED`
 /// while disabled, and `HW_ARCH_*`; sorted. A provider without a host has none.
 pub fn traits_of(k: &Kernel, p: &Provider) -> Vec<String> {
-    let Some(h) = p.host.map(|h| k.topology.host(h)) else { return Vec::new() };
+    let Some(idx) = p.host else { return Vec::new() };
+    let h = k.topology.host(idx);
     let mut t = Vec::new();
     if h.spec.role == Role::Compute {
         t.push("COMPUTE_NODE".to_string());
     }
-    if !h.enabled {
+    if !k.compute.host_enabled(idx) {
         t.push("COMPUTE_STATUS_DISABLED".to_string());
     }
     t.push(format!("HW_ARCH_{}", h.spec.arch.to_ascii_uppercase()));

@@ -39,6 +39,12 @@ fn sys(k: &mut Kernel, command: Command) {
     k.apply(wall_now(), Request { auth: Auth::System, command }).expect("test setup");
 }
 
+/// Applies a server command as the member of p1.
+fn as_p1(k: &mut Kernel, cmd: orrery_kernel::compute::servers::Cmd) -> orrery_kernel::Reply {
+    let now = k.now();
+    k.apply(now, Request { auth: Auth::Token(P1.into()), command: Command::Compute(compute::Cmd::Server(cmd)) }).expect("p1's command")
+}
+
 /// A user with `role` in `project` (created if new), holding `token`.
 fn user(k: &mut Kernel, n: u128, project: Uuid, role: &str, token: &str) {
     if !k.identity().projects.contains_key(&project) {
@@ -419,7 +425,7 @@ fn bench_detail_parts() {
             image,
             ..Default::default()
         };
-        ks::apply(&mut k, &caller, ks::Cmd::Create(Box::new(spec))).unwrap();
+        as_p1(&mut k, ks::Cmd::Create(Box::new(spec)));
     }
     println!("kernel create x10000: {:?}", t.elapsed());
     let mv = crate::compute::versions::Microversion(2, 79);
@@ -447,7 +453,6 @@ fn server_state_round_trips_through_json() {
     use orrery_kernel::compute::servers::{self as ks, Action, CreateSpec};
     let mut k = cloud(2, 10);
     let image = k.images().find("cirros-0.6").unwrap().id;
-    let caller = orrery_kernel::Caller::scoped(Uuid(0x9001), P1_ID, &["member", "reader"]);
     for i in 0..3u128 {
         let spec = CreateSpec {
             ids: vec![Uuid(0x5000 + i)],
@@ -459,13 +464,11 @@ fn server_state_round_trips_through_json() {
             tags: vec!["t".into()],
             ..Default::default()
         };
-        ks::apply(&mut k, &caller, ks::Cmd::Create(Box::new(spec))).unwrap();
+        as_p1(&mut k, ks::Cmd::Create(Box::new(spec)));
     }
     let to = k.now().plus(Dur::secs(1));
     orrery_kernel::driver::run_modelled(&mut k, to);
-    let act = |k: &mut Kernel, id: u128, action: Action| {
-        ks::apply(k, &caller, ks::Cmd::Action { id: Uuid(0x5000 + id), request_id: Uuid(0x77 + id), action }).unwrap()
-    };
+    let act = |k: &mut Kernel, id: u128, action: Action| as_p1(k, ks::Cmd::Action { id: Uuid(0x5000 + id), request_id: Uuid(0x77 + id), action });
     act(&mut k, 0, Action::Resize { flavor: "2".into() });
     act(&mut k, 1, Action::Lock { reason: Some("r".into()) });
     act(&mut k, 2, Action::Stop);

@@ -13,14 +13,16 @@ use super::lifecycle::{begin, check_lock, check_state};
 use super::observe::destroy;
 use super::{create, edit, ActionEvent, ActionKind, EventKind, Fault, Lock, Migration, PowerState, Server, Step, TaskState, VmState};
 use crate::compute::quotas::{self, Usage};
+use crate::compute::Cx;
 use crate::compute::{flavors, groups};
 use crate::driver::Work;
 use crate::ids::Uuid;
 use crate::placement::Resources;
+use crate::ports::Read;
 use crate::scheduler::Request as SchedRequest;
 use crate::time::Dur;
 use crate::topology::HostIdx;
-use crate::{Caller, Effect, Error, Kernel, Result};
+use crate::{Caller, Effect, Error, Result};
 
 /// What a server action asks for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,7 +147,8 @@ fn power_op(action: &Action) -> Option<PowerOp> {
 }
 
 /// The modelled duration of a power operation.
-fn power_time(k: &Kernel, kind: ActionKind) -> Dur {
+fn power_time<'k>(k: impl Read<'k>, kind: ActionKind) -> Dur {
+    let k = k.read();
     let t = &k.policy().timing;
     match kind {
         ActionKind::Stop => t.stop,
@@ -156,9 +159,9 @@ fn power_time(k: &Kernel, kind: ActionKind) -> Dur {
 }
 
 /// Runs a server action.
-pub fn run(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, action: Action) -> Result<()> {
+pub fn run(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid, action: Action) -> Result<()> {
     let what = format!("servers:{}", action_policy(&action));
-    let s = super::find_for_write(k, caller, &id, &what)?;
+    let s = super::find_for_write(&*k, caller, &id, &what)?;
     if !matches!(action, Action::Lock { .. } | Action::Unlock) && k.compute.servers.down.contains_key(&id) {
         return Err(Error::conflict("compute.host_down", format!("Cannot '{}' instance {id} while its host is down.", action_name(&action))));
     }
@@ -168,7 +171,7 @@ pub fn run(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, action: 
             return Err(Error::conflict("compute.not_ready", format!("Instance {id} is not ready")));
         }
         check_state(s, op.name, op.allowed, op.tasks, true)?;
-        let dur = power_time(k, op.kind);
+        let dur = power_time(&*k, op.kind);
         let step = Step::Settled { vm: op.end, power: op.power, event: op.event, relaunched: false };
         begin(k, caller, &id, request_id, op.kind, Some(op.task), Some((op.event, dur, step, op.work)));
         return Ok(());
@@ -215,13 +218,13 @@ fn action_policy(a: &Action) -> &'static str {
     }
 }
 
-fn lock(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, reason: Option<String>) -> Result<()> {
+fn lock(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid, reason: Option<String>) -> Result<()> {
     if let Some(r) = &reason {
         if r.chars().count() > 255 {
             return Err(Error::bad_request("compute.bad_request", "Invalid input for field/attribute locked_reason. It is longer than 255 characters.".into()));
         }
     }
-    let s = super::find(k, caller, &id)?;
+    let s = super::find(&*k, caller, &id)?;
     let by_admin = caller.project != Some(s.project);
     begin(k, caller, &id, request_id, ActionKind::Lock, None, None);
     if let Some(s) = k.compute.servers.by_id.get_mut(&id) {
@@ -230,8 +233,8 @@ fn lock(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, reason: Opt
     Ok(())
 }
 
-fn unlock(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<()> {
-    let s = super::find(k, caller, &id)?;
+fn unlock(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<()> {
+    let s = super::find(&*k, caller, &id)?;
     if s.extras().lock.as_ref().is_some_and(|l| l.by_admin) && !caller.admin {
         return Err(Error::forbidden("compute.forbidden", "Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override to be performed.".into()));
     }
@@ -243,14 +246,14 @@ fn unlock(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result
     Ok(())
 }
 
-fn rebuild(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, spec: RebuildSpec) -> Result<()> {
-    let s = super::find(k, caller, &id)?;
+fn rebuild(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid, spec: RebuildSpec) -> Result<()> {
+    let s = super::find(&*k, caller, &id)?;
     check_lock(s, caller)?;
     check_state(s, "rebuild", &[VmState::Active, VmState::Stopped, VmState::Error], &[None], true)?;
     if s.host.is_none() {
         return Err(Error::conflict("compute.not_ready", format!("Instance {id} is not ready")));
     }
-    let image = create::find_image(k, caller, &spec.image)?;
+    let image = create::find_image(&*k, caller, &spec.image)?;
     create::check_image_fits(caller, image, k.compute.servers.flavor(s.flavor))?;
     if let Some(n) = &spec.name {
         edit::check_name(n)?;
@@ -259,10 +262,10 @@ fn rebuild(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, spec: Re
         edit::check_description(Some(d))?;
     }
     if let Some(m) = &spec.metadata {
-        edit::check_metadata(k, &s.project, m)?;
+        edit::check_metadata(&*k, &s.project, m)?;
     }
     if let Some(Some(name)) = &spec.key_name {
-        crate::compute::keypairs::find(k, &s.user, name).map_err(|_| Error::bad_request("compute.bad_request", "Invalid key_name provided.".into()))?;
+        crate::compute::keypairs::find(&*k, &s.user, name).map_err(|_| Error::bad_request("compute.bad_request", "Invalid key_name provided.".into()))?;
     }
     let stopped = s.vm_state == VmState::Stopped;
     let (vm, power) = if stopped { (VmState::Stopped, PowerState::Shutdown) } else { (VmState::Active, PowerState::Running) };
@@ -309,29 +312,32 @@ fn apply_rebuild(s: &mut Server, spec: RebuildSpec) {
 }
 
 /// The resources a flavor copy claims.
-fn resources_of(k: &Kernel, flavor: u32) -> Resources {
+fn resources_of<'k>(k: impl Read<'k>, flavor: u32) -> Resources {
+    let k = k.read();
     flavors::resources(k.compute.servers.flavor(flavor))
 }
 
 /// The quota growth from flavor `from` to flavor `to` (zero where it shrinks).
-fn growth(k: &Kernel, from: u32, to: u32) -> Usage {
+fn growth<'k>(k: impl Read<'k>, from: u32, to: u32) -> Usage {
+    let k = k.read();
     let (a, b) = (k.compute.servers.flavor(from), k.compute.servers.flavor(to));
     Usage { instances: 0, cores: u64::from(b.vcpus.saturating_sub(a.vcpus)), ram: b.ram.saturating_sub(a.ram), server_groups: 0 }
 }
 
 /// Moves a server's counted quota usage from flavor `from` to flavor `to`.
-fn recount(k: &mut Kernel, project: &Uuid, from: u32, to: u32) {
+fn recount(k: &mut Cx, project: &Uuid, from: u32, to: u32) {
     let (a, b) = (super::usage_of(&k.compute.servers, from), super::usage_of(&k.compute.servers, to));
     quotas::sub_usage(k, project, &a);
     quotas::add_usage(k, project, &b);
 }
 
-fn resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, flavor_id: &str) -> Result<()> {
-    let s = super::find(k, caller, &id)?;
+fn resize(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid, flavor_id: &str) -> Result<()> {
+    let s = super::find(&*k, caller, &id)?;
     check_lock(s, caller)?;
     check_state(s, "resize", &[VmState::Active, VmState::Stopped], &[None], true)?;
     let source = s.host.ok_or_else(|| Error::conflict("compute.not_ready", format!("Instance {id} is not ready")))?;
-    let new = flavors::find(k, caller, flavor_id).map_err(|_| Error::bad_request("compute.bad_request", "Unable to locate requested flavor.".into()))?.clone();
+    let new =
+        flavors::find(&*k, caller, flavor_id).map_err(|_| Error::bad_request("compute.bad_request", "Unable to locate requested flavor.".into()))?.clone();
     let old = k.compute.servers.flavor(s.flavor);
     if old.id == new.id {
         return Err(Error::bad_request("compute.bad_request", "When resizing, instances must change flavor!".into()));
@@ -341,7 +347,7 @@ fn resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, flavor_id
     }
     let (project, user, resume, old_idx, group) = (s.project, s.user, s.vm_state, s.flavor, s.extras().group);
     let delta = Usage { instances: 0, cores: u64::from(new.vcpus.saturating_sub(old.vcpus)), ram: new.ram.saturating_sub(old.ram), server_groups: 0 };
-    quotas::check(k, &project, &delta)?;
+    quotas::check(&*k, &project, &delta)?;
     let new_idx = k.compute.servers.intern_flavor(&new);
     let migration_id = k.rng().uuid();
     match pick_resize_host(k, &id, new_idx, source, group) {
@@ -366,7 +372,7 @@ fn resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid, flavor_id
 }
 
 /// Chooses a host for the resized server: another host if one fits, else its own.
-fn pick_resize_host(k: &mut Kernel, id: &Uuid, flavor: u32, source: HostIdx, group: Option<Uuid>) -> Option<HostIdx> {
+fn pick_resize_host(k: &mut Cx, id: &Uuid, flavor: u32, source: HostIdx, group: Option<Uuid>) -> Option<HostIdx> {
     let s = k.compute.servers.get(id)?;
     let zone = s.requested_zone;
     let image_props = s.image.and_then(|i| k.images.by_id.get(&i)).map(|i| i.properties.clone()).unwrap_or_default();
@@ -374,7 +380,7 @@ fn pick_resize_host(k: &mut Kernel, id: &Uuid, flavor: u32, source: HostIdx, gro
     let extra_specs = f.extra_specs.clone();
     let res = flavors::resources(f);
     let group = match group {
-        Some(g) => groups::placement_for(k, &g, |m| if m == id { None } else { k.compute.servers.host_of(m) }),
+        Some(g) => groups::placement_for(&*k, &g, |m| if m == id { None } else { k.compute.servers.host_of(m) }),
         None => Default::default(),
     };
     let avoid = [source];
@@ -389,9 +395,9 @@ fn pick_resize_host(k: &mut Kernel, id: &Uuid, flavor: u32, source: HostIdx, gro
 /// Hands the server's current allocations to the migration consumer and claims the new
 /// flavor on `dest` for the server. All or nothing: false (and nothing changed) if the
 /// destination claim fails.
-fn move_allocations(k: &mut Kernel, id: &Uuid, migration: &Uuid, project: Uuid, user: Uuid, dest: HostIdx, flavor: u32) -> bool {
+fn move_allocations(k: &mut Cx, id: &Uuid, migration: &Uuid, project: Uuid, user: Uuid, dest: HostIdx, flavor: u32) -> bool {
     k.placement.move_allocations(id, *migration);
-    let res = resources_of(k, flavor);
+    let res = resources_of(&*k, flavor);
     if create::allocate(k, id, project, user, dest, &res).is_ok() {
         return true;
     }
@@ -401,7 +407,7 @@ fn move_allocations(k: &mut Kernel, id: &Uuid, migration: &Uuid, project: Uuid, 
 
 /// A resize the scheduler could not place: the server stays as it was, the action and a
 /// fault record why, as Nova's conductor does.
-fn resize_failed(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid) {
+fn resize_failed(k: &mut Cx, caller: &Caller, id: &Uuid, request_id: Uuid) {
     begin(k, caller, id, request_id, ActionKind::Resize, None, None);
     let now = k.now();
     let s = k.compute.servers.by_id.get_mut(id).expect("validated above");
@@ -411,8 +417,8 @@ fn resize_failed(k: &mut Kernel, caller: &Caller, id: &Uuid, request_id: Uuid) {
     s.extras_mut().fault = Some(Fault { code: 500, message: create::NO_VALID_HOST.to_string(), created: now });
 }
 
-fn confirm_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<()> {
-    let s = super::find(k, caller, &id)?;
+fn confirm_resize(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<()> {
+    let s = super::find(&*k, caller, &id)?;
     check_lock(s, caller)?;
     check_state(s, "confirmResize", &[VmState::Resized], &[None], true)?;
     let m = s.extras().migration.clone().ok_or_else(|| Error::bad_request("compute.bad_request", format!("Instance {id} has no resize to confirm.")))?;
@@ -432,13 +438,13 @@ fn confirm_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -
     Ok(())
 }
 
-fn revert_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<()> {
-    let s = super::find(k, caller, &id)?;
+fn revert_resize(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<()> {
+    let s = super::find(&*k, caller, &id)?;
     check_lock(s, caller)?;
     check_state(s, "revertResize", &[VmState::Resized], &[None], true)?;
     let m = s.extras().migration.clone().ok_or_else(|| Error::bad_request("compute.bad_request", format!("Instance {id} has no resize to revert.")))?;
     let project = s.project;
-    quotas::check(k, &project, &growth(k, m.new_flavor, m.old_flavor))?;
+    quotas::check(&*k, &project, &growth(&*k, m.new_flavor, m.old_flavor))?;
     let dur = k.policy().timing.resize;
     begin(
         k,
@@ -460,8 +466,8 @@ fn revert_resize(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) ->
 
 /// Deletes a server: allowed in any state unless locked; the teardown takes modelled time
 /// unless the server never reached a host.
-pub fn delete(k: &mut Kernel, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<()> {
-    let s = super::find_for_write(k, caller, &id, "servers:delete")?;
+pub fn delete(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<()> {
+    let s = super::find_for_write(&*k, caller, &id, "servers:delete")?;
     check_lock(s, caller)?;
     if s.task_state == Some(TaskState::Deleting) {
         return Ok(());

@@ -9,13 +9,15 @@ use serde::{Deserialize, Serialize};
 use super::lifecycle::await_driver;
 use super::{edit, ActionEvent, ActionKind, ActionRecord, EventKind, Extras, Fault, PowerState, Server, TaskState, VmState};
 use crate::compute::quotas::{self, Resource, Usage};
+use crate::compute::Cx;
 use crate::compute::{flavors, groups, keypairs};
 use crate::ids::Uuid;
 use crate::image::Image;
 use crate::placement::Resources;
+use crate::ports::Read;
 use crate::scheduler::Request as SchedRequest;
 use crate::topology::{HostIdx, Role};
-use crate::{Caller, Error, Event, Kernel, Result};
+use crate::{Caller, Error, Event, Result};
 
 /// The fault Nova records when the scheduler finds no host.
 pub const NO_VALID_HOST: &str = "No valid host was found. There are not enough hosts available.";
@@ -91,8 +93,8 @@ struct Plan {
 }
 
 /// Boots the servers of `spec`.
-pub fn create(k: &mut Kernel, caller: &Caller, spec: CreateSpec) -> Result<super::Reply> {
-    let plan = validate(k, caller, &spec)?;
+pub fn create(k: &mut Cx, caller: &Caller, spec: CreateSpec) -> Result<super::Reply> {
+    let plan = validate(&*k, caller, &spec)?;
     let reservation = k.rng().next_u64();
     let flavor_idx = k.compute.servers.intern_flavor(&plan.flavor);
     let ids: Vec<Uuid> = spec.ids[..plan.count].to_vec();
@@ -121,7 +123,8 @@ pub fn create(k: &mut Kernel, caller: &Caller, spec: CreateSpec) -> Result<super
 }
 
 /// Checks everything about the request before anything changes.
-fn validate(k: &Kernel, caller: &Caller, spec: &CreateSpec) -> Result<Plan> {
+fn validate<'k>(k: impl Read<'k>, caller: &Caller, spec: &CreateSpec) -> Result<Plan> {
+    let k = k.read();
     super::check_writer(caller, "servers:create")?;
     let project = caller.project.ok_or_else(|| Error::forbidden("compute.forbidden", "Creating a server needs a project-scoped token.".into()))?;
     if spec.ids.is_empty() || spec.min_count == 0 || spec.min_count as usize > spec.ids.len() {
@@ -159,7 +162,8 @@ fn validate(k: &Kernel, caller: &Caller, spec: &CreateSpec) -> Result<Plan> {
 }
 
 /// Finds an image the caller may boot: public or community ones, or its project's own.
-pub(crate) fn find_image<'a>(k: &'a Kernel, caller: &Caller, id: &Uuid) -> Result<&'a Image> {
+pub(crate) fn find_image<'a>(k: impl Read<'a>, caller: &Caller, id: &Uuid) -> Result<&'a Image> {
+    let k = k.read();
     let image = k
         .images
         .by_id
@@ -203,7 +207,8 @@ pub(crate) fn check_image_fits(caller: &Caller, image: &Image, flavor: &flavors:
 }
 
 /// The index of the zone named `name`.
-fn zone_index(k: &Kernel, name: &str) -> Result<u32> {
+fn zone_index<'k>(k: impl Read<'k>, name: &str) -> Result<u32> {
+    let k = k.read();
     k.topology
         .zones
         .iter()
@@ -213,7 +218,8 @@ fn zone_index(k: &Kernel, name: &str) -> Result<u32> {
 }
 
 /// Resolves a forced host: admins only, a compute host, inside the requested zone.
-fn forced_host(k: &Kernel, caller: &Caller, name: &str, zone: Option<u32>) -> Result<HostIdx> {
+fn forced_host<'k>(k: impl Read<'k>, caller: &Caller, name: &str, zone: Option<u32>) -> Result<HostIdx> {
+    let k = k.read();
     if !caller.admin {
         return Err(Error::forbidden("compute.forbidden", "Policy doesn't allow os_compute_api:servers:create:forced_host to be performed.".into()));
     }
@@ -230,7 +236,8 @@ fn forced_host(k: &Kernel, caller: &Caller, name: &str, zone: Option<u32>) -> Re
 
 /// How many servers quota allows: `ids.len()` if possible, else as many as fit down to
 /// `min_count`; over quota (403) below that.
-fn quota_count(k: &Kernel, project: &Uuid, flavor: &flavors::Flavor, spec: &CreateSpec) -> Result<usize> {
+fn quota_count<'k>(k: impl Read<'k>, project: &Uuid, flavor: &flavors::Flavor, spec: &CreateSpec) -> Result<usize> {
+    let k = k.read();
     let one = Usage::server(u64::from(flavor.vcpus), flavor.ram);
     let times = |n: usize| Usage { instances: n as u64, cores: one.cores * n as u64, ram: one.ram * n as u64, server_groups: 0 };
     let max = spec.ids.len();
@@ -243,7 +250,8 @@ fn quota_count(k: &Kernel, project: &Uuid, flavor: &flavors::Flavor, spec: &Crea
 }
 
 /// Checks the group exists, is the caller's, and can take `count` more members.
-fn check_group(k: &Kernel, caller: &Caller, group: &Uuid, count: usize) -> Result<()> {
+fn check_group<'k>(k: impl Read<'k>, caller: &Caller, group: &Uuid, count: usize) -> Result<()> {
+    let k = k.read();
     let g = groups::find(k, caller, group).map_err(|e| Error::bad_request("compute.bad_request", e.message().to_string()))?;
     let limit = k.compute.quotas.limit(&g.project, Resource::ServerGroupMembers);
     if limit >= 0 && (g.members.len() + count) as i64 > limit {
@@ -254,7 +262,7 @@ fn check_group(k: &Kernel, caller: &Caller, group: &Uuid, count: usize) -> Resul
 
 /// The record of the `i`-th new server, building and waiting for a host.
 #[allow(clippy::too_many_arguments)]
-fn record(k: &mut Kernel, caller: &Caller, spec: &CreateSpec, plan: &Plan, id: Uuid, i: usize, flavor: u32, reservation: u64) -> Server {
+fn record(k: &mut Cx, caller: &Caller, spec: &CreateSpec, plan: &Plan, id: Uuid, i: usize, flavor: u32, reservation: u64) -> Server {
     let now = k.now();
     let seq = k.compute.servers.next_seq;
     k.compute.servers.next_seq += 1;
@@ -311,7 +319,7 @@ fn record(k: &mut Kernel, caller: &Caller, spec: &CreateSpec, plan: &Plan, id: U
 
 /// Places every server or none, as Nova's conductor does for one request: if one cannot be
 /// placed, the allocations of those already placed are given back.
-fn place_all(k: &mut Kernel, caller: &Caller, plan: &Plan, spec: &CreateSpec, ids: &[Uuid], res: &Resources) -> Result<Vec<HostIdx>> {
+fn place_all(k: &mut Cx, caller: &Caller, plan: &Plan, spec: &CreateSpec, ids: &[Uuid], res: &Resources) -> Result<Vec<HostIdx>> {
     let mut hosts = Vec::with_capacity(ids.len());
     for id in ids {
         let placed = match plan.forced_host {
@@ -336,9 +344,9 @@ fn place_all(k: &mut Kernel, caller: &Caller, plan: &Plan, spec: &CreateSpec, id
 }
 
 /// Asks the scheduler for a host and claims the resources there.
-fn schedule_one(k: &mut Kernel, id: &Uuid, project: Uuid, user: Uuid, res: &Resources, plan: &Plan, group: Option<Uuid>) -> Result<HostIdx> {
+fn schedule_one(k: &mut Cx, id: &Uuid, project: Uuid, user: Uuid, res: &Resources, plan: &Plan, group: Option<Uuid>) -> Result<HostIdx> {
     let group = match group {
-        Some(g) => groups::placement_for(k, &g, |m| if m == id { None } else { k.compute.servers.host_of(m) }),
+        Some(g) => groups::placement_for(&*k, &g, |m| if m == id { None } else { k.compute.servers.host_of(m) }),
         None => Default::default(),
     };
     let req = SchedRequest {
@@ -355,12 +363,12 @@ fn schedule_one(k: &mut Kernel, id: &Uuid, project: Uuid, user: Uuid, res: &Reso
 }
 
 /// Claims `res` on `host` for consumer `id`.
-pub(crate) fn allocate(k: &mut Kernel, id: &Uuid, project: Uuid, user: Uuid, host: HostIdx, res: &Resources) -> Result<()> {
+pub(crate) fn allocate(k: &mut Cx, id: &Uuid, project: Uuid, user: Uuid, host: HostIdx, res: &Resources) -> Result<()> {
     k.placement.claim_on_hosts(*id, project, user, &[host], res)
 }
 
 /// A placed server starts spawning; the driver's observation will make it ACTIVE.
-fn start_build(k: &mut Kernel, id: &Uuid, host: HostIdx) {
+fn start_build(k: &mut Cx, id: &Uuid, host: HostIdx) {
     let now = k.now();
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
     s.task_state = Some(TaskState::Spawning);
@@ -380,7 +388,7 @@ fn start_build(k: &mut Kernel, id: &Uuid, host: HostIdx) {
 }
 
 /// A server the scheduler could not place goes to ERROR with the fault.
-fn reject(k: &mut Kernel, id: &Uuid, error: &Error) {
+fn reject(k: &mut Cx, id: &Uuid, error: &Error) {
     let now = k.now();
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
     s.vm_state = VmState::Error;

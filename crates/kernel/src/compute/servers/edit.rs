@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 use super::lifecycle::{check_lock, check_state};
 use super::model::VmState;
 use crate::compute::quotas::Resource;
+use crate::compute::Cx;
 use crate::ids::Uuid;
-use crate::{Caller, Error, Kernel, Result};
+use crate::ports::Read;
+use crate::{Caller, Error, Result};
 
 /// Most tags one server may carry.
 pub const MAX_TAGS: usize = 50;
@@ -56,7 +58,8 @@ pub fn check_description(d: Option<&str>) -> Result<()> {
 
 /// Nova's metadata rules: keys of 1 to 255 letters, digits and `-_:. `, values of at most
 /// 255 characters, and no more items than the project's `metadata_items` quota.
-pub fn check_metadata(k: &Kernel, project: &Uuid, items: &BTreeMap<String, String>) -> Result<()> {
+pub fn check_metadata<'k>(k: impl Read<'k>, project: &Uuid, items: &BTreeMap<String, String>) -> Result<()> {
+    let k = k.read();
     for (key, value) in items {
         let key_ok = !key.is_empty() && key.chars().count() <= 255 && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_:. ".contains(c));
         if !key_ok {
@@ -102,8 +105,8 @@ fn check_tag(t: &str) -> Result<()> {
 }
 
 /// Applies `PUT /servers/{id}`.
-pub fn update(k: &mut Kernel, caller: &Caller, u: Update) -> Result<()> {
-    super::find_for_write(k, caller, &u.id, "servers:update")?;
+pub fn update(k: &mut Cx, caller: &Caller, u: Update) -> Result<()> {
+    super::find_for_write(&*k, caller, &u.id, "servers:update")?;
     if let Some(n) = &u.name {
         check_name(n)?;
     }
@@ -133,13 +136,13 @@ pub fn update(k: &mut Kernel, caller: &Caller, u: Update) -> Result<()> {
 const METADATA_STATES: &[VmState] = &[VmState::Active, VmState::Paused, VmState::Suspended, VmState::Stopped];
 
 /// Sets metadata items (merging, or replacing all with `replace`); returns the result.
-pub fn set_metadata(k: &mut Kernel, caller: &Caller, id: Uuid, items: BTreeMap<String, String>, replace: bool) -> Result<BTreeMap<String, String>> {
-    let s = super::find_for_write(k, caller, &id, "server-metadata:update")?;
+pub fn set_metadata(k: &mut Cx, caller: &Caller, id: Uuid, items: BTreeMap<String, String>, replace: bool) -> Result<BTreeMap<String, String>> {
+    let s = super::find_for_write(&*k, caller, &id, "server-metadata:update")?;
     check_lock(s, caller)?;
     check_state(s, "update metadata", METADATA_STATES, &[None], false)?;
     let mut merged = if replace { BTreeMap::new() } else { s.metadata.clone() };
     merged.extend(items);
-    check_metadata(k, &s.project, &merged)?;
+    check_metadata(&*k, &s.project, &merged)?;
     let now = k.now();
     let s = k.compute.servers.by_id.get_mut(&id).expect("found above");
     s.metadata = merged.clone();
@@ -148,8 +151,8 @@ pub fn set_metadata(k: &mut Kernel, caller: &Caller, id: Uuid, items: BTreeMap<S
 }
 
 /// Deletes one metadata key.
-pub fn delete_metadata(k: &mut Kernel, caller: &Caller, id: Uuid, key: &str) -> Result<()> {
-    let s = super::find_for_write(k, caller, &id, "server-metadata:delete")?;
+pub fn delete_metadata(k: &mut Cx, caller: &Caller, id: Uuid, key: &str) -> Result<()> {
+    let s = super::find_for_write(&*k, caller, &id, "server-metadata:delete")?;
     check_lock(s, caller)?;
     check_state(s, "delete metadata", METADATA_STATES, &[None], false)?;
     if !s.metadata.contains_key(key) {
@@ -163,13 +166,14 @@ pub fn delete_metadata(k: &mut Kernel, caller: &Caller, id: Uuid, key: &str) -> 
 }
 
 /// Checks a tag change is allowed now (Nova's tag controller: stable, non-building states).
-fn tag_guard<'a>(k: &'a Kernel, caller: &Caller, id: &Uuid, action: &str) -> Result<&'a super::Server> {
+fn tag_guard<'a>(k: impl Read<'a>, caller: &Caller, id: &Uuid, action: &str) -> Result<&'a super::Server> {
+    let k = k.read();
     let s = super::find_for_write(k, caller, id, "os-server-tags:update")?;
     check_state(s, action, METADATA_STATES, &[s.task_state], false)?;
     Ok(s)
 }
 
-fn store_tags(k: &mut Kernel, id: &Uuid, tags: BTreeSet<String>) -> Vec<String> {
+fn store_tags(k: &mut Cx, id: &Uuid, tags: BTreeSet<String>) -> Vec<String> {
     let now = k.now();
     let s = k.compute.servers.by_id.get_mut(id).expect("found by the caller");
     let out = tags.iter().cloned().collect();
@@ -180,15 +184,15 @@ fn store_tags(k: &mut Kernel, id: &Uuid, tags: BTreeSet<String>) -> Vec<String> 
 }
 
 /// Replaces every tag; returns the result.
-pub fn set_tags(k: &mut Kernel, caller: &Caller, id: Uuid, tags: Vec<String>) -> Result<Vec<String>> {
-    tag_guard(k, caller, &id, "update tags")?;
+pub fn set_tags(k: &mut Cx, caller: &Caller, id: Uuid, tags: Vec<String>) -> Result<Vec<String>> {
+    tag_guard(&*k, caller, &id, "update tags")?;
     check_tags(&tags)?;
     Ok(store_tags(k, &id, tags.into_iter().collect()))
 }
 
 /// Adds one tag; returns the result.
-pub fn add_tag(k: &mut Kernel, caller: &Caller, id: Uuid, tag: String) -> Result<Vec<String>> {
-    let s = tag_guard(k, caller, &id, "update tag")?;
+pub fn add_tag(k: &mut Cx, caller: &Caller, id: Uuid, tag: String) -> Result<Vec<String>> {
+    let s = tag_guard(&*k, caller, &id, "update tag")?;
     check_tag(&tag)?;
     let mut tags = s.extras().tags.clone();
     tags.insert(tag);
@@ -199,8 +203,8 @@ pub fn add_tag(k: &mut Kernel, caller: &Caller, id: Uuid, tag: String) -> Result
 }
 
 /// Removes one tag, which must exist; returns the result.
-pub fn delete_tag(k: &mut Kernel, caller: &Caller, id: Uuid, tag: &str) -> Result<Vec<String>> {
-    let s = tag_guard(k, caller, &id, "delete tag")?;
+pub fn delete_tag(k: &mut Cx, caller: &Caller, id: Uuid, tag: &str) -> Result<Vec<String>> {
+    let s = tag_guard(&*k, caller, &id, "delete tag")?;
     if !s.extras().tags.contains(tag) {
         return Err(Error::not_found("compute.not_found", format!("Tag {tag} could not be found.")));
     }

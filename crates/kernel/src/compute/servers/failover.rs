@@ -4,18 +4,21 @@
 
 use super::lifecycle::{await_driver, finish_event, supersede};
 use super::model::{Down, EventKind, Fault, PowerState, Step, TaskState, VmState};
+use crate::compute::Cx;
 use crate::ids::Uuid;
+use crate::ports::Read;
 use crate::topology::HostIdx;
-use crate::{Event, Kernel};
+use crate::Event;
 
 /// Whether host `h` is effectively down.
-pub(crate) fn is_down(k: &Kernel, h: HostIdx) -> bool {
-    !k.health.host_alive(&k.topology, h)
+pub(crate) fn is_down<'k>(k: impl Read<'k>, h: HostIdx) -> bool {
+    let k = k.read();
+    !k.health.host_alive(k.topology, h)
 }
 
 /// Server `id` on failed host `h` loses its instance. False (and nothing changed) for a
 /// server whose delete, resize or revert is in flight: that operation finishes on its own.
-pub(crate) fn lose(k: &mut Kernel, id: &Uuid, h: HostIdx) -> bool {
+pub(crate) fn lose(k: &mut Cx, id: &Uuid, h: HostIdx) -> bool {
     let now = k.now();
     let name = k.topology.host(h).name.clone();
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return false };
@@ -44,16 +47,16 @@ pub(crate) fn lose(k: &mut Kernel, id: &Uuid, h: HostIdx) -> bool {
 
 /// Called when a resize or revert moves a server: if it landed on a host that is down, it is
 /// lost there.
-pub(crate) fn landed(k: &mut Kernel, id: &Uuid) {
+pub(crate) fn landed(k: &mut Cx, id: &Uuid) {
     let Some(h) = k.compute.servers.host_of(id) else { return };
-    if is_down(k, h) {
+    if is_down(&*k, h) {
         lose(k, id, h);
     }
 }
 
 /// A down server on its recovered host: a guest that was running powers on after
 /// `timing.start` (Nova's `resume_guests_state_on_host_boot`); any other is back at once.
-pub(crate) fn restart(k: &mut Kernel, id: &Uuid) {
+pub(crate) fn restart(k: &mut Cx, id: &Uuid) {
     let Some(rec) = k.compute.servers.down.get(id) else { return };
     if !matches!(rec.power, PowerState::Running | PowerState::Paused) {
         finish_recovery(k, id);
@@ -70,7 +73,7 @@ pub(crate) fn restart(k: &mut Kernel, id: &Uuid) {
 }
 
 /// A recovered server runs again as it did before its host failed.
-pub(crate) fn finish_recovery(k: &mut Kernel, id: &Uuid) {
+pub(crate) fn finish_recovery(k: &mut Cx, id: &Uuid) {
     let now = k.now();
     let Some(rec) = k.compute.servers.down.remove(id) else { return };
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
@@ -83,14 +86,14 @@ pub(crate) fn finish_recovery(k: &mut Kernel, id: &Uuid) {
 }
 
 /// Drops a server's allocations on every provider but its own host's.
-pub(crate) fn trim_allocations(k: &mut Kernel, id: &Uuid) {
+pub(crate) fn trim_allocations(k: &mut Cx, id: &Uuid) {
     let Some(h) = k.compute.servers.host_of(id) else { return };
     k.placement.keep_only(id, h);
 }
 
 /// An evacuated server finished its rebuild on its new host: it runs again (or stays
 /// stopped, if it was stopped), and its claim on the failed host is dropped.
-pub(crate) fn finish_evacuation(k: &mut Kernel, id: &Uuid) {
+pub(crate) fn finish_evacuation(k: &mut Cx, id: &Uuid) {
     let now = k.now();
     let Some(rec) = k.compute.servers.down.remove(id) else { return };
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };

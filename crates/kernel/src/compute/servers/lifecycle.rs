@@ -3,10 +3,11 @@
 //! is [`super::observe`]'s.
 
 use super::model::{ActionEvent, ActionKind, ActionRecord, EventKind, Pending, Server, Step, TaskState, VmState};
+use crate::compute::Cx;
 use crate::driver::{Operation, Work};
 use crate::ids::Uuid;
 use crate::time::Dur;
-use crate::{Caller, Effect, Error, Kernel, Result};
+use crate::{Caller, Effect, Error, Result};
 
 /// Nova's 409 for an action in the wrong state.
 fn invalid_state(action: &str, id: &Uuid, attr: &str, state: &str) -> Error {
@@ -40,7 +41,7 @@ pub(crate) fn check_lock(s: &Server, caller: &Caller) -> Result<()> {
 /// if the operation needs the data plane, bumps the operation number and waits for the driver.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn begin(
-    k: &mut Kernel,
+    k: &mut Cx,
     caller: &Caller,
     id: &Uuid,
     request_id: Uuid,
@@ -92,14 +93,14 @@ pub(crate) fn finish_event(s: &mut Server, kind: EventKind, now: crate::Time, ok
 
 /// Starts operation `op` of placed server `id`: the driver is asked for `work`, which the model
 /// says takes `model`; `step` finishes it.
-pub(crate) fn await_driver(k: &mut Kernel, id: Uuid, op: u32, model: Dur, step: Step, work: Work) {
+pub(crate) fn await_driver(k: &mut Cx, id: Uuid, op: u32, model: Dur, step: Step, work: Work) {
     let Some(host) = k.compute.servers.host_of(&id) else {
         debug_assert!(false, "operation {op} of server {id}, which has no host");
         return;
     };
     let operation = Operation { server: id, op, host, work, at: k.now(), model };
     let after = Dur(model.0.saturating_add(k.policy().timing.driver_timeout.0));
-    let deadline = k.schedule_timer(after, crate::Timer::Compute(crate::compute::Timer::Server(super::Timer { server: id, op })));
+    let deadline = k.schedule_timer(after, crate::compute::Timer::Server(super::Timer { server: id, op }));
     if let Some(old) = k.compute.servers.pending.insert(id, Pending { operation: operation.clone(), step, deadline }) {
         k.cancel_timer(old.deadline);
     }

@@ -8,8 +8,9 @@ use std::cmp::Ordering;
 
 use super::{Server, Status};
 use crate::ids::Uuid;
+use crate::ports::Read;
 use crate::topology::HostIdx;
-use crate::{Error, Kernel, Result, Time};
+use crate::{Error, Result, Time};
 
 /// Nova's `max_limit`: the most servers one page holds.
 pub const MAX_LIMIT: usize = 1000;
@@ -151,7 +152,8 @@ impl ListQuery {
             && (self.not_tags_any.is_empty() || !self.not_tags_any.iter().any(|t| tags.contains(t)))
     }
 
-    fn matches_in(&self, k: &Kernel, s: &Server) -> bool {
+    fn matches_in<'k>(&self, k: impl Read<'k>, s: &Server) -> bool {
+        let k = k.read();
         self.matches(s)
             && self.flavor.as_ref().is_none_or(|f| &k.compute.servers.flavor(s.flavor).id == f)
             && self.zone.is_none_or(|z| s.host.map(|h| k.topology.host(h).zone).or(s.requested_zone) == Some(z))
@@ -164,7 +166,8 @@ impl ListQuery {
 }
 
 /// One page of servers, and whether it is full (Nova then adds a `next` link).
-pub fn list<'a>(k: &'a Kernel, q: &ListQuery) -> Result<(Vec<&'a Server>, bool)> {
+pub fn list<'a>(k: impl Read<'a>, q: &ListQuery) -> Result<(Vec<&'a Server>, bool)> {
+    let k = k.read();
     let limit = q.page_size();
     let servers = &k.compute.servers;
     let marker = match q.marker {
@@ -196,7 +199,8 @@ pub fn list<'a>(k: &'a Kernel, q: &ListQuery) -> Result<(Vec<&'a Server>, bool)>
     Ok((page, full))
 }
 
-fn sorted_page<'a>(k: &'a Kernel, q: &ListQuery, key: SortKey, desc: bool, marker: Option<&Server>, limit: usize) -> Vec<&'a Server> {
+fn sorted_page<'a>(k: impl Read<'a>, q: &ListQuery, key: SortKey, desc: bool, marker: Option<&Server>, limit: usize) -> Vec<&'a Server> {
+    let k = k.read();
     let servers = &k.compute.servers;
     let mut all: Vec<&Server> = match q.project {
         Some(p) => servers

@@ -11,8 +11,9 @@ use crate::compute::flavors::Flavor;
 use crate::compute::quotas::Usage;
 use crate::driver::Operation;
 use crate::ids::Uuid;
+use crate::ports::Read;
 use crate::topology::HostIdx;
-use crate::{Caller, Error, Kernel, Result, Time};
+use crate::{Caller, Error, Result, Time};
 
 /// Nova's `vm_state`: the state a user expects the server to be in.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -795,7 +796,8 @@ pub fn visible(caller: &Caller, s: &Server) -> bool {
 }
 
 /// Finds a server `caller` may see.
-pub fn find<'a>(k: &'a Kernel, caller: &Caller, id: &Uuid) -> Result<&'a Server> {
+pub fn find<'a>(k: impl Read<'a>, caller: &Caller, id: &Uuid) -> Result<&'a Server> {
+    let k = k.read();
     k.compute.servers.by_id.get(id).map(|s| &**s).filter(|s| visible(caller, s)).ok_or_else(|| not_found(id))
 }
 
@@ -809,7 +811,8 @@ pub fn check_writer(caller: &Caller, what: &str) -> Result<()> {
 }
 
 /// Finds a server `caller` may change: visible, and the caller a member or admin.
-pub fn find_for_write<'a>(k: &'a Kernel, caller: &Caller, id: &Uuid, what: &str) -> Result<&'a Server> {
+pub fn find_for_write<'a>(k: impl Read<'a>, caller: &Caller, id: &Uuid, what: &str) -> Result<&'a Server> {
+    let k = k.read();
     let s = find(k, caller, id)?;
     check_writer(caller, what)?;
     Ok(s)

@@ -10,15 +10,16 @@
 use super::failover::{finish_evacuation, finish_recovery, landed, trim_allocations};
 use super::lifecycle::{finish_event, supersede};
 use super::model::{EventKind, Fault, Pending, PowerState, Step, VmState};
+use crate::compute::Cx;
 use crate::compute::{groups, quotas};
 use crate::driver::{Observation, Work};
 use crate::ids::Uuid;
 use crate::time::Dur;
-use crate::{Effect, Error, Event, Kernel};
+use crate::{Effect, Error, Event};
 
 /// Applies an observation. False if it changed nothing: stale, repeated, or about a server
 /// that is gone.
-pub fn observe(k: &mut Kernel, obs: Observation) -> bool {
+pub fn observe(k: &mut Cx, obs: Observation) -> bool {
     match obs {
         Observation::Done { server, op } => match take(k, &server, op) {
             Some(p) => {
@@ -39,7 +40,7 @@ pub fn observe(k: &mut Kernel, obs: Observation) -> bool {
 }
 
 /// Operation `op` of `server` reached its deadline: if it is still pending, it fails.
-pub(crate) fn deadline(k: &mut Kernel, server: Uuid, op: u32) {
+pub(crate) fn deadline(k: &mut Cx, server: Uuid, op: u32) {
     if let Some(p) = take(k, &server, op) {
         let waited = Dur(p.operation.model.0.saturating_add(k.policy().timing.driver_timeout.0));
         let host = k.topology.host(p.operation.host).name.clone();
@@ -53,7 +54,7 @@ pub(crate) fn deadline(k: &mut Kernel, server: Uuid, op: u32) {
 }
 
 /// Removes and returns the pending operation `op` of `server`, if that is the one in flight.
-fn take(k: &mut Kernel, server: &Uuid, op: u32) -> Option<Pending> {
+fn take(k: &mut Cx, server: &Uuid, op: u32) -> Option<Pending> {
     let current = k.compute.servers.get(server).is_some_and(|s| s.op == op);
     let waits = k.compute.servers.pending.get(server).is_some_and(|p| p.operation.op == op);
     if current && waits {
@@ -67,7 +68,7 @@ fn take(k: &mut Kernel, server: &Uuid, op: u32) -> Option<Pending> {
 
 /// A failed operation: the server goes to ERROR with `error` as its fault. A server being
 /// brought back from a host failure is no longer waiting for it.
-fn fail(k: &mut Kernel, id: &Uuid, p: &Pending, error: Error) {
+fn fail(k: &mut Cx, id: &Uuid, p: &Pending, error: Error) {
     let now = k.now();
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
     supersede(s, now);
@@ -83,7 +84,7 @@ fn fail(k: &mut Kernel, id: &Uuid, p: &Pending, error: Error) {
 }
 
 /// An instance stopped on its own: an ACTIVE server with nothing in flight becomes SHUTOFF.
-fn died(k: &mut Kernel, id: &Uuid) -> bool {
+fn died(k: &mut Cx, id: &Uuid) -> bool {
     let now = k.now();
     let lost = k.compute.servers.down.contains_key(id);
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return false };
@@ -115,7 +116,7 @@ fn work_name(w: Work) -> &'static str {
 }
 
 /// Finishes an operation whose timer fired (the caller checked it is not stale).
-pub(crate) fn finish(k: &mut Kernel, id: Uuid, step: Step) {
+pub(crate) fn finish(k: &mut Cx, id: Uuid, step: Step) {
     match step {
         Step::Built => {
             settle(k, &id, VmState::Active, PowerState::Running, EventKind::Build, true);
@@ -130,7 +131,7 @@ pub(crate) fn finish(k: &mut Kernel, id: Uuid, step: Step) {
     }
 }
 
-fn settle(k: &mut Kernel, id: &Uuid, vm: VmState, power: PowerState, event: EventKind, relaunched: bool) {
+fn settle(k: &mut Cx, id: &Uuid, vm: VmState, power: PowerState, event: EventKind, relaunched: bool) {
     let now = k.now();
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
     s.vm_state = vm;
@@ -144,7 +145,7 @@ fn settle(k: &mut Kernel, id: &Uuid, vm: VmState, power: PowerState, event: Even
     finish_event(s, event, now, true);
 }
 
-fn finish_resize(k: &mut Kernel, id: &Uuid) {
+fn finish_resize(k: &mut Cx, id: &Uuid) {
     let now = k.now();
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
     let Some(m) = s.extras().migration.clone() else { return };
@@ -162,7 +163,7 @@ fn finish_resize(k: &mut Kernel, id: &Uuid) {
     landed(k, id);
 }
 
-fn finish_revert(k: &mut Kernel, id: &Uuid) {
+fn finish_revert(k: &mut Cx, id: &Uuid) {
     let now = k.now();
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
     let Some(m) = s.extras.as_deref_mut().and_then(|x| x.migration.take()) else { return };
@@ -182,7 +183,7 @@ fn finish_revert(k: &mut Kernel, id: &Uuid) {
 
 /// Removes a server for good: frees its allocations (and a pending resize's), its quota
 /// usage and its group membership.
-pub(crate) fn destroy(k: &mut Kernel, id: &Uuid) {
+pub(crate) fn destroy(k: &mut Cx, id: &Uuid) {
     let Some(s) = k.compute.servers.remove(id) else { return };
     k.placement.free(id);
     if let Some(m) = &s.extras().migration {

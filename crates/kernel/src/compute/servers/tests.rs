@@ -15,6 +15,7 @@ use crate::placement::MEMORY_MB;
 use crate::scheduler::GroupPolicy;
 use crate::time::Dur;
 use crate::topology::{HostSpec, TopologySpec};
+use crate::Kernel;
 use crate::{Auth, Command, Error, InitSpec, Request, Time};
 
 const T0: u64 = 1_700_000_000;
@@ -68,15 +69,15 @@ fn spec(k: &Kernel, id: Uuid, flavor: &str) -> CreateSpec {
 
 fn boot(k: &mut Kernel, c: &Caller, id: u128, flavor: &str) -> Result<Reply> {
     let s = spec(k, Uuid(id), flavor);
-    apply(k, c, Cmd::Create(Box::new(s)))
+    apply(&mut k.cx(), c, Cmd::Create(Box::new(s)))
 }
 
 fn act(k: &mut Kernel, c: &Caller, id: u128, action: Action) -> Result<Reply> {
-    apply(k, c, Cmd::Action { id: Uuid(id), request_id: Uuid(0xeeee_0000 + id), action })
+    apply(&mut k.cx(), c, Cmd::Action { id: Uuid(id), request_id: Uuid(0xeeee_0000 + id), action })
 }
 
 fn del(k: &mut Kernel, c: &Caller, id: u128) -> Result<Reply> {
-    apply(k, c, Cmd::Delete { id: Uuid(id), request_id: Uuid(0xdddd_0000 + id) })
+    apply(&mut k.cx(), c, Cmd::Delete { id: Uuid(id), request_id: Uuid(0xdddd_0000 + id) })
 }
 
 fn wait(k: &mut Kernel, secs: u64) {
@@ -311,7 +312,7 @@ fn a_resize_with_no_room_fails_in_the_action_log_not_the_request() {
 
 fn apply_quota(k: &mut Kernel, p: u128, r: Resource, v: i64) {
     let cmd = crate::compute::quotas::Cmd::Set { project: project(p), limits: BTreeMap::from([(r, v)]), force: true };
-    crate::compute::quotas::apply(k, &admin(), cmd).unwrap();
+    crate::compute::quotas::apply(&mut k.cx(), &admin(), cmd).unwrap();
 }
 
 #[test]
@@ -321,7 +322,7 @@ fn delete_frees_placement_quota_and_group_membership() {
     let g = make_group(&mut k, &c, GroupPolicy::AntiAffinity);
     let mut s = spec(&k, Uuid(1), "1");
     s.group = Some(g);
-    apply(&mut k, &c, Cmd::Create(Box::new(s))).unwrap();
+    apply(&mut k.cx(), &c, Cmd::Create(Box::new(s))).unwrap();
     wait(&mut k, 10);
     act(&mut k, &c, 1, Action::Reboot { hard: false }).unwrap();
     del(&mut k, &c, 1).unwrap();
@@ -339,7 +340,7 @@ fn delete_frees_placement_quota_and_group_membership() {
 
 fn make_group(k: &mut Kernel, c: &Caller, policy: GroupPolicy) -> Uuid {
     let id = Uuid(0x9999);
-    groups::apply(k, c, groups::Cmd::Create { id, name: "g".into(), policy, max_server_per_host: None }).unwrap();
+    groups::apply(&mut k.cx(), c, groups::Cmd::Create { id, name: "g".into(), policy, max_server_per_host: None }).unwrap();
     id
 }
 
@@ -351,7 +352,7 @@ fn anti_affinity_spreads_then_fails_with_no_valid_host() {
     for id in 1..=4 {
         let mut s = spec(&k, Uuid(id), "42");
         s.group = Some(g);
-        apply(&mut k, &c, Cmd::Create(Box::new(s))).expect("accepted even when unplaceable");
+        apply(&mut k.cx(), &c, Cmd::Create(Box::new(s))).expect("accepted even when unplaceable");
     }
     let hosts: std::collections::BTreeSet<_> = (1..=3).map(|id| server(&k, id).host.unwrap()).collect();
     assert_eq!(hosts.len(), 3);
@@ -377,11 +378,11 @@ fn multi_create_names_servers_and_shrinks_to_quota() {
     s.min_count = 4;
     let before = k.state_hash();
     assert!(
-        matches!(apply(&mut k, &c, Cmd::Create(Box::new(s.clone()))), Err(Error { kind: crate::ErrorKind::OverQuota, message: m, .. }) if m.starts_with("Quota exceeded for instances"))
+        matches!(apply(&mut k.cx(), &c, Cmd::Create(Box::new(s.clone()))), Err(Error { kind: crate::ErrorKind::OverQuota, message: m, .. }) if m.starts_with("Quota exceeded for instances"))
     );
     assert_eq!(k.state_hash(), before);
     s.min_count = 2;
-    let Reply::Created { ids, reservation_id } = apply(&mut k, &c, Cmd::Create(Box::new(s))).unwrap() else { panic!() };
+    let Reply::Created { ids, reservation_id } = apply(&mut k.cx(), &c, Cmd::Create(Box::new(s))).unwrap() else { panic!() };
     assert_eq!(ids.len(), 3);
     assert!(reservation_id.starts_with("r-") && reservation_id.len() == 10);
     let names: Vec<_> = ids.iter().map(|id| k.compute.servers.get(id).unwrap().name.clone()).collect();
@@ -417,19 +418,19 @@ fn invalid_creates_change_nothing() {
     assert_eq!(bad_flavor, Err(Error::bad_request("compute.bad_request", "Flavor nope could not be found.".into())));
     let mut s = spec(&k, Uuid(1), "1");
     s.image = Uuid(12345);
-    assert_eq!(apply(&mut k, &c, Cmd::Create(Box::new(s))), Err(Error::bad_request("compute.bad_request", "Can not find requested image".into())));
+    assert_eq!(apply(&mut k.cx(), &c, Cmd::Create(Box::new(s))), Err(Error::bad_request("compute.bad_request", "Can not find requested image".into())));
     let mut s = spec(&k, Uuid(1), "1");
     s.key_name = Some("missing".into());
-    assert_eq!(apply(&mut k, &c, Cmd::Create(Box::new(s))), Err(Error::bad_request("compute.bad_request", "Invalid key_name provided.".into())));
+    assert_eq!(apply(&mut k.cx(), &c, Cmd::Create(Box::new(s))), Err(Error::bad_request("compute.bad_request", "Invalid key_name provided.".into())));
     let mut s = spec(&k, Uuid(1), "1");
     s.availability_zone = Some("nowhere".into());
-    assert!(matches!(apply(&mut k, &c, Cmd::Create(Box::new(s))), Err(Error { kind: crate::ErrorKind::BadRequest, .. })));
+    assert!(matches!(apply(&mut k.cx(), &c, Cmd::Create(Box::new(s))), Err(Error { kind: crate::ErrorKind::BadRequest, .. })));
     let mut s = spec(&k, Uuid(1), "1");
     s.name = " padded".into();
-    assert!(matches!(apply(&mut k, &c, Cmd::Create(Box::new(s))), Err(Error { kind: crate::ErrorKind::BadRequest, .. })));
+    assert!(matches!(apply(&mut k.cx(), &c, Cmd::Create(Box::new(s))), Err(Error { kind: crate::ErrorKind::BadRequest, .. })));
     let mut s = spec(&k, Uuid(1), "1");
     s.metadata = (0..200).map(|i| (format!("k{i}"), "v".to_string())).collect();
-    assert!(matches!(apply(&mut k, &c, Cmd::Create(Box::new(s))), Err(Error { kind: crate::ErrorKind::OverQuota, .. })));
+    assert!(matches!(apply(&mut k.cx(), &c, Cmd::Create(Box::new(s))), Err(Error { kind: crate::ErrorKind::OverQuota, .. })));
     assert_eq!(k.state_hash(), before);
     for id in 1..=10 {
         boot(&mut k, &c, id, "42").unwrap();
@@ -496,25 +497,25 @@ fn metadata_and_tags_follow_novas_rules() {
     let c = member(1);
     boot(&mut k, &c, 1, "1").unwrap();
     let items = BTreeMap::from([("a".to_string(), "1".to_string())]);
-    conflict(apply(&mut k, &c, Cmd::SetMetadata { id: Uuid(1), items: items.clone(), replace: false }));
+    conflict(apply(&mut k.cx(), &c, Cmd::SetMetadata { id: Uuid(1), items: items.clone(), replace: false }));
     wait(&mut k, 10);
-    apply(&mut k, &c, Cmd::SetMetadata { id: Uuid(1), items, replace: false }).unwrap();
+    apply(&mut k.cx(), &c, Cmd::SetMetadata { id: Uuid(1), items, replace: false }).unwrap();
     let more = BTreeMap::from([("b".to_string(), "2".to_string())]);
     assert_eq!(
-        apply(&mut k, &c, Cmd::SetMetadata { id: Uuid(1), items: more.clone(), replace: false }).unwrap(),
+        apply(&mut k.cx(), &c, Cmd::SetMetadata { id: Uuid(1), items: more.clone(), replace: false }).unwrap(),
         Reply::Metadata(BTreeMap::from([("a".into(), "1".into()), ("b".into(), "2".into())]))
     );
-    assert_eq!(apply(&mut k, &c, Cmd::SetMetadata { id: Uuid(1), items: more.clone(), replace: true }).unwrap(), Reply::Metadata(more));
-    assert!(matches!(apply(&mut k, &c, Cmd::DeleteMetadata { id: Uuid(1), key: "zz".into() }), Err(Error { kind: crate::ErrorKind::NotFound, .. })));
-    apply(&mut k, &c, Cmd::DeleteMetadata { id: Uuid(1), key: "b".into() }).unwrap();
+    assert_eq!(apply(&mut k.cx(), &c, Cmd::SetMetadata { id: Uuid(1), items: more.clone(), replace: true }).unwrap(), Reply::Metadata(more));
+    assert!(matches!(apply(&mut k.cx(), &c, Cmd::DeleteMetadata { id: Uuid(1), key: "zz".into() }), Err(Error { kind: crate::ErrorKind::NotFound, .. })));
+    apply(&mut k.cx(), &c, Cmd::DeleteMetadata { id: Uuid(1), key: "b".into() }).unwrap();
     assert!(server(&k, 1).metadata.is_empty());
-    apply(&mut k, &c, Cmd::AddTag { id: Uuid(1), tag: "blue".into() }).unwrap();
-    assert!(matches!(apply(&mut k, &c, Cmd::AddTag { id: Uuid(1), tag: "a/b".into() }), Err(Error { kind: crate::ErrorKind::BadRequest, .. })));
+    apply(&mut k.cx(), &c, Cmd::AddTag { id: Uuid(1), tag: "blue".into() }).unwrap();
+    assert!(matches!(apply(&mut k.cx(), &c, Cmd::AddTag { id: Uuid(1), tag: "a/b".into() }), Err(Error { kind: crate::ErrorKind::BadRequest, .. })));
     let many: Vec<String> = (0..51).map(|i| format!("t{i}")).collect();
-    assert!(matches!(apply(&mut k, &c, Cmd::SetTags { id: Uuid(1), tags: many }), Err(Error { kind: crate::ErrorKind::BadRequest, .. })));
-    assert_eq!(apply(&mut k, &c, Cmd::DeleteTag { id: Uuid(1), tag: "blue".into() }).unwrap(), Reply::Tags(vec![]));
+    assert!(matches!(apply(&mut k.cx(), &c, Cmd::SetTags { id: Uuid(1), tags: many }), Err(Error { kind: crate::ErrorKind::BadRequest, .. })));
+    assert_eq!(apply(&mut k.cx(), &c, Cmd::DeleteTag { id: Uuid(1), tag: "blue".into() }).unwrap(), Reply::Tags(vec![]));
     let u = edit::Update { id: Uuid(1), name: Some("new".into()), description: Some(Some("d".into())), ..Default::default() };
-    apply(&mut k, &c, Cmd::Update(Box::new(u))).unwrap();
+    apply(&mut k.cx(), &c, Cmd::Update(Box::new(u))).unwrap();
     assert_eq!((server(&k, 1).name.as_str(), server(&k, 1).extras().description.as_deref()), ("new", Some("d")));
 }
 
