@@ -398,7 +398,7 @@ fn pick_resize_host(k: &mut Cx, id: &Uuid, flavor: u32, source: HostIdx, group: 
 fn move_allocations(k: &mut Cx, id: &Uuid, migration: &Uuid, project: Uuid, user: Uuid, dest: HostIdx, flavor: u32) -> bool {
     k.placement.move_allocations(id, *migration);
     let res = resources_of(&*k, flavor);
-    if create::allocate(k, id, project, user, dest, &res).is_ok() {
+    if k.placement.claim_on_hosts(*id, project, user, &[dest], &res).is_ok() {
         return true;
     }
     k.placement.move_allocations(migration, *id);

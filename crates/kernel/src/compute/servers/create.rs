@@ -1,6 +1,16 @@
-//! Booting servers: validation (flavor, image, keypair, zone, group, quota), then one record
-//! per server, then scheduling and placement. A server the scheduler cannot place still
-//! exists, in ERROR with Nova's "No valid host" fault, and still counts against quota.
+//! Booting servers, as explicit steps that later services plug into:
+//!
+//! 1. **validate**: every step's checks (flavor, image, keypair, zone, forced host, group,
+//!    quota), before anything changes;
+//! 2. **quota**: one record per server, counted against the project's quota;
+//! 3. for each server, **schedule** (the scheduler picks a host) then **claim** (placement
+//!    allocates its resources there), all or none, as Nova's conductor does for one request;
+//! 4. *(ports, then volumes: the networking and block storage services attach here, between
+//!    the claim and the spawn, each undone with the claims if it fails)*;
+//! 5. **spawn**: the driver is asked to build each server.
+//!
+//! A request that fails in steps 3–4 is not refused: its servers exist, in ERROR with Nova's
+//! "No valid host" fault (or the failing step's), and still count against quota.
 
 use std::collections::BTreeMap;
 
@@ -92,25 +102,15 @@ struct Plan {
     avoid: Vec<HostIdx>,
 }
 
-/// Boots the servers of `spec`.
+/// Boots the servers of `spec`, step by step (see the module docs).
 pub fn create(k: &mut Cx, caller: &Caller, spec: CreateSpec) -> Result<super::Reply> {
     let plan = validate(&*k, caller, &spec)?;
     let reservation = k.rng().next_u64();
-    let flavor_idx = k.compute.servers.intern_flavor(&plan.flavor);
-    let ids: Vec<Uuid> = spec.ids[..plan.count].to_vec();
-    for (i, id) in ids.iter().enumerate() {
-        let server = record(k, caller, &spec, &plan, *id, i, flavor_idx, reservation);
-        k.compute.servers.insert(server);
-        quotas::add_usage(k, &plan.project, &super::usage_of(&k.compute.servers, flavor_idx));
-        if let Some(g) = spec.group {
-            groups::add_member(k, &g, id).expect("group membership was checked during validation");
-        }
-    }
-    let res = flavors::resources(&plan.flavor);
-    match place_all(k, caller, &plan, &spec, &ids, &res) {
+    let ids = quota(k, caller, &spec, &plan, reservation);
+    match place_all(k, caller, &plan, &spec, &ids) {
         Ok(hosts) => {
             for (id, host) in ids.iter().zip(hosts) {
-                start_build(k, id, host);
+                spawn(k, id, host);
             }
         }
         Err(error) => {
@@ -120,6 +120,22 @@ pub fn create(k: &mut Cx, caller: &Caller, spec: CreateSpec) -> Result<super::Re
         }
     }
     Ok(super::Reply::Created { ids, reservation_id: super::reservation_id(reservation) })
+}
+
+/// The quota step: one record per server that quota allows, each counted against the
+/// project's usage and joined to its group. Returns their ids in launch order.
+fn quota(k: &mut Cx, caller: &Caller, spec: &CreateSpec, plan: &Plan, reservation: u64) -> Vec<Uuid> {
+    let flavor_idx = k.compute.servers.intern_flavor(&plan.flavor);
+    let ids: Vec<Uuid> = spec.ids[..plan.count].to_vec();
+    for (i, id) in ids.iter().enumerate() {
+        let server = record(k, caller, spec, plan, *id, i, flavor_idx, reservation);
+        k.compute.servers.insert(server);
+        quotas::add_usage(k, &plan.project, &super::usage_of(&k.compute.servers, flavor_idx));
+        if let Some(g) = spec.group {
+            groups::add_member(k, &g, id).expect("group membership was checked during validation");
+        }
+    }
+    ids
 }
 
 /// Checks everything about the request before anything changes.
@@ -317,15 +333,14 @@ fn record(k: &mut Cx, caller: &Caller, spec: &CreateSpec, plan: &Plan, id: Uuid,
     }
 }
 
-/// Places every server or none, as Nova's conductor does for one request: if one cannot be
-/// placed, the allocations of those already placed are given back.
-fn place_all(k: &mut Cx, caller: &Caller, plan: &Plan, spec: &CreateSpec, ids: &[Uuid], res: &Resources) -> Result<Vec<HostIdx>> {
+/// Steps 3 and 4 for every server, all or none, as Nova's conductor does for one request:
+/// each server is scheduled, then claimed, so the next one is scheduled against the claims
+/// before it. If one cannot be placed, the claims of those already placed are given back.
+fn place_all(k: &mut Cx, caller: &Caller, plan: &Plan, spec: &CreateSpec, ids: &[Uuid]) -> Result<Vec<HostIdx>> {
+    let res = flavors::resources(&plan.flavor);
     let mut hosts = Vec::with_capacity(ids.len());
     for id in ids {
-        let placed = match plan.forced_host {
-            Some(h) => allocate(k, id, plan.project, caller.user, h, res).map(|()| h).map_err(|_| no_valid_host()),
-            None => schedule_one(k, id, plan.project, caller.user, res, plan, spec.group),
-        };
+        let placed = schedule(k, id, plan, spec.group).and_then(|h| claim(k, id, plan.project, caller.user, h, &res).map(|()| h));
         match placed {
             Ok(h) => {
                 k.compute.servers.set_host(id, Some(h));
@@ -333,8 +348,7 @@ fn place_all(k: &mut Cx, caller: &Caller, plan: &Plan, spec: &CreateSpec, ids: &
             }
             Err(reason) => {
                 for done in &ids[..hosts.len()] {
-                    k.placement.free(done);
-                    k.compute.servers.set_host(done, None);
+                    unclaim(k, done);
                 }
                 return Err(reason);
             }
@@ -343,32 +357,42 @@ fn place_all(k: &mut Cx, caller: &Caller, plan: &Plan, spec: &CreateSpec, ids: &
     Ok(hosts)
 }
 
-/// Asks the scheduler for a host and claims the resources there.
-fn schedule_one(k: &mut Cx, id: &Uuid, project: Uuid, user: Uuid, res: &Resources, plan: &Plan, group: Option<Uuid>) -> Result<HostIdx> {
+/// The schedule step: the forced host, or the scheduler's pick for server `id` (its group's
+/// members elsewhere, the zone, image and flavor constraints, the hosts to avoid).
+fn schedule(k: &mut Cx, id: &Uuid, plan: &Plan, group: Option<Uuid>) -> Result<HostIdx> {
+    if let Some(h) = plan.forced_host {
+        return Ok(h);
+    }
     let group = match group {
         Some(g) => groups::placement_for(&*k, &g, |m| if m == id { None } else { k.compute.servers.host_of(m) }),
         None => Default::default(),
     };
     let req = SchedRequest {
-        resources: *res,
+        resources: flavors::resources(&plan.flavor),
         zone: plan.zone,
         image_props: Some(&plan.image_props),
         extra_specs: Some(&plan.flavor.extra_specs),
         group,
         ignore_hosts: &plan.avoid,
     };
-    let host = k.schedule(&req)?;
-    allocate(k, id, project, user, host, res).map_err(|_| no_valid_host())?;
-    Ok(host)
+    Ok(k.schedule(&req)?)
 }
 
-/// Claims `res` on `host` for consumer `id`.
-pub(crate) fn allocate(k: &mut Cx, id: &Uuid, project: Uuid, user: Uuid, host: HostIdx, res: &Resources) -> Result<()> {
-    k.placement.claim_on_hosts(*id, project, user, &[host], res)
+/// The claim step: placement allocates `res` on `host` for consumer `id`. A host without room
+/// (a forced one, or one that filled since) is "No valid host".
+fn claim(k: &mut Cx, id: &Uuid, project: Uuid, user: Uuid, host: HostIdx, res: &Resources) -> Result<()> {
+    k.placement.claim_on_hosts(*id, project, user, &[host], res).map_err(|_| no_valid_host())
 }
 
-/// A placed server starts spawning; the driver's observation will make it ACTIVE.
-fn start_build(k: &mut Cx, id: &Uuid, host: HostIdx) {
+/// Undoes the claim step for server `id`: its allocation is freed and it has no host.
+fn unclaim(k: &mut Cx, id: &Uuid) {
+    k.placement.free(id);
+    k.compute.servers.set_host(id, None);
+}
+
+/// The spawn step: a placed server starts spawning; the driver's observation will make it
+/// ACTIVE.
+fn spawn(k: &mut Cx, id: &Uuid, host: HostIdx) {
     let now = k.now();
     let Some(s) = k.compute.servers.by_id.get_mut(id) else { return };
     s.task_state = Some(TaskState::Spawning);
