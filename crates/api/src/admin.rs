@@ -15,11 +15,11 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use orrery_kernel::health::{self, Kind};
-use orrery_kernel::{status, Command, Error, Reply};
+use orrery_kernel::{status, Error};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::compute::versions::{apply, auth, read};
+use crate::compute::versions::{ask, auth, read};
 use crate::error::{service_fallback, ApiError, Service};
 use crate::util::{iso_micros, parse_json};
 use crate::AppState;
@@ -62,10 +62,7 @@ async fn act(State(s): State<AppState>, h: HeaderMap, Path(action): Path<String>
     };
     let t: Target = parse_json(S, &body)?;
     let kind = parse_kind(&t.kind)?;
-    let cmd = Command::Health(health::Cmd::Set { kind, name: t.name.clone(), state });
-    let Reply::Health(health::Reply::Changed { hosts }) = apply(&s, S, a, cmd).await? else {
-        return Err(ApiError::new(S, Error::internal("orrery.internal", "The kernel answered a health command with another reply.".into())));
-    };
+    let hosts = ask(&s, S, a, orrery_kernel::ask::health::set(kind, t.name.clone(), state)).await?;
     Ok(Json(json!({ "kind": kind, "name": t.name, "state": state, "hosts_changed": hosts })))
 }
 

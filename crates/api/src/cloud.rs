@@ -5,8 +5,9 @@
 //! closure run against the kernel between writes; its answer waits for any write it could see
 //! to become durable, so nobody observes state that a crash could take back.
 
+use orrery_kernel::ask::Ask;
 use orrery_kernel::driver::{self, Driver, Modelled};
-use orrery_kernel::{Kernel, Reply, Request, Result, Time};
+use orrery_kernel::{Auth, Kernel, Reply, Request, Result, Time};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{ApiError, Service};
@@ -46,6 +47,14 @@ impl Cloud {
         self.tx.send(Msg::Apply(Box::new(req), tx)).await.map_err(|_| ApiError::unavailable(service))?;
         let res = rx.await.map_err(|_| ApiError::unavailable(service))?;
         res.map_err(|e| ApiError::new(service, e))
+    }
+
+    /// Applies a typed command as `auth` and waits until it is durable; answers its typed
+    /// reply (see `orrery_kernel::ask`).
+    pub async fn ask<R>(&self, service: Service, auth: Auth, ask: Ask<R>) -> Result<R, ApiError> {
+        let (command, typed) = ask.into_parts();
+        let reply = self.apply(service, Request { auth, command }).await?;
+        typed.take(reply).map_err(|e| ApiError::new(service, e))
     }
 
     /// Runs `f` against the kernel and returns its result.

@@ -20,8 +20,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use orrery_kernel::ask::Ask;
 use orrery_kernel::identity::{self as kid, Domain, Group, Project, Role, User};
-use orrery_kernel::{Auth, Caller, Command, Error, Kernel, Reply, Request, Time};
+use orrery_kernel::{Auth, Caller, Command, Error, Kernel, Request, Time};
 use serde_json::{json, Value};
 
 use crate::error::{service_fallback, ApiError, Service};
@@ -89,25 +90,19 @@ where
     res.map_err(|e| ApiError::new(S, e))
 }
 
-/// Applies an identity command as `auth`.
-pub(crate) async fn apply_as(s: &AppState, auth: Auth, cmd: kid::Cmd) -> Result<kid::Reply, ApiError> {
-    match s.cloud.apply(S, Request { auth, command: Command::Identity(cmd) }).await? {
-        Reply::Identity(r) => Ok(r),
-        other => Err(unexpected(other)),
-    }
+/// Applies an identity command as the request's caller; its reply says nothing beyond success.
+pub(crate) async fn apply(s: &AppState, headers: &HeaderMap, cmd: kid::Cmd) -> Result<(), ApiError> {
+    s.cloud.apply(S, Request { auth: auth_of(headers)?, command: Command::Identity(cmd) }).await.map(drop)
 }
 
-/// Applies an identity command as the request's caller.
-pub(crate) async fn apply(s: &AppState, headers: &HeaderMap, cmd: kid::Cmd) -> Result<kid::Reply, ApiError> {
-    apply_as(s, auth_of(headers)?, cmd).await
+/// Applies a typed identity command as `auth` and answers its typed reply.
+pub(crate) async fn ask_as<R>(s: &AppState, auth: Auth, ask: Ask<R>) -> Result<R, ApiError> {
+    s.cloud.ask(S, auth, ask).await
 }
 
-/// The error for a kernel reply of the wrong kind (a bug, reported rather than panicking).
-pub(crate) fn unexpected(reply: impl std::fmt::Debug) -> ApiError {
-    ApiError::new(
-        S,
-        Error::not_implemented("identity.not_implemented", format!("The kernel answered with an unexpected reply ({reply:?}); this is a bug in orrery.")),
-    )
+/// Applies a typed identity command as the request's caller and answers its typed reply.
+pub(crate) async fn ask<R>(s: &AppState, headers: &HeaderMap, ask: Ask<R>) -> Result<R, ApiError> {
+    ask_as(s, auth_of(headers)?, ask).await
 }
 
 /// Keystone's policy refusal.

@@ -12,6 +12,7 @@
 //! state of every failure domain. They reach each other through
 //! the kernel, never through cycles of their own.
 
+pub mod ask;
 pub mod compute;
 pub mod driver;
 pub mod error;
@@ -205,6 +206,12 @@ impl Kernel {
         let reply = self.dispatch(req);
         self.debug_check();
         reply
+    }
+
+    /// Applies one command as `auth` and answers with its typed reply (see [`ask`]).
+    pub fn ask<R>(&mut self, now: Time, auth: Auth, ask: ask::Ask<R>) -> Result<R> {
+        let (command, typed) = ask.into_parts();
+        typed.take(self.apply(now, Request { auth, command })?)
     }
 
     fn dispatch(&mut self, req: Request) -> Result<Reply> {

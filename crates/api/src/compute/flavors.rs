@@ -12,14 +12,15 @@ use axum::{Json, Router};
 use orrery_kernel::compute::flavors::{self as kflavors, Cmd, Flavor};
 use orrery_kernel::compute::{self as kcompute};
 use orrery_kernel::topology::Ratio;
-use orrery_kernel::{Command, Error, Reply, Uuid};
+use orrery_kernel::{Command, Error, Uuid};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::versions::{apply, auth, layer, read, Microversion};
+use super::versions::{apply, ask, auth, layer, read, Microversion};
 use crate::error::{ApiError, Service};
 use crate::util::{new_uuid, parse_json};
 use crate::AppState;
+use orrery_kernel::ask::compute as kask;
 
 const S: Service = Service::Compute;
 
@@ -112,12 +113,14 @@ async fn show(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id
     Ok(Json(json!({"flavor": flavor_json(&f, mv, &s.site.base_url)})))
 }
 
-/// Runs a flavor command and returns the flavor it leaves behind.
-async fn run(s: &AppState, h: &HeaderMap, cmd: Cmd) -> Result<Option<Flavor>, ApiError> {
-    match apply(s, S, auth(h, S)?, Command::Compute(kcompute::Cmd::Flavor(cmd))).await? {
-        Reply::Compute(kcompute::Reply::Flavor(kflavors::Reply::Flavor(f))) => Ok(Some(*f)),
-        _ => Ok(None),
-    }
+/// Runs a flavor command whose reply says nothing beyond success.
+async fn run(s: &AppState, h: &HeaderMap, cmd: Cmd) -> Result<(), ApiError> {
+    apply(s, S, auth(h, S)?, Command::Compute(kcompute::Cmd::Flavor(cmd))).await.map(drop)
+}
+
+/// Runs a typed flavor command and returns the flavor it leaves behind.
+async fn run_ask(s: &AppState, h: &HeaderMap, a: orrery_kernel::ask::Ask<Flavor>) -> Result<Flavor, ApiError> {
+    ask(s, S, auth(h, S)?, a).await
 }
 
 /// A number Nova accepts as a JSON integer or a string of digits.
@@ -230,8 +233,7 @@ impl CreateFlavor {
 async fn create(State(s): State<AppState>, mv: Microversion, h: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
     auth(&h, S)?;
     let f = parse_json::<CreateBody>(S, &body)?.flavor.into_flavor(mv)?;
-    let f = run(&s, &h, Cmd::Create(Box::new(f))).await?;
-    let f = f.ok_or_else(|| ApiError::new(S, Error::conflict("compute.conflict", "The flavor was not created.".into())))?;
+    let f = run_ask(&s, &h, kask::create_flavor(f)).await?;
     Ok(Json(json!({"flavor": flavor_json(&f, mv, &s.site.base_url)})))
 }
 
@@ -252,8 +254,7 @@ async fn update(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(
         return Err(ApiError::new(S, Error::not_found("compute.not_found", "The resource could not be found.".into())));
     }
     let b: UpdateBody = parse_json(S, &body)?;
-    let f = run(&s, &h, Cmd::SetDescription { id: id.clone(), description: b.flavor.description }).await?;
-    let f = f.ok_or_else(|| ApiError::not_found(S, format!("Flavor {id} could not be found.")))?;
+    let f = run_ask(&s, &h, kask::change_flavor(Cmd::SetDescription { id, description: b.flavor.description })).await?;
     Ok(Json(json!({"flavor": flavor_json(&f, mv, &s.site.base_url)})).into_response())
 }
 
@@ -302,7 +303,7 @@ async fn action(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>,
         ActionBody::Add(t) => Cmd::AddAccess { id: id.clone(), project: project_id(&t.tenant)? },
         ActionBody::Remove(t) => Cmd::RemoveAccess { id: id.clone(), project: project_id(&t.tenant)? },
     };
-    let f = run(&s, &h, cmd).await?.ok_or_else(|| ApiError::not_found(S, format!("Flavor {id} could not be found.")))?;
+    let f = run_ask(&s, &h, kask::change_flavor(cmd)).await?;
     Ok(Json(access_json(&f)))
 }
 

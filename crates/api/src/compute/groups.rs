@@ -11,14 +11,15 @@ use axum::{Json, Router};
 use orrery_kernel::compute::groups::{self as kgroups, Cmd, ServerGroup};
 use orrery_kernel::compute::{self as kcompute};
 use orrery_kernel::scheduler::GroupPolicy;
-use orrery_kernel::{Command, Error, Reply, Uuid};
+use orrery_kernel::{Command, Uuid};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::versions::{apply, auth, layer, read, Microversion};
+use super::versions::{apply, ask, auth, layer, read, Microversion};
 use crate::error::{ApiError, Service};
 use crate::util::{new_uuid, parse_json};
 use crate::AppState;
+use orrery_kernel::ask::compute as kask;
 
 const S: Service = Service::Compute;
 
@@ -158,11 +159,8 @@ async fn create(State(s): State<AppState>, mv: Microversion, h: HeaderMap, body:
     let a = auth(&h, S)?;
     let b = parse_json::<CreateBody>(S, &body)?.server_group;
     let (policy, max_server_per_host) = b.policy(mv)?;
-    let cmd = Cmd::Create { id: new_uuid(), name: b.name, policy, max_server_per_host };
-    match apply(&s, S, a, Command::Compute(kcompute::Cmd::Group(cmd))).await? {
-        Reply::Compute(kcompute::Reply::Group(kgroups::Reply::Group(g))) => Ok(Json(json!({"server_group": group_json(&g, mv)}))),
-        other => Err(ApiError::new(S, Error::conflict("compute.conflict", format!("Unexpected reply to a server group create: {other:?}")))),
-    }
+    let g = ask(&s, S, a, kask::create_group(new_uuid(), b.name, policy, max_server_per_host)).await?;
+    Ok(Json(json!({"server_group": group_json(&g, mv)})))
 }
 
 #[cfg(test)]

@@ -12,14 +12,15 @@ use axum::routing::get;
 use axum::{Json, Router};
 use orrery_kernel::compute::keypairs::{self as kkeypairs, Cmd, KeyType, Keypair};
 use orrery_kernel::compute::{self as kcompute};
-use orrery_kernel::{Command, Error, Reply, Uuid};
+use orrery_kernel::{Command, Error, Uuid};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::versions::{apply, auth, layer, read, Microversion};
+use super::versions::{apply, ask, auth, layer, read, Microversion};
 use crate::error::{ApiError, Service};
 use crate::util::{iso_micros, parse_json};
 use crate::AppState;
+use orrery_kernel::ask::compute as kask;
 
 const S: Service = Service::Compute;
 
@@ -152,11 +153,7 @@ async fn create(State(s): State<AppState>, mv: Microversion, h: HeaderMap, body:
             u.parse::<Uuid>().map_err(|_| ApiError::bad_request(S, format!("Invalid input for field/attribute user_id. Value: {u}. It is not a user id.")))
         })
         .transpose()?;
-    let cmd = Cmd::Create { user, name: b.name, public_key, fingerprint, kind };
-    let kp = match apply(&s, S, a, Command::Compute(kcompute::Cmd::Keypair(cmd))).await? {
-        Reply::Compute(kcompute::Reply::Keypair(kkeypairs::Reply::Keypair(kp))) => *kp,
-        other => return Err(ApiError::new(S, Error::conflict("compute.conflict", format!("Unexpected reply to a keypair create: {other:?}")))),
-    };
+    let kp = ask(&s, S, a, kask::create_keypair(user, b.name, public_key, fingerprint, kind)).await?;
     let mut o = summary(&kp, mv);
     o["user_id"] = json!(kp.user.simple());
     let status = if mv.at_least(2) { StatusCode::CREATED } else { StatusCode::OK };

@@ -8,17 +8,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
-use orrery_kernel::compute::quotas::{self as kquotas, Cmd, Resource};
+use orrery_kernel::compute::quotas::{Cmd, Resource};
 use orrery_kernel::compute::{self as kcompute, views};
-use orrery_kernel::{Command, Error, Reply};
+use orrery_kernel::Command;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::flavors::project_id;
-use super::versions::{apply, auth, layer, read, Microversion};
+use super::versions::{apply, ask, auth, layer, read, Microversion};
 use crate::error::{ApiError, Service};
 use crate::util::parse_json;
 use crate::AppState;
+use orrery_kernel::ask::compute as kask;
 
 const S: Service = Service::Compute;
 
@@ -131,10 +132,7 @@ async fn update(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(
     let a = auth(&h, S)?;
     let p = project_id(&project)?;
     let (limits, force) = parse_update(&body, mv)?;
-    let reply = apply(&s, S, a, Command::Compute(kcompute::Cmd::Quota(Cmd::Set { project: p, limits, force }))).await?;
-    let Reply::Compute(kcompute::Reply::Quota(kquotas::Reply::Limits(now))) = reply else {
-        return Err(ApiError::new(S, Error::conflict("compute.conflict", format!("Unexpected reply to a quota update: {reply:?}"))));
-    };
+    let now = ask(&s, S, a, kask::set_quota(p, limits, force)).await?;
     Ok(Json(json!({"quota_set": quota_set(mv, |r| json!(now[&r]), |v| json!(v))})))
 }
 

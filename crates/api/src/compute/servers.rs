@@ -21,18 +21,19 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use orrery_kernel::compute::servers::{self as kservers, edit, list, Cmd, Reply};
+use orrery_kernel::compute::servers::{self as kservers, edit, list, Cmd};
 use orrery_kernel::compute::{self as kcompute};
-use orrery_kernel::{Command, Error, Uuid};
+use orrery_kernel::{Command, Uuid};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use self::query::Pairs;
 use self::view::{Collector, Ctx, Detail, Link, Summary};
-use super::versions::{apply, auth, layer, read, Microversion};
+use super::versions::{apply, ask, auth, layer, read, Microversion};
 use crate::error::{ApiError, Service};
 use crate::util::{parse_json, SizedJson};
 use crate::AppState;
+use orrery_kernel::ask::compute as kask;
 
 const S: Service = Service::Compute;
 
@@ -53,12 +54,14 @@ fn server_id(text: &str) -> Result<Uuid, ApiError> {
     text.parse().map_err(|_| ApiError::not_found(S, format!("Instance {text} could not be found.")))
 }
 
-/// Applies a server command as the caller.
-async fn run(s: &AppState, h: &HeaderMap, cmd: Cmd) -> Result<Reply, ApiError> {
-    match apply(s, S, auth(h, S)?, Command::Compute(kcompute::Cmd::Server(cmd))).await? {
-        orrery_kernel::Reply::Compute(kcompute::Reply::Server(r)) => Ok(r),
-        _ => Ok(Reply::Accepted),
-    }
+/// Applies a server command as the caller; its reply says nothing beyond success.
+async fn run(s: &AppState, h: &HeaderMap, cmd: Cmd) -> Result<(), ApiError> {
+    apply(s, S, auth(h, S)?, Command::Compute(kcompute::Cmd::Server(cmd))).await.map(drop)
+}
+
+/// Applies a typed server command as the caller and answers its typed reply.
+async fn run_ask<R>(s: &AppState, h: &HeaderMap, a: orrery_kernel::ask::Ask<R>) -> Result<R, ApiError> {
+    ask(s, S, auth(h, S)?, a).await
 }
 
 /// `x-openstack-request-id` for a response.
@@ -146,10 +149,7 @@ async fn create_server(State(s): State<AppState>, mv: Microversion, h: HeaderMap
     let parsed = create::parse(body, mv).map_err(|e| ApiError::new(S, e))?;
     let request_id = parsed.spec.request_id;
     let disk_config = if parsed.spec.auto_disk_config { "AUTO" } else { "MANUAL" };
-    let reply = run(&s, &h, Cmd::Create(Box::new(parsed.spec))).await?;
-    let Reply::Created { ids, reservation_id } = reply else {
-        return Err(ApiError::new(S, Error::conflict("compute.conflict", "The kernel did not report the created servers.".into())));
-    };
+    let (ids, reservation_id) = run_ask(&s, &h, kask::create_servers(parsed.spec)).await?;
     if parsed.return_reservation_id {
         let resp = (StatusCode::ACCEPTED, Json(json!({"reservation_id": reservation_id}))).into_response();
         return Ok(with_request_id(resp, &request_id));

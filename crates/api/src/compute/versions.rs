@@ -190,6 +190,11 @@ pub async fn apply(state: &AppState, service: Service, auth: Auth, command: Comm
     state.cloud.apply(service, Request { auth, command }).await
 }
 
+/// Applies a typed command as `auth` and answers its typed reply.
+pub async fn ask<R>(state: &AppState, service: Service, auth: Auth, ask: orrery_kernel::ask::Ask<R>) -> Result<R, ApiError> {
+    state.cloud.ask(service, auth, ask).await
+}
+
 /// Routes for the version documents.
 pub fn routes() -> Router<AppState> {
     layer(Router::new().route("/", get(root)).route("/v2.1", get(current)).route("/v2.1/", get(current)))

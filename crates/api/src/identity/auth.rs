@@ -10,12 +10,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use orrery_kernel::identity::{views, AuthMethod, Cmd, Reply as IdReply, Scope, TokenInfo};
+use orrery_kernel::identity::{views, AuthMethod, Cmd, Scope, TokenInfo};
 use orrery_kernel::{Auth, Error};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{apply, apply_as, catalog, collection, domain_json, project_json, read, ts, verify_password, S};
+use super::{apply, ask_as, catalog, collection, domain_json, project_json, read, ts, verify_password, S};
 use crate::error::ApiError;
 use crate::util::{new_token, parse_json};
 use crate::{AppState, Site};
@@ -114,10 +114,7 @@ async fn issue(State(s): State<AppState>, Query(q): Query<BTreeMap<String, Strin
     let method = authenticate(&s, req.auth.identity).await?;
     let scope = resolve_scope(&s, req.auth.scope).await?;
     let token = new_token();
-    let info = match apply_as(&s, Auth::System, Cmd::IssueToken { token: token.clone(), method, scope }).await? {
-        IdReply::Token(info) => info,
-        other => return Err(super::unexpected(other)),
-    };
+    let info = ask_as(&s, Auth::System, orrery_kernel::ask::identity::issue_token(token.clone(), method, scope)).await?;
     let body = token_json(&s.site, &info, !q.contains_key("nocatalog"));
     Ok((StatusCode::CREATED, [("x-subject-token", token)], Json(body)).into_response())
 }

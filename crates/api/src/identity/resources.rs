@@ -12,15 +12,16 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use orrery_kernel::identity::views;
 pub(crate) use orrery_kernel::identity::views::not_found;
-use orrery_kernel::identity::{Cmd, Domain, DomainPatch, Group, GroupPatch, Project, ProjectPatch, Reply as IdReply, Role, RolePatch, User, UserPatch};
+use orrery_kernel::identity::{Cmd, Domain, DomainPatch, Group, GroupPatch, Project, ProjectPatch, Role, RolePatch, User, UserPatch};
 use orrery_kernel::{Error, Uuid};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use super::{apply, bool_filter, collection, domain_json, group_json, project_json, read, role_json, user_json, S};
+use super::{apply, ask, bool_filter, collection, domain_json, group_json, project_json, read, role_json, user_json, S};
 use crate::error::ApiError;
 use crate::util::{new_uuid, parse_json};
 use crate::AppState;
+use orrery_kernel::ask::identity as kask;
 
 type Q = Query<BTreeMap<String, String>>;
 type KResult<T> = orrery_kernel::Result<T>;
@@ -128,10 +129,8 @@ async fn create_domain(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> 
     no_options(&b.domain.options)?;
     let d = b.domain;
     let domain = Domain { id: new_uuid().simple(), name: d.name, description: d.description, enabled: d.enabled.unwrap_or(true) };
-    match apply(&s, &h, Cmd::CreateDomain(domain)).await? {
-        IdReply::Domain(d) => Ok(created("domain", domain_json(&s.site.base_url, &d))),
-        other => Err(super::unexpected(other)),
-    }
+    let d = ask(&s, &h, kask::create_domain(domain)).await?;
+    Ok(created("domain", domain_json(&s.site.base_url, &d)))
 }
 
 async fn update_domain(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
@@ -139,10 +138,8 @@ async fn update_domain(State(s): State<AppState>, h: HeaderMap, Path(id): Path<S
     no_options(&b.domain.options)?;
     let d = b.domain;
     let patch = DomainPatch { name: d.name, description: d.description, enabled: d.enabled };
-    match apply(&s, &h, Cmd::UpdateDomain { id, patch }).await? {
-        IdReply::Domain(d) => Ok(ok("domain", domain_json(&s.site.base_url, &d))),
-        other => Err(super::unexpected(other)),
-    }
+    let d = ask(&s, &h, kask::update_domain(id, patch)).await?;
+    Ok(ok("domain", domain_json(&s.site.base_url, &d)))
 }
 
 async fn delete_domain(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
@@ -231,10 +228,8 @@ async fn create_project(State(s): State<AppState>, h: HeaderMap, body: Bytes) ->
         enabled: p.enabled.unwrap_or(true),
         tags: p.tags.unwrap_or_default(),
     };
-    match apply(&s, &h, Cmd::CreateProject(project)).await? {
-        IdReply::Project(p) => Ok(created("project", project_json(&s.site.base_url, &p))),
-        other => Err(super::unexpected(other)),
-    }
+    let p = ask(&s, &h, kask::create_project(project)).await?;
+    Ok(created("project", project_json(&s.site.base_url, &p)))
 }
 
 async fn update_project(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
@@ -252,10 +247,8 @@ async fn update_project(State(s): State<AppState>, h: HeaderMap, Path(id): Path<
         parent: p.parent_id,
         is_domain: p.is_domain,
     };
-    match apply(&s, &h, Cmd::UpdateProject { id: pid, patch }).await? {
-        IdReply::Project(p) => Ok(ok("project", project_json(&s.site.base_url, &p))),
-        other => Err(super::unexpected(other)),
-    }
+    let p = ask(&s, &h, kask::update_project(pid, patch)).await?;
+    Ok(ok("project", project_json(&s.site.base_url, &p)))
 }
 
 async fn delete_project(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
@@ -347,10 +340,8 @@ async fn create_user(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> Re
         description: u.description,
         email: u.email,
     };
-    match apply(&s, &h, Cmd::CreateUser(user)).await? {
-        IdReply::User(u) => Ok(created("user", user_json(&s.site.base_url, &u))),
-        other => Err(super::unexpected(other)),
-    }
+    let u = ask(&s, &h, kask::create_user(user)).await?;
+    Ok(created("user", user_json(&s.site.base_url, &u)))
 }
 
 async fn update_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
@@ -367,10 +358,8 @@ async fn update_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Str
         None => None,
     };
     let patch = UserPatch { name: u.name, enabled: u.enabled, default_project, password_hash, description: u.description, email: u.email, domain: u.domain_id };
-    match apply(&s, &h, Cmd::UpdateUser { id: uid, patch }).await? {
-        IdReply::User(u) => Ok(ok("user", user_json(&s.site.base_url, &u))),
-        other => Err(super::unexpected(other)),
-    }
+    let u = ask(&s, &h, kask::update_user(uid, patch)).await?;
+    Ok(ok("user", user_json(&s.site.base_url, &u)))
 }
 
 async fn delete_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
@@ -452,10 +441,8 @@ async fn create_group(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> R
         None => caller_domain(&s, &h).await?,
     };
     let group = Group { id: new_uuid(), name: g.name, domain, description: g.description };
-    match apply(&s, &h, Cmd::CreateGroup(group)).await? {
-        IdReply::Group(g) => Ok(created("group", group_json(&s.site.base_url, &g))),
-        other => Err(super::unexpected(other)),
-    }
+    let g = ask(&s, &h, kask::create_group(group)).await?;
+    Ok(created("group", group_json(&s.site.base_url, &g)))
 }
 
 async fn update_group(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
@@ -463,10 +450,8 @@ async fn update_group(State(s): State<AppState>, h: HeaderMap, Path(id): Path<St
     let g = b.group;
     let gid = parse_id("group", &id)?;
     let patch = GroupPatch { name: g.name, description: g.description, domain: g.domain_id };
-    match apply(&s, &h, Cmd::UpdateGroup { id: gid, patch }).await? {
-        IdReply::Group(g) => Ok(ok("group", group_json(&s.site.base_url, &g))),
-        other => Err(super::unexpected(other)),
-    }
+    let g = ask(&s, &h, kask::update_group(gid, patch)).await?;
+    Ok(ok("group", group_json(&s.site.base_url, &g)))
 }
 
 async fn delete_group(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
@@ -524,10 +509,8 @@ async fn create_role(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> Re
         return Err(ApiError::not_implemented(S, "orrery does not implement domain-specific roles yet; omit domain_id."));
     }
     let role = Role { id: new_uuid(), name: r.name, description: r.description };
-    match apply(&s, &h, Cmd::CreateRole(role)).await? {
-        IdReply::Role(r) => Ok(created("role", role_json(&s.site.base_url, &r))),
-        other => Err(super::unexpected(other)),
-    }
+    let r = ask(&s, &h, kask::create_role(role)).await?;
+    Ok(created("role", role_json(&s.site.base_url, &r)))
 }
 
 async fn update_role(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
@@ -535,10 +518,8 @@ async fn update_role(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Str
     no_options(&b.role.options)?;
     let rid = parse_id("role", &id)?;
     let patch = RolePatch { name: b.role.name, description: b.role.description };
-    match apply(&s, &h, Cmd::UpdateRole { id: rid, patch }).await? {
-        IdReply::Role(r) => Ok(ok("role", role_json(&s.site.base_url, &r))),
-        other => Err(super::unexpected(other)),
-    }
+    let r = ask(&s, &h, kask::update_role(rid, patch)).await?;
+    Ok(ok("role", role_json(&s.site.base_url, &r)))
 }
 
 async fn delete_role(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {

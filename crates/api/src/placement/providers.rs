@@ -10,14 +10,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use orrery_kernel::placement::{class_index, views as pviews, Cmd, Inventory, InventoryInput, Provider, Reply as PReply, CLASSES, NUM_CLASSES};
+use orrery_kernel::placement::{class_index, views as pviews, Cmd, Inventory, InventoryInput, Provider, CLASSES, NUM_CLASSES};
 use orrery_kernel::topology::Ratio;
-use orrery_kernel::{Caller, Error, Kernel, Reply, Uuid};
+use orrery_kernel::{Caller, Error, Kernel, Uuid};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::params::{parse_resources, resources_json, MemberOf, TraitRule};
 use super::{admin_read, provider_aggregates, provider_traits, query_pairs, run, unexpected_param, Version, S};
+use crate::compute::versions::{ask, auth};
 use crate::error::{error_body, ApiError};
 use crate::util::{new_uuid, parse_json};
 use crate::AppState;
@@ -276,10 +277,7 @@ struct InventoriesBody {
 /// Replaces a provider's inventories and answers with the new set and generation.
 async fn replace(s: &AppState, h: &HeaderMap, uuid: &str, generation: u64, inventories: Vec<InventoryInput>) -> Result<(u64, Map<String, Value>), ApiError> {
     let id: Uuid = uuid.parse().map_err(|_| ApiError::new(S, not_found(uuid)))?;
-    let reply = run(s, h, Cmd::SetInventories { uuid: id, generation, inventories }).await?;
-    let Reply::Placement(PReply::Generation(g)) = reply else {
-        return Err(ApiError::new(S, Error::conflict("placement.conflict", format!("Unexpected reply to an inventory update: {reply:?}"))));
-    };
+    let g = ask(s, S, auth(h, S)?, orrery_kernel::ask::placement::set_inventories(id, generation, inventories)).await?;
     let uuid = uuid.to_string();
     let invs = admin_read(s, h, move |k, c| find(k, c, &uuid).map(inventories_of)).await?;
     Ok((g, invs))

@@ -419,3 +419,20 @@ fn views_apply_keystones_read_policy() {
     assert_eq!(views::role(id, "nope").unwrap_err().code, "identity.not_found");
     assert!(views::roles(id, &views::Filter { domain: Some("d".into()), ..Default::default() }).is_empty());
 }
+
+/// `Kernel::ask` answers a command with its own typed reply, refusals stay errors, and a reply
+/// of another kind is an internal error, never a panic.
+#[test]
+fn typed_replies() {
+    let mut k = kernel();
+    let admin = admin_token(&mut k);
+    let p =
+        Project { id: Uuid(42), name: "typed".into(), domain: DEFAULT_DOMAIN.into(), parent: None, description: None, enabled: true, tags: BTreeSet::new() };
+    let created = k.ask(T0, admin.clone(), crate::ask::identity::create_project(p.clone())).unwrap();
+    assert_eq!(created, p);
+    let again = k.ask(T0, admin.clone(), crate::ask::identity::create_project(p));
+    assert_eq!(again.unwrap_err().code, "identity.conflict");
+    let (_, typed) = crate::ask::identity::create_project(created).into_parts();
+    let err = typed.take(crate::Reply::Done).unwrap_err();
+    assert_eq!((err.kind, err.code.as_ref()), (crate::ErrorKind::Internal, "orrery.internal"));
+}

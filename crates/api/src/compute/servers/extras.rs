@@ -9,18 +9,19 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use orrery_kernel::compute::servers::{self as kservers, ActionRecord, Cmd, Reply};
+use orrery_kernel::compute::servers::{self as kservers, ActionRecord, Cmd};
 use orrery_kernel::compute::views as kviews;
 use orrery_kernel::{Error, Uuid};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::query::{parse_iso, Pairs};
-use super::{run, server_id, view, S};
+use super::{run, run_ask, server_id, view, S};
 use crate::compute::versions::{auth, read, Microversion};
 use crate::error::ApiError;
 use crate::util::{iso_micros, parse_json};
 use crate::AppState;
+use orrery_kernel::ask::compute as kask;
 
 /// Routes of the sub-resources, relative to `/compute`.
 pub fn routes() -> Router<AppState> {
@@ -68,10 +69,8 @@ async fn set_metadata(s: &AppState, h: &HeaderMap, id: &str, body: &Bytes, repla
     auth(h, S)?;
     let id = server_id(id)?;
     let b: MetadataBody = parse_json(S, body)?;
-    match run(s, h, Cmd::SetMetadata { id, items: b.metadata, replace }).await? {
-        Reply::Metadata(m) => Ok(Json(json!({"metadata": m}))),
-        _ => Ok(Json(json!({"metadata": {}}))),
-    }
+    let m = run_ask(s, h, kask::set_metadata(id, b.metadata, replace)).await?;
+    Ok(Json(json!({"metadata": m})))
 }
 
 async fn metadata_merge(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
@@ -131,10 +130,8 @@ async fn tags_replace(State(s): State<AppState>, mv: Microversion, h: HeaderMap,
     tags_gate(mv)?;
     auth(&h, S)?;
     let b: TagsBody = parse_json(S, &body)?;
-    match run(&s, &h, Cmd::SetTags { id: server_id(&id)?, tags: b.tags }).await? {
-        Reply::Tags(t) => Ok(Json(json!({"tags": t}))),
-        _ => Ok(Json(json!({"tags": []}))),
-    }
+    let t = run_ask(&s, &h, kask::set_tags(server_id(&id)?, b.tags)).await?;
+    Ok(Json(json!({"tags": t})))
 }
 
 async fn tags_clear(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {

@@ -1,0 +1,190 @@
+//! Typed replies: a command paired with the type of its answer.
+//!
+//! [`Kernel::apply`](crate::Kernel::apply) answers with the [`Reply`] enum, since the journal and
+//! the actor carry every command alike. A shell that wants the answer of one command builds an
+//! [`Ask`] with that command's constructor here (`ask::identity::create_domain(d)` is an
+//! `Ask<Domain>`) and gets the typed value back from [`Kernel::ask`](crate::Kernel::ask) or from
+//! [`Ask::into_parts`]. Each constructor knows the one reply its command yields, so call sites
+//! never match on the reply enum. A reply of another kind would be a bug in the kernel; it is
+//! reported as an internal error naming both, never a panic.
+//!
+//! Commands whose reply says nothing beyond success need no constructor: send them as they are.
+
+use std::collections::BTreeMap;
+
+use crate::{Command, Error, Reply, Result};
+
+/// A command and the type of its reply.
+pub struct Ask<R> {
+    command: Command,
+    take: Take<R>,
+}
+
+/// Takes a typed value out of a reply, or gives the reply back if it is of another kind.
+pub type Take<R> = fn(Reply) -> std::result::Result<R, Box<Reply>>;
+
+impl<R> Ask<R> {
+    /// A command with the function that types its reply.
+    fn new(command: Command, take: Take<R>) -> Ask<R> {
+        Ask { command, take }
+    }
+
+    /// The command to send.
+    pub fn command(&self) -> &Command {
+        &self.command
+    }
+
+    /// The command to send, and what types its reply (for shells that send commands through
+    /// a queue, as the live actor does).
+    pub fn into_parts(self) -> (Command, Typed<R>) {
+        (self.command, Typed(self.take))
+    }
+}
+
+/// What types one command's reply; see [`Ask::into_parts`].
+pub struct Typed<R>(Take<R>);
+
+impl<R> Typed<R> {
+    /// The typed value of `reply`; another kind of reply is an internal error (a kernel bug).
+    pub fn take(self, reply: Reply) -> Result<R> {
+        (self.0)(reply).map_err(|other| {
+            Error::internal("orrery.internal", format!("The kernel answered with a reply of another kind ({other:?}); this is a bug in orrery."))
+        })
+    }
+}
+
+/// Declares typed constructors: `name(args) -> R = command, pattern => value;`.
+macro_rules! asks {
+    ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $r:ty = $cmd:expr, $pat:pat => $out:expr;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name($($arg: $ty),*) -> super::Ask<$r> {
+                super::Ask::new($cmd, |reply| match reply {
+                    $pat => Ok($out),
+                    other => Err(Box::new(other)),
+                })
+            }
+        )*
+    };
+}
+
+/// Identity commands with a reply.
+pub mod identity {
+    use crate::identity::{
+        AuthMethod, Cmd, Domain, DomainPatch, Group, GroupPatch, Project, ProjectPatch, Reply, Role, RolePatch, Scope, TokenInfo, User, UserPatch,
+    };
+    use crate::ids::Uuid;
+    use crate::{Command, Reply as R};
+
+    fn c(cmd: Cmd) -> Command {
+        Command::Identity(cmd)
+    }
+
+    asks! {
+        /// Issues a token; answers what it grants.
+        issue_token(token: String, method: AuthMethod, scope: Option<Scope>) -> TokenInfo = c(Cmd::IssueToken { token, method, scope }), R::Identity(Reply::Token(t)) => *t;
+        /// Creates a domain.
+        create_domain(d: Domain) -> Domain = c(Cmd::CreateDomain(d)), R::Identity(Reply::Domain(d)) => d;
+        /// Updates a domain; answers it as it now is.
+        update_domain(id: String, patch: DomainPatch) -> Domain = c(Cmd::UpdateDomain { id, patch }), R::Identity(Reply::Domain(d)) => d;
+        /// Creates a project.
+        create_project(p: Project) -> Project = c(Cmd::CreateProject(p)), R::Identity(Reply::Project(p)) => p;
+        /// Updates a project; answers it as it now is.
+        update_project(id: Uuid, patch: ProjectPatch) -> Project = c(Cmd::UpdateProject { id, patch }), R::Identity(Reply::Project(p)) => p;
+        /// Creates a user.
+        create_user(u: User) -> User = c(Cmd::CreateUser(u)), R::Identity(Reply::User(u)) => u;
+        /// Updates a user; answers it as it now is.
+        update_user(id: Uuid, patch: UserPatch) -> User = c(Cmd::UpdateUser { id, patch }), R::Identity(Reply::User(u)) => u;
+        /// Creates a group.
+        create_group(g: Group) -> Group = c(Cmd::CreateGroup(g)), R::Identity(Reply::Group(g)) => g;
+        /// Updates a group; answers it as it now is.
+        update_group(id: Uuid, patch: GroupPatch) -> Group = c(Cmd::UpdateGroup { id, patch }), R::Identity(Reply::Group(g)) => g;
+        /// Creates a role.
+        create_role(r: Role) -> Role = c(Cmd::CreateRole(r)), R::Identity(Reply::Role(r)) => r;
+        /// Updates a role; answers it as it now is.
+        update_role(id: Uuid, patch: RolePatch) -> Role = c(Cmd::UpdateRole { id, patch }), R::Identity(Reply::Role(r)) => r;
+    }
+}
+
+/// Compute commands with a reply.
+pub mod compute {
+    use super::BTreeMap;
+    use crate::compute::flavors::{self, Flavor};
+    use crate::compute::groups::{self, ServerGroup};
+    use crate::compute::keypairs::{self, KeyType, Keypair};
+    use crate::compute::quotas::{self, Resource};
+    use crate::compute::servers::{self, CreateSpec};
+    use crate::compute::{Cmd, Reply};
+    use crate::ids::Uuid;
+    use crate::scheduler::GroupPolicy;
+    use crate::{Command, Reply as R};
+
+    fn c(cmd: Cmd) -> Command {
+        Command::Compute(cmd)
+    }
+
+    /// A flavor command's reply: the flavor it leaves behind.
+    fn flavor(cmd: flavors::Cmd) -> super::Ask<Flavor> {
+        super::Ask::new(c(Cmd::Flavor(cmd)), |reply| match reply {
+            R::Compute(Reply::Flavor(flavors::Reply::Flavor(f))) => Ok(*f),
+            other => Err(Box::new(other)),
+        })
+    }
+
+    /// Creates a flavor.
+    pub fn create_flavor(f: Flavor) -> super::Ask<Flavor> {
+        flavor(flavors::Cmd::Create(Box::new(f)))
+    }
+
+    /// Changes a flavor (description, extra specs, access); answers the flavor as it now is.
+    /// `cmd` must not be `Create` or `Delete`, whose replies differ.
+    pub fn change_flavor(cmd: flavors::Cmd) -> super::Ask<Flavor> {
+        debug_assert!(!matches!(cmd, flavors::Cmd::Create(_) | flavors::Cmd::Delete { .. }), "create_flavor or a plain command instead");
+        flavor(cmd)
+    }
+
+    asks! {
+        /// Creates a server group.
+        create_group(id: Uuid, name: String, policy: GroupPolicy, max_server_per_host: Option<u32>) -> ServerGroup =
+            c(Cmd::Group(groups::Cmd::Create { id, name, policy, max_server_per_host })), R::Compute(Reply::Group(groups::Reply::Group(g))) => *g;
+        /// Creates (or imports) a keypair; answers it, with the private key if one was made.
+        create_keypair(user: Option<Uuid>, name: String, public_key: String, fingerprint: String, kind: KeyType) -> Keypair =
+            c(Cmd::Keypair(keypairs::Cmd::Create { user, name, public_key, fingerprint, kind })), R::Compute(Reply::Keypair(keypairs::Reply::Keypair(k))) => *k;
+        /// Sets a project's quota limits; answers every limit now in force.
+        set_quota(project: Uuid, limits: BTreeMap<Resource, i64>, force: bool) -> BTreeMap<Resource, i64> =
+            c(Cmd::Quota(quotas::Cmd::Set { project, limits, force })), R::Compute(Reply::Quota(quotas::Reply::Limits(l))) => l;
+        /// Boots servers; answers their ids and reservation id.
+        create_servers(spec: CreateSpec) -> (Vec<Uuid>, String) =
+            c(Cmd::Server(servers::Cmd::Create(Box::new(spec)))), R::Compute(Reply::Server(servers::Reply::Created { ids, reservation_id })) => (ids, reservation_id);
+        /// Sets a server's metadata items; answers all its metadata.
+        set_metadata(id: Uuid, items: BTreeMap<String, String>, replace: bool) -> BTreeMap<String, String> =
+            c(Cmd::Server(servers::Cmd::SetMetadata { id, items, replace })), R::Compute(Reply::Server(servers::Reply::Metadata(m))) => m;
+        /// Replaces a server's tags; answers them.
+        set_tags(id: Uuid, tags: Vec<String>) -> Vec<String> =
+            c(Cmd::Server(servers::Cmd::SetTags { id, tags })), R::Compute(Reply::Server(servers::Reply::Tags(t))) => t;
+    }
+}
+
+/// Placement commands with a reply.
+pub mod placement {
+    use crate::ids::Uuid;
+    use crate::placement::{Cmd, InventoryInput, Reply};
+    use crate::{Command, Reply as R};
+
+    asks! {
+        /// Replaces a provider's inventories; answers its new generation.
+        set_inventories(uuid: Uuid, generation: u64, inventories: Vec<InventoryInput>) -> u64 =
+            Command::Placement(Cmd::SetInventories { uuid, generation, inventories }), R::Placement(Reply::Generation(g)) => g;
+    }
+}
+
+/// Health commands with a reply.
+pub mod health {
+    use crate::health::{Cmd, Kind, Reply, State};
+    use crate::{Command, Reply as R};
+
+    asks! {
+        /// Sets a component's own state; answers the hosts whose effective state changed.
+        set(kind: Kind, name: String, state: State) -> Vec<String> = Command::Health(Cmd::Set { kind, name, state }), R::Health(Reply::Changed { hosts }) => hosts;
+    }
+}
