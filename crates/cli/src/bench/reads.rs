@@ -1,9 +1,10 @@
 //! `orrery bench reads`: how fast a live cloud serves a mixed load of reads and writes when reads
-//! go through the kernel actor and when they run on the snapshot it publishes. For each read
-//! mode it starts its own `orrery up --read-mode MODE`, boots the servers, waits for them to be
-//! active, then runs one fixed-length phase per write share from many connections at once.
+//! go through the kernel actor and when they run on the snapshot it publishes. It boots the
+//! servers once (reads through the actor) and waits for them to be active; then, for each read
+//! mode, it starts `orrery up --read-mode MODE` on its own copy of that data directory and runs
+//! one fixed-length phase per write share from many connections at once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,13 +80,13 @@ impl Latencies {
         self.0.extend(other.0);
     }
 
-    /// The `q` quantile in milliseconds (the lists are sorted first by [`Latencies::sort`]).
-    fn ms(&self, q: f64) -> f64 {
+    /// The `q` quantile in milliseconds, or "-" if there were none (sort the list first).
+    fn ms(&self, q: f64) -> String {
         if self.0.is_empty() {
-            return f64::NAN;
+            return "-".into();
         }
         let i = ((self.0.len() - 1) as f64 * q).round() as usize;
-        f64::from(self.0[i]) / 1e3
+        format!("{:.2}ms", f64::from(self.0[i]) / 1e3)
     }
 
     fn sort(&mut self) {
@@ -116,9 +117,11 @@ pub async fn run(a: ReadsArgs) -> Result<(), String> {
         return Err("--seconds and --concurrency must be positive".into());
     }
     let root = a.data_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("orrery-bench-reads-{}", std::process::id())));
+    let booted = root.join("booted");
+    boot_once(&a, &booted).await?;
     let mut rows = Vec::new();
     for &mode in &a.read_mode {
-        rows.extend(one_mode(&a, mode, &root.join(mode.as_str())).await?);
+        rows.extend(one_mode(&a, mode, &booted, &root.join(mode.as_str())).await?);
     }
     if a.data_dir.is_none() {
         let _ = std::fs::remove_dir_all(&root);
@@ -127,19 +130,36 @@ pub async fn run(a: ReadsArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Starts a cloud in `mode`, boots the servers and runs every phase on it.
-async fn one_mode(a: &ReadsArgs, mode: ReadMode, dir: &std::path::Path) -> Result<Vec<Row>, String> {
+/// Boots the servers on a cloud in `dir` and stops it once none is building.
+async fn boot_once(a: &ReadsArgs, dir: &Path) -> Result<(), String> {
     fresh_dir(dir)?;
     let topo = write_topology(dir, a.hosts)?;
     let client = http_client(a.concurrency);
-    let server = start_server(dir, &topo, &["--read-mode", mode.as_str()]).await?;
+    let server = start_server(dir, &topo, &[]).await?;
     let token = admin_token(&client, &server.base, &dir.join("data")).await?;
     unlimited_quota(&client, &server.base, &token).await?;
     let image = image_id(&client, &server.base, &token).await?;
     let boot = boot_servers(&client, &server.base, &token, &image, a.servers, a.concurrency).await?;
     wait_active(&client, &server.base, &token).await?;
+    println!("{} servers on {} hosts booted in {:.1} s", a.servers, a.hosts, boot.as_secs_f64());
+    // Killed, not stopped: the restarts below replay the journal, as after a crash.
+    drop(server);
+    Ok(())
+}
+
+/// Starts a cloud in `mode` on a copy of the booted one and runs every phase on it.
+async fn one_mode(a: &ReadsArgs, mode: ReadMode, booted: &Path, dir: &Path) -> Result<Vec<Row>, String> {
+    fresh_dir(dir)?;
+    copy_tree(&booted.join("data"), &dir.join("data"))?;
+    let _ = std::fs::remove_file(dir.join("data").join("endpoint"));
+    let topo = write_topology(dir, a.hosts)?;
+    let client = http_client(a.concurrency);
+    let t0 = Instant::now();
+    let server = start_server(dir, &topo, &["--read-mode", mode.as_str()]).await?;
+    let token = admin_token(&client, &server.base, &dir.join("data")).await?;
+    let image = image_id(&client, &server.base, &token).await?;
     let ids = server_ids(&client, &server.base, &token).await?;
-    println!("{}: {} servers on {} hosts booted in {:.1} s", mode.as_str(), ids.len(), a.hosts, boot.as_secs_f64());
+    println!("{}: restarted on {} servers in {:.1} s", mode.as_str(), ids.len(), t0.elapsed().as_secs_f64());
     let load = Arc::new(Load { client, base: server.base.clone(), token, image, ids, write: a.write });
     let mut rows = Vec::new();
     for &pct in &a.writes {
@@ -149,6 +169,21 @@ async fn one_mode(a: &ReadsArgs, mode: ReadMode, dir: &std::path::Path) -> Resul
     }
     report_memory(&server);
     Ok(rows)
+}
+
+/// Copies the directory tree `from` to `to`.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for entry in std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| format!("{}: {e}", from.display()))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().map_err(|e| format!("{}: {e}", src.display()))?.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst).map_err(|e| format!("cannot copy {} to {}: {e}", src.display(), dst.display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn report_memory(server: &Server) {
@@ -309,7 +344,7 @@ const HEADER: &str = "mode      writes   reads/s  writes/s  read p50  read p99  
 
 fn print_row(r: &Row) {
     println!(
-        "  {:<8} {:>5.1} % {:>9.0} {:>9.0} {:>7.2}ms {:>7.2}ms {:>8.2}ms {:>8.2}ms",
+        "  {:<8} {:>5.1} % {:>9.0} {:>9.0} {:>9} {:>9} {:>10} {:>10}",
         r.mode.as_str(),
         r.write_pct,
         r.reads.per_sec(r.took),
