@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
-pub use cloud::{Cloud, Msg};
+pub use cloud::{Cloud, Msg, Published, ReadMode};
 pub use error::{ApiError, Service};
 pub use metrics::Metrics;
 

@@ -1,5 +1,9 @@
 //! `orrery bench`: the measurements behind docs/benchmarks.md. `bench api` starts a real
-//! `orrery up` process on a generated topology and drives it over HTTP like a client would.
+//! `orrery up` process on a generated topology and drives it over HTTP like a client would;
+//! `bench reads` (in [`reads`]) does the same with a mixed load of reads and writes, once per
+//! read mode.
+
+mod reads;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +27,10 @@ pub enum BenchCmd {
     /// The simulator's wall time, peak memory and kernel events per second on large scenarios.
     #[command(after_help = crate::sim::BENCH_EXAMPLES)]
     Sim(crate::sim::BenchSimArgs),
+    /// Reads and writes per second and their latencies under a mixed load, with reads served
+    /// through the kernel actor and from published snapshots.
+    #[command(after_help = reads::EXAMPLES)]
+    Reads(reads::ReadsArgs),
 }
 
 /// Options of `bench api`.
@@ -49,6 +57,7 @@ pub async fn run(cmd: BenchCmd) -> Result<(), String> {
     match cmd {
         BenchCmd::Api(a) => api(a).await,
         BenchCmd::Sim(a) => crate::sim::bench(a).await,
+        BenchCmd::Reads(a) => reads::run(a).await,
     }
 }
 
@@ -67,12 +76,11 @@ impl Drop for Server {
 
 async fn api(a: ApiArgs) -> Result<(), String> {
     let tmp = a.data_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("orrery-bench-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    fresh_dir(&tmp)?;
     let topo = write_topology(&tmp, a.hosts)?;
-    let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(a.concurrency).build_http();
+    let client = http_client(a.concurrency);
     let t0 = Instant::now();
-    let server = start_server(&tmp, &topo).await?;
+    let server = start_server(&tmp, &topo, &[]).await?;
     let startup = t0.elapsed();
     println!("startup to serving ({} hosts): {:.0} ms", a.hosts, startup.as_secs_f64() * 1e3);
     let token = admin_token(&client, &server.base, &tmp.join("data")).await?;
@@ -99,6 +107,17 @@ async fn api(a: ApiArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Empties `dir`, creating it if needed.
+fn fresh_dir(dir: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// A keep-alive client pooling up to `concurrency` connections.
+fn http_client(concurrency: usize) -> HttpClient {
+    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(concurrency).build_http()
+}
+
 fn write_topology(dir: &Path, hosts: u32) -> Result<PathBuf, String> {
     let per_rack = 20.min(hosts.max(1));
     let racks = hosts.div_ceil(per_rack);
@@ -115,7 +134,8 @@ fn write_topology(dir: &Path, hosts: u32) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-async fn start_server(dir: &Path, topo: &Path) -> Result<Server, String> {
+/// Starts `orrery up` on `dir/data` with `topo` and the `extra` arguments, and waits until it serves.
+async fn start_server(dir: &Path, topo: &Path, extra: &[&str]) -> Result<Server, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the orrery binary: {e}"))?;
     let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
     let child = Command::new(exe)
@@ -123,6 +143,7 @@ async fn start_server(dir: &Path, topo: &Path) -> Result<Server, String> {
         .arg(dir.join("data"))
         .arg("--topology")
         .arg(topo)
+        .args(extra)
         .env("ORRERY_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(log)

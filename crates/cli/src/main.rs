@@ -72,6 +72,11 @@ struct UpArgs {
     /// Journal entries between snapshots.
     #[arg(long, default_value_t = 50_000)]
     snapshot_every: u64,
+    /// Developer option: how reads reach the state. `actor` runs each read in the kernel
+    /// actor between batches; `snapshot` runs it in the request's task on a copy the actor
+    /// publishes after each commit. Both keep read-your-writes; see docs/benchmarks.md.
+    #[arg(long, default_value = "actor", value_name = "actor|snapshot")]
+    read_mode: orrery_api::ReadMode,
 }
 
 /// `$XDG_DATA_HOME/orrery`, or `~/.local/share/orrery`.
@@ -106,6 +111,7 @@ fn main() -> ExitCode {
                 time_scale: a.time_scale,
                 driver: a.driver,
                 snapshot_every: a.snapshot_every,
+                read_mode: a.read_mode,
             }))
             .map_err(|e| e.to_string()),
         Cmd::Sim(a) => rt.block_on(sim::run(a)),

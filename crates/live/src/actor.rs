@@ -3,6 +3,10 @@
 //! batch), answers the writers, then runs the batch's reads. Nobody hears of a write, or sees
 //! its effects, before it is durable.
 //!
+//! In [`ReadMode::Snapshot`](orrery_api::ReadMode) the actor also publishes a copy of the state
+//! after each commit that changed something, before it answers anyone, so a read served from the
+//! copy never sees a write before it is durable, and a client answered for a write sees it next.
+//!
 //! The actor is also the shell of the driver seam: it hands the kernel's effects to its
 //! [`Driver`] only after the commit, and applies what the driver observed as journaled
 //! commands (`Command::Observe`), each at its own time, before later requests.
@@ -15,13 +19,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use orrery_api::cloud::ReadFn;
-use orrery_api::{Metrics, Msg};
+use orrery_api::{Metrics, Msg, Published};
 use orrery_kernel::driver::{Driver, Observation};
 use orrery_kernel::health::State;
 use orrery_kernel::{Auth, Command, Event, Kernel, Reply, Request, Result as KResult, Time};
 use orrery_store::{Entry, Journal, Snapshots};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::clock::Clock;
 
@@ -51,6 +55,9 @@ pub struct Actor {
     pub driver: Box<dyn Driver>,
     /// Where commit latencies and batch sizes go; share it with the HTTP layer's `AppState`.
     pub metrics: Arc<Metrics>,
+    /// Where to publish the durable state for reads that skip the actor
+    /// ([`ReadMode::Snapshot`](orrery_api::ReadMode)); `None` serves every read here.
+    pub published: Option<Arc<Published>>,
 }
 
 /// A running actor: its thread and the way to stop it.
@@ -117,19 +124,28 @@ fn first_batch(first: Msg, rx: &mut mpsc::Receiver<Msg>) -> Vec<Msg> {
 impl Actor {
     fn tick(&mut self) {
         let now = self.clock.now().max(self.kernel.now());
+        let timers_due = self.timers_due(now);
         let mut entries = Vec::new();
         self.observe_due(now, &mut entries);
         self.kernel.advance(now);
         self.commit(&entries);
         self.hand_effects();
+        self.publish(timers_due || !entries.is_empty());
     }
 
-    /// Applies a batch: writes first, one journal commit, replies, then reads.
+    /// Whether advancing to `now` fires a timer, that is changes the state.
+    fn timers_due(&self, now: Time) -> bool {
+        self.kernel.next_timer().is_some_and(|at| at <= now)
+    }
+
+    /// Applies a batch: writes first, one journal commit, publication of the state (in
+    /// snapshot mode), replies, then the reads sent to the actor.
     pub fn process(&mut self, batch: Vec<Msg>) {
         if batch.is_empty() {
             return;
         }
         let now = self.clock.now().max(self.kernel.now());
+        let timers_due = self.timers_due(now);
         let mut entries = Vec::new();
         self.observe_due(now, &mut entries);
         self.kernel.advance(now);
@@ -146,6 +162,7 @@ impl Actor {
         }
         self.commit(&entries);
         self.hand_effects();
+        self.publish(timers_due || !entries.is_empty());
         for (tx, res) in replies {
             let _ = tx.send(res);
         }
@@ -178,10 +195,29 @@ impl Actor {
     /// play the data plane themselves.
     pub fn observe(&mut self, at: Time, obs: Observation) -> KResult<Reply> {
         let mut entries = Vec::new();
-        let res = self.apply_one(at.max(self.kernel.now()), Request { auth: Auth::System, command: Command::Observe(obs) }, &mut entries);
+        let at = at.max(self.kernel.now());
+        let timers_due = self.timers_due(at);
+        let res = self.apply_one(at, Request { auth: Auth::System, command: Command::Observe(obs) }, &mut entries);
         self.commit(&entries);
         self.hand_effects();
+        self.publish(timers_due || !entries.is_empty());
         res
+    }
+
+    /// In snapshot mode, makes the durable state visible to reads: a new copy if `changed`,
+    /// otherwise only the new time. Call it after the commit and before any reply.
+    fn publish(&mut self, changed: bool) {
+        let Some(published) = &self.published else { return };
+        if !changed {
+            published.advance(self.kernel.now());
+            return;
+        }
+        let started = Instant::now();
+        let copy = Arc::new(self.kernel.clone());
+        let cloned = started.elapsed();
+        // The previous copy is freed here unless a read still holds it.
+        drop(published.publish(copy));
+        debug!(clone_us = cloned.as_micros() as u64, total_us = started.elapsed().as_micros() as u64, "state published");
     }
 
     /// Makes `entries` durable. Fail-stop: if the journal refuses them, the state holds writes

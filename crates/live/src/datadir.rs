@@ -83,7 +83,10 @@ clouds:\n  orrery:\n    auth:\n      auth_url: {base_url}/identity\n      userna
 
     /// Writes the endpoint file other commands read to reach this cloud.
     pub fn write_endpoint(&self, base_url: &str) -> Result<(), DataDirError> {
-        fs::write(self.endpoint_path(), format!("{base_url}\n")).map_err(io(&self.endpoint_path()))
+        // Written aside and renamed, so a command polling for the file never reads it half-written.
+        let tmp = self.path().join("endpoint.tmp");
+        fs::write(&tmp, format!("{base_url}\n")).map_err(io(&tmp))?;
+        fs::rename(&tmp, self.endpoint_path()).map_err(io(&self.endpoint_path()))
     }
 
     /// Removes the endpoint file on a clean stop.

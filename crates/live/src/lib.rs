@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use orrery_api::{AppState, Cloud, Metrics, Service, Site};
+use orrery_api::{AppState, Cloud, Metrics, Published, ReadMode, Service, Site};
 use orrery_kernel::driver::Modelled;
 use orrery_kernel::{Auth, Command, Request, TopologySpec};
 use orrery_store::{recover, DirSnapshots, SqliteJournal};
@@ -38,6 +38,8 @@ pub struct UpOptions {
     pub driver: String,
     /// Journal entries between snapshots.
     pub snapshot_every: u64,
+    /// How reads reach the state: through the actor (the default) or from published copies.
+    pub read_mode: ReadMode,
 }
 
 /// Why `orrery up` could not run.
@@ -96,6 +98,7 @@ pub async fn serve(opts: UpOptions, shutdown: impl Future<Output = ()> + Send + 
     let snapshot_every = opts.snapshot_every.max(1);
     let driver = Box::new(Modelled::resuming(&kernel));
     let metrics = Arc::new(Metrics::new());
+    let published = (opts.read_mode == ReadMode::Snapshot).then(|| Arc::new(Published::new(Arc::new(kernel.clone()))));
     let actor = Actor {
         kernel,
         journal: Box::new(journal),
@@ -106,10 +109,14 @@ pub async fn serve(opts: UpOptions, shutdown: impl Future<Output = ()> + Send + 
         last_snapshot: seq,
         driver,
         metrics: metrics.clone(),
+        published: published.clone(),
     };
     let (tx, rx) = mpsc::channel(65_536);
     let handle = actor::spawn(actor, rx);
-    let cloud = Cloud::new(tx);
+    let cloud = match published {
+        Some(p) => Cloud::reading_from(tx, p),
+        None => Cloud::new(tx),
+    };
     let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|source| UpError::Bind { addr: opts.listen, source })?;
     let addr = listener.local_addr().map_err(|source| UpError::Bind { addr: opts.listen, source })?;
     if let Some(spec) = topology {
@@ -121,6 +128,9 @@ pub async fn serve(opts: UpOptions, shutdown: impl Future<Output = ()> + Send + 
     let hosts = cloud.read(Service::Compute, |k, _| k.topology().hosts.len()).await.unwrap_or(0);
     let app = orrery_api::router(AppState { cloud, site: site.clone(), metrics });
     println!("orrery is serving {} at {} ({hosts} hosts, ready in {} ms)", site.region, site.base_url, started.elapsed().as_millis());
+    if opts.read_mode != ReadMode::Actor {
+        info!(read_mode = opts.read_mode.as_str(), "reads are served from the state the kernel actor publishes after each commit");
+    }
     println!("  clouds.yaml: {}", dir.clouds_yaml_path().display());
     println!("  try: OS_CLIENT_CONFIG_FILE={} openstack --os-cloud orrery server list", dir.clouds_yaml_path().display());
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;

@@ -22,6 +22,7 @@ fn a_panicking_read_does_not_stop_the_actor() {
         last_snapshot: 0,
         driver: Box::new(orrery_kernel::driver::Modelled::new()),
         metrics: Default::default(),
+        published: None,
     };
     let (tx, mut rx) = oneshot::channel::<u8>();
     let (tx2, mut rx2) = oneshot::channel::<bool>();

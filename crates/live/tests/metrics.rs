@@ -194,6 +194,7 @@ async fn metrics_count_requests_commits_hosts_and_servers() {
         time_scale: 1.0,
         driver: "sim".into(),
         snapshot_every: 50_000,
+        read_mode: Default::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let cloud = tokio::spawn(orrery_live::serve(opts, async {

@@ -89,6 +89,7 @@ fn live_actor(dir: &Path) -> Actor {
         last_snapshot: 0,
         driver: Box::new(orrery_kernel::driver::Silent),
         metrics: Default::default(),
+        published: None,
     }
 }
 

@@ -41,6 +41,7 @@ fn actor(dir: &Path, snapshot_every: u64) -> Actor {
         last_snapshot: seq,
         driver,
         metrics: Default::default(),
+        published: None,
     }
 }
 

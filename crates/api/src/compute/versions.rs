@@ -177,8 +177,8 @@ where
 {
     let res = state
         .cloud
-        .read(service, move |k, _now| {
-            let caller = k.caller(&auth)?;
+        .read(service, move |k, now| {
+            let caller = k.identity().resolve(&auth, now)?;
             f(k, &caller)
         })
         .await?;
