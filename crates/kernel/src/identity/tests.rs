@@ -434,5 +434,5 @@ fn typed_replies() {
     assert_eq!(again.unwrap_err().code, "identity.conflict");
     let (_, typed) = crate::ask::identity::create_project(created).into_parts();
     let err = typed.take(crate::Reply::Done).unwrap_err();
-    assert_eq!((err.kind, err.code.as_ref()), (crate::ErrorKind::Internal, "orrery.internal"));
+    assert_eq!((err.kind, err.code), (crate::ErrorKind::Internal, "orrery.internal"));
 }
