@@ -116,6 +116,67 @@ pub enum Timer {
     Compute(compute::Timer),
 }
 
+/// A read-only window on every service's state at one instant. Cheap to copy: it is only
+/// references.
+#[derive(Clone, Copy)]
+pub struct Reader<'a> {
+    /// The kernel's current time.
+    pub now: Time,
+    /// The policies and durations in force.
+    pub spec: &'a TopologySpec,
+    /// The physical model.
+    pub topology: &'a topology::Topology,
+    /// Every failure domain's state.
+    pub health: &'a health::Health,
+    /// Identity state.
+    pub identity: &'a identity::Identity,
+    /// Placement state.
+    pub placement: &'a placement::Placement,
+    /// Compute state.
+    pub compute: &'a compute::Compute,
+    /// The image catalog.
+    pub images: &'a image::Images,
+}
+
+impl<'a> Reader<'a> {
+    /// The kernel's current time.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// The policies and durations in force.
+    pub fn policy(&self) -> &'a TopologySpec {
+        self.spec
+    }
+}
+
+/// Anything that can lend a [`Reader`] for `'a`: the kernel, a service's context, a reader.
+pub trait Read<'a> {
+    /// The read-only window.
+    fn read(self) -> Reader<'a>;
+}
+
+impl<'a> Read<'a> for Reader<'a> {
+    fn read(self) -> Reader<'a> {
+        self
+    }
+}
+
+impl<'a> Read<'a> for &'a Kernel {
+    fn read(self) -> Reader<'a> {
+        Reader {
+            now: self.now,
+            spec: self.policy(),
+            topology: &self.topology,
+            health: &self.health,
+            identity: &self.identity,
+            placement: &self.placement,
+            compute: &self.compute,
+            images: &self.images,
+        }
+    }
+}
+
 /// The whole cloud.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Kernel {

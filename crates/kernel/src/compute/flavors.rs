@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::compute::Cx;
 use crate::ids::Uuid;
 use crate::placement::{self, Resources, NUM_CLASSES};
-use crate::ports::Read;
 use crate::topology::Ratio;
+use crate::Read;
 use crate::{Caller, Error, Result};
 
 /// A flavor.

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::compute::quotas::{Resource, Usage};
 use crate::compute::Cx;
 use crate::ids::Uuid;
-use crate::ports::Read;
 use crate::scheduler::{GroupPlacement, GroupPolicy};
 use crate::topology::HostIdx;
+use crate::Read;
 use crate::{Caller, Error, Result};
 
 /// A server group.

@@ -27,9 +27,9 @@ use super::{flavors, groups};
 use crate::compute::Cx;
 use crate::health::{Change, State};
 use crate::ids::Uuid;
-use crate::ports::Read;
 use crate::scheduler::Request as SchedRequest;
 use crate::topology::{Evacuation, HostIdx, Role};
+use crate::Read;
 use crate::{Caller, Error, Event, Result};
 
 /// Host commands. Legal only for admins and the kernel's own shell ([`crate::Auth::System`]).

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::compute::quotas::Resource;
 use crate::compute::Cx;
 use crate::ids::Uuid;
-use crate::ports::Read;
+use crate::Read;
 use crate::{Caller, Error, Result, Time};
 
 /// The kind of a keypair (`type` in the API from microversion 2.2).

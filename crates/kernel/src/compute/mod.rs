@@ -20,12 +20,13 @@ use crate::health::Health;
 use crate::identity::Identity;
 use crate::ids::Uuid;
 use crate::image::Images;
-use crate::ports::{Core, Read, Reader};
+use crate::ports::Core;
 use crate::rng::Rng;
 use crate::scheduler::{self, NoValidHost};
 use crate::timer::TimerKey;
 use crate::topology::{HostIdx, Topology, TopologySpec};
 use crate::{placement, Caller, Dur, Error, Outbox, Result, Time};
+use crate::{Read, Reader};
 
 /// Nova's 403 naming the policy `what` (`os_compute_api:{what}`) the caller lacks.
 pub(crate) fn forbidden(what: &str) -> Error {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compute::Cx;
 use crate::ids::Uuid;
-use crate::ports::Read;
+use crate::Read;
 use crate::{Caller, Error, Result};
 
 /// A quota-limited resource of the compute API.

@@ -18,10 +18,10 @@ use crate::compute::{flavors, groups};
 use crate::driver::Work;
 use crate::ids::Uuid;
 use crate::placement::Resources;
-use crate::ports::Read;
 use crate::scheduler::Request as SchedRequest;
 use crate::time::Dur;
 use crate::topology::HostIdx;
+use crate::Read;
 use crate::{Caller, Effect, Error, Result};
 
 /// What a server action asks for.

@@ -24,9 +24,9 @@ use crate::compute::{flavors, groups, keypairs};
 use crate::ids::Uuid;
 use crate::image::Image;
 use crate::placement::Resources;
-use crate::ports::Read;
 use crate::scheduler::Request as SchedRequest;
 use crate::topology::{HostIdx, Role};
+use crate::Read;
 use crate::{Caller, Error, Event, Result};
 
 /// The fault Nova records when the scheduler finds no host.

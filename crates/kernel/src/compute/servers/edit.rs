@@ -10,7 +10,7 @@ use super::model::VmState;
 use crate::compute::quotas::Resource;
 use crate::compute::Cx;
 use crate::ids::Uuid;
-use crate::ports::Read;
+use crate::Read;
 use crate::{Caller, Error, Result};
 
 /// Most tags one server may carry.

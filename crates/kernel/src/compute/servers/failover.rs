@@ -6,9 +6,9 @@ use super::lifecycle::{await_driver, finish_event, supersede};
 use super::model::{Down, EventKind, Fault, PowerState, Step, TaskState, VmState};
 use crate::compute::Cx;
 use crate::ids::Uuid;
-use crate::ports::Read;
 use crate::topology::HostIdx;
 use crate::Event;
+use crate::Read;
 
 /// Whether host `h` is effectively down.
 pub(crate) fn is_down<'k>(k: impl Read<'k>, h: HostIdx) -> bool {

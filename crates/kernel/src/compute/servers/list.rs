@@ -8,8 +8,8 @@ use std::cmp::Ordering;
 
 use super::{Server, Status};
 use crate::ids::Uuid;
-use crate::ports::Read;
 use crate::topology::HostIdx;
+use crate::Read;
 use crate::{Error, Result, Time};
 
 /// Nova's `max_limit`: the most servers one page holds.

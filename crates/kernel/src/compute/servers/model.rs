@@ -11,8 +11,8 @@ use crate::compute::flavors::Flavor;
 use crate::compute::quotas::Usage;
 use crate::driver::Operation;
 use crate::ids::Uuid;
-use crate::ports::Read;
 use crate::topology::HostIdx;
+use crate::Read;
 use crate::{Caller, Error, Result, Time};
 
 /// Nova's `vm_state`: the state a user expects the server to be in.
