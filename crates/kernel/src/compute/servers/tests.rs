@@ -60,7 +60,7 @@ fn spec(k: &Kernel, id: Uuid, flavor: &str) -> CreateSpec {
         ids: vec![id],
         min_count: 1,
         request_id: Uuid(id.0 + 1),
-        name: format!("vm-{}", id.0),
+        name: format!("vm-{}", { id.0 }),
         flavor: flavor.into(),
         image: image(k),
         ..Default::default()
