@@ -33,18 +33,25 @@ pub enum BenchCmd {
     Reads(reads::ReadsArgs),
 }
 
+/// The cloud a live benchmark drives: its size and how many clients drive it.
+#[derive(clap::Args)]
+pub struct CloudArgs {
+    /// Compute hosts in the generated topology (20 per rack, 2 zones).
+    #[arg(long, default_value_t = 1000)]
+    pub hosts: u32,
+    /// Servers to boot.
+    #[arg(long, default_value_t = 10_000)]
+    pub servers: u32,
+    /// Concurrent client connections.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+}
+
 /// Options of `bench api`.
 #[derive(clap::Args)]
 pub struct ApiArgs {
-    /// Compute hosts in the generated topology (20 per rack, 2 zones).
-    #[arg(long, default_value_t = 1000)]
-    hosts: u32,
-    /// Servers to create.
-    #[arg(long, default_value_t = 10_000)]
-    servers: u32,
-    /// Concurrent client connections.
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
+    #[command(flatten)]
+    cloud: CloudArgs,
     /// Keep the data directory here instead of a temporary one.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -77,22 +84,22 @@ impl Drop for Server {
 async fn api(a: ApiArgs) -> Result<(), String> {
     let tmp = a.data_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("orrery-bench-{}", std::process::id())));
     fresh_dir(&tmp)?;
-    let topo = write_topology(&tmp, a.hosts)?;
-    let client = http_client(a.concurrency);
+    let topo = write_topology(&tmp, a.cloud.hosts)?;
+    let client = http_client(a.cloud.concurrency);
     let t0 = Instant::now();
     let server = start_server(&tmp, &topo, &[]).await?;
     let startup = t0.elapsed();
-    println!("startup to serving ({} hosts): {:.0} ms", a.hosts, startup.as_secs_f64() * 1e3);
+    println!("startup to serving ({} hosts): {:.0} ms", a.cloud.hosts, startup.as_secs_f64() * 1e3);
     let token = admin_token(&client, &server.base, &tmp.join("data")).await?;
     unlimited_quota(&client, &server.base, &token).await?;
     let image = image_id(&client, &server.base, &token).await?;
-    let boot = boot_servers(&client, &server.base, &token, &image, a.servers, a.concurrency).await?;
+    let boot = boot_servers(&client, &server.base, &token, &image, a.cloud.servers, a.cloud.concurrency).await?;
     println!(
         "boots: {} servers in {:.2} s = {:.0} servers/s (concurrency {})",
-        a.servers,
+        a.cloud.servers,
         boot.as_secs_f64(),
-        f64::from(a.servers) / boot.as_secs_f64(),
-        a.concurrency
+        f64::from(a.cloud.servers) / boot.as_secs_f64(),
+        a.cloud.concurrency
     );
     for round in 0..3 {
         let (n, pages, took) = list_detail(&client, &server.base, &token).await?;

@@ -23,15 +23,8 @@ pub const EXAMPLES: &str = "Examples:
 /// Options of `bench reads`.
 #[derive(clap::Args)]
 pub struct ReadsArgs {
-    /// Compute hosts in the generated topology (20 per rack, 2 zones).
-    #[arg(long, default_value_t = 1000)]
-    hosts: u32,
-    /// Servers to boot before the mixed load.
-    #[arg(long, default_value_t = 10_000)]
-    servers: u32,
-    /// Concurrent client connections.
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
+    #[command(flatten)]
+    cloud: super::CloudArgs,
     /// Shares of writes in the load, in percent; each is one phase on the same cloud.
     #[arg(long, value_delimiter = ',', default_value = "10,1")]
     writes: Vec<f64>,
@@ -113,7 +106,7 @@ pub async fn run(a: ReadsArgs) -> Result<(), String> {
     if a.writes.iter().any(|w| !(0.0..=100.0).contains(w)) {
         return Err(format!("--writes takes percentages between 0 and 100, not {:?}", a.writes));
     }
-    if !(a.seconds.is_finite() && a.seconds > 0.0) || a.concurrency == 0 {
+    if !(a.seconds.is_finite() && a.seconds > 0.0) || a.cloud.concurrency == 0 {
         return Err("--seconds and --concurrency must be positive".into());
     }
     let root = a.data_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("orrery-bench-reads-{}", std::process::id())));
@@ -133,15 +126,15 @@ pub async fn run(a: ReadsArgs) -> Result<(), String> {
 /// Boots the servers on a cloud in `dir` and stops it once none is building.
 async fn boot_once(a: &ReadsArgs, dir: &Path) -> Result<(), String> {
     fresh_dir(dir)?;
-    let topo = write_topology(dir, a.hosts)?;
-    let client = http_client(a.concurrency);
+    let topo = write_topology(dir, a.cloud.hosts)?;
+    let client = http_client(a.cloud.concurrency);
     let server = start_server(dir, &topo, &[]).await?;
     let token = admin_token(&client, &server.base, &dir.join("data")).await?;
     unlimited_quota(&client, &server.base, &token).await?;
     let image = image_id(&client, &server.base, &token).await?;
-    let boot = boot_servers(&client, &server.base, &token, &image, a.servers, a.concurrency).await?;
+    let boot = boot_servers(&client, &server.base, &token, &image, a.cloud.servers, a.cloud.concurrency).await?;
     wait_active(&client, &server.base, &token).await?;
-    println!("{} servers on {} hosts booted in {:.1} s", a.servers, a.hosts, boot.as_secs_f64());
+    println!("{} servers on {} hosts booted in {:.1} s", a.cloud.servers, a.cloud.hosts, boot.as_secs_f64());
     // Killed, not stopped: the restarts below replay the journal, as after a crash.
     drop(server);
     Ok(())
@@ -152,8 +145,8 @@ async fn one_mode(a: &ReadsArgs, mode: ReadMode, booted: &Path, dir: &Path) -> R
     fresh_dir(dir)?;
     copy_tree(&booted.join("data"), &dir.join("data"))?;
     let _ = std::fs::remove_file(dir.join("data").join("endpoint"));
-    let topo = write_topology(dir, a.hosts)?;
-    let client = http_client(a.concurrency);
+    let topo = write_topology(dir, a.cloud.hosts)?;
+    let client = http_client(a.cloud.concurrency);
     let t0 = Instant::now();
     let server = start_server(dir, &topo, &["--read-mode", mode.as_str()]).await?;
     let token = admin_token(&client, &server.base, &dir.join("data")).await?;
@@ -163,7 +156,7 @@ async fn one_mode(a: &ReadsArgs, mode: ReadMode, booted: &Path, dir: &Path) -> R
     let load = Arc::new(Load { client, base: server.base.clone(), token, image, ids, write: a.write });
     let mut rows = Vec::new();
     for &pct in &a.writes {
-        let row = phase(&load, mode, pct, a.concurrency, Duration::from_secs_f64(a.seconds)).await?;
+        let row = phase(&load, mode, pct, a.cloud.concurrency, Duration::from_secs_f64(a.seconds)).await?;
         print_row(&row);
         rows.push(row);
     }
@@ -361,7 +354,7 @@ fn print_table(a: &ReadsArgs, rows: &[Row]) {
         WriteKind::Metadata => "metadata set",
         WriteKind::Create => "server create",
     };
-    println!("\n{} hosts, {} servers, {} connections, {} s per phase, writes are {write}:", a.hosts, a.servers, a.concurrency, a.seconds);
+    println!("\n{} hosts, {} servers, {} connections, {} s per phase, writes are {write}:", a.cloud.hosts, a.cloud.servers, a.cloud.concurrency, a.seconds);
     println!("  {HEADER}");
     for r in rows {
         print_row(r);
