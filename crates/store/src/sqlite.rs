@@ -17,6 +17,9 @@ impl SqliteJournal {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Appends touch only the rightmost pages and replay reads once in order: a 256 KiB page
+        // cache does as well as SQLite's default 2 MiB, which a 100,000-server cloud kept full.
+        conn.pragma_update(None, "cache_size", -256)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, request TEXT NOT NULL);",
