@@ -4,10 +4,12 @@ counters against requests made here."""
 
 from __future__ import annotations
 
+import os
 import re
 import urllib.error
 import urllib.request
 
+import pytest
 from conftest import Orrery, Osc
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (\S+)$')
@@ -62,3 +64,16 @@ def test_requests_are_counted_with_a_request_id(cloud: Orrery):
     _, after = scrape(cloud)
     series = 'orrery_http_requests_total{service="compute",status="401"}'
     assert after.get(series, 0) - before.get(series, 0) >= 1
+
+
+def test_the_server_runs_with_glibcs_allocator_tuned(cloud: Orrery):
+    """`orrery up` re-executes itself once with `GLIBC_TUNABLES` set (crates/cli/src/alloc.rs):
+    the process the test started, same pid, now carries them and serves."""
+    if "GLIBC_TUNABLES" in os.environ:
+        pytest.skip("GLIBC_TUNABLES is set by the caller, and orrery keeps it")
+    assert cloud.proc is not None
+    environ = open(f"/proc/{cloud.proc.pid}/environ", "rb").read().split(b"\0")
+    tunables = [e for e in environ if e.startswith(b"GLIBC_TUNABLES=")]
+    assert tunables and b"glibc.malloc.arena_max=1" in tunables[0], environ
+    with urllib.request.urlopen(f"{cloud.url}/metrics", timeout=10) as r:
+        assert r.status == 200
