@@ -149,3 +149,28 @@ def test_over_quota_is_403(osc, cloud, tmp_path, refs, prefix):
 
     names = [s["Name"] for s in m(osc, "server", "list", "-f", "json")]
     assert names == [f"{prefix}one"], names
+
+
+def test_inventory_units_that_an_allocation_violates_are_refused(cloud, osc, prefix):
+    """The bug: an admin set `step_size` 4 on the VCPU inventory under a 1-vCPU server, and
+    the member's later resize revert panicked the kernel. Placement now answers 409
+    `placement.inventory.inuse` and changes nothing; the resize and its revert still work."""
+    server = osc(*boot_args(f"{prefix}-units"))
+    sid = server["id"]
+    host = osc.wait_status(sid, "ACTIVE")["OS-EXT-SRV-ATTR:hypervisor_hostname"]
+    token = osc("token", "issue", "-f", "json")["id"]
+    headers = {"X-Auth-Token": token, "OpenStack-API-Version": "placement 1.36", "Accept": "application/json"}
+    base = f"{cloud.url}/placement"
+    rp = requests.get(f"{base}/resource_providers", params={"name": host}, headers=headers, timeout=30).json()["resource_providers"][0]
+    inv = requests.get(f"{base}/resource_providers/{rp['uuid']}/inventories", headers=headers, timeout=30).json()
+    inv["inventories"]["VCPU"]["step_size"] = 4
+    r = requests.put(f"{base}/resource_providers/{rp['uuid']}/inventories", json=inv, headers=headers, timeout=30)
+    assert r.status_code == 409, r.text
+    assert r.json()["errors"][0]["code"] == "placement.inventory.inuse", r.text
+    after = requests.get(f"{base}/resource_providers/{rp['uuid']}/inventories", headers=headers, timeout=30).json()
+    assert after["inventories"]["VCPU"]["step_size"] == 1 and after["resource_provider_generation"] == inv["resource_provider_generation"]
+    osc("server", "resize", "--flavor", "m1.small", sid)
+    osc.wait_status(sid, "VERIFY_RESIZE")
+    osc("server", "resize", "revert", sid)
+    osc.wait_status(sid, "ACTIVE")
+    osc("server", "delete", "--wait", sid)

@@ -407,9 +407,17 @@ impl Placement {
         if c.allocations.len() <= 1 {
             return;
         }
-        let keep: BTreeMap<u32, Resources> = c.allocations.iter().filter(|(&p, _)| p == prov).map(|(&p, r)| (p, *r)).collect();
-        let (project, user) = (c.project, c.user);
-        self.set_allocations(*consumer, project, user, keep).expect("shrinking allocations always fits");
+        // Keeping part of what is held is always legal, so this changes the records directly
+        // instead of re-checking the kept amounts against today's inventory units.
+        let (keep, drop): (BTreeMap<u32, Resources>, BTreeMap<u32, Resources>) = c.allocations.iter().map(|(&p, r)| (p, *r)).partition(|(p, _)| *p == prov);
+        self.apply_delta(&drop, false);
+        if let Some(c) = self.consumers.get_mut(consumer) {
+            c.allocations = keep.into();
+            c.generation += 1;
+            if c.allocations.is_empty() {
+                self.consumers.remove(consumer);
+            }
+        }
     }
 
     /// Compute's release port: frees every allocation of a consumer.
@@ -807,6 +815,7 @@ fn set_inventories(p: &mut Placement, uuid: Uuid, generation: u64, inventories: 
             ));
         }
     }
+    check_units_still_hold(p, idx, uuid, &new)?;
     let prov = p.provider_mut(idx);
     prov.inventories = new;
     prov.generation += 1;
@@ -814,6 +823,29 @@ fn set_inventories(p: &mut Placement, uuid: Uuid, generation: u64, inventories: 
     let prov = p.providers[idx as usize].as_ref().expect("live provider");
     p.index.refresh(idx, prov);
     Ok(Reply::Generation(g))
+}
+
+/// Refuses new inventories whose `min_unit`, `max_unit` or `step_size` an existing allocation on
+/// provider `idx` would violate (Placement's 409 `placement.inventory.inuse`): every later
+/// change of that allocation (a resize, its revert) must still be legal. Scans the consumers:
+/// inventory changes are rare admin writes.
+fn check_units_still_hold(p: &Placement, idx: u32, uuid: Uuid, new: &[Option<Inventory>; NUM_CLASSES]) -> Result<()> {
+    for (consumer, cons) in &p.consumers {
+        let Some(held) = cons.allocations.get(&idx) else { continue };
+        for (c, &amount) in held.iter().enumerate() {
+            let Some(inv) = new[c].as_ref().filter(|_| amount > 0) else { continue };
+            if inv.check_unit(c, amount).is_err() {
+                return Err(Error::conflict(
+                    "placement.inventory.inuse",
+                    format!(
+                        "Inventory for '{}' on resource provider '{uuid}' in use: consumer {consumer} holds {amount}, which min_unit {}, max_unit {} and step_size {} would not allow.",
+                        CLASSES[c], inv.min_unit, inv.max_unit, inv.step_size
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -841,6 +873,31 @@ pub(crate) mod tests {
 
     fn res(vcpu: u64, ram: u64, disk: u64) -> Resources {
         [vcpu, ram, disk, 0]
+    }
+
+    /// An inventory change that an existing allocation would violate is refused (the bug: a
+    /// step size of 4 under a 2-VCPU server made its resize revert panic the kernel), and a
+    /// trim after a legal unit change cannot fail.
+    #[test]
+    fn inventory_units_that_allocations_violate_are_refused() {
+        let (_, mut p) = placement(Strategy::Spread);
+        let (server, owner) = (Uuid(7), (Uuid(1), Uuid(2)));
+        p.claim_on_hosts(server, owner.0, owner.1, &[0, 1], &res(2, 1024, 10)).unwrap();
+        let prov = p.providers[p.by_host[&0] as usize].clone().unwrap();
+        let with = |step: u64| {
+            let mut inv = prov.inventories.clone();
+            inv[VCPU].as_mut().unwrap().step_size = step;
+            CLASSES.iter().zip(inv).filter_map(|(c, i)| i.map(|inventory| InventoryInput { class: c.to_string(), inventory })).collect::<Vec<_>>()
+        };
+        let before = p.clone();
+        let err = set_inventories(&mut p, prov.uuid, prov.generation, with(4)).unwrap_err();
+        assert_eq!(err.code, "placement.inventory.inuse");
+        assert!(err.message.contains("step_size 4"), "{}", err.message);
+        assert_eq!(p, before, "a refused change changes nothing");
+        set_inventories(&mut p, prov.uuid, prov.generation, with(2)).unwrap();
+        p.keep_only(&server, 0);
+        assert_eq!(p.consumers[&server].allocations.len(), 1);
+        p.check_invariants().unwrap();
     }
 
     /// The index holds exactly the providers it should, each under its current key.

@@ -94,10 +94,10 @@ fn run(mut actor: Actor, mut rx: mpsc::Receiver<Msg>, mut stop: oneshot::Receive
                 biased;
                 _ = &mut stop => break,
                 m = rx.recv() => match m {
-                    Some(m) => actor.process(first_batch(m, &mut rx)),
+                    Some(m) => fail_stop(|| actor.process(first_batch(m, &mut rx))),
                     None => break,
                 },
-                _ = tick.tick() => actor.tick(),
+                _ = tick.tick() => fail_stop(|| actor.tick()),
             }
         }
         rx.close();
@@ -105,9 +105,21 @@ fn run(mut actor: Actor, mut rx: mpsc::Receiver<Msg>, mut stop: oneshot::Receive
         while let Ok(m) = rx.try_recv() {
             rest.push(m);
         }
-        actor.process(rest);
+        fail_stop(|| actor.process(rest));
         actor.snapshot();
     });
+}
+
+/// Runs one step of the actor; if the kernel panics inside it, the process exits (status 70)
+/// at once. The batch's writes were neither journaled nor acknowledged, and a kernel that
+/// panicked mid-write may hold half of one, so serving on would answer from a state no journal
+/// can rebuild; a supervisor restarts the cloud from its journal instead. (Reads that panic
+/// are caught on their own: they cannot change the state.)
+fn fail_stop(step: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).is_err() {
+        error!("the kernel panicked while applying writes; stopping without acknowledging them (restart replays the journal)");
+        std::process::exit(70);
+    }
 }
 
 fn first_batch(first: Msg, rx: &mut mpsc::Receiver<Msg>) -> Vec<Msg> {
