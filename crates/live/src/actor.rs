@@ -134,6 +134,20 @@ fn first_batch(first: Msg, rx: &mut mpsc::Receiver<Msg>) -> Vec<Msg> {
 }
 
 impl Actor {
+    /// An actor over `kernel`, recovered at journal sequence `seq`: no snapshot by entry count,
+    /// metrics of its own, reads served by the actor. Its fields are public: set
+    /// `snapshot_every`, `metrics` or `published` with struct update syntax.
+    pub fn new(
+        kernel: Kernel,
+        journal: Box<dyn Journal + Send>,
+        snapshots: Box<dyn Snapshots + Send>,
+        clock: Clock,
+        seq: u64,
+        driver: Box<dyn Driver>,
+    ) -> Actor {
+        Actor { kernel, journal, snapshots, clock, seq, snapshot_every: u64::MAX, last_snapshot: seq, driver, metrics: Default::default(), published: None }
+    }
+
     fn tick(&mut self) {
         let now = self.clock.now().max(self.kernel.now());
         let timers_due = self.timers_due(now);

@@ -100,16 +100,10 @@ pub async fn serve(opts: UpOptions, shutdown: impl Future<Output = ()> + Send + 
     let metrics = Arc::new(Metrics::new());
     let published = (opts.read_mode == ReadMode::Snapshot).then(|| Arc::new(Published::new(Arc::new(kernel.clone()))));
     let actor = Actor {
-        kernel,
-        journal: Box::new(journal),
-        snapshots: Box::new(snapshots),
-        clock,
-        seq,
         snapshot_every,
-        last_snapshot: seq,
-        driver,
         metrics: metrics.clone(),
         published: published.clone(),
+        ..Actor::new(kernel, Box::new(journal), Box::new(snapshots), clock, seq, driver)
     };
     let (tx, rx) = mpsc::channel(65_536);
     let handle = actor::spawn(actor, rx);

@@ -12,18 +12,9 @@ fn a_panicking_read_does_not_stop_the_actor() {
     let dir = std::env::temp_dir().join(format!("orrery-actor-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let mut a = Actor {
-        kernel: Kernel::new(),
-        journal: Box::new(SqliteJournal::open(&dir.join("j.sqlite")).unwrap()),
-        snapshots: Box::new(DirSnapshots::open(&dir.join("s")).unwrap()),
-        clock: Clock::new(Time::from_secs(1), 1.0),
-        seq: 0,
-        snapshot_every: u64::MAX,
-        last_snapshot: 0,
-        driver: Box::new(orrery_kernel::driver::Modelled::new()),
-        metrics: Default::default(),
-        published: None,
-    };
+    let journal = Box::new(SqliteJournal::open(&dir.join("j.sqlite")).unwrap());
+    let snapshots = Box::new(DirSnapshots::open(&dir.join("s")).unwrap());
+    let mut a = Actor::new(Kernel::new(), journal, snapshots, Clock::new(Time::from_secs(1), 1.0), 0, Box::new(orrery_kernel::driver::Modelled::new()));
     let (tx, mut rx) = oneshot::channel::<u8>();
     let (tx2, mut rx2) = oneshot::channel::<bool>();
     a.process(vec![

@@ -79,18 +79,7 @@ fn live_actor(dir: &Path) -> Actor {
     std::fs::create_dir_all(dir).unwrap();
     let journal = SqliteJournal::open(&dir.join("journal.sqlite")).unwrap();
     let snapshots = DirSnapshots::open(&dir.join("snapshots")).unwrap();
-    Actor {
-        kernel: Kernel::new(),
-        journal: Box::new(journal),
-        snapshots: Box::new(snapshots),
-        clock: Clock::frozen(Time(0)),
-        seq: 0,
-        snapshot_every: u64::MAX,
-        last_snapshot: 0,
-        driver: Box::new(orrery_kernel::driver::Silent),
-        metrics: Default::default(),
-        published: None,
-    }
+    Actor::new(Kernel::new(), Box::new(journal), Box::new(snapshots), Clock::frozen(Time(0)), 0, Box::new(orrery_kernel::driver::Silent))
 }
 
 /// Sends every entry to the actor at its kernel time; each must be accepted again.

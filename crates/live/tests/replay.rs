@@ -31,18 +31,7 @@ fn actor(dir: &Path, snapshot_every: u64) -> Actor {
     // fire between batches while the admin token (1 h) stays valid for the whole test.
     let clock = Clock::new(Time::from_secs(1_800_000_000).max(kernel.now()), 1_000.0);
     let driver = Box::new(orrery_kernel::driver::Modelled::resuming(&kernel));
-    Actor {
-        kernel,
-        journal: Box::new(journal),
-        snapshots: Box::new(snapshots),
-        clock,
-        seq,
-        snapshot_every,
-        last_snapshot: seq,
-        driver,
-        metrics: Default::default(),
-        published: None,
-    }
+    Actor { snapshot_every, ..Actor::new(kernel, Box::new(journal), Box::new(snapshots), clock, seq, driver) }
 }
 
 /// Sends one request through the actor's batch path and returns the reply.

@@ -56,21 +56,13 @@ async fn snapshot_reads_see_every_acknowledged_write_and_nothing_undurable() {
     std::fs::create_dir_all(&dir).unwrap();
     let durable_downs = Arc::new(AtomicUsize::new(0));
     let published = Arc::new(Published::new(Arc::new(Kernel::new())));
+    let journal =
+        Box::new(Counting { inner: SqliteJournal::open(&dir.join("j.sqlite")).unwrap(), durable_downs: durable_downs.clone(), published: published.clone() });
+    let snapshots = Box::new(DirSnapshots::open(&dir.join("s")).unwrap());
+    let clock = Clock::new(Time::from_secs(1), 1.0);
     let a = Actor {
-        kernel: Kernel::new(),
-        journal: Box::new(Counting {
-            inner: SqliteJournal::open(&dir.join("j.sqlite")).unwrap(),
-            durable_downs: durable_downs.clone(),
-            published: published.clone(),
-        }),
-        snapshots: Box::new(DirSnapshots::open(&dir.join("s")).unwrap()),
-        clock: Clock::new(Time::from_secs(1), 1.0),
-        seq: 0,
-        snapshot_every: u64::MAX,
-        last_snapshot: 0,
-        driver: Box::new(orrery_kernel::driver::Modelled::new()),
-        metrics: Default::default(),
         published: Some(published.clone()),
+        ..Actor::new(Kernel::new(), journal, snapshots, clock, 0, Box::new(orrery_kernel::driver::Modelled::new()))
     };
     let (tx, rx) = mpsc::channel(1024);
     let handle = actor::spawn(a, rx);
