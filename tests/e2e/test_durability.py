@@ -29,3 +29,19 @@ def test_kill_9_then_restart_keeps_state(tmp_path):
         assert Osc(o.clouds_yaml).server(server["id"])["status"] == "ACTIVE"
     finally:
         o.stop()
+
+
+def test_the_data_directory_is_private(cloud, osc):
+    """After the cloud has served (journal, WAL, snapshots, clouds.yaml, endpoint written), the
+    data directory and every directory in it are 0700 and every file 0600."""
+    import os
+    import stat
+    assert isinstance(osc("server", "list", "-f", "json"), list)
+    loose = []
+    for root, dirs, files in os.walk(cloud.data_dir):
+        for name, want in [(d, 0o700) for d in dirs] + [(f, 0o600) for f in files]:
+            got = stat.S_IMODE(os.lstat(os.path.join(root, name)).st_mode)
+            if got != want:
+                loose.append((os.path.join(root, name), oct(got)))
+    assert stat.S_IMODE(os.stat(cloud.data_dir).st_mode) == 0o700
+    assert not loose, loose

@@ -33,10 +33,21 @@ pub struct DataDir {
 }
 
 impl DataDir {
-    /// Opens `root`, creating it if needed.
+    /// Opens `root`, creating it if needed, private to its owner: the directory and every
+    /// directory in it 0700, every file 0600 (the journal and snapshots hold the cloud's
+    /// credentials). A directory or file with looser modes is tightened, with a warning.
     pub fn open(root: &Path) -> Result<DataDir, DataDirError> {
-        fs::create_dir_all(root).map_err(io(root))?;
-        Ok(DataDir { root: root.to_path_buf() })
+        create_private_dir(root)?;
+        for path in tighten(root)? {
+            tracing::warn!(path = %path.display(), "the data directory held a file others could read; it is now private to its owner");
+        }
+        let dir = DataDir { root: root.to_path_buf() };
+        // SQLite gives the journal's `-wal` and `-shm` files the journal's own mode.
+        let journal = dir.journal_path();
+        if !journal.exists() {
+            private_file(&journal).map_err(io(&journal))?;
+        }
+        Ok(dir)
     }
     /// The directory.
     pub fn path(&self) -> &Path {
@@ -85,7 +96,7 @@ clouds:\n  orrery:\n    auth:\n      auth_url: {base_url}/identity\n      userna
     pub fn write_endpoint(&self, base_url: &str) -> Result<(), DataDirError> {
         // Written aside and renamed, so a command polling for the file never reads it half-written.
         let tmp = self.path().join("endpoint.tmp");
-        fs::write(&tmp, format!("{base_url}\n")).map_err(io(&tmp))?;
+        write_private(&tmp, &format!("{base_url}\n"))?;
         fs::rename(&tmp, self.endpoint_path()).map_err(io(&self.endpoint_path()))
     }
 
@@ -98,18 +109,58 @@ clouds:\n  orrery:\n    auth:\n      auth_url: {base_url}/identity\n      userna
     pub fn write_topology_copy(&self, spec: &TopologySpec) -> Result<(), DataDirError> {
         let path = self.root.join("topology.json");
         let text = serde_json::to_string_pretty(spec).unwrap_or_default();
-        fs::write(&path, text).map_err(io(&path))
+        write_private(&path, &text)
     }
 }
 
-fn write_private(path: &Path, text: &str) -> Result<(), DataDirError> {
+/// Creates `dir` (and its missing parents) with mode 0700.
+fn create_private_dir(dir: &Path) -> Result<(), DataDirError> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir).map_err(io(dir))
+}
+
+/// Creates (or truncates) `path` with mode 0600.
+fn private_file(path: &Path) -> std::io::Result<fs::File> {
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).map_err(io(path))?;
+    opts.open(path)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), DataDirError> {
+    let mut f = private_file(path).map_err(io(path))?;
     f.write_all(text.as_bytes()).map_err(io(path))?;
     f.sync_all().map_err(io(path))
+}
+
+/// Makes `dir` 0700, and everything below it 0700 (directories) or 0600 (files); returns what
+/// was looser.
+fn tighten(dir: &Path) -> Result<Vec<PathBuf>, DataDirError> {
+    let mut changed = Vec::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(path) = todo.pop() {
+            let meta = fs::symlink_metadata(&path).map_err(io(&path))?;
+            let want = if meta.is_dir() { 0o700 } else { 0o600 };
+            if meta.is_dir() {
+                for entry in fs::read_dir(&path).map_err(io(&path))? {
+                    todo.push(entry.map_err(io(&path))?.path());
+                }
+            }
+            if meta.file_type().is_symlink() || meta.permissions().mode() & 0o077 == 0 {
+                continue;
+            }
+            fs::set_permissions(&path, fs::Permissions::from_mode(meta.permissions().mode() & !0o777 | want)).map_err(io(&path))?;
+            changed.push(path);
+        }
+    }
+    Ok(changed)
 }
 
 fn random_password() -> String {

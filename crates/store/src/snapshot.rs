@@ -39,7 +39,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 impl DirSnapshots {
     /// Snapshots in `dir`, created if missing.
     pub fn open(dir: &Path) -> Result<DirSnapshots> {
-        fs::create_dir_all(dir).map_err(io(dir))?;
+        let mut b = fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir).map_err(io(dir))?;
         Ok(DirSnapshots { dir: dir.to_path_buf() })
     }
 
@@ -62,7 +66,12 @@ impl Snapshots for DirSnapshots {
     fn save(&self, seq: u64, kernel: &Kernel) -> Result<()> {
         let path = self.dir.join(format!("snap-{seq:016}.json"));
         let tmp = self.dir.join(format!("snap-{seq:016}.json.tmp"));
-        let file = File::create(&tmp).map_err(io(&tmp))?;
+        // Private to the owner: a snapshot holds the cloud's credentials.
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let file = opts.open(&tmp).map_err(io(&tmp))?;
         let mut w = BufWriter::new(file);
         serde_json::to_writer(&mut w, &Header { format: FORMAT_VERSION, seq, kernel })
             .map_err(|e| StoreError::Corrupt { what: "snapshot".into(), detail: e.to_string() })?;
