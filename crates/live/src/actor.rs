@@ -154,9 +154,7 @@ impl Actor {
         let mut entries = Vec::new();
         self.observe_due(now, &mut entries);
         self.kernel.advance(now);
-        self.commit(&entries);
-        self.hand_effects();
-        self.publish(timers_due || !entries.is_empty());
+        self.settle(&entries, timers_due);
     }
 
     /// Whether advancing to `now` fires a timer, that is changes the state.
@@ -186,9 +184,7 @@ impl Actor {
                 Msg::Read(f) => reads.push(f),
             }
         }
-        self.commit(&entries);
-        self.hand_effects();
-        self.publish(timers_due || !entries.is_empty());
+        self.settle(&entries, timers_due);
         for (tx, res) in replies {
             let _ = tx.send(res);
         }
@@ -224,10 +220,16 @@ impl Actor {
         let at = at.max(self.kernel.now());
         let timers_due = self.timers_due(at);
         let res = self.apply_one(at, Request { auth: Auth::System, command: Command::Observe(obs) }, &mut entries);
-        self.commit(&entries);
+        self.settle(&entries, timers_due);
+        res
+    }
+
+    /// After applying: makes `entries` durable, hands the effects to the driver, and (in
+    /// snapshot mode) publishes the state if it changed. Always before any reply.
+    fn settle(&mut self, entries: &[Entry], timers_due: bool) {
+        self.commit(entries);
         self.hand_effects();
         self.publish(timers_due || !entries.is_empty());
-        res
     }
 
     /// In snapshot mode, makes the durable state visible to reads: a new copy if `changed`,

@@ -104,12 +104,6 @@ impl<'a, 'b> Read<'a> for &'a Cx<'b> {
     }
 }
 
-impl<'a, 'b> Read<'a> for &'a mut Cx<'b> {
-    fn read(self) -> Reader<'a> {
-        (&*self).read()
-    }
-}
-
 /// Compute state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Compute {

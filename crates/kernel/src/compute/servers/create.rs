@@ -340,7 +340,7 @@ fn place_all(k: &mut Cx, caller: &Caller, plan: &Plan, spec: &CreateSpec, ids: &
     let res = flavors::resources(&plan.flavor);
     let mut hosts = Vec::with_capacity(ids.len());
     for id in ids {
-        let placed = schedule(k, id, plan, spec.group).and_then(|h| claim(k, id, plan.project, caller.user, h, &res).map(|()| h));
+        let placed = schedule(k, id, plan, spec.group, &res).and_then(|h| claim(k, id, plan.project, caller.user, h, &res).map(|()| h));
         match placed {
             Ok(h) => {
                 k.compute.servers.set_host(id, Some(h));
@@ -359,7 +359,7 @@ fn place_all(k: &mut Cx, caller: &Caller, plan: &Plan, spec: &CreateSpec, ids: &
 
 /// The schedule step: the forced host, or the scheduler's pick for server `id` (its group's
 /// members elsewhere, the zone, image and flavor constraints, the hosts to avoid).
-fn schedule(k: &mut Cx, id: &Uuid, plan: &Plan, group: Option<Uuid>) -> Result<HostIdx> {
+fn schedule(k: &mut Cx, id: &Uuid, plan: &Plan, group: Option<Uuid>, res: &Resources) -> Result<HostIdx> {
     if let Some(h) = plan.forced_host {
         return Ok(h);
     }
@@ -368,7 +368,7 @@ fn schedule(k: &mut Cx, id: &Uuid, plan: &Plan, group: Option<Uuid>) -> Result<H
         None => Default::default(),
     };
     let req = SchedRequest {
-        resources: flavors::resources(&plan.flavor),
+        resources: *res,
         zone: plan.zone,
         image_props: Some(&plan.image_props),
         extra_specs: Some(&plan.flavor.extra_specs),
