@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use orrery_kernel::ask::Ask;
-use orrery_kernel::identity::{self as kid, Domain, Group, Project, Role, User};
+use orrery_kernel::identity::{self as kid, Domain, Group, Project, Role, TokenDigest, User};
 use orrery_kernel::{Auth, Caller, Command, Error, Kernel, Request, Time};
 use serde_json::{json, Value};
 
@@ -68,7 +68,7 @@ async fn version(State(s): State<AppState>) -> Json<Value> {
 /// The caller's credentials from `X-Auth-Token`; 401 when missing.
 pub(crate) fn auth_of(headers: &HeaderMap) -> Result<Auth, ApiError> {
     match headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
-        Some(t) if !t.trim().is_empty() => Ok(Auth::Token(t.trim().to_string())),
+        Some(t) if !t.trim().is_empty() => Ok(Auth::Token(TokenDigest::of(t.trim()))),
         _ => Err(ApiError::new(S, Error::unauthorized("identity.unauthorized", kid::tokens::UNAUTHORIZED.into()))),
     }
 }

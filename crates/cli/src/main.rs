@@ -37,7 +37,9 @@ enum Cmd {
   orrery up --data-dir ./mycloud --listen 0.0.0.0:8080
   orrery up --topology etc/topology.example.toml --time-scale 10
 
-Starting again on the same --data-dir brings the same cloud back.")]
+Starting again on the same --data-dir brings the same cloud back. One cloud serves from a
+data directory at a time; a directory that held a cloud and lost part of it is refused with
+what is missing (see docs/operations.md).")]
     Up(UpArgs),
     /// Run an experiment file in virtual time and write its report.
     #[command(after_help = sim::SIM_EXAMPLES)]
@@ -78,6 +80,14 @@ struct UpArgs {
     /// publishes after each commit. Both keep read-your-writes; see docs/benchmarks.md.
     #[arg(long, default_value = "actor", value_name = "actor|snapshot")]
     read_mode: orrery_api::ReadMode,
+    /// Start even though the journal lost acknowledged entries (a cut or deleted -wal): the
+    /// cloud comes back as of the last good entry, and the lost ones are gone for good.
+    #[arg(long)]
+    accept_journal_loss: bool,
+    /// Give the `admin` user a new password and write it to admin-password and clouds.yaml
+    /// (for a data directory whose admin-password file was lost).
+    #[arg(long)]
+    reset_admin_password: bool,
 }
 
 /// `$XDG_DATA_HOME/orrery`, or `~/.local/share/orrery`.
@@ -116,6 +126,8 @@ fn main() -> ExitCode {
                 driver: a.driver,
                 snapshot_every: a.snapshot_every,
                 read_mode: a.read_mode,
+                accept_journal_loss: a.accept_journal_loss,
+                reset_admin_password: a.reset_admin_password,
             }))
             .map_err(|e| e.to_string()),
         Cmd::Sim(a) => rt.block_on(sim::run(a)),

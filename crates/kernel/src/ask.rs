@@ -82,7 +82,7 @@ pub mod identity {
 
     asks! {
         /// Issues a token; answers what it grants.
-        issue_token(token: String, method: AuthMethod, scope: Option<Scope>) -> TokenInfo = c(Cmd::IssueToken { token, method, scope }), R::Identity(Reply::Token(t)) => *t;
+        issue_token(token: crate::identity::tokens::TokenDigest, method: AuthMethod, scope: Option<Scope>) -> TokenInfo = c(Cmd::IssueToken { token, method, scope }), R::Identity(Reply::Token(t)) => *t;
         /// Creates a domain.
         create_domain(d: Domain) -> Domain = c(Cmd::CreateDomain(d)), R::Identity(Reply::Domain(d)) => d;
         /// Updates a domain; answers it as it now is.

@@ -26,7 +26,7 @@ use crate::{Auth, Error, Result, Time};
 
 pub use assign::{Actor, Assignment, AssignmentFilter, AssignmentRow, Target};
 pub use resources::{DomainPatch, GroupPatch, ProjectPatch, RolePatch, UserPatch};
-pub use tokens::{AuthMethod, Ref, Scope, Token, TokenInfo};
+pub use tokens::{AuthMethod, Ref, Scope, Token, TokenDigest, TokenInfo};
 
 /// The id of the domain every cloud starts with, as Keystone names it.
 pub const DEFAULT_DOMAIN: &str = "default";
@@ -213,12 +213,12 @@ pub struct Identity {
     pub user_names: crate::pairmap::PairMap<String, String, Uuid>,
     /// Group id by (domain, name).
     pub group_names: crate::pairmap::PairMap<String, String, Uuid>,
-    /// Live tokens by their secret string.
-    pub tokens: BTreeMap<String, Token>,
+    /// Live tokens by their digest.
+    pub tokens: BTreeMap<TokenDigest, Token>,
     /// (expiry, token): the pruning order.
-    pub token_expiry: BTreeSet<(Time, String)>,
+    pub token_expiry: BTreeSet<(Time, TokenDigest)>,
     /// (user, token): every token of a user.
-    pub user_tokens: BTreeSet<(Uuid, String)>,
+    pub user_tokens: BTreeSet<(Uuid, TokenDigest)>,
 }
 
 /// Identity commands. All but [`Cmd::IssueToken`], [`Cmd::RevokeToken`] and
@@ -229,8 +229,8 @@ pub enum Cmd {
     /// verified the password. `scope: None` scopes to the user's default project when the
     /// user has a role there, and leaves the token unscoped otherwise.
     IssueToken {
-        /// The new token's secret (256 random bits as hex, made by the API layer).
-        token: String,
+        /// The new token's digest (the API layer makes 256 random bits and digests them).
+        token: TokenDigest,
         /// How the caller proved who they are.
         method: AuthMethod,
         /// What the token is for.
@@ -238,8 +238,8 @@ pub enum Cmd {
     },
     /// Revokes a token. Legal for its own user and for admins.
     RevokeToken {
-        /// The token to revoke.
-        token: String,
+        /// The digest of the token to revoke.
+        token: TokenDigest,
     },
     /// Creates a domain.
     CreateDomain(Domain),

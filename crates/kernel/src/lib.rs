@@ -60,8 +60,8 @@ pub struct InitSpec {
 pub enum Auth {
     /// A shell of the kernel itself (bootstrap, driver observations). Never from a user.
     System,
-    /// A bearer token, as sent in `X-Auth-Token`.
-    Token(String),
+    /// The digest of the bearer token sent in `X-Auth-Token`.
+    Token(identity::tokens::TokenDigest),
 }
 
 /// One command with the credentials of whoever sent it.

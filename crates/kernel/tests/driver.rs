@@ -6,7 +6,7 @@ use orrery_kernel::compute::servers::actions::Action;
 use orrery_kernel::compute::servers::{create::CreateSpec, Cmd as ServerCmd, Status};
 use orrery_kernel::compute::Cmd as ComputeCmd;
 use orrery_kernel::driver::{self, Driver, Misbehaviour, Modelled, Observation, Unreliable};
-use orrery_kernel::identity::{AuthMethod, Bootstrap, Cmd as IdCmd, Scope};
+use orrery_kernel::identity::{AuthMethod, Bootstrap, Cmd as IdCmd, Scope, TokenDigest};
 use orrery_kernel::time::Dur;
 use orrery_kernel::topology::{HostSpec, TopologySpec};
 use orrery_kernel::{Auth, Command, ErrorKind, InitSpec, Kernel, Reply, Request, Time, Uuid};
@@ -22,13 +22,13 @@ fn cloud() -> Kernel {
     k.apply(T0, Request { auth: Auth::System, command: Command::Init(Box::new(init)) }).expect("init");
     let user = k.identity().user_by_name("default", "admin").expect("admin").id;
     let project = k.identity().project_by_name("default", "admin").expect("admin project").id;
-    let issue = IdCmd::IssueToken { token: TOKEN.into(), method: AuthMethod::Password { user }, scope: Some(Scope::Project(project)) };
+    let issue = IdCmd::IssueToken { token: TokenDigest::of(TOKEN), method: AuthMethod::Password { user }, scope: Some(Scope::Project(project)) };
     k.apply(T0, Request { auth: Auth::System, command: Command::Identity(issue) }).expect("token");
     k
 }
 
 fn admin(k: &mut Kernel, at: Time, cmd: ServerCmd) -> orrery_kernel::Result<Reply> {
-    k.apply(at, Request { auth: Auth::Token(TOKEN.into()), command: Command::Compute(ComputeCmd::Server(cmd)) })
+    k.apply(at, Request { auth: Auth::Token(TokenDigest::of(TOKEN)), command: Command::Compute(ComputeCmd::Server(cmd)) })
 }
 
 /// Boots `n` servers with ids 1..=n at `at`.
@@ -148,7 +148,7 @@ fn only_the_clouds_own_driver_may_observe() {
     let mut k = cloud();
     boot(&mut k, T0, 1);
     let obs = Observation::Done { server: Uuid(1), op: k.compute().servers.get(&Uuid(1)).unwrap().op };
-    let e = k.apply(at(1), Request { auth: Auth::Token(TOKEN.into()), command: Command::Observe(obs) }).unwrap_err();
+    let e = k.apply(at(1), Request { auth: Auth::Token(TokenDigest::of(TOKEN)), command: Command::Observe(obs) }).unwrap_err();
     assert_eq!((e.kind, e.code), (ErrorKind::Forbidden, "orrery.forbidden"));
     assert_eq!(status(&k, 1), Status::Build);
 }

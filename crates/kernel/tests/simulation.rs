@@ -23,7 +23,7 @@ use orrery_kernel::compute::Cmd as ComputeCmd;
 use orrery_kernel::driver::{Driver, Misbehaviour, Observation, Unreliable};
 use orrery_kernel::health::{self, Kind, State};
 use orrery_kernel::identity::assign::{Actor, Assignment, Target};
-use orrery_kernel::identity::{AuthMethod, Bootstrap, Cmd as IdCmd, Project, Scope, User};
+use orrery_kernel::identity::{AuthMethod, Bootstrap, Cmd as IdCmd, Project, Scope, TokenDigest, User};
 use orrery_kernel::rng::Rng;
 use orrery_kernel::scheduler::GroupPolicy;
 use orrery_kernel::time::Dur;
@@ -47,14 +47,14 @@ struct World {
     rng: Rng,
     now: Time,
     /// The admin's token (renewed before it expires).
-    admin: String,
+    admin: TokenDigest,
     admin_user: Uuid,
     admin_project: Uuid,
     member_role: Uuid,
     /// Projects the driver made, and one member user in each.
     tenants: Vec<(Uuid, Uuid)>,
     /// Tokens issued, valid or not (expired, revoked, of deleted users): all fair game.
-    tokens: Vec<String>,
+    tokens: Vec<TokenDigest>,
     servers: Vec<Uuid>,
     groups: Vec<Uuid>,
     image: Uuid,
@@ -85,7 +85,7 @@ impl World {
             k,
             rng: Rng::new(seed ^ 0x5eed),
             now: T0,
-            admin: String::new(),
+            admin: TokenDigest::default(),
             admin_user,
             admin_project,
             member_role,
@@ -106,8 +106,8 @@ impl World {
         (!xs.is_empty()).then(|| xs[self.rng.below(xs.len() as u64) as usize].clone())
     }
 
-    fn token_name(&mut self) -> String {
-        format!("{:032x}{:032x}", self.rng.next_u64(), self.rng.next_u64())
+    fn token_name(&mut self) -> TokenDigest {
+        TokenDigest::of(&format!("{:032x}{:032x}", self.rng.next_u64(), self.rng.next_u64()))
     }
 
     fn renew_admin(&mut self) {
@@ -173,7 +173,7 @@ impl World {
                 Some(t) => Auth::Token(t),
                 None => Auth::Token(self.admin.clone()),
             },
-            _ => Auth::Token("not-a-token".into()),
+            _ => Auth::Token(TokenDigest::of("not-a-token")),
         }
     }
 

@@ -107,6 +107,9 @@ fn run(mut actor: Actor, mut rx: mpsc::Receiver<Msg>, mut stop: oneshot::Receive
         }
         fail_stop(|| actor.process(rest));
         actor.snapshot();
+        if let Err(e) = actor.journal.checkpoint() {
+            error!("folding the journal's write-ahead log into journal.sqlite failed (the -wal file still holds it): {e}");
+        }
     });
 }
 

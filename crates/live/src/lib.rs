@@ -15,7 +15,7 @@ use std::sync::Arc;
 use orrery_api::{AppState, Cloud, Metrics, Published, ReadMode, Service, Site};
 use orrery_kernel::driver::Modelled;
 use orrery_kernel::{Auth, Command, Request, TopologySpec};
-use orrery_store::{recover, DirSnapshots, SqliteJournal};
+use orrery_store::{recover, DirSnapshots, Snapshots, SqliteJournal};
 use tokio::sync::mpsc;
 use tracing::info;
 
@@ -40,6 +40,78 @@ pub struct UpOptions {
     pub snapshot_every: u64,
     /// How reads reach the state: through the actor (the default) or from published copies.
     pub read_mode: ReadMode,
+    /// Start even though the journal lost acknowledged entries, from the last good one.
+    pub accept_journal_loss: bool,
+    /// Give the admin a new password (journaled like any password change) and store it.
+    pub reset_admin_password: bool,
+}
+
+/// A data directory opened for serving: locked, checked, and its state recovered.
+pub struct Opened {
+    /// The directory (its lock is held while this lives).
+    pub dir: DataDir,
+    /// The journal.
+    pub journal: SqliteJournal,
+    /// The snapshots.
+    pub snapshots: DirSnapshots,
+    /// The recovered state.
+    pub kernel: orrery_kernel::Kernel,
+    /// The last journal entry applied.
+    pub seq: u64,
+}
+
+/// Opens a data directory the way `orrery up` does: locks it, refuses damage by name,
+/// migrates older formats, and recovers the state (from the newest good snapshot plus the
+/// journal). A directory that held a cloud is never answered with a new, empty one.
+pub fn open(data_dir: &std::path::Path, accept_journal_loss: bool) -> Result<Opened, UpError> {
+    let dir = DataDir::open(data_dir)?;
+    let mut journal = SqliteJournal::open(&dir.journal_path())?;
+    let snapshots = DirSnapshots::open(&dir.snapshots_path())?;
+    let acknowledged = journal.acknowledged()?;
+    // Without its -wal and without the high-water mark (only journal.sqlite was copied), what
+    // was lost cannot be measured, only refused. With the mark, `recover` measures it.
+    if journal.lost_wal() && acknowledged == 0 {
+        if !accept_journal_loss {
+            return Err(orrery_store::StoreError::WalLost.into());
+        }
+        tracing::warn!("started anyway (--accept-journal-loss) without journal.sqlite-wal: what it held is gone");
+    }
+    let r = recover(&journal, &snapshots, acknowledged, accept_journal_loss)?;
+    for e in &r.skipped {
+        tracing::warn!("a damaged snapshot was passed over: {e}");
+    }
+    if !r.skipped.is_empty() {
+        match r.snapshot {
+            Some(s) => tracing::warn!(snapshot = s, "recovered from an older snapshot and the journal after it"),
+            None => tracing::warn!("recovered by replaying the whole journal"),
+        }
+    }
+    if acknowledged == 0 && r.seq > 0 {
+        // A journal from before high-water marks: start its mark now.
+        journal.set_acknowledged(r.seq)?;
+    }
+    if r.seq < r.acknowledged {
+        tracing::warn!(
+            last_good = r.seq,
+            acknowledged = r.acknowledged,
+            "started anyway (--accept-journal-loss): the entries after the last good one are gone"
+        );
+        snapshots.discard_after(r.seq)?;
+        journal.set_acknowledged(r.seq)?;
+    }
+    if journal.migrated() && r.kernel.is_initialized() {
+        // Nothing of the older format (raw tokens, for format 2) stays behind in a snapshot.
+        snapshots.save(r.seq, &r.kernel)?;
+        snapshots.discard_older_formats()?;
+        tracing::info!(seq = r.seq, "the data directory was migrated to the current format");
+    }
+    if dir.has_marker() && !r.kernel.is_initialized() {
+        return Err(dir.damaged("journal.sqlite holds no entries and no snapshot covers the cloud (its -wal was probably lost)").into());
+    }
+    if r.kernel.is_initialized() && !dir.has_marker() {
+        dir.write_marker()?;
+    }
+    Ok(Opened { dir, journal, snapshots, kernel: r.kernel, seq: r.seq })
 }
 
 /// Why `orrery up` could not run.
@@ -85,11 +157,11 @@ pub async fn serve(opts: UpOptions, shutdown: impl Future<Output = ()> + Send + 
     if !(opts.time_scale.is_finite() && opts.time_scale > 0.0) {
         return Err(UpError::Usage(format!("--time-scale must be a positive number, not {}", opts.time_scale)));
     }
-    let dir = DataDir::open(&opts.data_dir)?;
-    let journal = SqliteJournal::open(&dir.journal_path())?;
-    let snapshots = DirSnapshots::open(&dir.snapshots_path())?;
-    let (kernel, seq) = recover(&journal, &snapshots)?;
+    let Opened { dir, journal, snapshots, kernel, seq } = open(&opts.data_dir, opts.accept_journal_loss)?;
     let fresh = !kernel.is_initialized();
+    if !fresh && !opts.reset_admin_password {
+        dir.admin_password()?;
+    }
     let topology = if fresh { Some(load_topology(&opts)?) } else { None };
     if !fresh && opts.topology.is_some() {
         info!("--topology is ignored: {} already holds a cloud; use a new --data-dir for a new topology", dir.path().display());
@@ -113,11 +185,13 @@ pub async fn serve(opts: UpOptions, shutdown: impl Future<Output = ()> + Send + 
     };
     let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|source| UpError::Bind { addr: opts.listen, source })?;
     let addr = listener.local_addr().map_err(|source| UpError::Bind { addr: opts.listen, source })?;
-    if let Some(spec) = topology {
-        create_cloud(&cloud, &dir, spec).await?;
-    }
+    let password = match topology {
+        Some(spec) => create_cloud(&cloud, &dir, spec).await?,
+        None if opts.reset_admin_password => reset_admin_password(&cloud, &dir).await?,
+        None => dir.admin_password()?,
+    };
     let site = Site { base_url: base_url(addr), region: region_name(&cloud).await };
-    dir.write_clouds_yaml(&site.base_url, &site.region)?;
+    dir.write_clouds_yaml(&site.base_url, &site.region, &password)?;
     dir.write_endpoint(&site.base_url)?;
     let hosts = cloud.read(Service::Compute, |k, _| k.topology().hosts.len()).await.unwrap_or(0);
     let app = orrery_api::router(AppState { cloud, site: site.clone(), metrics });
@@ -141,16 +215,39 @@ fn load_topology(opts: &UpOptions) -> Result<TopologySpec, UpError> {
     })
 }
 
-/// Applies the Init command for a brand-new cloud and stores its admin credentials.
-async fn create_cloud(cloud: &Cloud, dir: &DataDir, topology: TopologySpec) -> Result<(), UpError> {
-    let password = dir.admin_password()?;
+/// Applies the Init command for a brand-new cloud, stores its admin credentials and marks
+/// the directory as holding a cloud. Returns the admin password.
+async fn create_cloud(cloud: &Cloud, dir: &DataDir, topology: TopologySpec) -> Result<String, UpError> {
+    let password = dir.new_admin_password()?;
     let spec = datadir::init_spec(topology, &password);
     dir.write_topology_copy(&spec.topology)?;
     cloud
         .apply(Service::Identity, Request { auth: Auth::System, command: Command::Init(Box::new(spec)) })
         .await
         .map_err(|e| UpError::Init(e.error.to_string()))?;
-    Ok(())
+    dir.write_marker()?;
+    Ok(password)
+}
+
+/// Sets a new password for the bootstrap admin (`admin` in the Default domain) through the
+/// kernel, so it is journaled like any change, then stores it. Returns it.
+async fn reset_admin_password(cloud: &Cloud, dir: &DataDir) -> Result<String, UpError> {
+    use orrery_kernel::identity::{Cmd, UserPatch, DEFAULT_DOMAIN};
+    let admin = cloud
+        .read(Service::Identity, |k, _| k.identity().user_by_name(DEFAULT_DOMAIN, "admin").map(|u| u.id))
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| UpError::Usage("--reset-admin-password: this cloud has no user 'admin' in the Default domain".into()))?;
+    let password = datadir::random_password();
+    let patch = UserPatch { password_hash: Some(datadir::hash_password(&password)), ..UserPatch::default() };
+    cloud
+        .apply(Service::Identity, Request { auth: Auth::System, command: Command::Identity(Cmd::UpdateUser { id: admin, patch }) })
+        .await
+        .map_err(|e| UpError::Usage(format!("--reset-admin-password failed: {}", e.error)))?;
+    dir.store_admin_password(&password)?;
+    tracing::warn!(file = %dir.admin_password_path().display(), "the admin has a new password; clouds.yaml has it");
+    Ok(password)
 }
 
 async fn region_name(cloud: &Cloud) -> String {

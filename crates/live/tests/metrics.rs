@@ -195,6 +195,8 @@ async fn metrics_count_requests_commits_hosts_and_servers() {
         driver: "sim".into(),
         snapshot_every: 50_000,
         read_mode: Default::default(),
+        accept_journal_loss: false,
+        reset_admin_password: false,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let cloud = tokio::spawn(orrery_live::serve(opts, async {

@@ -26,7 +26,8 @@ fn temp_dir(name: &str) -> PathBuf {
 fn actor(dir: &Path, snapshot_every: u64) -> Actor {
     let journal = SqliteJournal::open(&dir.join("journal.sqlite")).unwrap();
     let snapshots = DirSnapshots::open(&dir.join("snapshots")).unwrap();
-    let (kernel, seq) = recover(&journal, &snapshots).unwrap();
+    let r = recover(&journal, &snapshots, journal.acknowledged().unwrap(), false).unwrap();
+    let (kernel, seq) = (r.kernel, r.seq);
     // Model time runs 1,000 times faster than the wall clock, so boots (8 s) and other timers
     // fire between batches while the admin token (1 h) stays valid for the whole test.
     let clock = Clock::new(Time::from_secs(1_800_000_000).max(kernel.now()), 1_000.0);
@@ -46,7 +47,7 @@ fn init(a: &mut Actor, seed: u64) -> Auth {
     send(a, &Auth::System, Command::Init(Box::new(spec))).unwrap();
     let user = a.kernel.identity().user_by_name("default", "admin").unwrap().id;
     let project = a.kernel.identity().project_by_name("default", "admin").unwrap().id;
-    let token = format!("{seed:064x}");
+    let token = orrery_kernel::identity::TokenDigest::of(&format!("{seed:064x}"));
     let issue = IdentityCmd::IssueToken { token: token.clone(), method: AuthMethod::Password { user }, scope: Some(Scope::Project(project)) };
     send(a, &Auth::System, Command::Identity(issue)).unwrap();
     send(a, &Auth::System, unlimited(project)).unwrap();
@@ -137,7 +138,7 @@ fn snapshot_plus_journal_tail_rebuilds_the_same_state() {
     let last_snapshot = a.last_snapshot;
     drop(a);
     assert!(last_snapshot > 0, "a snapshot should have been taken every 97 entries");
-    let (snap_seq, _) = orrery_store::Snapshots::load_latest(&DirSnapshots::open(&dir.join("snapshots")).unwrap()).unwrap().unwrap();
+    let (snap_seq, _) = orrery_store::Snapshots::load_latest(&DirSnapshots::open(&dir.join("snapshots")).unwrap()).unwrap().newest.unwrap();
     assert_eq!(snap_seq, last_snapshot, "recovery starts from the newest snapshot");
     let b = actor(&dir, u64::MAX);
     assert!(b.seq > snap_seq, "the journal tail after the snapshot is replayed too");
@@ -152,11 +153,15 @@ fn kernel_run(seed: u64) -> Kernel {
     k.apply(t, Request { auth: Auth::System, command: Command::Init(Box::new(spec)) }).unwrap();
     let user = k.identity().user_by_name("default", "admin").unwrap().id;
     let project = k.identity().project_by_name("default", "admin").unwrap().id;
-    let issue = IdentityCmd::IssueToken { token: "t".repeat(64), method: AuthMethod::Password { user }, scope: Some(Scope::Project(project)) };
+    let issue = IdentityCmd::IssueToken {
+        token: orrery_kernel::identity::TokenDigest::of(&"t".repeat(64)),
+        method: AuthMethod::Password { user },
+        scope: Some(Scope::Project(project)),
+    };
     k.apply(t, Request { auth: Auth::System, command: Command::Identity(issue) }).unwrap();
     k.apply(t, Request { auth: Auth::System, command: unlimited(project) }).unwrap();
     let image = k.images().find("cirros-0.6").unwrap().id;
-    let auth = Auth::Token("t".repeat(64));
+    let auth = Auth::Token(orrery_kernel::identity::TokenDigest::of(&"t".repeat(64)));
     drive(seed, 300, image, &mut |cmd| {
         t = t.plus(orrery_kernel::Dur::secs(1));
         k.apply(t, Request { auth: auth.clone(), command: cmd })

@@ -37,6 +37,9 @@ impl Journal for Counting {
     fn last_seq(&self) -> orrery_store::Result<u64> {
         self.inner.last_seq()
     }
+    fn checkpoint(&self) -> orrery_store::Result<()> {
+        self.inner.checkpoint()
+    }
 }
 
 /// Hosts down in health.

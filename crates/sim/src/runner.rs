@@ -206,7 +206,7 @@ impl Sim {
 
     /// Issues a fresh admin token at `now`; it is renewed at half its lifetime.
     fn renew_token(&mut self, now: Time) -> Result<(), String> {
-        let token = format!("{:064x}", REQUEST_IDS | now.0 as u128);
+        let token = orrery_kernel::identity::TokenDigest::of(&format!("{:064x}", REQUEST_IDS | now.0 as u128));
         let (user, project) = self.admin;
         let issue = IdentityCmd::IssueToken { token: token.clone(), method: AuthMethod::Password { user }, scope: Some(Scope::Project(project)) };
         self.submit(now, Request { auth: Auth::System, command: Command::Identity(issue) }).map_err(|e| e.to_string())?;

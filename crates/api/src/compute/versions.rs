@@ -161,7 +161,7 @@ pub fn layer(router: Router<AppState>) -> Router<AppState> {
 /// The caller's credentials from `X-Auth-Token`; 401 in `service`'s body when it is missing.
 pub fn auth(headers: &HeaderMap, service: Service) -> Result<Auth, ApiError> {
     match headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
-        Some(t) if !t.trim().is_empty() => Ok(Auth::Token(t.trim().to_string())),
+        Some(t) if !t.trim().is_empty() => Ok(Auth::Token(orrery_kernel::identity::TokenDigest::of(t.trim()))),
         _ => {
             Err(ApiError::new(service, orrery_kernel::Error::unauthorized("compute.unauthorized", "The request you have made requires authentication.".into())))
         }
@@ -340,7 +340,14 @@ pub(crate) mod testkit {
         sys(k, identity::Cmd::CreateUser(u));
         let role = k.identity().role_by_name("member").expect("member role").id;
         sys(k, identity::Cmd::Grant(Assignment { actor: Actor::User(user), target: Target::Project(project), role }));
-        sys(k, identity::Cmd::IssueToken { token: token.into(), method: AuthMethod::Password { user }, scope: Some(Scope::Project(project)) });
+        sys(
+            k,
+            identity::Cmd::IssueToken {
+                token: orrery_kernel::identity::TokenDigest::of(token),
+                method: AuthMethod::Password { user },
+                scope: Some(Scope::Project(project)),
+            },
+        );
     }
 
     /// The router over a fresh cloud.
@@ -349,7 +356,10 @@ pub(crate) mod testkit {
         let spec = InitSpec { seed: 5, topology: topology(), bootstrap: Bootstrap::new("admin", "$argon2id$v=19$unused") };
         k.apply(wall_now(), Request { auth: Auth::System, command: Command::Init(Box::new(spec)) }).expect("init");
         let admin = k.identity().user_by_name(DEFAULT_DOMAIN, "admin").expect("admin").id;
-        sys(&mut k, identity::Cmd::IssueToken { token: ADMIN.into(), method: AuthMethod::Password { user: admin }, scope: None });
+        sys(
+            &mut k,
+            identity::Cmd::IssueToken { token: orrery_kernel::identity::TokenDigest::of(ADMIN), method: AuthMethod::Password { user: admin }, scope: None },
+        );
         member(&mut k, 1, P1_ID, P1);
         member(&mut k, 2, P2_ID, P2);
         let cloud = spawn_in_memory(k);

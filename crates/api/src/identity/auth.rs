@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use orrery_kernel::identity::{views, AuthMethod, Cmd, Scope, TokenInfo};
+use orrery_kernel::identity::{views, AuthMethod, Cmd, Scope, TokenDigest, TokenInfo};
 use orrery_kernel::{Auth, Error};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -114,7 +114,7 @@ async fn issue(State(s): State<AppState>, Query(q): Query<BTreeMap<String, Strin
     let method = authenticate(&s, req.auth.identity).await?;
     let scope = resolve_scope(&s, req.auth.scope).await?;
     let token = new_token();
-    let info = ask_as(&s, Auth::System, orrery_kernel::ask::identity::issue_token(token.clone(), method, scope)).await?;
+    let info = ask_as(&s, Auth::System, orrery_kernel::ask::identity::issue_token(TokenDigest::of(&token), method, scope)).await?;
     let body = token_json(&s.site, &info, !q.contains_key("nocatalog"));
     Ok((StatusCode::CREATED, [("x-subject-token", token)], Json(body)).into_response())
 }
@@ -134,7 +134,7 @@ async fn authenticate(s: &AppState, id: IdentityReq) -> Result<AuthMethod, ApiEr
         }
         [m] if m == "token" => {
             let t = id.token.ok_or_else(|| bad("Expecting to find token in identity. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."))?;
-            Ok(AuthMethod::Token { token: t.id })
+            Ok(AuthMethod::Token { token: TokenDigest::of(&t.id) })
         }
         [] => Err(bad("Expecting to find methods in identity; at least one authentication method is required.")),
         _ => Err(unauthorized()),
@@ -246,7 +246,7 @@ fn subject(h: &HeaderMap) -> Result<String, ApiError> {
 /// `GET` / `HEAD /v3/auth/tokens`: validates `X-Subject-Token` for its owner or an admin.
 async fn validate(State(s): State<AppState>, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Response, ApiError> {
     let secret = subject(&h)?;
-    let sub = secret.clone();
+    let sub = TokenDigest::of(&secret);
     let info = read(&s, &h, move |k, c, now| views::token(k.identity(), c, &sub, now)).await?;
     let body = token_json(&s.site, &info, !q.contains_key("nocatalog"));
     Ok((StatusCode::OK, [("x-subject-token", secret)], Json(body)).into_response())
@@ -254,7 +254,7 @@ async fn validate(State(s): State<AppState>, h: HeaderMap, Query(q): Query<BTree
 
 /// `DELETE /v3/auth/tokens`: revokes `X-Subject-Token`.
 async fn revoke(State(s): State<AppState>, h: HeaderMap) -> Result<StatusCode, ApiError> {
-    let token = subject(&h)?;
+    let token = TokenDigest::of(&subject(&h)?);
     apply(&s, &h, Cmd::RevokeToken { token }).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -498,7 +498,7 @@ impl Identity {
         }
         let target = Target::Project(pid);
         self.assignments.retain(|a| a.target != target);
-        let scoped: Vec<String> = self.tokens.iter().filter(|(_, t)| t.scope == super::Scope::Project(pid)).map(|(s, _)| s.clone()).collect();
+        let scoped: Vec<super::TokenDigest> = self.tokens.iter().filter(|(_, t)| t.scope == super::Scope::Project(pid)).map(|(s, _)| s.clone()).collect();
         for s in scoped {
             self.drop_token(&s);
         }

@@ -27,8 +27,8 @@ fn run(k: &mut Kernel, auth: &Auth, cmd: Cmd) -> Result<Reply> {
     })
 }
 
-fn secret(n: u32) -> String {
-    format!("{n:064x}")
+fn secret(n: u32) -> tokens::TokenDigest {
+    tokens::TokenDigest::of(&format!("{n:064x}"))
 }
 
 fn admin_id(k: &Kernel) -> Uuid {

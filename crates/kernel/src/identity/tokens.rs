@@ -17,6 +17,33 @@ fn unauthorized() -> Error {
     Error::unauthorized("identity.unauthorized", UNAUTHORIZED.into())
 }
 
+/// The digest of a bearer token: what commands and state hold instead of the token itself, so
+/// neither the journal nor a snapshot holds a credential anyone could present. The shell
+/// digests the `X-Auth-Token` it receives with [`TokenDigest::of`]; the raw token goes back
+/// only to the client that asked for it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TokenDigest(String);
+
+impl TokenDigest {
+    /// The digest of the raw token `raw`: BLAKE2s-256, as 64 lower-case hex digits.
+    pub fn of(raw: &str) -> TokenDigest {
+        use blake2::Digest as _;
+        let sum = blake2::Blake2s256::digest(raw.as_bytes());
+        TokenDigest(sum.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The digest as hex.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is a digest [`TokenDigest::of`] could have made (64 lower-case hex digits).
+    pub fn is_well_formed(&self) -> bool {
+        self.0.len() == 64 && self.0.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    }
+}
+
 /// What a token is scoped to.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Scope {
@@ -38,8 +65,8 @@ pub enum AuthMethod {
     },
     /// An existing valid token (rescoping); the new token keeps its expiry.
     Token {
-        /// The existing token.
-        token: String,
+        /// The existing token's digest.
+        token: TokenDigest,
     },
 }
 
@@ -89,8 +116,8 @@ pub struct TokenInfo {
 /// A token request, with the time and lifetime in force.
 #[derive(Clone, Debug)]
 pub struct IssueReq {
-    /// The new token's secret.
-    pub token: String,
+    /// The new token's digest.
+    pub token: TokenDigest,
     /// How the holder authenticated.
     pub method: AuthMethod,
     /// The requested scope; `None` for the user's default.
@@ -150,7 +177,7 @@ impl Identity {
     }
 
     /// The live token `secret`, if it has not expired (other checks are not made).
-    pub fn token(&self, secret: &str, now: Time) -> Option<&Token> {
+    pub fn token(&self, secret: &TokenDigest, now: Time) -> Option<&Token> {
         self.tokens.get(secret).filter(|t| t.expires_at > now)
     }
 
@@ -193,8 +220,8 @@ impl Identity {
     }
 
     /// What a response about token `secret` shows; fails as Keystone's "token not found".
-    pub fn token_info(&self, secret: &str, now: Time) -> Result<TokenInfo> {
-        let not_found = || Error::not_found("identity.not_found", format!("Could not find token: {secret}."));
+    pub fn token_info(&self, secret: &TokenDigest, now: Time) -> Result<TokenInfo> {
+        let not_found = || Error::not_found("identity.not_found", "Could not find token.".into());
         let token = self.tokens.get(secret).ok_or_else(not_found)?;
         let roles = self.check_token(token, now).map_err(|_| not_found())?;
         Ok(self.describe(token, &roles))
@@ -225,10 +252,10 @@ impl Identity {
     }
 
     /// Removes a token from every index.
-    pub(crate) fn drop_token(&mut self, secret: &str) {
+    pub(crate) fn drop_token(&mut self, secret: &TokenDigest) {
         if let Some(t) = self.tokens.remove(secret) {
-            self.token_expiry.remove(&(t.expires_at, secret.to_string()));
-            self.user_tokens.remove(&(t.user, secret.to_string()));
+            self.token_expiry.remove(&(t.expires_at, secret.clone()));
+            self.user_tokens.remove(&(t.user, secret.clone()));
         }
     }
 
@@ -244,7 +271,8 @@ impl Identity {
 
     /// Revokes every token of `user`.
     pub(crate) fn revoke_user_tokens(&mut self, user: Uuid) {
-        let secrets: Vec<String> = self.user_tokens.range((user, String::new())..).take_while(|(u, _)| *u == user).map(|(_, s)| s.clone()).collect();
+        let secrets: Vec<TokenDigest> =
+            self.user_tokens.range((user, TokenDigest::default())..).take_while(|(u, _)| *u == user).map(|(_, s)| s.clone()).collect();
         for s in secrets {
             self.drop_token(&s);
         }
@@ -252,10 +280,12 @@ impl Identity {
 
     /// Revokes the tokens (of `users`, or of everyone) that no longer pass [`Identity::check_token`].
     pub(crate) fn prune_inaccessible(&mut self, now: Time, users: Option<&BTreeSet<Uuid>>) {
-        let candidates: Vec<String> = match users {
-            Some(users) => {
-                users.iter().flat_map(|&u| self.user_tokens.range((u, String::new())..).take_while(move |(x, _)| *x == u)).map(|(_, s)| s.clone()).collect()
-            }
+        let candidates: Vec<TokenDigest> = match users {
+            Some(users) => users
+                .iter()
+                .flat_map(|&u| self.user_tokens.range((u, TokenDigest::default())..).take_while(move |(x, _)| *x == u))
+                .map(|(_, s)| s.clone())
+                .collect(),
             None => self.tokens.keys().cloned().collect(),
         };
         for s in candidates {
@@ -289,8 +319,8 @@ fn authenticate(id: &Identity, auth: &Auth, req: &IssueReq) -> Result<(Uuid, Vec
 /// Issues a token: validates everything, then draws the audit id, prunes expired tokens
 /// and stores the new one.
 pub fn issue(id: &mut Identity, rng: &mut Rng, auth: &Auth, req: IssueReq) -> Result<TokenInfo> {
-    if req.token.len() < 32 || req.token.len() > 255 || !req.token.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(Error::bad_request("identity.bad_request", "A token must be 32 to 255 ASCII letters and digits.".into()));
+    if !req.token.is_well_formed() {
+        return Err(Error::bad_request("identity.bad_request", "A token digest must be 64 lower-case hex digits.".into()));
     }
     if id.tokens.contains_key(&req.token) {
         return Err(Error::conflict("identity.conflict", "Conflict occurred attempting to store token - Duplicate entry.".into()));
@@ -315,8 +345,8 @@ pub fn issue(id: &mut Identity, rng: &mut Rng, auth: &Auth, req: IssueReq) -> Re
 }
 
 /// Revokes `secret`: the caller must own it or be an admin.
-pub fn revoke(id: &mut Identity, caller: &Caller, now: Time, secret: &str) -> Result<()> {
-    let token = id.token(secret, now).ok_or_else(|| Error::not_found("identity.not_found", format!("Could not find token: {secret}.")))?;
+pub fn revoke(id: &mut Identity, caller: &Caller, now: Time, secret: &TokenDigest) -> Result<()> {
+    let token = id.token(secret, now).ok_or_else(|| Error::not_found("identity.not_found", "Could not find token.".into()))?;
     if !caller.admin && token.user != caller.user {
         return Err(forbidden("revoke_token"));
     }

@@ -328,8 +328,8 @@ pub fn find_project(id: &Identity, p: &NameOrId) -> Option<Uuid> {
     }
 }
 
-/// Token `secret` as validation shows it: its owner and admins may validate it.
-pub fn token(id: &Identity, c: &Caller, secret: &str, now: crate::Time) -> Result<super::tokens::TokenInfo> {
+/// The token with digest `secret` as validation shows it: its owner and admins may validate it.
+pub fn token(id: &Identity, c: &Caller, secret: &super::TokenDigest, now: crate::Time) -> Result<super::tokens::TokenInfo> {
     let info = id.token_info(secret, now)?;
     if !c.admin && info.user.id != c.user.simple() {
         return Err(forbidden("validate_token"));

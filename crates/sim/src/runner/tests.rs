@@ -182,7 +182,7 @@ fn journal(exp: &Experiment) -> Vec<JournalEntry> {
     k.apply(t0, system(Command::Init(Box::new(init.clone())))).unwrap();
     let (user, project) = admin_ids(&k).unwrap();
     let image = k.images().find("cirros-0.6").unwrap().id;
-    let token = "t".repeat(64);
+    let token = orrery_kernel::identity::TokenDigest::of(&"t".repeat(64));
     let issue = IdentityCmd::IssueToken { token: token.clone(), method: AuthMethod::Password { user }, scope: Some(Scope::Project(project)) };
     let mut out = vec![(t0, system(Command::Init(Box::new(init)))), (t0, system(Command::Identity(issue)))];
     let admin = |command| Request { auth: Auth::Token(token.clone()), command };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use orrery_kernel::compute::quotas::{self, Resource};
-use orrery_kernel::identity::{self, Actor, Assignment, AuthMethod, Bootstrap, Project, Scope, Target, User, DEFAULT_DOMAIN};
+use orrery_kernel::identity::{self, Actor, Assignment, AuthMethod, Bootstrap, Project, Scope, Target, TokenDigest, User, DEFAULT_DOMAIN};
 use orrery_kernel::time::Dur;
 use orrery_kernel::topology::{HostSpec, TimingSpec};
 use orrery_kernel::{compute, Auth, Command, InitSpec, Kernel, Request, TopologySpec, Uuid};
@@ -42,7 +42,7 @@ fn sys(k: &mut Kernel, command: Command) {
 /// Applies a server command as the member of p1.
 fn as_p1(k: &mut Kernel, cmd: orrery_kernel::compute::servers::Cmd) -> orrery_kernel::Reply {
     let now = k.now();
-    k.apply(now, Request { auth: Auth::Token(P1.into()), command: Command::Compute(compute::Cmd::Server(cmd)) }).expect("p1's command")
+    k.apply(now, Request { auth: Auth::Token(TokenDigest::of(P1)), command: Command::Compute(compute::Cmd::Server(cmd)) }).expect("p1's command")
 }
 
 /// A user with `role` in `project` (created if new), holding `token`.
@@ -75,7 +75,11 @@ fn user(k: &mut Kernel, n: u128, project: Uuid, role: &str, token: &str) {
     sys(k, Command::Identity(identity::Cmd::Grant(Assignment { actor: Actor::User(id), target: Target::Project(project), role })));
     sys(
         k,
-        Command::Identity(identity::Cmd::IssueToken { token: token.into(), method: AuthMethod::Password { user: id }, scope: Some(Scope::Project(project)) }),
+        Command::Identity(identity::Cmd::IssueToken {
+            token: TokenDigest::of(token),
+            method: AuthMethod::Password { user: id },
+            scope: Some(Scope::Project(project)),
+        }),
     );
 }
 
@@ -89,7 +93,7 @@ fn cloud(hosts: u32, instances: i64) -> Kernel {
     sys(
         &mut k,
         Command::Identity(identity::Cmd::IssueToken {
-            token: ADMIN.into(),
+            token: TokenDigest::of(ADMIN),
             method: AuthMethod::Password { user: admin },
             scope: Some(Scope::Project(admin_project)),
         }),
