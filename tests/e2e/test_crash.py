@@ -204,6 +204,36 @@ def test_a_deleted_admin_password_is_refused_then_reset(tmp_path):
         o.stop()
 
 
+def test_a_backup_taken_during_writes_restores_what_was_acknowledged(tmp_path):
+    o = Orrery(tmp_path / "data", extra=("--snapshot-every", "50")).start()
+    w = Writers(o, "b")
+    try:
+        time.sleep(1.0)
+        with w.lock:
+            before = set(w.acked)
+        out = tmp_path / "backup"
+        r = subprocess.run([str(ORRERY_BIN), "backup", str(o.data_dir), str(out)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "state hash" in r.stdout, r.stdout
+        time.sleep(0.5)
+    finally:
+        w.join()
+        o.stop(signal.SIGKILL)
+    assert len(before) > 20 and len(w.acked) > len(before), "the backup was not taken while writes went on"
+    assert oct(out.stat().st_mode & 0o777) == "0o700"
+    for p in out.rglob("*"):
+        want = 0o700 if p.is_dir() else 0o600
+        assert p.stat().st_mode & 0o777 == want, f"{p} is {oct(p.stat().st_mode & 0o777)}"
+    assert list((out / "snapshots").glob("snap-*.json")), "the snapshots the backup covers are copied"
+    restored = Orrery(out).start()
+    try:
+        names = flavor_names(restored)
+        assert before <= names, f"acknowledged before the backup but missing from it: {sorted(before - names)[:5]}"
+        assert {n for n in names if n.startswith("b-")} <= w.tried
+    finally:
+        restored.stop()
+
+
 # The seeded run: each round kills the cloud mid-write, perhaps damages a file, and restarts.
 ROUNDS = 24
 

@@ -2,6 +2,8 @@
 
 import signal
 
+import requests
+
 from conftest import Orrery, Osc, boot_args
 
 
@@ -45,3 +47,32 @@ def test_the_data_directory_is_private(cloud, osc):
                 loose.append((os.path.join(root, name), oct(got)))
     assert stat.S_IMODE(os.stat(cloud.data_dir).st_mode) == 0o700
     assert not loose, loose
+
+
+def test_no_raw_token_is_written_to_the_data_directory(tmp_path):
+    """Tokens used for writes, and one revoked, appear in no file under the data directory:
+    not in the journal or its WAL while the cloud runs, not in a snapshot, not after a clean stop."""
+    o = Orrery(tmp_path / "data", extra=("--snapshot-every", "3")).start()
+    try:
+        osc = Osc(o.clouds_yaml)
+        tokens = [osc("token", "issue", "-f", "json")["id"] for _ in range(3)]
+        for i, token in enumerate(tokens):
+            body = {"flavor": {"name": f"e2e-secret-{i}", "ram": 512, "vcpus": 1, "disk": 1}}
+            r = requests.post(f"{o.url}/compute/v2.1/flavors", json=body, headers={"X-Auth-Token": token}, timeout=30)
+            assert r.status_code == 200, r.text
+        osc("token", "revoke", tokens[0])
+        assert list((o.data_dir / "snapshots").glob("snap-*.json")), "a snapshot was written"
+        assert not files_holding(o.data_dir, tokens), "a raw token is on disk while the cloud runs"
+    finally:
+        assert o.stop(signal.SIGTERM) == 0, o.log_tail()
+    assert not files_holding(o.data_dir, tokens), "a raw token is on disk after a clean stop"
+
+
+def files_holding(data_dir, secrets: list[str]) -> list[str]:
+    """The files under `data_dir` whose bytes contain any of `secrets`."""
+    found = []
+    for p in data_dir.rglob("*"):
+        if p.is_file():
+            raw = p.read_bytes()
+            found += [f"{p.name} holds token {s[:8]}…" for s in secrets if s.encode() in raw]
+    return found

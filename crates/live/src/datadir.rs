@@ -214,7 +214,7 @@ fn take_lock(root: &Path) -> Result<fs::File, DataDirError> {
 }
 
 /// Creates `dir` (and its missing parents) with mode 0700.
-fn create_private_dir(dir: &Path) -> Result<(), DataDirError> {
+pub fn create_private_dir(dir: &Path) -> Result<(), DataDirError> {
     let mut b = fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]

@@ -279,3 +279,47 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
+
+/// What [`backup`] wrote.
+#[derive(Debug)]
+pub struct BackupReport {
+    /// The last journal entry the backup holds.
+    pub seq: u64,
+    /// The state hash the backup recovers to.
+    pub state_hash: u64,
+}
+
+/// Copies the cloud in `src` to the new directory `out`, consistently, even while the cloud
+/// serves writes: the journal through SQLite's `VACUUM INTO` (one read transaction, so one
+/// point in its history), the snapshots it covers, and the credentials and topology files.
+/// The copy is then opened as `orrery up` would open it, which checks it end to end; its last
+/// entry and state hash are returned. Restoring is starting `orrery up --data-dir OUT`.
+pub fn backup(src: &std::path::Path, out: &std::path::Path) -> Result<BackupReport, UpError> {
+    let io = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| UpError::DataDir(datadir::DataDirError::Io { path, source })
+    };
+    if !src.join("journal.sqlite").is_file() {
+        return Err(UpError::Usage(format!("{} holds no journal.sqlite; is it an orrery data directory?", src.display())));
+    }
+    if out.exists() && std::fs::read_dir(out).map_err(io(out))?.next().is_some() {
+        return Err(UpError::Usage(format!("{} exists and is not empty; a backup goes into a new directory", out.display())));
+    }
+    datadir::create_private_dir(out)?;
+    let seq = SqliteJournal::copy_to(&src.join("journal.sqlite"), &out.join("journal.sqlite"))?;
+    for name in ["admin-password", "topology.json", "orrery-cloud"] {
+        let from = src.join(name);
+        if from.exists() {
+            std::fs::copy(&from, out.join(name)).map_err(io(&from))?;
+        }
+    }
+    let snaps = DirSnapshots::open(&out.join("snapshots"))?;
+    DirSnapshots::open(&src.join("snapshots"))?.copy_covered(seq, &snaps)?;
+    drop(snaps);
+    let opened = open(out, false)?;
+    let report = BackupReport { seq: opened.seq, state_hash: opened.kernel.state_hash() };
+    if report.seq != seq {
+        return Err(UpError::Usage(format!("the backup holds entries up to {seq}, but recovers only to {}", report.seq)));
+    }
+    Ok(report)
+}

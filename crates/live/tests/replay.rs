@@ -204,3 +204,52 @@ proptest::proptest! {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// `orrery backup` of a cloud that is serving writes: the copy opens, and holds the
+/// original's state as of the copy's last entry (the original replayed only that far).
+#[test]
+fn a_backup_taken_during_writes_restores_to_the_same_state() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = temp_dir("backup-src");
+    let out = temp_dir("backup-out").join("copy");
+    let mut a = actor(&dir, 97);
+    let auth = init(&mut a, 11);
+    workload(&mut a, &auth, 11, 200);
+    let done = Arc::new(AtomicBool::new(false));
+    let backup = std::thread::spawn({
+        let (dir, out, done) = (dir.clone(), out.clone(), done.clone());
+        move || {
+            let r = orrery_live::backup(&dir, &out);
+            done.store(true, Ordering::SeqCst);
+            r
+        }
+    });
+    let mut round = 0;
+    while !done.load(Ordering::SeqCst) || round < 2 {
+        round += 1;
+        workload(&mut a, &auth, 11 + round, 50);
+    }
+    let report = backup.join().unwrap().expect("the backup succeeds while the cloud writes");
+    let end = a.kernel.now();
+    assert!(report.seq > 0 && report.seq < a.seq, "the backup ({}) was taken while writes went on (to {})", report.seq, a.seq);
+    drop(a);
+
+    // The original, replayed only as far as the backup reaches.
+    let cut = temp_dir("backup-ref").join("journal.sqlite");
+    SqliteJournal::copy_to(&dir.join("journal.sqlite"), &cut).unwrap();
+    rusqlite::Connection::open(&cut).unwrap().execute("DELETE FROM journal WHERE seq > ?1", [report.seq as i64]).unwrap();
+    let mut journal = SqliteJournal::open(&cut).unwrap();
+    journal.set_acknowledged(report.seq).unwrap();
+    let empty = DirSnapshots::open(&cut.with_file_name("snapshots")).unwrap();
+    let reference = recover(&journal, &empty, report.seq, false).unwrap();
+    assert_eq!(reference.seq, report.seq);
+    assert_eq!(reference.kernel.state_hash(), report.state_hash, "the backup recovers to the original's state at its last entry");
+
+    let restored = orrery_live::open(&out, false).expect("the backup opens as a data directory");
+    assert!(orrery_store::Snapshots::load_latest(&restored.snapshots).unwrap().newest.is_some(), "the snapshots the backup covers are copied");
+    assert_eq!(hash_at(restored.kernel, end), hash_at(reference.kernel, end));
+    for d in [&dir, &out] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

@@ -135,6 +135,23 @@ impl DirSnapshots {
         Ok(out)
     }
 
+    /// Copies into `to` the snapshots that cover no more than `seq` entries.
+    pub fn copy_covered(&self, seq: u64, to: &DirSnapshots) -> Result<()> {
+        for (s, path) in self.list()? {
+            if s > seq {
+                continue;
+            }
+            let dest = to.dir.join(path.file_name().unwrap_or_default());
+            match fs::copy(&path, &dest) {
+                Ok(_) => {}
+                // Pruned by the running cloud while we looked: a newer one covers it.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&path)(e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Loads one snapshot file of any format from [`migrate::OLDEST`] on, checking it.
     fn load(path: &Path, named_seq: u64) -> Result<(u64, Kernel)> {
         let mut r = BufReader::new(File::open(path).map_err(io(path))?);

@@ -122,10 +122,31 @@ impl SqliteJournal {
         Ok(())
     }
 
-    /// Writes a consistent copy of the journal to `dest` (a new file) while others may write.
-    pub fn backup_to(&self, dest: &Path) -> Result<()> {
-        self.conn.execute("VACUUM INTO ?1", params![dest.display().to_string()])?;
-        Ok(())
+    /// Writes a consistent copy of the journal at `src` to the new file `dest` while a cloud
+    /// may be writing to it (one read transaction: one point in its history), marked as
+    /// stopped cleanly, with its high-water mark. Returns the copy's last sequence number.
+    pub fn copy_to(src: &Path, dest: &Path) -> Result<u64> {
+        let private_new = |path: &Path| {
+            let mut opts = OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            opts.open(path).map_err(io(path))
+        };
+        // VACUUM INTO fills an empty file in place, so the copy keeps this file's 0600 mode.
+        drop(private_new(dest)?);
+        let conn = Connection::open_with_flags(src, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute("VACUUM INTO ?1", params![dest.display().to_string()])?;
+        drop(conn);
+        let copy = Connection::open(dest)?;
+        copy.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('running', '0')", [])?;
+        let last: Option<i64> = copy.query_row("SELECT MAX(seq) FROM journal", [], |r| r.get(0))?;
+        drop(copy);
+        let last = last.unwrap_or(0) as u64;
+        let mark = dest.with_extension("mark");
+        std::io::Write::write_all(&mut private_new(&mark)?, &mark_bytes(last)).map_err(io(&mark))?;
+        Ok(last)
     }
 }
 
