@@ -174,3 +174,72 @@ def test_inventory_units_that_an_allocation_violates_are_refused(cloud, osc, pre
     osc("server", "resize", "revert", sid)
     osc.wait_status(sid, "ACTIVE")
     osc("server", "delete", "--wait", sid)
+
+
+# HTTP edges, over one real keep-alive connection.
+
+def _conn(cloud):
+    import http.client
+    from urllib.parse import urlsplit
+    u = urlsplit(cloud.url)
+    return http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+
+
+def _send(conn, method, path, token, body=None, headers=(), chunked=False):
+    """Sends one request on `conn`; returns (status, headers, JSON body)."""
+    import json
+    conn.putrequest(method, path)
+    conn.putheader("X-Auth-Token", token)
+    conn.putheader("Content-Type", "application/json")
+    for k, v in headers:
+        conn.putheader(k, v)
+    if chunked:
+        conn.putheader("Transfer-Encoding", "chunked")
+    elif body is not None:
+        conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders()
+    if chunked:
+        for i in range(0, len(body), 8192):
+            piece = body[i:i + 8192]
+            conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+        conn.send(b"0\r\n\r\n")
+    elif body is not None:
+        conn.send(body)
+    r = conn.getresponse()
+    raw = r.read()
+    return r.status, dict((k.lower(), v) for k, v in r.getheaders()), json.loads(raw) if raw else None
+
+
+def test_an_over_large_body_gets_novas_own_413(cloud, api):
+    big = b'{"flavor": {"name": "e2e-big", "ram": 512, "vcpus": 1, "disk": 1, "description": "' + b"x" * 200_000 + b'"}}'
+    for chunked in (False, True):
+        conn = _conn(cloud)
+        status, headers, body = _send(conn, "POST", "/compute/v2.1/flavors", api.token, big, chunked=chunked)
+        nova_error(status, body, "overLimit", 413)
+        assert headers.get("connection") == "close", headers
+        conn.close()
+
+
+def test_a_malformed_or_non_ascii_version_header_is_400(cloud, api):
+    conn = _conn(cloud)
+    for value in (b"compute 2.\xff", b"compute", b"compute 2.1 2.2", b"compute two"):
+        status, _, body = _send(conn, "GET", "/compute/v2.1/servers", api.token, headers=[("OpenStack-API-Version", value)])
+        nova_error(status, body, "badRequest", 400)
+    status, headers, _ = _send(conn, "GET", "/compute/v2.1/servers", api.token, headers=[("OpenStack-API-Version", "compute 2.60")])
+    assert status == 200 and headers["openstack-api-version"] == "compute 2.60"
+    status, _, body = _send(conn, "GET", "/placement/resource_providers", api.token, headers=[("OpenStack-API-Version", b"placement \xe9")])
+    assert status == 400 and body["errors"][0]["status"] == 400, body
+    conn.close()
+
+
+def test_a_chunked_body_no_handler_reads_leaves_the_connection_usable(cloud, api):
+    conn = _conn(cloud)
+    body = b'{"ignored": "' + b"y" * 50_000 + b'"}'
+    for path in ("/compute/v2.1/servers", "/network/v2.0/networks", "/no-such-service"):
+        status, headers, _ = _send(conn, "GET", path, api.token, body, chunked=True)
+        assert status in (200, 404, 501), (path, status)
+        assert headers.get("connection") != "close", (path, headers)
+        # The same connection answers the next request whole.
+        status, _, listing = _send(conn, "GET", "/compute/v2.1/flavors", api.token)
+        assert status == 200 and listing["flavors"], (path, status)
+    conn.close()

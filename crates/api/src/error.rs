@@ -46,6 +46,21 @@ impl Service {
         }
     }
 
+    /// The service whose conventions a request path follows: by its first segment, with
+    /// Keystone's shape for paths no service owns.
+    pub fn of_path(path: &str) -> Service {
+        match path.trim_start_matches('/').split('/').next().unwrap_or_default() {
+            "compute" => Service::Compute,
+            "placement" => Service::Placement,
+            "image" => Service::Image,
+            "volume" => Service::Volume,
+            "network" => Service::Network,
+            "object-store" => Service::ObjectStore,
+            "orrery" => Service::Admin,
+            _ => Service::Identity,
+        }
+    }
+
     /// The HTTP status this service answers an error of `kind` with. Only over-quota differs
     /// between services: Nova says 403, Neutron 409, Cinder, Glance and Swift 413.
     pub fn status(self, kind: ErrorKind) -> StatusCode {

@@ -6,6 +6,7 @@
 //! Prometheus; see [`router`] and [`metrics`].
 
 pub mod admin;
+pub mod body;
 pub mod cloud;
 pub mod compute;
 pub mod error;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/image/", axum::routing::get(image::root))
         .merge(error::unbuilt_services())
         .fallback(error::unknown_path)
+        .layer(axum::middleware::from_fn(body::read_whole))
         .layer(track)
         .with_state(state)
 }

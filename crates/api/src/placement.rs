@@ -65,13 +65,7 @@ impl Version {
 
     /// The version a request asks for with `OpenStack-API-Version: placement 1.x`.
     fn from_headers(h: &HeaderMap) -> Result<Version, BadVersion> {
-        let asked = h.get_all("openstack-api-version").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).find_map(|item| {
-            let mut w = item.split_whitespace();
-            match (w.next(), w.next()) {
-                (Some(s), Some(v)) if s.eq_ignore_ascii_case("placement") => Some(v.to_string()),
-                _ => None,
-            }
-        });
+        let asked = crate::util::asked_version(h, "placement").map_err(|msg| BadVersion(StatusCode::BAD_REQUEST, msg))?;
         let Some(text) = asked else { return Ok(Version(0)) };
         if text.eq_ignore_ascii_case("latest") {
             return Ok(Version(MAX_VERSION));

@@ -77,6 +77,27 @@ pub fn new_token() -> String {
     random_bytes::<32>().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The version `OpenStack-API-Version` asks of `service` (its items are comma-separated
+/// `service version` pairs, over one or more header lines), or `None` when no item names the
+/// service. A header that is not visible ASCII, or an item for `service` that is not exactly
+/// a service and a version, is `Err` with the message for a 400.
+pub fn asked_version(headers: &axum::http::HeaderMap, service: &str) -> Result<Option<String>, String> {
+    for value in headers.get_all("openstack-api-version") {
+        let text = value.to_str().map_err(|_| "OpenStack-API-Version is not valid: it holds bytes that are not visible ASCII.".to_string())?;
+        for item in text.split(',') {
+            let words: Vec<&str> = item.split_whitespace().collect();
+            match words.as_slice() {
+                [s, v] if s.eq_ignore_ascii_case(service) => return Ok(Some((*v).to_string())),
+                [s, ..] if s.eq_ignore_ascii_case(service) => {
+                    return Err(format!("OpenStack-API-Version item '{}' is not valid: it must be '{service} X.Y' or '{service} latest'.", item.trim()))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,15 +60,15 @@ impl Microversion {
     /// else the legacy `X-OpenStack-Nova-API-Version`, else 2.1. `latest` is the maximum.
     /// A malformed version is a 400 and one outside 2.1..=max a 406, with Nova's bodies.
     pub fn from_headers(headers: &HeaderMap) -> Result<Microversion, BadVersion> {
-        let standard = headers.get_all(HEADER).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).find_map(|item| {
-            let mut words = item.split_whitespace();
-            match (words.next(), words.next()) {
-                (Some(service), Some(version)) if service.eq_ignore_ascii_case("compute") => Some(version.to_string()),
-                _ => None,
+        let standard = crate::util::asked_version(headers, "compute").map_err(|msg| BadVersion(StatusCode::BAD_REQUEST, msg))?;
+        let legacy = match headers.get(LEGACY_HEADER).map(|v| v.to_str()) {
+            None => None,
+            Some(Ok(v)) => Some(v.trim().to_string()),
+            Some(Err(_)) => {
+                return Err(BadVersion(StatusCode::BAD_REQUEST, format!("{LEGACY_HEADER} is not valid: it holds bytes that are not visible ASCII.")))
             }
-        });
-        let legacy = || headers.get(LEGACY_HEADER).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_string());
-        match standard.or_else(legacy) {
+        };
+        match standard.or(legacy) {
             None => Ok(Microversion::MIN),
             Some(v) => Microversion::parse(&v),
         }
@@ -247,6 +247,22 @@ mod tests {
         assert_eq!(Microversion::from_headers(&hdrs(&[(HEADER, "compute 2.10"), (LEGACY_HEADER, "2.20")])).unwrap(), Microversion(2, 10));
         assert_eq!(Microversion::from_headers(&hdrs(&[(HEADER, "volume 3.5")])).unwrap(), Microversion(2, 1));
         assert!(Microversion(2, 79).at_least(55) && !Microversion(2, 54).at_least(55));
+    }
+
+    #[test]
+    fn a_malformed_or_non_ascii_header_is_a_400() {
+        let bad = |h: HeaderMap| Microversion::from_headers(&h).unwrap_err().0;
+        assert_eq!(bad(hdrs(&[(HEADER, "compute")])), StatusCode::BAD_REQUEST);
+        assert_eq!(bad(hdrs(&[(HEADER, "compute 2.1 2.2")])), StatusCode::BAD_REQUEST);
+        assert_eq!(bad(hdrs(&[(HEADER, "compute 2.x")])), StatusCode::BAD_REQUEST);
+        let mut h = HeaderMap::new();
+        h.append(HEADER, HeaderValue::from_bytes(b"compute 2.\xff").unwrap());
+        assert_eq!(bad(h), StatusCode::BAD_REQUEST);
+        let mut h = HeaderMap::new();
+        h.append(LEGACY_HEADER, HeaderValue::from_bytes(b"2.\xe9").unwrap());
+        assert_eq!(bad(h), StatusCode::BAD_REQUEST);
+        // Items for other services are not ours to judge.
+        assert_eq!(Microversion::from_headers(&hdrs(&[(HEADER, "placement, compute 2.5")])).unwrap(), Microversion(2, 5));
     }
 
     #[test]
