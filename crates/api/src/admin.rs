@@ -6,6 +6,8 @@
 //! - `GET /orrery/v1/chaos[?kind=host|rack|az|region]`: the failure domains and their states.
 //! - `POST /orrery/v1/chaos/{fail|recover|maintain}` with `{"kind": "rack", "name": "az1-r01"}`.
 //! - `GET /orrery/v1/status`: health at a glance.
+//!
+//! Beside it, at the root, `GET /healthcheck` ([`healthcheck`]) is the supervisor's probe.
 
 use std::collections::BTreeMap;
 
@@ -66,6 +68,24 @@ async fn act(State(s): State<AppState>, h: HeaderMap, Path(action): Path<String>
     Ok(Json(json!({ "kind": kind, "name": t.name, "state": state, "hosts_changed": hosts })))
 }
 
+/// How long `GET /healthcheck` waits for the kernel actor before calling the cloud unhealthy.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `GET /healthcheck`, as oslo.middleware's healthcheck answers for OpenStack services: no
+/// token, `200 OK` when the kernel actor answers a probe through its own queue (so a cloud
+/// whose kernel is gone, stuck or not yet created is never "fine"), else `503` with the reason.
+pub async fn healthcheck(State(s): State<AppState>) -> axum::response::Response {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    let (status, text) = match tokio::time::timeout(HEALTH_TIMEOUT, s.cloud.ping()).await {
+        Ok(Ok(true)) => (StatusCode::OK, "OK"),
+        Ok(Ok(false)) => (StatusCode::SERVICE_UNAVAILABLE, "the cloud has not been created yet"),
+        Ok(Err(_)) => (StatusCode::SERVICE_UNAVAILABLE, "the kernel actor is gone"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the kernel actor did not answer within 5 s"),
+    };
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+}
+
 async fn status_doc(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
     let view = read(&s, S, auth(&h, S)?, status::status).await?;
     let mut doc =
@@ -77,4 +97,30 @@ async fn status_doc(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Valu
         }
     }
     Ok(Json(doc))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use crate::cloud::Cloud;
+    use crate::compute::versions::testkit::app;
+    use crate::{AppState, Site};
+
+    async fn probe(app: axum::Router) -> (u16, String) {
+        let resp = app.oneshot(Request::get("/healthcheck").body(Body::empty()).unwrap()).await.unwrap();
+        let status = resp.status().as_u16();
+        (status, String::from_utf8(axum::body::to_bytes(resp.into_body(), 1024).await.unwrap().to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_healthcheck_is_ok_only_while_the_kernel_answers() {
+        assert_eq!(probe(app()).await, (200, "OK".to_string()));
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        drop(rx);
+        let gone = crate::router(AppState::new(Cloud::new(tx), Site { base_url: "http://x".into(), region: "RegionOne".into() }));
+        assert_eq!(probe(gone).await, (503, "the kernel actor is gone".to_string()));
+    }
 }

@@ -166,6 +166,17 @@ impl Cloud {
         self.tx.send(Msg::Read(job)).await.map_err(|_| ApiError::unavailable(service))?;
         rx.await.map_err(|_| read_failed(service))
     }
+
+    /// Asks the kernel actor itself (never the published state) whether it holds a cloud:
+    /// true once the cloud is created, false before. An error means the actor is gone.
+    pub async fn ping(&self) -> Result<bool, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        let job: ReadFn = Box::new(move |k, _| {
+            let _ = tx.send(k.is_initialized());
+        });
+        self.tx.send(Msg::Read(job)).await.map_err(|_| ApiError::unavailable(Service::Admin))?;
+        rx.await.map_err(|_| ApiError::unavailable(Service::Admin))
+    }
 }
 
 /// Runs `f` on the latest published state in the calling task. A bug in a read fails only its

@@ -3,7 +3,7 @@
 //! handle, and renders the reply in that service's own JSON shapes and error bodies.
 //!
 //! One listener serves every service under its own path prefix, plus `GET /metrics` for
-//! Prometheus; see [`router`] and [`metrics`].
+//! Prometheus and `GET /healthcheck` for supervisors; see [`router`] and [`metrics`].
 
 pub mod admin;
 pub mod body;
@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
     let track = axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track);
     Router::new()
         .route("/metrics", axum::routing::get(metrics::scrape))
+        .route("/healthcheck", axum::routing::get(admin::healthcheck))
         .nest("/identity", identity::router())
         .route("/identity/", axum::routing::get(identity::versions))
         .nest("/compute", compute::router())

@@ -167,11 +167,21 @@ pub fn check_join<'k>(k: impl Read<'k>, group: &Uuid, server: &Uuid) -> Result<(
 /// Adds `server` to `group` after [`check_join`]; adding a member twice is a no-op.
 pub fn add_member(k: &mut Cx, group: &Uuid, server: &Uuid) -> Result<()> {
     check_join(&*k, group, server)?;
-    let g = k.compute.groups.get_mut(group).ok_or_else(|| not_found(group))?;
+    join(k, group, server);
+    Ok(())
+}
+
+/// Adds `server` to `group`, whose room for it the caller has checked (with [`check_join`],
+/// or for a whole batch of new servers as create's validation does); adding a member twice is
+/// a no-op. Nothing here can fail, so a command that validated never stops half done.
+pub fn join(k: &mut Cx, group: &Uuid, server: &Uuid) {
+    let Some(g) = k.compute.groups.get_mut(group) else {
+        debug_assert!(false, "server {server} joined group {group}, which does not exist");
+        return;
+    };
     if !g.members.contains(server) {
         g.members.push(*server);
     }
-    Ok(())
 }
 
 /// Takes `server` out of `group`, if both exist.

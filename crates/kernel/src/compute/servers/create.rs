@@ -132,7 +132,7 @@ fn quota(k: &mut Cx, caller: &Caller, spec: &CreateSpec, plan: &Plan, reservatio
         k.compute.servers.insert(server);
         quotas::add_usage(k, &plan.project, &super::usage_of(&k.compute.servers, flavor_idx));
         if let Some(g) = spec.group {
-            groups::add_member(k, &g, id).expect("group membership was checked during validation");
+            groups::join(k, &g, id);
         }
     }
     ids
