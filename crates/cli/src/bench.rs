@@ -4,6 +4,7 @@
 //! read mode.
 
 mod reads;
+mod restart;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -31,6 +32,10 @@ pub enum BenchCmd {
     /// through the kernel actor and from published snapshots.
     #[command(after_help = reads::EXAMPLES)]
     Reads(reads::ReadsArgs),
+    /// What snapshots of a large cloud cost the kernel actor, and how long a restart after
+    /// `kill -9` takes, from a snapshot and its journal tail or from the whole journal.
+    #[command(after_help = restart::EXAMPLES)]
+    Restart(restart::RestartArgs),
 }
 
 /// The cloud a live benchmark drives: its size and how many clients drive it.
@@ -65,6 +70,7 @@ pub async fn run(cmd: BenchCmd) -> Result<(), String> {
         BenchCmd::Api(a) => api(a).await,
         BenchCmd::Sim(a) => crate::sim::bench(a).await,
         BenchCmd::Reads(a) => reads::run(a).await,
+        BenchCmd::Restart(a) => restart::run(a),
     }
 }
 

@@ -91,6 +91,10 @@ struct UpArgs {
     /// Journal entries between snapshots.
     #[arg(long, default_value_t = 50_000)]
     snapshot_every: u64,
+    /// Seconds between snapshots while anything is journaled, however few entries: it
+    /// bounds the journal tail a restart after `kill -9` replays.
+    #[arg(long, default_value_t = 300, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    snapshot_interval: u64,
     /// Developer option: how reads reach the state. `actor` runs each read in the kernel
     /// actor between batches; `snapshot` runs it in the request's task on a copy the actor
     /// publishes after each commit. Both keep read-your-writes; see docs/benchmarks.md.
@@ -141,6 +145,7 @@ fn main() -> ExitCode {
                 time_scale: a.time_scale,
                 driver: a.driver,
                 snapshot_every: a.snapshot_every,
+                snapshot_interval: std::time::Duration::from_secs(a.snapshot_interval),
                 read_mode: a.read_mode,
                 accept_journal_loss: a.accept_journal_loss,
                 reset_admin_password: a.reset_admin_password,

@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use crate::clock::Clock;
+use crate::snapshotter::{Finished, Snapshotter, SNAPSHOT_RETRY};
 
 /// Largest batch applied and committed together.
 const MAX_BATCH: usize = 4096;
@@ -40,14 +41,17 @@ pub struct Actor {
     pub kernel: Kernel,
     /// Durable journal.
     pub journal: Box<dyn Journal + Send>,
-    /// Snapshot store.
-    pub snapshots: Box<dyn Snapshots + Send>,
+    /// Snapshot store, written on a thread of its own.
+    pub snapshots: Snapshotter,
     /// Kernel time source.
     pub clock: Clock,
     /// Last journal sequence number written.
     pub seq: u64,
     /// Take a snapshot after this many journal entries.
     pub snapshot_every: u64,
+    /// Take a snapshot this long after the last one if anything was journaled since, so the
+    /// tail a restart replays stays short however slowly writes come.
+    pub snapshot_interval: Duration,
     /// Sequence number of the last snapshot.
     pub last_snapshot: u64,
     /// The data plane. Start it with `Modelled::resuming(&kernel)` so the operations in flight
@@ -148,7 +152,19 @@ impl Actor {
         seq: u64,
         driver: Box<dyn Driver>,
     ) -> Actor {
-        Actor { kernel, journal, snapshots, clock, seq, snapshot_every: u64::MAX, last_snapshot: seq, driver, metrics: Default::default(), published: None }
+        Actor {
+            kernel,
+            journal,
+            snapshots: Snapshotter::new(snapshots),
+            clock,
+            seq,
+            snapshot_every: u64::MAX,
+            snapshot_interval: Duration::MAX,
+            last_snapshot: seq,
+            driver,
+            metrics: Default::default(),
+            published: None,
+        }
     }
 
     fn tick(&mut self) {
@@ -158,6 +174,7 @@ impl Actor {
         self.observe_due(now, &mut entries);
         self.kernel.advance(now);
         self.settle(&entries, timers_due);
+        self.maybe_snapshot();
     }
 
     /// Whether advancing to `now` fires a timer, that is changes the state.
@@ -200,9 +217,7 @@ impl Actor {
                 error!("a read panicked; its request failed and the cloud goes on serving");
             }
         }
-        if self.seq - self.last_snapshot >= self.snapshot_every {
-            self.snapshot();
-        }
+        self.maybe_snapshot();
     }
 
     /// Applies the driver's observations due by `now`, each at its own time (so an operation
@@ -285,18 +300,52 @@ impl Actor {
         res
     }
 
-    /// Writes a snapshot if anything was journaled since the last one.
+    /// Starts a snapshot on the writer thread when one is due (by entry count or by time) and
+    /// none is under way. The actor pays only for the copy of the state; writing it out
+    /// happens beside it. A finished write is accounted for first.
+    fn maybe_snapshot(&mut self) {
+        if let Some(f) = self.snapshots.poll() {
+            self.snapshot_finished(f);
+        }
+        let behind = self.seq - self.last_snapshot;
+        let due = behind >= self.snapshot_every || (behind > 0 && self.snapshots.since_last() >= self.snapshot_interval);
+        if !due || !self.snapshots.ready() {
+            return;
+        }
+        let started = Instant::now();
+        let copy = self.kernel.clone();
+        let stall = started.elapsed();
+        if self.snapshots.start(self.seq, copy) {
+            debug!(seq = self.seq, stall_us = stall.as_micros() as u64, "snapshot started on its own thread");
+        }
+    }
+
+    fn snapshot_finished(&mut self, f: Finished) {
+        match f.result {
+            Ok(()) => {
+                info!(seq = f.seq, ms = f.took.as_millis() as u64, "snapshot written");
+                self.last_snapshot = self.last_snapshot.max(f.seq);
+            }
+            Err(e) => error!("snapshot at {} failed (the journal still has everything; the next try waits {} s): {e}", f.seq, SNAPSHOT_RETRY.as_secs()),
+        }
+    }
+
+    /// Waits for the snapshot under way, if any, and accounts for it.
+    pub fn settle_snapshots(&mut self) {
+        if let Some(f) = self.snapshots.wait() {
+            self.snapshot_finished(f);
+        }
+    }
+
+    /// Writes a snapshot now, on this thread, if anything was journaled since the last one
+    /// (at a clean stop, after any write under way).
     pub fn snapshot(&mut self) {
+        self.settle_snapshots();
         if self.seq == self.last_snapshot {
             return;
         }
-        let started = std::time::Instant::now();
-        match self.snapshots.save(self.seq, &self.kernel) {
-            Ok(()) => {
-                info!(seq = self.seq, ms = started.elapsed().as_millis() as u64, "snapshot written");
-                self.last_snapshot = self.seq;
-            }
-            Err(e) => error!("snapshot at {} failed (the journal still has everything): {e}", self.seq),
+        if let Some(f) = self.snapshots.save_now(self.seq, &self.kernel) {
+            self.snapshot_finished(f);
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod actor;
 pub mod clock;
 pub mod datadir;
+pub mod snapshotter;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -38,6 +39,8 @@ pub struct UpOptions {
     pub driver: String,
     /// Journal entries between snapshots.
     pub snapshot_every: u64,
+    /// Longest time between snapshots while anything is journaled.
+    pub snapshot_interval: std::time::Duration,
     /// How reads reach the state: through the actor (the default) or from published copies.
     pub read_mode: ReadMode,
     /// Start even though the journal lost acknowledged entries, from the last good one.
@@ -173,6 +176,7 @@ pub async fn serve(opts: UpOptions, shutdown: impl Future<Output = ()> + Send + 
     let published = (opts.read_mode == ReadMode::Snapshot).then(|| Arc::new(Published::new(Arc::new(kernel.clone()))));
     let actor = Actor {
         snapshot_every,
+        snapshot_interval: opts.snapshot_interval,
         metrics: metrics.clone(),
         published: published.clone(),
         ..Actor::new(kernel, Box::new(journal), Box::new(snapshots), clock, seq, driver)

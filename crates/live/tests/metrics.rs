@@ -194,6 +194,7 @@ async fn metrics_count_requests_commits_hosts_and_servers() {
         time_scale: 1.0,
         driver: "sim".into(),
         snapshot_every: 50_000,
+        snapshot_interval: std::time::Duration::from_secs(300),
         read_mode: Default::default(),
         accept_journal_loss: false,
         reset_admin_password: false,

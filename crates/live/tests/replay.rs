@@ -135,6 +135,7 @@ fn snapshot_plus_journal_tail_rebuilds_the_same_state() {
     workload(&mut a, &auth, 9, 300);
     let end = a.kernel.now();
     let live = hash_at(a.kernel.clone(), end);
+    a.settle_snapshots();
     let last_snapshot = a.last_snapshot;
     drop(a);
     assert!(last_snapshot > 0, "a snapshot should have been taken every 97 entries");

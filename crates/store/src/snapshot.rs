@@ -178,14 +178,16 @@ impl DirSnapshots {
             // Format 3 was the first with a header line; a later one gets its loader here.
             return Err(corrupt(path, format!("its header names format {}, which never had a header line", h.format)));
         }
+        // The body is read whole and parsed from memory: serde_json parses a slice several
+        // times faster than a reader, and the checksum is checked before any parsing.
         let mut body = HashingRead { inner: r, hash: blake2::Digest::new(), len: 0 };
-        let parsed: std::result::Result<Kernel, _> = serde_json::from_reader(&mut body);
-        // Read to the end so the checksum covers the whole file, even after a parse error.
-        let _ = std::io::copy(&mut body, &mut std::io::sink());
+        let mut text = Vec::new();
+        body.read_to_end(&mut text).map_err(io(path))?;
         if finish(body.hash, body.len) != h.sum {
             return Err(corrupt(path, "its checksum does not match its contents (the file was changed or cut)"));
         }
-        let kernel = parsed.map_err(|e| corrupt(path, e.to_string()))?;
+        let kernel: Kernel = serde_json::from_slice(&text).map_err(|e| corrupt(path, e.to_string()))?;
+        drop(text);
         let state = kernel.state_hash();
         if state != h.state {
             return Err(corrupt(path, format!("it loads to state {state:016x}, not the {:016x} it was written with", h.state)));
