@@ -101,7 +101,7 @@ class Orrery:
         return self
 
     def wait_ready(self) -> None:
-        """Waits until GET /identity/v3 answers and clouds.yaml exists, or fails with the log."""
+        """Waits until GET /healthcheck answers 200 OK (the kernel answers) and clouds.yaml exists, or fails with the log."""
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             assert self.proc is not None
@@ -111,15 +111,13 @@ class Orrery:
             if self._answers() and self.clouds_yaml.exists():
                 return
             time.sleep(0.1)
-        pytest.fail(f"orrery up did not answer GET {self.url}/identity/v3 within {READY_TIMEOUT:.0f}s\n"
+        pytest.fail(f"orrery up did not answer GET {self.url}/healthcheck with 200 within {READY_TIMEOUT:.0f}s\n"
                     f"{self.log_tail()}", pytrace=False)
 
     def _answers(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.url}/identity/v3", timeout=2) as r:
-                return r.status == 200
-        except urllib.error.HTTPError as e:
-            return e.code < 500
+            with urllib.request.urlopen(f"{self.url}/healthcheck", timeout=2) as r:
+                return r.status == 200 and r.read() == b"OK"
         except OSError:
             return False
 

@@ -243,3 +243,8 @@ def test_a_chunked_body_no_handler_reads_leaves_the_connection_usable(cloud, api
         status, _, listing = _send(conn, "GET", "/compute/v2.1/flavors", api.token)
         assert status == 200 and listing["flavors"], (path, status)
     conn.close()
+
+
+def test_the_healthcheck_needs_no_token_and_says_ok(cloud):
+    r = requests.get(f"{cloud.url}/healthcheck", timeout=10)
+    assert (r.status_code, r.text) == (200, "OK"), r.text
