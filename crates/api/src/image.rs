@@ -30,7 +30,9 @@ pub fn router() -> Router<AppState> {
         .route("/", get(root))
         .route("/versions", get(versions))
         .route("/v2/images", get(list).post(unbuilt))
-        .route("/v2/images/{id}", get(show).patch(unbuilt).delete(unbuilt))
+        .route("/v2/images/", any(no_image_id))
+        .route("/v2/images/{id}", get(show).patch(unbuilt_on_image).delete(unbuilt_on_image))
+        .route("/v2/images/{id}/{*rest}", any(unbuilt_on_image))
         .route("/v2/schemas/image", get(image_schema))
         .route("/v2/schemas/images", get(images_schema))
         .route("/v2/{*rest}", any(unbuilt))
@@ -63,6 +65,25 @@ async fn unbuilt(method: Method, uri: Uri) -> ApiError {
             uri.path()
         ),
     )
+}
+
+/// `…/v2/images/` with no id: Glance finds no image there.
+async fn no_image_id() -> ApiError {
+    ApiError::not_found(S, "No image found with ID (an empty id).")
+}
+
+/// What orrery does not build yet on one image: Glance's 404 if the caller sees no image
+/// `id`, else the 501 naming what is missing.
+async fn unbuilt_on_image(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    method: Method,
+    uri: Uri,
+    Path(params): Path<Vec<(String, String)>>,
+) -> Result<ApiError, ApiError> {
+    let id = params.into_iter().find(|(k, _)| k == "id").map(|(_, v)| v).unwrap_or_default();
+    read(&s, S, auth(&h, S)?, move |k, c| kimage::image(k, c, &id)).await?;
+    Ok(unbuilt(method, uri).await)
 }
 
 /// An image in Glance's shape, with its extra properties flattened in.
@@ -301,6 +322,13 @@ mod tests {
         assert_eq!(r.status, 501);
         assert!(r.body["message"].as_str().unwrap().contains("images/volumes/objects"));
         assert_eq!(call(&app, "PUT", &format!("/image/v2/images/{id}/file"), Some(P1), &[], Some("x")).await.status, 501);
+        let unknown = "/image/v2/images/00000000-0000-4000-8000-000000000000";
+        for (method, path) in
+            [("DELETE", unknown.to_string()), ("PATCH", unknown.to_string()), ("PUT", format!("{unknown}/file")), ("GET", "/image/v2/images/".into())]
+        {
+            assert_eq!(call(&app, method, &path, Some(P1), &[], Some("{}")).await.status, 404, "{method} {path}: Glance finds no such image first");
+        }
+        assert_eq!(call(&app, "DELETE", &format!("/image/v2/images/{id}"), Some(P1), &[], None).await.status, 501);
         assert_eq!(get(&app, "/image/v2/schemas/image", P1).await.body["name"], "image");
     }
 }

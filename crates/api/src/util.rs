@@ -98,6 +98,24 @@ pub fn asked_version(headers: &axum::http::HeaderMap, service: &str) -> Result<O
     Ok(None)
 }
 
+/// Nova's `parameter_types.boolean` for a body field: a JSON boolean, or one of Nova's
+/// boolean strings (`"True"`, `"false"`, `"1"`, `"on"`, `"yes"`, …; see
+/// [`parse_bool`](crate::compute::servers::query::parse_bool)). For `Option<bool>` fields:
+/// `#[serde(default, deserialize_with = "crate::util::nova_bool")]`.
+pub fn nova_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum B {
+        Bool(bool),
+        Text(String),
+    }
+    match <Option<B> as serde::Deserialize>::deserialize(d)? {
+        None => Ok(None),
+        Some(B::Bool(b)) => Ok(Some(b)),
+        Some(B::Text(t)) => crate::compute::servers::query::parse_bool("boolean", &t).map(Some).map_err(|e| serde::de::Error::custom(e.message())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +133,22 @@ mod tests {
         let (a, b) = (new_token(), new_token());
         assert_eq!(a.len(), 64);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn nova_booleans_take_json_booleans_and_novas_strings() {
+        #[derive(serde::Deserialize)]
+        struct F {
+            #[serde(default, deserialize_with = "nova_bool")]
+            b: Option<bool>,
+        }
+        let b = |j: &str| serde_json::from_str::<F>(j).map(|f| f.b);
+        assert_eq!(b(r#"{"b": true}"#).unwrap(), Some(true));
+        assert_eq!(b(r#"{"b": "True"}"#).unwrap(), Some(true));
+        assert_eq!(b(r#"{"b": "off"}"#).unwrap(), Some(false));
+        assert_eq!(b(r#"{}"#).unwrap(), None);
+        assert_eq!(b(r#"{"b": null}"#).unwrap(), None);
+        assert!(b(r#"{"b": "maybe"}"#).unwrap_err().to_string().contains("not a valid boolean"));
+        assert!(b(r#"{"b": 1}"#).is_err());
     }
 }

@@ -30,8 +30,14 @@ pub use tokens::{AuthMethod, Ref, Scope, Token, TokenDigest, TokenInfo};
 
 /// The id of the domain every cloud starts with, as Keystone names it.
 pub const DEFAULT_DOMAIN: &str = "default";
-/// The built-in roles, strongest first: each implies the next.
-pub const BUILTIN_ROLES: [&str; 3] = ["admin", "member", "reader"];
+/// The built-in roles: Keystone's `keystone-manage bootstrap` set, admin ⇒ manager ⇒ member ⇒
+/// reader, and `service` for the cloud's own services, implying nothing.
+pub const BUILTIN_ROLES: [&str; 5] = ["admin", "manager", "member", "reader", "service"];
+/// The roles of clouds created before `manager` and `service` were built in: an `Init` in a
+/// journal that names no roles bootstraps these, so old journals replay to the same state.
+pub const LEGACY_ROLES: [&str; 3] = ["admin", "member", "reader"];
+/// The order of implication among built-in roles: each one present implies the next present.
+const ROLE_CHAIN: [&str; 4] = ["admin", "manager", "member", "reader"];
 
 /// Who is calling, resolved from a token.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -88,7 +94,7 @@ impl Caller {
 }
 
 /// The first admin user and project, and the region the catalog names.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bootstrap {
     /// Admin user's name.
     pub admin_user: String,
@@ -98,12 +104,41 @@ pub struct Bootstrap {
     pub admin_project: String,
     /// The region the catalog names (`RegionOne`).
     pub region: String,
+    /// The roles to create, of [`BUILTIN_ROLES`]. Journals from before this field lack it and
+    /// get [`LEGACY_ROLES`], so they replay as they were written.
+    #[serde(default = "legacy_roles")]
+    pub roles: Vec<String>,
+}
+
+fn legacy_roles() -> Vec<String> {
+    LEGACY_ROLES.iter().map(|r| r.to_string()).collect()
+}
+
+impl std::hash::Hash for Bootstrap {
+    /// The roles count only when they are not the legacy set, so a cloud created before the
+    /// field existed keeps the state hash its snapshots were written with.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.admin_user.hash(h);
+        self.admin_password_hash.hash(h);
+        self.admin_project.hash(h);
+        self.region.hash(h);
+        if self.roles.iter().map(String::as_str).ne(LEGACY_ROLES) {
+            self.roles.hash(h);
+        }
+    }
 }
 
 impl Bootstrap {
-    /// The usual bootstrap: `user` with `password_hash`, project `admin`, region `RegionOne`.
+    /// The usual bootstrap: `user` with `password_hash`, project `admin`, region `RegionOne`,
+    /// every built-in role.
     pub fn new(user: &str, password_hash: &str) -> Bootstrap {
-        Bootstrap { admin_user: user.into(), admin_password_hash: password_hash.into(), admin_project: "admin".into(), region: "RegionOne".into() }
+        Bootstrap {
+            admin_user: user.into(),
+            admin_password_hash: password_hash.into(),
+            admin_project: "admin".into(),
+            region: "RegionOne".into(),
+            roles: BUILTIN_ROLES.iter().map(|r| r.to_string()).collect(),
+        }
     }
 }
 
@@ -359,7 +394,8 @@ pub enum Reply {
 
 impl Identity {
     /// Creates the Default domain, the admin and service projects, the admin user with the
-    /// admin role on the admin project, and the roles admin ⇒ member ⇒ reader.
+    /// admin role on the admin project, and the bootstrap's roles (admin ⇒ manager ⇒ member ⇒
+    /// reader, and service).
     pub fn bootstrap(b: &Bootstrap, rng: &mut Rng) -> Identity {
         let mut id = Identity { region: b.region.clone(), ..Identity::default() };
         id.domains.insert(
@@ -383,10 +419,14 @@ impl Identity {
                 email: None,
             },
         );
-        let roles: Vec<Uuid> = BUILTIN_ROLES.iter().map(|name| id.bootstrap_role(rng, name)).collect();
-        id.implies.insert((roles[0], roles[1]));
-        id.implies.insert((roles[1], roles[2]));
-        id.assignments.insert(Assignment { actor: Actor::User(user), target: Target::Project(admin_project), role: roles[0] });
+        let roles: BTreeMap<&str, Uuid> = b.roles.iter().map(|name| (name.as_str(), id.bootstrap_role(rng, name))).collect();
+        let chain: Vec<Uuid> = ROLE_CHAIN.iter().filter_map(|name| roles.get(name).copied()).collect();
+        for pair in chain.windows(2) {
+            id.implies.insert((pair[0], pair[1]));
+        }
+        if let Some(admin) = roles.get("admin") {
+            id.assignments.insert(Assignment { actor: Actor::User(user), target: Target::Project(admin_project), role: *admin });
+        }
         id
     }
 

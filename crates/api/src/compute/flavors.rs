@@ -198,7 +198,7 @@ struct CreateFlavor {
     swap: Option<Num>,
     #[serde(default)]
     rxtx_factor: Option<Num>,
-    #[serde(rename = "os-flavor-access:is_public", default)]
+    #[serde(rename = "os-flavor-access:is_public", default, deserialize_with = "crate::util::nova_bool")]
     is_public: Option<bool>,
     #[serde(default)]
     description: Option<Option<String>>,
@@ -383,8 +383,11 @@ mod tests {
         let app = app();
         let r = call(&app, "GET", "/compute/", None, &[], None).await;
         assert_eq!(r.status, 200);
-        assert_eq!(r.body["versions"][0]["id"], "v2.1");
-        assert_eq!(r.body["versions"][0]["version"], "2.79");
+        assert_eq!(r.body["versions"][0]["id"], "v2.0", "Nova lists the legacy v2.0 first");
+        assert_eq!(r.body["versions"][1]["id"], "v2.1");
+        assert_eq!(r.body["versions"][1]["version"], "2.79");
+        let v2 = call(&app, "GET", "/compute/v2/", None, &[], None).await;
+        assert_eq!(v2.body["version"]["links"][0], r.body["versions"][0]["links"][0], "the listed self link leads to its document");
         let r = call(&app, "GET", "/compute/v2.1/", None, &[], None).await;
         assert_eq!((r.body["version"]["status"].as_str(), r.body["version"]["min_version"].as_str()), (Some("CURRENT"), Some("2.1")));
         let r = get_mv(&app, "/compute/v2.1/flavors", ADMIN, "2.80").await;

@@ -293,6 +293,7 @@ async fn services(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Que
 struct ServiceUpdate {
     status: Option<String>,
     disabled_reason: Option<String>,
+    #[serde(default, deserialize_with = "crate::util::nova_bool")]
     forced_down: Option<bool>,
     host: Option<String>,
     binary: Option<String>,

@@ -197,15 +197,9 @@ async fn update(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(
         return Err(ApiError::bad_request(S, "Invalid input for field/attribute server. Additional properties are not allowed ('description' was unexpected)"));
     }
     create::disk_config(&u.disk_config).map_err(|e| ApiError::new(S, e))?;
-    for (field, v, v6) in [("accessIPv4", &u.access_ipv4, false), ("accessIPv6", &u.access_ipv6, true)] {
-        if let Some(Some(ip)) = v {
-            let ok = if v6 { ip.parse::<std::net::Ipv6Addr>().is_ok() } else { ip.parse::<std::net::Ipv4Addr>().is_ok() };
-            if !ok {
-                return Err(ApiError::bad_request(S, format!("Invalid input for field/attribute {field}. Value: {ip}.")));
-            }
-        }
-    }
-    let cmd = edit::Update { id: sid, name: u.name, description: u.description, access_ipv4: u.access_ipv4, access_ipv6: u.access_ipv6 };
+    let ip = |field: &str, v: Option<Option<String>>, v6: bool| v.map(|inner| create::access_ip(field, inner, v6)).transpose().map_err(|e| ApiError::new(S, e));
+    let (access_ipv4, access_ipv6) = (ip("accessIPv4", u.access_ipv4, false)?, ip("accessIPv6", u.access_ipv6, true)?);
+    let cmd = edit::Update { id: sid, name: u.name, description: u.description, access_ipv4, access_ipv6 };
     run(&s, &h, Cmd::Update(Box::new(cmd))).await?;
     Ok(Json(One { server: one(&s, &h, mv, sid).await? }))
 }

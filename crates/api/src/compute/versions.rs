@@ -197,7 +197,29 @@ pub async fn ask<R>(state: &AppState, service: Service, auth: Auth, ask: orrery_
 
 /// Routes for the version documents.
 pub fn routes() -> Router<AppState> {
-    layer(Router::new().route("/", get(root)).route("/v2.1", get(current)).route("/v2.1/", get(current)))
+    layer(Router::new().route("/", get(root)).route("/v2.1", get(current)).route("/v2.1/", get(current)).route("/v2", get(legacy)).route("/v2/", get(legacy)))
+}
+
+/// The legacy v2.0 API's version document. Nova lists v2.0 first; orrery lists it too and
+/// serves this document, but not the legacy API itself (its paths answer 501): use v2.1.
+fn legacy_doc(base: &str) -> Value {
+    json!({
+        "id": "v2.0",
+        "status": "SUPPORTED",
+        "version": "",
+        "min_version": "",
+        "updated": "2011-01-21T11:33:21Z",
+        "links": [{"rel": "self", "href": format!("{base}/compute/v2/")}],
+    })
+}
+
+async fn legacy(State(s): State<AppState>) -> Json<Value> {
+    let mut doc = legacy_doc(&s.site.base_url);
+    if let Some(l) = doc["links"].as_array_mut() {
+        l.push(json!({"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"}));
+    }
+    doc["media-types"] = json!([{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2"}]);
+    Json(json!({"version": doc}))
 }
 
 fn version_doc(base: &str) -> Value {
@@ -213,7 +235,7 @@ fn version_doc(base: &str) -> Value {
 
 /// `GET /compute/`: the versions document.
 pub async fn root(State(s): State<AppState>) -> Json<Value> {
-    Json(json!({"versions": [version_doc(&s.site.base_url)]}))
+    Json(json!({"versions": [legacy_doc(&s.site.base_url), version_doc(&s.site.base_url)]}))
 }
 
 async fn current(State(s): State<AppState>) -> Json<Value> {

@@ -109,7 +109,7 @@ async fn password_token_is_issued_with_catalog_and_validates() {
     assert_eq!(t["project"]["name"], "admin");
     assert_eq!(t["user"]["domain"], json!({"id": "default", "name": "Default"}));
     let roles: Vec<&str> = t["roles"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
-    assert_eq!(roles, vec!["admin", "member", "reader"]);
+    assert_eq!(roles, vec!["admin", "manager", "member", "reader"]);
     let issued = t["issued_at"].as_str().unwrap();
     assert!(issued.ends_with('Z') && issued.len() == "2026-11-22T10:00:00.000000Z".len(), "{issued}");
     let types: Vec<&str> = t["catalog"].as_array().unwrap().iter().map(|s| s["type"].as_str().unwrap()).collect();
@@ -300,7 +300,7 @@ async fn groups_domains_and_domain_grants() {
     assert_eq!(call(&app, "PUT", &grant, Some(&tok), None).await.status, StatusCode::NO_CONTENT);
     let r = call(&app, "GET", &format!("/identity/v3/role_assignments?user.id={uid}&effective"), Some(&tok), None).await;
     let rows = r.body["role_assignments"].as_array().unwrap();
-    assert_eq!(rows.len(), 3, "admin, member, reader through the group: {}", r.body);
+    assert_eq!(rows.len(), 4, "admin, manager, member, reader through the group: {}", r.body);
     assert!(rows.iter().all(|a| a["scope"]["domain"]["id"] == json!(did) && a["links"]["membership"].is_string()));
     // A domain-scoped token for carol.
     let body =

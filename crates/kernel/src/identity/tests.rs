@@ -114,8 +114,32 @@ fn bootstrap_creates_domain_projects_admin_and_roles() {
     assert_eq!(admin.default_project, Some(admin_project));
     let roles = id.effective_roles(admin.id, &Target::Project(admin_project));
     let names: BTreeSet<&str> = roles.iter().map(|r| id.roles[r].name.as_str()).collect();
-    assert_eq!(names, BTreeSet::from(["admin", "member", "reader"]));
+    assert_eq!(names, BTreeSet::from(["admin", "manager", "member", "reader"]));
+    assert!(id.roles.values().any(|r| r.name == "service"), "Keystone's service role is built in");
     assert_eq!(id.region, "RegionOne");
+}
+
+#[test]
+fn an_init_journalled_before_roles_were_listed_bootstraps_the_legacy_roles_and_hash() {
+    let mut b = serde_json::to_value(Bootstrap::new("admin", "$argon2id$v=19$fake")).unwrap();
+    b.as_object_mut().unwrap().remove("roles");
+    let legacy: Bootstrap = serde_json::from_value(b).unwrap();
+    assert_eq!(legacy.roles, LEGACY_ROLES.map(String::from).to_vec());
+    let mut k = Kernel::new();
+    let spec = InitSpec { seed: 7, topology: tiny_topology(), bootstrap: legacy.clone() };
+    k.apply(T0, Request { auth: Auth::System, command: Command::Init(Box::new(spec)) }).unwrap();
+    let names: BTreeSet<&str> = k.identity.roles.values().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, BTreeSet::from(LEGACY_ROLES));
+    let hash = |b: &Bootstrap| {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        b.hash(&mut h);
+        h.finish()
+    };
+    let mut unlisted = legacy.clone();
+    unlisted.roles.clear();
+    assert_ne!(hash(&legacy), hash(&Bootstrap::new("admin", "$argon2id$v=19$fake")), "the new role set counts in the hash");
+    assert_ne!(hash(&legacy), hash(&unlisted), "only the legacy set is left out of the hash");
 }
 
 #[test]
@@ -131,7 +155,7 @@ fn password_token_scopes_to_default_project_and_resolves_to_admin() {
     let caller = k.caller(&auth).unwrap();
     assert!(caller.admin && caller.member && caller.reader && !caller.system);
     assert_eq!(caller.project, k.identity.project_by_name(DEFAULT_DOMAIN, "admin").map(|p| p.id));
-    assert_eq!(caller.roles, vec!["admin", "member", "reader"]);
+    assert_eq!(caller.roles, vec!["admin", "manager", "member", "reader"]);
     let info = k.identity.token_info(&secret(1), k.now()).unwrap();
     assert_eq!(info.token.methods, vec!["password"]);
     assert_eq!(info.token.expires_at, T0.plus(Dur::secs(3600)));

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::create::{disk_config, present};
+use super::create::{access_ip, disk_config, present};
 use crate::compute::versions::Microversion;
 
 /// What the handler does with a parsed action.
@@ -125,6 +125,7 @@ struct Rebuild {
 #[serde(deny_unknown_fields)]
 struct Evacuate {
     host: Option<String>,
+    #[serde(default, deserialize_with = "crate::util::nova_bool")]
     force: Option<bool>,
     #[serde(rename = "onSharedStorage")]
     on_shared_storage: Option<Value>,
@@ -181,8 +182,8 @@ fn rebuild(v: Value, mv: Microversion) -> Result<(RebuildSpec, Option<String>)> 
         name: r.name,
         metadata: r.metadata,
         description: r.description,
-        access_ipv4: r.access_ipv4.map(Some),
-        access_ipv6: r.access_ipv6.map(Some),
+        access_ipv4: access_ip("accessIPv4", r.access_ipv4, false)?.map(Some),
+        access_ipv6: access_ip("accessIPv6", r.access_ipv6, true)?.map(Some),
         key_name: r.key_name,
         user_data: r.user_data,
         trusted_certs: r.trusted_image_certificates,

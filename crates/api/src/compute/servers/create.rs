@@ -140,14 +140,14 @@ fn check_base64(s: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_ip(field: &str, v: &Option<String>, v6: bool) -> Result<()> {
-    if let Some(ip) = v {
-        let ok = if v6 { ip.parse::<std::net::Ipv6Addr>().is_ok() } else { ip.parse::<std::net::Ipv4Addr>().is_ok() };
-        if !ok {
-            return Err(bad(format!("Invalid input for field/attribute {field}. Value: {ip}. '{ip}' is not a '{}'", if v6 { "ipv6" } else { "ipv4" })));
-        }
-    }
-    Ok(())
+/// An `accessIPv4`/`accessIPv6` value checked and in canonical form, as Nova stores it
+/// (`0000:…:babe:220.12.22.2` becomes `::babe:dc0c:1602`).
+pub fn access_ip(field: &str, v: Option<String>, v6: bool) -> Result<Option<String>> {
+    let Some(ip) = v else { return Ok(None) };
+    let canonical = if v6 { ip.parse::<std::net::Ipv6Addr>().map(|a| a.to_string()) } else { ip.parse::<std::net::Ipv4Addr>().map(|a| a.to_string()) };
+    canonical
+        .map(Some)
+        .map_err(|_| bad(format!("Invalid input for field/attribute {field}. Value: {ip}. '{ip}' is not a '{}'", if v6 { "ipv6" } else { "ipv4" })))
 }
 
 /// `OS-DCF:diskConfig`: AUTO or MANUAL.
@@ -323,8 +323,8 @@ pub fn parse(body: Body, mv: Microversion) -> Result<Parsed> {
     if let Some(u) = &s.user_data {
         check_base64(u)?;
     }
-    check_ip("accessIPv4", &s.access_ipv4, false)?;
-    check_ip("accessIPv6", &s.access_ipv6, true)?;
+    let access_ipv4 = access_ip("accessIPv4", s.access_ipv4, false)?;
+    let access_ipv6 = access_ip("accessIPv6", s.access_ipv6, true)?;
     let (group, different_host) = hints(&body.hints.or(body.legacy_hints).unwrap_or_default())?;
     let (availability_zone, host) = zone_and_host(s.availability_zone, s.host, s.hypervisor_hostname)?;
     let spec = CreateSpec {
@@ -342,8 +342,8 @@ pub fn parse(body: Body, mv: Microversion) -> Result<Parsed> {
         user_data: s.user_data,
         config_drive: s.config_drive.as_ref().map(|v| boolean("config_drive", v)).transpose()?.unwrap_or(false),
         auto_disk_config: disk_config(&s.disk_config)?.unwrap_or(false),
-        access_ipv4: s.access_ipv4,
-        access_ipv6: s.access_ipv6,
+        access_ipv4,
+        access_ipv6,
         tags: s.tags.unwrap_or_default(),
         group,
         different_host,
@@ -370,6 +370,14 @@ mod tests {
 
     fn body(v: Value) -> Body {
         serde_json::from_value(v).expect("parses")
+    }
+
+    #[test]
+    fn access_ips_are_checked_and_stored_canonical() {
+        assert_eq!(access_ip("accessIPv6", Some("0000:0000:0000:0000:0000:babe:220.12.22.2".into()), true).unwrap().as_deref(), Some("::babe:dc0c:1602"));
+        assert_eq!(access_ip("accessIPv4", Some("10.0.0.1".into()), false).unwrap().as_deref(), Some("10.0.0.1"));
+        assert_eq!(access_ip("accessIPv4", None, false).unwrap(), None);
+        assert!(access_ip("accessIPv4", Some("::1".into()), false).unwrap_err().message().contains("is not a 'ipv4'"));
     }
 
     #[test]
