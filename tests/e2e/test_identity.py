@@ -1,8 +1,11 @@
-"""Identity with the real CLI: token issue, and a new project with a member user."""
+"""Identity with the real CLI: token issue, a new project with a member user, and a system-scoped
+reader."""
 
 from datetime import datetime, timezone
 
-from conftest import Member
+import yaml
+
+from conftest import Member, write_clouds_yaml
 
 
 def test_token_issue(osc):
@@ -41,3 +44,27 @@ def test_project_and_member_user(osc, tmp_path):
     assert r.returncode != 0 and "403" in r.stderr, r.stderr
     r = m(osc, "flavor", "create", "--vcpus", 1, "--ram", 512, "--disk", 1, "e2e.not-allowed", check=False)
     assert r.returncode != 0 and "403" in r.stderr, r.stderr
+
+
+def test_a_system_reader_gets_a_system_scoped_token(osc, tmp_path):
+    osc("user", "create", "--domain", "default", "--password", "e2e-ops-pw", "e2e-ops", "-f", "json")
+    osc("role", "add", "--system", "all", "--user", "e2e-ops", "reader")
+    rows = osc("role", "assignment", "list", "--system", "all", "--names", "-f", "json")
+    assert any(r["Role"] == "reader" and r["User"].startswith("e2e-ops") and r["System"] == "all" for r in rows), rows
+
+    config = write_clouds_yaml(osc.config, tmp_path / "clouds-ops.yaml", "ops", "e2e-ops", "e2e-ops-pw", "admin")
+    entry = yaml.safe_load(config.read_text())
+    auth = entry["clouds"]["ops"]["auth"]
+    for key in ("project_name", "project_domain_name"):
+        auth.pop(key, None)
+    auth["system_scope"] = "all"
+    config.write_text(yaml.safe_dump(entry))
+    token = osc("token", "issue", "-f", "json", cloud="ops", config=config)
+    assert token["system"] == "all" and "project_id" not in token, token
+
+    # A system reader may not write.
+    r = osc("project", "create", "e2e-ops-not-allowed", cloud="ops", config=config, check=False)
+    assert r.returncode != 0 and "403" in r.stderr, r.stderr
+    osc("role", "remove", "--system", "all", "--user", "e2e-ops", "reader")
+    r = osc("token", "issue", cloud="ops", config=config, check=False)
+    assert r.returncode != 0 and "401" in r.stderr, r.stderr

@@ -187,16 +187,37 @@ pub fn user_json(base: &str, u: &User) -> Value {
     if let Some(e) = &u.email {
         o["email"] = json!(e);
     }
-    o
+    with_extra(o, &u.extra)
 }
 
 /// A group's JSON.
 pub fn group_json(base: &str, g: &Group) -> Value {
     let id = g.id.simple();
-    json!({
+    let o = json!({
         "id": id, "name": g.name, "domain_id": g.domain, "description": g.description.clone().unwrap_or_default(),
         "links": {"self": v3_url(base, &format!("groups/{id}"))},
-    })
+    });
+    with_extra(o, &g.extra)
+}
+
+/// A record's JSON with its extra attributes flattened in, as Keystone shows them.
+fn with_extra(mut o: Value, extra: &kid::Extra) -> Value {
+    for (k, v) in &extra.0 {
+        if o.get(k).is_none() {
+            o[k.as_str()] = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.clone()));
+        }
+    }
+    o
+}
+
+/// Extra attributes from a create or update body: every field Keystone does not define,
+/// kept as JSON text. Names the response itself uses are refused.
+pub(crate) fn extra_of(fields: BTreeMap<String, Value>) -> Result<kid::Extra, ApiError> {
+    const OWN: [&str; 3] = ["id", "links", "password_expires_at"];
+    if let Some(k) = fields.keys().find(|k| OWN.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(S, format!("Invalid input for field '{k}': it is read-only.")));
+    }
+    Ok(kid::Extra(fields.into_iter().map(|(k, v)| (k, v.to_string())).collect()))
 }
 
 /// A role's JSON.

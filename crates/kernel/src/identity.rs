@@ -142,6 +142,33 @@ impl Bootstrap {
     }
 }
 
+/// Attributes Keystone keeps on a user or group beyond its own fields (`project_id`, say):
+/// name → the value as JSON text, canonicalised by the shell. Empty extras hash and
+/// serialise as nothing, so records from before they existed keep their state hash.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Extra(pub BTreeMap<String, String>);
+
+impl Extra {
+    /// Whether there are none (then the field is left out of snapshots).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Sets every attribute of `other`, keeping the rest (Keystone's PATCH of extras).
+    pub fn merge(&mut self, other: Extra) {
+        self.0.extend(other.0);
+    }
+}
+
+impl std::hash::Hash for Extra {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        if !self.0.is_empty() {
+            self.0.hash(h);
+        }
+    }
+}
+
 /// A domain: a namespace for projects, users and groups.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Domain {
@@ -193,6 +220,9 @@ pub struct User {
     pub description: Option<String>,
     /// Contact address.
     pub email: Option<String>,
+    /// Attributes beyond Keystone's own.
+    #[serde(default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// A group of users; roles granted to it apply to every member.
@@ -206,6 +236,9 @@ pub struct Group {
     pub domain: String,
     /// Free text.
     pub description: Option<String>,
+    /// Attributes beyond Keystone's own.
+    #[serde(default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// A role.
@@ -417,6 +450,7 @@ impl Identity {
                 password_hash: Some(b.admin_password_hash.clone()),
                 description: None,
                 email: None,
+                extra: Default::default(),
             },
         );
         let roles: BTreeMap<&str, Uuid> = b.roles.iter().map(|name| (name.as_str(), id.bootstrap_role(rng, name))).collect();

@@ -222,6 +222,7 @@ impl World {
             password_hash: Some("$argon2id$x".into()),
             description: None,
             email: None,
+            extra: Default::default(),
         };
         self.send(self.admin_auth(), Command::Identity(IdCmd::CreateUser(u)));
         let grant = Assignment { actor: Actor::User(user), target: Target::Project(project), role: self.member_role };

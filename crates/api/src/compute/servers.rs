@@ -129,8 +129,18 @@ async fn detail(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query
 
 /// The full body of one server, as the caller sees it.
 async fn one(s: &AppState, h: &HeaderMap, mv: Microversion, id: Uuid) -> Result<Detail, ApiError> {
-    let v = read(s, S, auth(h, S)?, move |k, c| kservers::find(k, c, &id).map(|srv| Collector::new(k, c, mv).view(srv))).await?;
+    let v = one_view(s, h, mv, id).await?;
     Ok(view::detail(v, Ctx { mv, base: &s.site.base_url, single: true }))
+}
+
+async fn one_view(s: &AppState, h: &HeaderMap, mv: Microversion, id: Uuid) -> Result<view::View, ApiError> {
+    read(s, S, auth(h, S)?, move |k, c| kservers::find(k, c, &id).map(|srv| Collector::new(k, c, mv).view(srv))).await
+}
+
+/// The body of an update or rebuild response for one server.
+async fn one_edited(s: &AppState, h: &HeaderMap, mv: Microversion, id: Uuid, edit: view::Edit) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let v = one_view(s, h, mv, id).await?;
+    Ok(view::edited(v, Ctx { mv, base: &s.site.base_url, single: true }, edit))
 }
 
 #[derive(Serialize)]
@@ -188,7 +198,7 @@ struct UpdateServer {
     description: Option<Option<String>>,
 }
 
-async fn update(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Json<One>, ApiError> {
+async fn update(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Json<serde_json::Value>, ApiError> {
     auth(&h, S)?;
     let sid = server_id(&id)?;
     let b: UpdateBody = parse_json(S, &body)?;
@@ -201,7 +211,7 @@ async fn update(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(
     let (access_ipv4, access_ipv6) = (ip("accessIPv4", u.access_ipv4, false)?, ip("accessIPv6", u.access_ipv6, true)?);
     let cmd = edit::Update { id: sid, name: u.name, description: u.description, access_ipv4, access_ipv6 };
     run(&s, &h, Cmd::Update(Box::new(cmd))).await?;
-    Ok(Json(One { server: one(&s, &h, mv, sid).await? }))
+    Ok(Json(serde_json::json!({"server": one_edited(&s, &h, mv, sid, view::Edit::Update).await?})))
 }
 
 async fn delete(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -236,9 +246,9 @@ async fn server_action(State(s): State<AppState>, mv: Microversion, h: HeaderMap
     let (rebuild, confirm) = (matches!(action, kservers::Action::Rebuild(_)), matches!(action, kservers::Action::ConfirmResize));
     run(&s, &h, Cmd::Action { id: sid, request_id, action }).await?;
     let resp = if rebuild {
-        let mut server = one(&s, &h, mv, sid).await?;
-        server.admin_pass = Some(admin_pass.unwrap_or_else(create::password));
-        (StatusCode::ACCEPTED, Json(One { server })).into_response()
+        let mut server = one_edited(&s, &h, mv, sid, view::Edit::Rebuild).await?;
+        server.insert("adminPass".into(), admin_pass.unwrap_or_else(create::password).into());
+        (StatusCode::ACCEPTED, Json(serde_json::json!({ "server": server }))).into_response()
     } else if confirm {
         StatusCode::NO_CONTENT.into_response()
     } else {

@@ -374,6 +374,7 @@ pub(crate) mod testkit {
             password_hash: None,
             description: None,
             email: None,
+            extra: Default::default(),
         };
         sys(k, identity::Cmd::CreateUser(u));
         let role = k.identity().role_by_name("member").expect("member role").id;

@@ -1,5 +1,5 @@
-//! Role grants on projects and domains (`/v3/{projects,domains}/{id}/{users,groups}/{id}/roles`),
-//! group membership, `/v3/role_assignments` (with `effective` and `include_names`) and the
+//! Role grants on projects and domains (`/v3/{projects,domains}/{id}/{users,groups}/{id}/roles`)
+//! and on the system (`/v3/system/{users,groups}/{id}/roles`), group membership, `/v3/role_assignments` (with `effective` and `include_names`) and the
 //! read-only implied-role views.
 
 use std::collections::BTreeMap;
@@ -21,12 +21,16 @@ type Q = Query<BTreeMap<String, String>>;
 type P2 = Path<(String, String)>;
 type P3 = Path<(String, String, String)>;
 
-/// Whether a grant path names a project or a domain.
+/// Whether a grant path names a project, a domain or the system.
 #[derive(Copy, Clone, Debug)]
 enum On {
     Project,
     Domain,
+    System,
 }
+
+/// The target segment of a system grant's path tuple.
+const ALL: &str = "all";
 
 /// Whether a grant path names a user or a group.
 #[derive(Copy, Clone, Debug)]
@@ -54,6 +58,16 @@ pub fn routes() -> Router<AppState> {
                 .route(&format!("/v3/{tseg}/{{t}}/{aseg}/{{a}}/roles/{{r}}"), get(check).put(put).delete(del));
         }
     }
+    for (who, aseg) in [(Who::User, "users"), (Who::Group, "groups")] {
+        let on = On::System;
+        let list = move |State(s): State<AppState>, h: HeaderMap, Path(a): Path<String>| async move { list_grants(s, h, (ALL.into(), a), on, who).await };
+        let check = move |State(s): State<AppState>, h: HeaderMap, Path((a, r)): P2| async move { check_grant(s, h, (ALL.into(), a, r), on, who).await };
+        let put = move |State(s): State<AppState>, h: HeaderMap, Path((a, r)): P2| async move { put_grant(s, h, (ALL.into(), a, r), on, who).await };
+        let del = move |State(s): State<AppState>, h: HeaderMap, Path((a, r)): P2| async move { delete_grant(s, h, (ALL.into(), a, r), on, who).await };
+        r = r
+            .route(&format!("/v3/system/{aseg}/{{a}}/roles"), get(list))
+            .route(&format!("/v3/system/{aseg}/{{a}}/roles/{{r}}"), get(check).put(put).delete(del));
+    }
     r
 }
 
@@ -61,6 +75,7 @@ fn target(on: On, t: &str) -> Result<Target, ApiError> {
     match on {
         On::Project => parse_id("project", t).map(Target::Project),
         On::Domain => Ok(Target::Domain(t.to_string())),
+        On::System => Ok(Target::System),
     }
 }
 
@@ -79,7 +94,10 @@ fn assignment(on: On, who: Who, (t, a, r): &(String, String, String)) -> Result<
 async fn list_grants(s: AppState, h: HeaderMap, (t, a): (String, String), on: On, who: Who) -> Result<Json<Value>, ApiError> {
     let (target, actor) = (target(on, &t)?, actor(who, &a)?);
     let roles = read(&s, &h, move |k, c, _| views::grants(k.identity(), c, &actor, &target)).await?;
-    let path = format!("{}/{t}/{}/{a}/roles", seg_on(on), seg_who(who));
+    let path = match on {
+        On::System => format!("system/{}/{a}/roles", seg_who(who)),
+        _ => format!("{}/{t}/{}/{a}/roles", seg_on(on), seg_who(who)),
+    };
     let base = &s.site.base_url;
     Ok(Json(collection(base, &path, "roles", roles.iter().map(|r| role_json(base, r)).collect())))
 }
@@ -88,6 +106,7 @@ fn seg_on(on: On) -> &'static str {
     match on {
         On::Project => "projects",
         On::Domain => "domains",
+        On::System => "system",
     }
 }
 
@@ -166,7 +185,12 @@ fn filter_of(q: &BTreeMap<String, String>) -> orrery_kernel::Result<Option<Assig
     if bool_filter(q, "include_subtree")? == Some(true) {
         return Err(Error::not_implemented("identity.not_implemented", "orrery does not implement include_subtree for role assignments yet.".into()));
     }
-    if q.contains_key("scope.system") || q.contains_key("scope.OS-INHERIT:inherited_to") {
+    match q.get("scope.system").map(String::as_str) {
+        None => {}
+        Some(ALL) if f.project.is_none() && f.domain.is_none() => f.system = true,
+        Some(_) => return Ok(None),
+    }
+    if q.contains_key("scope.OS-INHERIT:inherited_to") {
         return Ok(None);
     }
     Ok(Some(f))
@@ -193,15 +217,16 @@ fn domain_ref(n: &views::Named) -> Value {
 fn row_json(base: &str, v: &views::AssignmentView, names: bool) -> Value {
     let row = &v.row;
     let assigned = row.prior_role.unwrap_or(row.role);
-    let (tseg, tid) = match &row.target {
-        Target::Project(p) => ("projects", p.simple()),
-        Target::Domain(d) => ("domains", d.clone()),
-    };
     let (aseg, aid) = match (row.via_group, row.actor.clone()) {
         (Some(g), _) | (None, Actor::Group(g)) => ("groups", g.simple()),
         (None, Actor::User(u)) => ("users", u.simple()),
     };
-    let mut links = json!({"assignment": v3_url(base, &format!("{tseg}/{tid}/{aseg}/{aid}/roles/{}", assigned.simple()))});
+    let on = match &row.target {
+        Target::Project(p) => format!("projects/{}", p.simple()),
+        Target::Domain(d) => format!("domains/{d}"),
+        Target::System => "system".into(),
+    };
+    let mut links = json!({"assignment": v3_url(base, &format!("{on}/{aseg}/{aid}/roles/{}", assigned.simple()))});
     if let (Some(g), Actor::User(u)) = (row.via_group, &row.actor) {
         links["membership"] = json!(v3_url(base, &format!("groups/{}/users/{}", g.simple(), u.simple())));
     }
@@ -209,7 +234,7 @@ fn row_json(base: &str, v: &views::AssignmentView, names: bool) -> Value {
         links["prior_role"] = json!(v3_url(base, &format!("roles/{}", p.simple())));
     }
     let mut role = json!({"id": row.role.simple()});
-    let mut scope_obj = json!({"id": tid});
+    let mut scope_obj = json!({"id": row.target.id()});
     let mut who = json!({"id": row.actor.id()});
     if names {
         role["name"] = json!(v.role_name);
@@ -220,9 +245,13 @@ fn row_json(base: &str, v: &views::AssignmentView, names: bool) -> Value {
         who["name"] = json!(v.actor.name);
         who["domain"] = domain_ref(&v.actor);
     }
-    let scope_key = if matches!(row.target, Target::Project(_)) { "project" } else { "domain" };
+    let scope = match row.target {
+        Target::Project(_) => json!({ "project": scope_obj }),
+        Target::Domain(_) => json!({ "domain": scope_obj }),
+        Target::System => json!({"system": {"all": true}}),
+    };
     let actor_key = if matches!(row.actor, Actor::User(_)) { "user" } else { "group" };
-    json!({ "role": role, "scope": { scope_key: scope_obj }, actor_key: who, "links": links })
+    json!({ "role": role, "scope": scope, actor_key: who, "links": links })
 }
 
 // ---------------------------------------------------------------- implied roles

@@ -178,8 +178,11 @@ async fn resolve_scope(s: &AppState, scope: Option<ScopeReq>) -> Result<Option<S
     if obj.trust.is_some() {
         return Err(ApiError::not_implemented(S, "orrery does not implement trusts (OS-TRUST) yet."));
     }
-    if obj.system.is_some() {
-        return Err(ApiError::not_implemented(S, "orrery does not implement system-scoped tokens yet; scope to the admin project instead."));
+    match (&obj.system, &obj.project, &obj.domain) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => return Err(bad("Specifying system and project or domain scope is not allowed.")),
+        (Some(v), ..) if v == &json!({"all": true}) => return Ok(Some(Scope::System)),
+        (Some(v), ..) => return Err(bad(&format!("Invalid system scope {v}; the only system scope is {{\"all\": true}}."))),
+        _ => {}
     }
     match (obj.project, obj.domain) {
         (Some(_), Some(_)) => Err(bad("Scoping to both domain and project is not allowed")),
@@ -223,6 +226,9 @@ pub fn token_json(site: &Site, info: &TokenInfo, with_catalog: bool) -> Value {
         true
     } else if let Some(d) = &info.domain {
         o["domain"] = json!({"id": d.id, "name": d.name});
+        true
+    } else if info.token.scope == Scope::System {
+        o["system"] = json!({"all": true});
         true
     } else {
         false
@@ -275,7 +281,7 @@ async fn domains(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>,
 
 /// `GET /v3/auth/catalog`: the catalog, for a scoped token.
 async fn catalog_of_token(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let scoped = read(&s, &h, |_, c, _| Ok(c.project.is_some() || c.domain.is_some())).await?;
+    let scoped = read(&s, &h, |_, c, _| Ok(!c.roles.is_empty())).await?;
     if !scoped {
         return Err(ApiError::new(S, Error::forbidden("identity.forbidden", "A project-scoped token is required to produce a service catalog.".into())));
     }
@@ -284,8 +290,10 @@ async fn catalog_of_token(State(s): State<AppState>, h: HeaderMap) -> Result<Jso
     Ok(Json(body))
 }
 
-/// `GET /v3/auth/system`: orrery has no system scope, so the list is empty.
+/// `GET /v3/auth/system`: `[{"all": true}]` when the token's user holds a role on the
+/// system, else empty.
 async fn system(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    read(&s, &h, |_, _, _| Ok(())).await?;
-    Ok(Json(collection(&s.site.base_url, "auth/system", "system", vec![])))
+    let on_system = read(&s, &h, |k, c, _| Ok(!k.identity().effective_roles(c.user, &orrery_kernel::identity::Target::System).is_empty())).await?;
+    let list = if on_system { vec![json!({"all": true})] } else { vec![] };
+    Ok(Json(collection(&s.site.base_url, "auth/system", "system", list)))
 }

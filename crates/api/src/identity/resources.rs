@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use orrery_kernel::identity::views;
 pub(crate) use orrery_kernel::identity::views::not_found;
 use orrery_kernel::identity::{Cmd, Domain, DomainPatch, Group, GroupPatch, Project, ProjectPatch, Role, RolePatch, User, UserPatch};
-use orrery_kernel::{Error, Uuid};
+use orrery_kernel::{Auth, Command, Error, Request, Uuid};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
@@ -128,7 +128,8 @@ async fn create_domain(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> 
     let b: DomainBody<DomainCreate> = parse_json(S, &body)?;
     no_options(&b.domain.options)?;
     let d = b.domain;
-    let domain = Domain { id: new_uuid().simple(), name: d.name, description: d.description, enabled: d.enabled.unwrap_or(true) };
+    // Keystone stores an empty description when none is given.
+    let domain = Domain { id: new_uuid().simple(), name: d.name, description: Some(d.description.unwrap_or_default()), enabled: d.enabled.unwrap_or(true) };
     let d = ask(&s, &h, kask::create_domain(domain)).await?;
     Ok(created("domain", domain_json(&s.site.base_url, &d)))
 }
@@ -224,7 +225,7 @@ async fn create_project(State(s): State<AppState>, h: HeaderMap, body: Bytes) ->
         name: p.name,
         domain,
         parent,
-        description: p.description,
+        description: Some(p.description.unwrap_or_default()),
         enabled: p.enabled.unwrap_or(true),
         tags: p.tags.unwrap_or_default(),
     };
@@ -265,8 +266,8 @@ struct UserBody<T> {
     user: T,
 }
 
+/// Keystone's user schema allows fields of its own choosing: they are kept as extras.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct UserCreate {
     name: String,
     domain_id: Option<String>,
@@ -276,10 +277,11 @@ struct UserCreate {
     description: Option<String>,
     email: Option<String>,
     options: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    extra: BTreeMap<String, Value>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct UserUpdate {
     name: Option<String>,
     domain_id: Option<String>,
@@ -292,6 +294,8 @@ struct UserUpdate {
     #[serde(default, deserialize_with = "nullable")]
     email: Option<Option<String>>,
     options: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    extra: BTreeMap<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -339,6 +343,7 @@ async fn create_user(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> Re
         password_hash,
         description: u.description,
         email: u.email,
+        extra: super::extra_of(u.extra)?,
     };
     let u = ask(&s, &h, kask::create_user(user)).await?;
     Ok(created("user", user_json(&s.site.base_url, &u)))
@@ -357,7 +362,9 @@ async fn update_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Str
         Some(p) => Some(super::hash_password(p).await?),
         None => None,
     };
-    let patch = UserPatch { name: u.name, enabled: u.enabled, default_project, password_hash, description: u.description, email: u.email, domain: u.domain_id };
+    let extra = super::extra_of(u.extra)?;
+    let patch =
+        UserPatch { name: u.name, enabled: u.enabled, default_project, password_hash, description: u.description, email: u.email, domain: u.domain_id, extra };
     let u = ask(&s, &h, kask::update_user(uid, patch)).await?;
     Ok(ok("user", user_json(&s.site.base_url, &u)))
 }
@@ -368,16 +375,19 @@ async fn delete_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Str
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /v3/users/{id}/password`: the user changes their own password, proving the old one.
-async fn change_password(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<StatusCode, ApiError> {
+/// `POST /v3/users/{id}/password`: a password change, proven by the original password. As in
+/// Keystone it needs no token, so the shell verifies the original (as it does for a login)
+/// and applies the change as the system.
+async fn change_password(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<StatusCode, ApiError> {
     let b: UserBody<PasswordChange> = parse_json(S, &body)?;
     let uid = parse_id("user", &id)?;
-    let hash = read(&s, &h, move |k, c, _| views::password_hash_for_change(k.identity(), c, &id)).await?;
+    let hash = s.cloud.read(S, move |k, _| views::password_hash_for_change(k.identity(), &id)).await?.map_err(|e| ApiError::new(S, e))?;
     if !super::verify_password(b.user.original_password, hash).await {
         return Err(ApiError::new(S, Error::unauthorized("identity.unauthorized", "The original password you gave is not correct.".into())));
     }
     let password_hash = super::hash_password(b.user.password).await?;
-    apply(&s, &h, Cmd::ChangePassword { user: uid, password_hash }).await?;
+    let cmd = Request { auth: Auth::System, command: Command::Identity(Cmd::ChangePassword { user: uid, password_hash }) };
+    s.cloud.apply(S, cmd).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -405,21 +415,24 @@ struct GroupBody<T> {
     group: T,
 }
 
+/// Keystone's group schema allows fields of its own choosing: they are kept as extras.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct GroupCreate {
     name: String,
     domain_id: Option<String>,
     description: Option<String>,
+    #[serde(flatten)]
+    extra: BTreeMap<String, Value>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct GroupUpdate {
     name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     description: Option<Option<String>>,
     domain_id: Option<String>,
+    #[serde(flatten)]
+    extra: BTreeMap<String, Value>,
 }
 
 async fn list_groups(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Result<Json<Value>, ApiError> {
@@ -440,7 +453,7 @@ async fn create_group(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> R
         Some(d) => d,
         None => caller_domain(&s, &h).await?,
     };
-    let group = Group { id: new_uuid(), name: g.name, domain, description: g.description };
+    let group = Group { id: new_uuid(), name: g.name, domain, description: g.description, extra: super::extra_of(g.extra)? };
     let g = ask(&s, &h, kask::create_group(group)).await?;
     Ok(created("group", group_json(&s.site.base_url, &g)))
 }
@@ -449,7 +462,7 @@ async fn update_group(State(s): State<AppState>, h: HeaderMap, Path(id): Path<St
     let b: GroupBody<GroupUpdate> = parse_json(S, &body)?;
     let g = b.group;
     let gid = parse_id("group", &id)?;
-    let patch = GroupPatch { name: g.name, description: g.description, domain: g.domain_id };
+    let patch = GroupPatch { name: g.name, description: g.description, domain: g.domain_id, extra: super::extra_of(g.extra)? };
     let g = ask(&s, &h, kask::update_group(gid, patch)).await?;
     Ok(ok("group", group_json(&s.site.base_url, &g)))
 }

@@ -257,6 +257,12 @@ async fn user_changes_own_password() {
     assert_eq!(call(&app, "POST", &path, Some(&bob), Some(&right)).await.status, StatusCode::NO_CONTENT);
     assert_keystone_error(&login(&app, "bob", "old-pw", None).await, 401);
     assert_eq!(login(&app, "bob", "new-pw", None).await.status, StatusCode::CREATED);
+    // As in Keystone, the original password is the proof: no token, or another's, will do.
+    let again = json!({"user": {"password": "newer-pw", "original_password": "new-pw"}}).to_string();
+    assert_eq!(call(&app, "POST", &path, None, Some(&again)).await.status, StatusCode::NO_CONTENT);
+    let back = json!({"user": {"password": "new-pw", "original_password": "newer-pw"}}).to_string();
+    assert_eq!(call(&app, "POST", &path, Some(&tok), Some(&back)).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "POST", "/identity/v3/users/00000000000040008000000000000000/password", None, Some(&back)).await, 404);
 }
 
 #[tokio::test]
@@ -314,4 +320,70 @@ async fn groups_domains_and_domain_grants() {
     assert_eq!(off.status, StatusCode::OK, "{}", off.body);
     assert_eq!(call(&app, "DELETE", &format!("/identity/v3/domains/{did}"), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
     assert_keystone_error(&call(&app, "GET", &format!("/identity/v3/users/{uid}"), Some(&tok), None).await, 404);
+}
+
+#[tokio::test]
+async fn system_grants_scope_tokens_to_the_whole_cloud() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let r = call(&app, "POST", "/identity/v3/users", Some(&tok), Some(r#"{"user": {"name": "ops", "password": "ops-pw"}}"#)).await;
+    let uid = r.body["user"]["id"].as_str().unwrap().to_string();
+    let rid = call(&app, "GET", "/identity/v3/roles?name=reader", Some(&tok), None).await.body["roles"][0]["id"].as_str().unwrap().to_string();
+    let system_login = |scope: Value| {
+        let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"id": uid, "password": "ops-pw"}}}, "scope": scope}});
+        let app = app.clone();
+        async move { login_raw(&app, &body.to_string()).await }
+    };
+    assert_keystone_error(&system_login(json!({"system": {"all": true}})).await, 401);
+    let grant = format!("/identity/v3/system/users/{uid}/roles/{rid}");
+    assert_eq!(call(&app, "HEAD", &grant, Some(&tok), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(call(&app, "PUT", &grant, Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(call(&app, "HEAD", &grant, Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    let listed = call(&app, "GET", &format!("/identity/v3/system/users/{uid}/roles"), Some(&tok), None).await;
+    assert_eq!(listed.body["roles"][0]["name"], "reader", "{}", listed.body);
+    assert!(listed.body["links"]["self"].as_str().unwrap().ends_with(&format!("/v3/system/users/{uid}/roles")));
+    // A system-scoped token: the system, its roles and the catalog.
+    let r = system_login(json!({"system": {"all": true}})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let t = &r.body["token"];
+    assert_eq!((t["system"].clone(), t["roles"][0]["name"].clone(), t.get("project").is_none()), (json!({"all": true}), json!("reader"), true));
+    assert!(t["catalog"].as_array().is_some_and(|c| !c.is_empty()));
+    let ops = subject(&r);
+    assert_eq!(call(&app, "GET", "/identity/v3/auth/system", Some(&ops), None).await.body["system"], json!([{"all": true}]));
+    assert_eq!(call(&app, "GET", "/identity/v3/auth/system", Some(&tok), None).await.body["system"], json!([]));
+    assert_keystone_error(&call(&app, "POST", "/identity/v3/projects", Some(&ops), Some(r#"{"project": {"name": "x"}}"#)).await, 403);
+    // Role assignments show the system scope and filter on it.
+    let rows = call(&app, "GET", "/identity/v3/role_assignments?scope.system=all", Some(&tok), None).await.body["role_assignments"].clone();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["scope"], json!({"system": {"all": true}}));
+    assert!(rows[0]["links"]["assignment"].as_str().unwrap().ends_with(&format!("/v3/system/users/{uid}/roles/{rid}")));
+    let on_projects = call(&app, "GET", &format!("/identity/v3/role_assignments?user.id={uid}&scope.project.id={uid}"), Some(&tok), None).await;
+    assert_eq!(on_projects.body["role_assignments"], json!([]));
+    // Bad system scopes are 400; revoking the grant ends the token.
+    assert_keystone_error(&system_login(json!({"system": {"all": false}})).await, 400);
+    assert_keystone_error(&system_login(json!({"system": {"all": true}, "project": {"id": uid}})).await, 400);
+    assert_eq!(call(&app, "DELETE", &grant, Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "GET", "/identity/v3/auth/system", Some(&ops), None).await, 401);
+    assert_keystone_error(&call(&app, "DELETE", &grant, Some(&tok), None).await, 404);
+}
+
+#[tokio::test]
+async fn users_and_groups_keep_extra_attributes() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let r = call(&app, "POST", "/identity/v3/users", Some(&tok), Some(r#"{"user": {"name": "x", "project_id": "p1", "tier": {"a": 1}, "description": null}}"#))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!((r.body["user"]["project_id"].clone(), r.body["user"]["tier"].clone()), (json!("p1"), json!({"a": 1})));
+    let uid = r.body["user"]["id"].as_str().unwrap().to_string();
+    let path = format!("/identity/v3/users/{uid}");
+    let r = call(&app, "PATCH", &path, Some(&tok), Some(r#"{"user": {"project_id": "p2", "email": "x@example.org"}}"#)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let shown = call(&app, "GET", &path, Some(&tok), None).await.body["user"].clone();
+    assert_eq!((shown["project_id"].clone(), shown["tier"].clone(), shown["email"].clone()), (json!("p2"), json!({"a": 1}), json!("x@example.org")));
+    // Keystone's own fields keep their types; the response's own keys cannot be set.
+    assert_keystone_error(&call(&app, "PATCH", &path, Some(&tok), Some(r#"{"user": {"enabled": "yes"}}"#)).await, 400);
+    assert_keystone_error(&call(&app, "POST", "/identity/v3/users", Some(&tok), Some(r#"{"user": {"name": "y", "links": 1}}"#)).await, 400);
+    let r = call(&app, "POST", "/identity/v3/groups", Some(&tok), Some(r#"{"group": {"name": "g", "project_id": "p1"}}"#)).await;
+    assert_eq!((r.status, r.body["group"]["project_id"].clone()), (StatusCode::CREATED, json!("p1")), "{}", r.body);
 }

@@ -1,5 +1,6 @@
-//! Role assignments: grants of a role to a user or group on a project or domain, group
-//! membership, implied roles, and the effective roles a user holds on a target.
+//! Role assignments: grants of a role to a user or group on a project, a domain or the
+//! system (the whole cloud, Keystone's `system: all`), group membership, implied roles, and
+//! the effective roles a user holds on a target.
 
 use std::collections::BTreeSet;
 
@@ -34,14 +35,18 @@ pub enum Target {
     Project(Uuid),
     /// A domain, by id.
     Domain(String),
+    /// The system: the whole cloud (`{"system": {"all": true}}`). Last, so the derived order
+    /// and hash of older assignments stay as they were.
+    System,
 }
 
 impl Target {
-    /// The target's id as Keystone shows it.
+    /// The target's id as Keystone shows it (`all` for the system).
     pub fn id(&self) -> String {
         match self {
             Target::Project(p) => p.simple(),
             Target::Domain(d) => d.clone(),
+            Target::System => "all".into(),
         }
     }
 }
@@ -69,6 +74,8 @@ pub struct AssignmentFilter {
     pub project: Option<Uuid>,
     /// Only on this domain.
     pub domain: Option<String>,
+    /// Only on the system (`scope.system=all`).
+    pub system: bool,
     /// Only this role.
     pub role: Option<Uuid>,
     /// Expand group assignments to their members and roles to the roles they imply.
@@ -174,8 +181,9 @@ impl Identity {
             (None, None) => self.assignments.iter().collect(),
         };
         let on_target = |t: &Target| match t {
-            Target::Project(p) => f.domain.is_none() && f.project.is_none_or(|q| q == *p),
-            Target::Domain(d) => f.project.is_none() && f.domain.as_ref().is_none_or(|q| q == d),
+            Target::Project(p) => !f.system && f.domain.is_none() && f.project.is_none_or(|q| q == *p),
+            Target::Domain(d) => !f.system && f.project.is_none() && f.domain.as_ref().is_none_or(|q| q == d),
+            Target::System => f.project.is_none() && f.domain.is_none(),
         };
         let mut rows = Vec::new();
         for a in direct.into_iter().filter(|a| on_target(&a.target)) {
@@ -247,6 +255,7 @@ pub fn grant(id: &mut Identity, caller: &Caller, a: Assignment) -> Result<()> {
     let action = match (&a.actor, &a.target) {
         (_, Target::Project(_)) => "create_grant (project)",
         (_, Target::Domain(_)) => "create_grant (domain)",
+        (_, Target::System) => "create_system_grant",
     };
     require_admin(caller, action)?;
     id.check_assignment_parts(&a)?;

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::{require_admin, Actor, Caller, Domain, Group, Identity, Project, Role, Target, User, BUILTIN_ROLES, DEFAULT_DOMAIN};
+use super::{require_admin, Actor, Caller, Domain, Extra, Group, Identity, Project, Role, Target, User, BUILTIN_ROLES, DEFAULT_DOMAIN};
 use crate::ids::Uuid;
 use crate::{Error, Result, Time};
 
@@ -62,6 +62,9 @@ pub struct UserPatch {
     /// The domain the caller says it is in: refused unless it is the user's own.
     #[serde(default)]
     pub domain: Option<String>,
+    /// Extra attributes to set (others are kept).
+    #[serde(default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// Changes to a group; `None` leaves a field alone.
@@ -74,6 +77,9 @@ pub struct GroupPatch {
     /// The domain the caller says it is in: refused unless it is the group's own.
     #[serde(default)]
     pub domain: Option<String>,
+    /// Extra attributes to set (others are kept).
+    #[serde(default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// Keystone's 400 for an update naming another domain than the record's own.
@@ -350,6 +356,7 @@ pub fn update_user(id: &mut Identity, caller: &Caller, uid: Uuid, patch: UserPat
     u.password_hash = patch.password_hash.or(u.password_hash);
     u.description = patch.description.unwrap_or(u.description);
     u.email = patch.email.unwrap_or(u.email);
+    u.extra.merge(patch.extra);
     id.user_names.remove(&(current.domain.clone(), current.name.clone()));
     id.user_names.insert((u.domain.clone(), u.name.clone()), uid);
     id.users.insert(uid, u.clone());
@@ -415,6 +422,7 @@ pub fn update_group(id: &mut Identity, caller: &Caller, gid: Uuid, patch: GroupP
     let mut g = current.clone();
     g.name = patch.name.unwrap_or(g.name);
     g.description = patch.description.unwrap_or(g.description);
+    g.extra.merge(patch.extra);
     id.group_names.remove(&(current.domain.clone(), current.name.clone()));
     id.group_names.insert((g.domain.clone(), g.name.clone()), gid);
     id.groups.insert(gid, g.clone());

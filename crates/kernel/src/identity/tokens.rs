@@ -53,6 +53,8 @@ pub enum Scope {
     Project(Uuid),
     /// A domain, by id.
     Domain(String),
+    /// The system: the whole cloud. Its admin is the cloud's admin.
+    System,
 }
 
 /// How the holder proved who they are.
@@ -211,6 +213,7 @@ impl Identity {
                 }
                 (super::Target::Domain(d.clone()), format!("domain {d}"))
             }
+            Scope::System => (super::Target::System, "the system".to_string()),
         };
         let roles = self.effective_roles(user, &target);
         if roles.is_empty() {

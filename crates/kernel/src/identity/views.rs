@@ -111,12 +111,13 @@ pub fn user_groups(id: &Identity, c: &Caller, user: &str) -> Result<Vec<Group>> 
     Ok(id.groups_of(u.id).filter_map(|g| id.groups.get(&g)).cloned().collect())
 }
 
-/// The password hash (if any) a user changing its own password must prove it knows; only the
-/// user itself may ask (Keystone's self-service password change).
-pub fn password_hash_for_change(id: &Identity, c: &Caller, user: &str) -> Result<Option<String>> {
+/// The password hash (if any) that a password change for `user` must prove it knows. As in
+/// Keystone, the change needs no token: knowing the original password is the proof. A
+/// disabled user (or one in a disabled domain) cannot change it.
+pub fn password_hash_for_change(id: &Identity, user: &str) -> Result<Option<String>> {
     let u = id.user_by_id(user).ok_or_else(|| not_found("user", user))?;
-    if c.user != u.id {
-        return Err(forbidden("change_password"));
+    if !u.enabled || !id.domain_enabled(&u.domain) {
+        return Err(Error::unauthorized("identity.unauthorized", "The request you have made requires authentication.".into()));
     }
     Ok(u.password_hash.clone())
 }
@@ -249,6 +250,7 @@ pub fn role_assignments(id: &Identity, c: &Caller, f: &AssignmentFilter, names: 
                 named(id, proj.map(|p| p.name.clone()), Some(proj.map_or(String::new(), |p| p.domain.clone())))
             }
             Target::Domain(d) => Named { name: id.domains.get(d).map(|d| d.name.clone()), ..Named::default() },
+            Target::System => Named::default(),
         };
         let (name, dom) = match &row.actor {
             Actor::User(u) => id.users.get(u).map(|u| (u.name.clone(), u.domain.clone())).unzip(),

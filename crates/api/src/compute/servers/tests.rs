@@ -69,6 +69,7 @@ fn user(k: &mut Kernel, n: u128, project: Uuid, role: &str, token: &str) {
         password_hash: None,
         description: None,
         email: None,
+        extra: Default::default(),
     };
     sys(k, Command::Identity(identity::Cmd::CreateUser(u)));
     let role = k.identity().role_by_name(role).expect("built-in role").id;
@@ -268,6 +269,11 @@ async fn actions_run_the_state_machine_and_fill_the_action_log() {
         (202, Some("renamed"), Some("REBUILD"))
     );
     assert!(rebuild.body["server"]["adminPass"].is_string());
+    let rs = rebuild.body["server"].as_object().unwrap();
+    assert!(
+        rs.contains_key("user_data") && rs.contains_key("key_name") && rs.contains_key("OS-EXT-STS:vm_state"),
+        "2.79 rebuild: the show view plus user_data"
+    );
     settle().await;
     let log = req(&app, "GET", &format!("{SERVERS}/{id}/os-instance-actions"), P1, "2.79", None).await;
     let names: Vec<&str> = log.body["instanceActions"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
@@ -343,6 +349,16 @@ async fn metadata_tags_update_and_delete() {
     let r = req(&app, "PUT", &base, P1, "2.79", Some(json!({"server": {"name": "renamed", "description": "hello"}}))).await;
     assert_eq!((r.status.as_u16(), r.body["server"]["name"].as_str(), r.body["server"]["description"].as_str()), (200, Some("renamed"), Some("hello")));
     assert_eq!(req(&app, "PUT", &base, P1, "2.18", Some(json!({"server": {"description": "x"}}))).await.status, 400);
+    let shape = |mv: &'static str| {
+        let (app, base) = (app.clone(), base.clone());
+        async move { req(&app, "PUT", &base, P1, mv, Some(json!({"server": {"name": "renamed"}}))).await.body["server"].as_object().unwrap().clone() }
+    };
+    let (old, new) = (shape("2.74").await, shape("2.79").await);
+    assert!(
+        !old.contains_key("OS-EXT-STS:vm_state") && !old.contains_key("key_name") && !old.contains_key("config_drive"),
+        "before 2.75 PUT leaves out show-only keys"
+    );
+    assert!(new.contains_key("OS-EXT-STS:vm_state") && new.contains_key("key_name"), "from 2.75 PUT answers the show view");
     assert_eq!(req(&app, "GET", &format!("{base}/ips"), P1, "2.79", None).await.body, json!({"addresses": {}}));
     assert_eq!(req(&app, "DELETE", &base, P1, "2.79", None).await.status, 204);
     assert_eq!(req(&app, "GET", &base, P1, "2.79", None).await.body["server"]["OS-EXT-STS:task_state"], "deleting");

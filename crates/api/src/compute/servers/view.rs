@@ -419,6 +419,56 @@ fn extended(v: &View, mv: Microversion) -> Option<Extended> {
 
 const PROGRESS_STATUSES: [Status; 5] = [Status::Active, Status::Build, Status::Rebuild, Status::Resize, Status::VerifyResize];
 
+/// Keys of the show view that Nova leaves out of update (PUT) and rebuild responses before
+/// 2.75 (`OS-EXT-SRV-ATTR:*` go too).
+const SHOW_ONLY: [&str; 11] = [
+    "OS-EXT-AZ:availability_zone",
+    "config_drive",
+    "key_name",
+    "OS-SRV-USG:launched_at",
+    "OS-SRV-USG:terminated_at",
+    "OS-EXT-STS:task_state",
+    "OS-EXT-STS:vm_state",
+    "OS-EXT-STS:power_state",
+    "os-extended-volumes:volumes_attached",
+    "host_status",
+    "server_groups",
+];
+
+/// Which write a server body answers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Edit {
+    /// `PUT /servers/{id}`.
+    Update,
+    /// The `rebuild` action.
+    Rebuild,
+}
+
+/// The body of an update or rebuild response, as Nova shapes it: before 2.75 without the
+/// show-only keys (rebuild keeps `key_name` from 2.54), and a rebuild carries `user_data`
+/// from 2.57 (in place of `OS-EXT-SRV-ATTR:user_data` from 2.75).
+pub fn edited(v: View, ctx: Ctx<'_>, edit: Edit) -> serde_json::Map<String, Value> {
+    let (mv, user_data, key_name) = (ctx.mv, v.user_data.clone(), v.key_name.clone());
+    let mut m = match serde_json::to_value(detail(v, ctx)) {
+        Ok(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    debug_assert!(m.contains_key("id"), "a server detail serialises to an object");
+    if !mv.at_least(75) {
+        m.retain(|k, _| !SHOW_ONLY.contains(&k.as_str()) && !k.starts_with("OS-EXT-SRV-ATTR:"));
+    }
+    if edit == Edit::Rebuild {
+        if mv.at_least(54) {
+            m.insert("key_name".into(), key_name.into());
+        }
+        if mv.at_least(57) {
+            m.remove("OS-EXT-SRV-ATTR:user_data");
+            m.insert("user_data".into(), user_data.into());
+        }
+    }
+    m
+}
+
 /// The full body of a view at `ctx`.
 pub fn detail(v: View, ctx: Ctx<'_>) -> Detail {
     let mv = ctx.mv;

@@ -229,8 +229,8 @@ fn sorted_page<'a>(k: impl Read<'a>, q: &ListQuery, key: SortKey, desc: bool, ma
 }
 
 /// Nova matches the `name` filter as a regular expression anywhere in the name (MySQL's
-/// REGEXP, case-insensitive). This supports the common subset: literals, `.`, `*`, `+`, `?`,
-/// `^`, `$` and `\` escapes.
+/// REGEXP, case-insensitive). This supports the common subset: literals, `.`, bracket sets
+/// (`[0-9a-f]`, `[^-]`), `*`, `+`, `?`, `^`, `$` and `\` escapes.
 pub fn name_matches(pattern: &str, name: &str) -> bool {
     let pat: Vec<char> = pattern.to_lowercase().chars().collect();
     let text: Vec<char> = name.to_lowercase().chars().collect();
@@ -240,13 +240,58 @@ pub fn name_matches(pattern: &str, name: &str) -> bool {
     (0..=text.len()).any(|i| match_here(&pat, &text[i..]))
 }
 
-/// One pattern element: a character class (None for `.`) and a repetition.
-fn atom(pat: &[char]) -> Option<(Option<char>, usize)> {
-    match pat.first()? {
-        '\\' => pat.get(1).map(|&c| (Some(c), 2)),
-        '.' => Some((None, 1)),
-        &c => Some((Some(c), 1)),
+/// What one pattern element matches.
+enum Class {
+    /// `.`: any character.
+    Any,
+    /// One character.
+    Char(char),
+    /// A bracket set: its ranges (single characters as `c..=c`), and whether it is negated.
+    Set(Vec<(char, char)>, bool),
+}
+
+impl Class {
+    fn hits(&self, c: char) -> bool {
+        match self {
+            Class::Any => true,
+            Class::Char(x) => *x == c,
+            Class::Set(ranges, negated) => ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated,
+        }
     }
+}
+
+/// One pattern element and how many pattern characters it used.
+fn atom(pat: &[char]) -> Option<(Class, usize)> {
+    match pat.first()? {
+        '\\' => pat.get(1).map(|&c| (Class::Char(c), 2)),
+        '.' => Some((Class::Any, 1)),
+        '[' => bracket(pat),
+        &c => Some((Class::Char(c), 1)),
+    }
+}
+
+/// A bracket set starting at `pat[0] == '['`; an unclosed `[` is a literal.
+fn bracket(pat: &[char]) -> Option<(Class, usize)> {
+    let negated = pat.get(1) == Some(&'^');
+    let mut i = if negated { 2 } else { 1 };
+    let mut ranges = Vec::new();
+    let first = i;
+    while let Some(&c) = pat.get(i) {
+        if c == ']' && i > first {
+            return Some((Class::Set(ranges, negated), i + 1));
+        }
+        match (pat.get(i + 1), pat.get(i + 2)) {
+            (Some('-'), Some(&hi)) if hi != ']' => {
+                ranges.push((c, hi));
+                i += 3;
+            }
+            _ => {
+                ranges.push((c, c));
+                i += 1;
+            }
+        }
+    }
+    Some((Class::Char('['), 1))
 }
 
 fn match_here(pat: &[char], text: &[char]) -> bool {
@@ -257,7 +302,7 @@ fn match_here(pat: &[char], text: &[char]) -> bool {
         return text.is_empty();
     }
     let Some((class, used)) = atom(pat) else { return false };
-    let hits = |c: &char| class.is_none_or(|x| x == *c);
+    let hits = |c: &char| class.hits(*c);
     let rest = &pat[used..];
     match rest.first() {
         Some('*') | Some('+') | Some('?') => {

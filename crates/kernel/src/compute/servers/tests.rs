@@ -489,6 +489,10 @@ fn name_filter_is_a_small_case_insensitive_regex() {
     assert!(list::name_matches("colou?r", "color") && list::name_matches("colou?r", "colour"));
     assert!(list::name_matches("a\\.b", "a.b") && !list::name_matches("a\\.b", "axb"));
     assert!(list::name_matches("", "anything"));
+    assert!(list::name_matches(r"^.*\-instance\-[0-9]+$", "tempest-instance-350675143"));
+    assert!(!list::name_matches(r"^.*-instance-[0-9]+$", "tempest-instance-35x"));
+    assert!(list::name_matches("^vm-[^0-4]$", "vm-7") && !list::name_matches("^vm-[^0-4]$", "vm-3"));
+    assert!(list::name_matches("[a-c]x", "zzbx") && list::name_matches("[-a]", "-") && list::name_matches("a[", "a["));
 }
 
 #[test]
