@@ -211,9 +211,16 @@ fn with_extra(mut o: Value, extra: &kid::Extra) -> Value {
 }
 
 /// Extra attributes from a create or update body: every field Keystone does not define,
-/// kept as JSON text. Names the response itself uses are refused.
-pub(crate) fn extra_of(fields: BTreeMap<String, Value>) -> Result<kid::Extra, ApiError> {
-    const OWN: [&str; 3] = ["id", "links", "password_expires_at"];
+/// kept as JSON text. Names the response itself uses are refused, except an `id` that
+/// repeats the id of the record being updated (`current`), as Keystone allows.
+pub(crate) fn extra_of(mut fields: BTreeMap<String, Value>, current: Option<&str>) -> Result<kid::Extra, ApiError> {
+    const OWN: [&str; 2] = ["links", "password_expires_at"];
+    match (fields.remove("id"), current) {
+        (None, _) => {}
+        (Some(Value::String(id)), Some(cur)) if id == cur => {}
+        (Some(_), Some(_)) => return Err(ApiError::bad_request(S, "Cannot change ID")),
+        (Some(_), None) => return Err(ApiError::bad_request(S, "Invalid input for field 'id': it is read-only.")),
+    }
     if let Some(k) = fields.keys().find(|k| OWN.contains(&k.as_str())) {
         return Err(ApiError::bad_request(S, format!("Invalid input for field '{k}': it is read-only.")));
     }

@@ -404,6 +404,20 @@ pub enum Cmd {
     Grant(Assignment),
     /// Revokes a role assignment.
     Revoke(Assignment),
+    /// Makes holders of `prior` hold `implied` too (idempotent).
+    Imply {
+        /// The prior role.
+        prior: Uuid,
+        /// The role it implies.
+        implied: Uuid,
+    },
+    /// Removes an implication.
+    Unimply {
+        /// The prior role.
+        prior: Uuid,
+        /// The role it implied.
+        implied: Uuid,
+    },
 }
 
 /// Identity replies.
@@ -600,6 +614,8 @@ pub fn apply(id: &mut Identity, core: &mut Core, auth: &Auth, cmd: Cmd) -> Resul
         Cmd::DeleteRole { id: r } => resources::delete_role(id, &caller?, now, r).map(|()| Reply::Done),
         Cmd::Grant(a) => assign::grant(id, &caller?, a).map(|()| Reply::Done),
         Cmd::Revoke(a) => assign::revoke(id, &caller?, now, a).map(|()| Reply::Done),
+        Cmd::Imply { prior, implied } => assign::imply(id, &caller?, prior, implied).map(|()| Reply::Done),
+        Cmd::Unimply { prior, implied } => assign::unimply(id, &caller?, prior, implied).map(|()| Reply::Done),
     }
 }
 

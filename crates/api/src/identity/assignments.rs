@@ -1,6 +1,7 @@
 //! Role grants on projects and domains (`/v3/{projects,domains}/{id}/{users,groups}/{id}/roles`)
-//! and on the system (`/v3/system/{users,groups}/{id}/roles`), group membership, `/v3/role_assignments` (with `effective` and `include_names`) and the
-//! read-only implied-role views.
+//! and on the system (`/v3/system/{users,groups}/{id}/roles`), group membership,
+//! `/v3/role_assignments` (with `effective` and `include_names`) and implied roles
+//! (`/v3/roles/{prior}/implies/{implied}`, `/v3/role_inferences`).
 
 use std::collections::BTreeMap;
 
@@ -45,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/role_assignments", get(role_assignments))
         .route("/v3/role_inferences", get(role_inferences))
         .route("/v3/roles/{id}/implies", get(implies_of))
+        .route("/v3/roles/{p}/implies/{i}", get(show_implied).head(check_implied).put(put_implied).delete(delete_implied))
         .route("/v3/groups/{g}/users", get(group_users))
         .route("/v3/groups/{g}/users/{u}", get(check_member).put(add_member).delete(remove_member));
     for (on, tseg) in [(On::Project, "projects"), (On::Domain, "domains")] {
@@ -277,6 +279,39 @@ async fn implies_of(State(s): State<AppState>, h: HeaderMap, Path(r): Path<Strin
     let mut body = json!({"role_inference": inference_json(&s.site.base_url, &i)});
     body["links"] = json!({"self": v3_url(&s.site.base_url, &format!("roles/{}/implies", v_id(&body)))});
     Ok(Json(body))
+}
+
+/// One implication in Keystone's shape.
+fn implied_json(base: &str, prior: &(Uuid, Option<String>), implied: &(Uuid, Option<String>)) -> Value {
+    let link = format!("roles/{}/implies/{}", prior.0.simple(), implied.0.simple());
+    json!({"role_inference": {"prior_role": role_ref(base, prior), "implies": role_ref(base, implied)}, "links": {"self": v3_url(base, &link)}})
+}
+
+/// `GET /v3/roles/{prior}/implies/{implied}`.
+async fn show_implied(State(s): State<AppState>, h: HeaderMap, Path((p, i)): P2) -> Result<Json<Value>, ApiError> {
+    let (prior, implied) = read(&s, &h, move |k, _, _| views::implied_role(k.identity(), &p, &i)).await?;
+    Ok(Json(implied_json(&s.site.base_url, &prior, &implied)))
+}
+
+/// `HEAD /v3/roles/{prior}/implies/{implied}`: 204 when it exists.
+async fn check_implied(State(s): State<AppState>, h: HeaderMap, Path((p, i)): P2) -> Result<StatusCode, ApiError> {
+    read(&s, &h, move |k, _, _| views::implied_role(k.identity(), &p, &i)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /v3/roles/{prior}/implies/{implied}`: 201 with the implication.
+async fn put_implied(State(s): State<AppState>, h: HeaderMap, Path((p, i)): P2) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (prior, implied) = (parse_id("role", &p)?, parse_id("role", &i)?);
+    apply(&s, &h, Cmd::Imply { prior, implied }).await?;
+    let (prior, implied) = read(&s, &h, move |k, _, _| views::implied_role(k.identity(), &p, &i)).await?;
+    Ok((StatusCode::CREATED, Json(implied_json(&s.site.base_url, &prior, &implied))))
+}
+
+/// `DELETE /v3/roles/{prior}/implies/{implied}`.
+async fn delete_implied(State(s): State<AppState>, h: HeaderMap, Path((p, i)): P2) -> Result<StatusCode, ApiError> {
+    let (prior, implied) = (parse_id("role", &p)?, parse_id("role", &i)?);
+    apply(&s, &h, Cmd::Unimply { prior, implied }).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn v_id(body: &Value) -> String {

@@ -343,7 +343,7 @@ async fn create_user(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> Re
         password_hash,
         description: u.description,
         email: u.email,
-        extra: super::extra_of(u.extra)?,
+        extra: super::extra_of(u.extra, None)?,
     };
     let u = ask(&s, &h, kask::create_user(user)).await?;
     Ok(created("user", user_json(&s.site.base_url, &u)))
@@ -362,7 +362,7 @@ async fn update_user(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Str
         Some(p) => Some(super::hash_password(p).await?),
         None => None,
     };
-    let extra = super::extra_of(u.extra)?;
+    let extra = super::extra_of(u.extra, Some(&uid.simple()))?;
     let patch =
         UserPatch { name: u.name, enabled: u.enabled, default_project, password_hash, description: u.description, email: u.email, domain: u.domain_id, extra };
     let u = ask(&s, &h, kask::update_user(uid, patch)).await?;
@@ -453,7 +453,7 @@ async fn create_group(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> R
         Some(d) => d,
         None => caller_domain(&s, &h).await?,
     };
-    let group = Group { id: new_uuid(), name: g.name, domain, description: g.description, extra: super::extra_of(g.extra)? };
+    let group = Group { id: new_uuid(), name: g.name, domain, description: g.description, extra: super::extra_of(g.extra, None)? };
     let g = ask(&s, &h, kask::create_group(group)).await?;
     Ok(created("group", group_json(&s.site.base_url, &g)))
 }
@@ -462,7 +462,7 @@ async fn update_group(State(s): State<AppState>, h: HeaderMap, Path(id): Path<St
     let b: GroupBody<GroupUpdate> = parse_json(S, &body)?;
     let g = b.group;
     let gid = parse_id("group", &id)?;
-    let patch = GroupPatch { name: g.name, description: g.description, domain: g.domain_id, extra: super::extra_of(g.extra)? };
+    let patch = GroupPatch { name: g.name, description: g.description, domain: g.domain_id, extra: super::extra_of(g.extra, Some(&gid.simple()))? };
     let g = ask(&s, &h, kask::update_group(gid, patch)).await?;
     Ok(ok("group", group_json(&s.site.base_url, &g)))
 }

@@ -383,7 +383,42 @@ async fn users_and_groups_keep_extra_attributes() {
     assert_eq!((shown["project_id"].clone(), shown["tier"].clone(), shown["email"].clone()), (json!("p2"), json!({"a": 1}), json!("x@example.org")));
     // Keystone's own fields keep their types; the response's own keys cannot be set.
     assert_keystone_error(&call(&app, "PATCH", &path, Some(&tok), Some(r#"{"user": {"enabled": "yes"}}"#)).await, 400);
+    let same_id = json!({"user": {"id": uid, "enabled": true}}).to_string();
+    assert_eq!(call(&app, "PATCH", &path, Some(&tok), Some(&same_id)).await.status, StatusCode::OK, "the record's own id may be repeated");
+    assert_keystone_error(&call(&app, "PATCH", &path, Some(&tok), Some(r#"{"user": {"id": "other"}}"#)).await, 400);
     assert_keystone_error(&call(&app, "POST", "/identity/v3/users", Some(&tok), Some(r#"{"user": {"name": "y", "links": 1}}"#)).await, 400);
     let r = call(&app, "POST", "/identity/v3/groups", Some(&tok), Some(r#"{"group": {"name": "g", "project_id": "p1"}}"#)).await;
     assert_eq!((r.status, r.body["group"]["project_id"].clone()), (StatusCode::CREATED, json!("p1")), "{}", r.body);
+}
+
+#[tokio::test]
+async fn implied_roles_are_created_checked_and_deleted() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let role = |name: &'static str| {
+        let app = app.clone();
+        let tok = tok.clone();
+        async move {
+            let body = json!({"role": {"name": name}}).to_string();
+            call(&app, "POST", "/identity/v3/roles", Some(&tok), Some(&body)).await.body["role"]["id"].as_str().unwrap().to_string()
+        }
+    };
+    let (a, b, c) = (role("e2e-a").await, role("e2e-b").await, role("e2e-c").await);
+    let path = |p: &str, i: &str| format!("/identity/v3/roles/{p}/implies/{i}");
+    let r = call(&app, "PUT", &path(&a, &b), Some(&tok), None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!((r.body["role_inference"]["prior_role"]["name"].clone(), r.body["role_inference"]["implies"]["name"].clone()), (json!("e2e-a"), json!("e2e-b")));
+    assert_eq!(call(&app, "PUT", &path(&b, &c), Some(&tok), None).await.status, StatusCode::CREATED);
+    assert_eq!(call(&app, "HEAD", &path(&a, &b), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(call(&app, "GET", &path(&a, &b), Some(&tok), None).await.status, StatusCode::OK);
+    assert_eq!(call(&app, "HEAD", &path(&a, &c), Some(&tok), None).await.status, StatusCode::NOT_FOUND);
+    // Cycles and the admin role are refused.
+    assert_keystone_error(&call(&app, "PUT", &path(&c, &a), Some(&tok), None).await, 400);
+    assert_keystone_error(&call(&app, "PUT", &path(&a, &a), Some(&tok), None).await, 400);
+    let admin_role = call(&app, "GET", "/identity/v3/roles?name=admin", Some(&tok), None).await.body["roles"][0]["id"].as_str().unwrap().to_string();
+    assert_keystone_error(&call(&app, "PUT", &path(&a, &admin_role), Some(&tok), None).await, 403);
+    let inferences = call(&app, "GET", "/identity/v3/role_inferences", Some(&tok), None).await.body;
+    assert!(inferences["role_inferences"].as_array().unwrap().iter().any(|i| i["prior_role"]["id"] == json!(a)), "{inferences}");
+    assert_eq!(call(&app, "DELETE", &path(&a, &b), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "DELETE", &path(&a, &b), Some(&tok), None).await, 404);
 }

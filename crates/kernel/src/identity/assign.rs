@@ -283,6 +283,41 @@ pub fn revoke(id: &mut Identity, caller: &Caller, now: Time, a: Assignment) -> R
     Ok(())
 }
 
+/// Keystone's `prohibited_implied_role`: roles that no role may imply.
+const PROHIBITED_IMPLIED: [&str; 1] = ["admin"];
+
+/// Makes `prior` imply `implied`. Refused when either role is missing, when `implied` is
+/// prohibited (`admin`), and when it would close a cycle (`implied` already implies `prior`).
+pub fn imply(id: &mut Identity, caller: &Caller, prior: Uuid, implied: Uuid) -> Result<()> {
+    require_admin(caller, "create_implied_role")?;
+    for r in [prior, implied] {
+        if !id.roles.contains_key(&r) {
+            return Err(Error::not_found("identity.not_found", format!("Could not find role: {}.", r.simple())));
+        }
+    }
+    if id.roles.get(&implied).is_some_and(|r| PROHIBITED_IMPLIED.contains(&r.name.as_str())) {
+        return Err(Error::forbidden("identity.forbidden", format!("{} cannot be an implied role.", implied.simple())));
+    }
+    if prior == implied || id.with_implied(BTreeSet::from([implied])).contains(&prior) {
+        return Err(Error::bad_request(
+            "identity.bad_request",
+            format!("Role {} implying {} would make a cycle of implied roles.", prior.simple(), implied.simple()),
+        ));
+    }
+    id.implies.insert((prior, implied));
+    Ok(())
+}
+
+/// Removes the implication of `implied` by `prior`. Tokens keep working: their holders still
+/// hold `prior`, so none loses all access.
+pub fn unimply(id: &mut Identity, caller: &Caller, prior: Uuid, implied: Uuid) -> Result<()> {
+    require_admin(caller, "delete_implied_role")?;
+    if !id.implies.remove(&(prior, implied)) {
+        return Err(Error::not_found("identity.not_found", format!("Could not find implied role: {} implies {}.", prior.simple(), implied.simple())));
+    }
+    Ok(())
+}
+
 /// Adds a user to a group; adding a member again succeeds and changes nothing.
 pub fn add_to_group(id: &mut Identity, caller: &Caller, group: Uuid, user: Uuid) -> Result<()> {
     require_admin(caller, "add_user_to_group")?;

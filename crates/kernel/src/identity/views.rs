@@ -289,6 +289,19 @@ pub fn implies_of(id: &Identity, role: &str) -> Result<Inference> {
     Ok(inference(id, r.id))
 }
 
+/// A role's id and name.
+pub type RoleName = (Uuid, Option<String>);
+
+/// One implication, `prior` implies `implied` (`GET /roles/{prior}/implies/{implied}`).
+pub fn implied_role(id: &Identity, prior: &str, implied: &str) -> Result<(RoleName, RoleName)> {
+    let p = id.role_by_id(prior).ok_or_else(|| not_found("role", prior))?;
+    let i = id.role_by_id(implied).ok_or_else(|| not_found("role", implied))?;
+    if !id.implies.contains(&(p.id, i.id)) {
+        return Err(Error::not_found("identity.not_found", format!("Could not find implied role: {prior} implies {implied}.")));
+    }
+    Ok(((p.id, Some(p.name.clone())), (i.id, Some(i.name.clone()))))
+}
+
 /// A domain, project or user named the way Keystone's auth requests name them: by id, or by
 /// name within a domain (itself named by id or name).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
