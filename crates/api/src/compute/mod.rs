@@ -4,7 +4,9 @@
 
 pub mod flavors;
 pub mod groups;
+pub mod hosts;
 pub mod hypervisors;
+pub mod images;
 pub mod keypairs;
 pub mod quotas;
 pub mod servers;
@@ -27,6 +29,8 @@ pub fn router() -> Router<AppState> {
         .merge(groups::routes())
         .merge(quotas::routes())
         .merge(hypervisors::routes())
+        .merge(hosts::routes())
+        .merge(images::routes())
         .merge(servers::routes())
         .fallback(service_fallback(Service::Compute))
 }
