@@ -61,6 +61,7 @@ def test_requests_are_counted_with_a_request_id(cloud: Orrery):
     except urllib.error.HTTPError as e:
         assert e.code == 401
         assert re.fullmatch(r"req-[0-9a-f-]{36}", e.headers["x-openstack-request-id"] or "")
+        assert e.headers["x-compute-request-id"] == e.headers["x-openstack-request-id"], "Nova sends both"
     _, after = scrape(cloud)
     series = 'orrery_http_requests_total{service="compute",status="401"}'
     assert after.get(series, 0) - before.get(series, 0) >= 1

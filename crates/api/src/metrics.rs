@@ -32,6 +32,8 @@ use crate::AppState;
 
 /// The response header that names a request, `req-<uuid>`, as Nova, Keystone and Glance send it.
 pub const REQUEST_ID: &str = "x-openstack-request-id";
+/// Nova's own name for the same id, sent beside [`REQUEST_ID`] on every compute response.
+pub const COMPUTE_REQUEST_ID: &str = "x-compute-request-id";
 
 /// Upper bounds (seconds) of the latency buckets, 100 µs to 10 s.
 const SECONDS: [f64; 16] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -221,7 +223,8 @@ pub async fn scrape(State(s): State<AppState>) -> Response {
 
 /// Middleware around the whole router: counts and times each request, makes sure its response
 /// carries an `x-openstack-request-id` (keeping the one a handler set, like the id a server
-/// action is logged under), and logs one line for it at info level, target `orrery::http`.
+/// action is logged under; compute responses carry it as `x-compute-request-id` too), and logs
+/// one line for it at info level, target `orrery::http`.
 pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
@@ -232,6 +235,9 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     let status = resp.status().as_u16();
     metrics.observe_request(api, status, elapsed);
     let id = request_id(&mut resp);
+    if api == Api::Compute {
+        resp.headers_mut().insert(COMPUTE_REQUEST_ID, id.clone());
+    }
     let path = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
     let latency_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
     info!(target: "orrery::http", method = %method, path = %path, status, latency_ms, request_id = %id.to_str().unwrap_or("-"));

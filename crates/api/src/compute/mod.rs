@@ -2,6 +2,7 @@
 //!
 //! Sub-modules own groups of endpoints; [`router`] merges them.
 
+pub mod extensions;
 pub mod flavors;
 pub mod groups;
 pub mod hosts;
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(versions::routes())
         .merge(flavors::routes())
+        .merge(extensions::routes())
         .merge(keypairs::routes())
         .merge(groups::routes())
         .merge(quotas::routes())

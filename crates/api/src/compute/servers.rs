@@ -233,7 +233,15 @@ async fn server_action(State(s): State<AppState>, mv: Microversion, h: HeaderMap
     auth(&h, S)?;
     let sid = server_id(&id)?;
     let map: serde_json::Map<String, serde_json::Value> = parse_json(S, &body)?;
-    let (parsed, admin_pass) = action::parse(map, mv).map_err(|e| ApiError::new(S, e))?;
+    let (parsed, admin_pass) = match action::parse(map, mv) {
+        Ok(p) => p,
+        // An action orrery does not build still names a server: Nova's 404 comes first.
+        Err(e) if e.kind == orrery_kernel::ErrorKind::NotImplemented => {
+            one_view(&s, &h, mv, sid).await?;
+            return Err(ApiError::new(S, e));
+        }
+        Err(e) => return Err(ApiError::new(S, e)),
+    };
     let request_id = crate::util::new_uuid();
     let action = match parsed {
         action::Parsed::Delete => {

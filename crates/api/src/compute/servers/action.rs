@@ -48,11 +48,9 @@ const UNBUILT: &[(&str, &str)] = &[
     ("os-getSPICEConsole", "consoles are not implemented yet"),
     ("os-getSerialConsole", "consoles are not implemented yet"),
     ("os-getRDPConsole", "consoles are not implemented yet"),
-    ("os-resetState", "resetting server state is not implemented yet"),
     ("resetNetwork", "networking is not implemented yet"),
     ("injectNetworkInfo", "networking is not implemented yet"),
     ("trigger_crash_dump", "crash dumps are not implemented yet"),
-    ("os-resetServerState", "resetting server state is not implemented yet"),
 ];
 
 fn bad(msg: impl Into<String>) -> Error {
@@ -83,6 +81,12 @@ struct Reboot {
 #[serde(deny_unknown_fields)]
 struct Lock {
     locked_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetState {
+    state: String,
 }
 
 #[derive(Deserialize)]
@@ -230,6 +234,15 @@ pub fn parse(body: Map<String, Value>, mv: Microversion) -> Result<(Parsed, Opti
             };
             Ok((Parsed::Action(Action::Reboot { hard }), None))
         }
+        "os-resetState" => {
+            let r: ResetState = strict("os-resetState", v)?;
+            let error = match r.state.as_str() {
+                "active" => false,
+                "error" => true,
+                other => return Err(bad(format!("Invalid input for field/attribute state. Value: {other}. '{other}' is not one of ['active', 'error']"))),
+            };
+            Ok((Parsed::Action(Action::ResetState { error }), None))
+        }
         "lock" => {
             let reason = match v {
                 Value::Null => None,
@@ -283,6 +296,12 @@ mod tests {
         assert!(matches!(p(serde_json::json!({"lock": {"locked_reason": "why"}})), Ok((Parsed::Action(Action::Lock { reason: Some(_) }), None))));
         assert!(matches!(p(serde_json::json!({"resize": {"flavorRef": 3}})), Ok((Parsed::Action(Action::Resize { .. }), None))));
         assert!(matches!(p(serde_json::json!({"forceDelete": null})), Ok((Parsed::Delete, None))));
+        assert!(matches!(p(serde_json::json!({"os-resetState": {"state": "error"}})), Ok((Parsed::Action(Action::ResetState { error: true }), None))));
+        for bad_body in
+            [serde_json::json!({"os-resetState": {"state": "spam"}}), serde_json::json!({"os-resetState": {}}), serde_json::json!({"os-resetState": null})]
+        {
+            assert_eq!(p(bad_body.clone()).err().map(|e| crate::Service::Compute.status(e.kind).as_u16()), Some(400), "{bad_body}");
+        }
         assert!(matches!(p(serde_json::json!({"evacuate": {}})), Ok((Parsed::Evacuate(None), None))));
         assert_eq!(p(serde_json::json!({"evacuate": {"host": "h1"}})).err().map(|e| crate::Service::Compute.status(e.kind).as_u16()), Some(501));
         assert_eq!(

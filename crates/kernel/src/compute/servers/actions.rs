@@ -62,6 +62,11 @@ pub enum Action {
     ConfirmResize,
     /// `revertResize`: go back to the old flavor and host.
     RevertResize,
+    /// `os-resetState` (admin): set the vm_state to `error`, or back to `active`.
+    ResetState {
+        /// To `error` rather than `active`.
+        error: bool,
+    },
 }
 
 /// What a rebuild changes besides the image. `None` leaves a field alone; `Some(None)`
@@ -183,6 +188,7 @@ pub fn run(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid, action: Acti
         Action::Resize { flavor } => resize(k, caller, id, request_id, &flavor),
         Action::ConfirmResize => confirm_resize(k, caller, id, request_id),
         Action::RevertResize => revert_resize(k, caller, id, request_id),
+        Action::ResetState { error } => reset_state(k, caller, id, error),
         _ => Err(Error::bad_request("compute.bad_request", "Unknown server action.".into())),
     }
 }
@@ -195,6 +201,7 @@ fn action_name(a: &Action) -> &'static str {
         Action::Resize { .. } => "resize",
         Action::ConfirmResize => "confirmResize",
         Action::RevertResize => "revertResize",
+        Action::ResetState { .. } => "os-resetState",
         other => power_op(other).map_or("action", |op| op.name),
     }
 }
@@ -215,7 +222,35 @@ fn action_policy(a: &Action) -> &'static str {
         Action::Resize { .. } => "resize",
         Action::ConfirmResize => "confirm_resize",
         Action::RevertResize => "revert_resize",
+        Action::ResetState { .. } => "os-admin-actions:reset_state",
     }
+}
+
+/// `os-resetState`: an admin sets a settled server's vm_state to error, or back to active
+/// (its power state stays; Nova records no instance action for it). Nova would also reset a
+/// server mid-operation and leave the operation half done; orrery refuses that with 409, and
+/// likewise while a resize awaits confirmation and, to active, a server that never got a host.
+fn reset_state(k: &mut Cx, caller: &Caller, id: Uuid, error: bool) -> Result<()> {
+    if !caller.admin {
+        return Err(Error::forbidden("compute.forbidden", "Policy doesn't allow os_compute_api:os-admin-actions:reset_state to be performed.".into()));
+    }
+    let s = super::find(&*k, caller, &id)?;
+    let refuse = |why: String| Err(Error::conflict("compute.invalid_state", format!("Cannot reset the state of instance {id}: {why}.")));
+    if let Some(t) = s.task_state {
+        return refuse(format!("task_state {} is in flight", t.name()));
+    }
+    if s.vm_state == VmState::Resized {
+        return refuse("a resize awaits confirmResize or revertResize".into());
+    }
+    if !error && s.host.is_none() {
+        return refuse("it was never placed on a host, so it cannot be active".into());
+    }
+    let now = k.now();
+    if let Some(s) = k.compute.servers.by_id.get_mut(&id) {
+        s.vm_state = if error { VmState::Error } else { VmState::Active };
+        s.updated = now;
+    }
+    Ok(())
 }
 
 fn lock(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid, reason: Option<String>) -> Result<()> {

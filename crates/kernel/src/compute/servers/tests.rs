@@ -196,6 +196,26 @@ fn power_actions_follow_novas_state_machine() {
 }
 
 #[test]
+fn reset_state_sets_a_settled_server_to_error_or_active_for_admins_only() {
+    let mut k = kernel(1);
+    let c = member(1);
+    boot(&mut k, &c, 1, "1").unwrap();
+    let before = k.state_hash();
+    assert!(conflict(act(&mut k, &admin(), 1, Action::ResetState { error: true })).contains("task_state spawning is in flight"));
+    assert_eq!(k.state_hash(), before, "a refused reset changes nothing");
+    wait(&mut k, 10);
+    assert!(matches!(act(&mut k, &c, 1, Action::ResetState { error: true }), Err(Error { kind: crate::ErrorKind::Forbidden, .. })));
+    act(&mut k, &admin(), 1, Action::ResetState { error: true }).unwrap();
+    assert_eq!((status(&k, 1), server(&k, 1).power_state), (Status::Error, PowerState::Running), "the power state stays");
+    act(&mut k, &admin(), 1, Action::ResetState { error: false }).unwrap();
+    assert_eq!(status(&k, 1), Status::Active);
+    act(&mut k, &c, 1, Action::Stop).expect("a reset server takes actions again");
+    wait(&mut k, 10);
+    assert_eq!(status(&k, 1), Status::Shutoff);
+    k.check_invariants().unwrap();
+}
+
+#[test]
 fn locked_servers_refuse_non_admins_and_admin_locks_need_an_admin() {
     let mut k = kernel(1);
     let c = member(1);
