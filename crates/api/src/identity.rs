@@ -9,6 +9,7 @@
 pub mod assignments;
 pub mod auth;
 pub mod catalog;
+pub mod credentials;
 pub mod resources;
 
 use std::collections::BTreeMap;
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(catalog::routes())
         .merge(resources::routes())
         .merge(assignments::routes())
+        .merge(credentials::routes())
         .fallback(service_fallback(S))
 }
 

@@ -70,6 +70,7 @@ macro_rules! asks {
 
 /// Identity commands with a reply.
 pub mod identity {
+    use crate::identity::credentials::{Credential, CredentialPatch};
     use crate::identity::{
         AuthMethod, Cmd, Domain, DomainPatch, Group, GroupPatch, Project, ProjectPatch, Reply, Role, RolePatch, Scope, TokenInfo, User, UserPatch,
     };
@@ -103,6 +104,10 @@ pub mod identity {
         create_role(r: Role) -> Role = c(Cmd::CreateRole(r)), R::Identity(Reply::Role(r)) => r;
         /// Updates a role; answers it as it now is.
         update_role(id: Uuid, patch: RolePatch) -> Role = c(Cmd::UpdateRole { id, patch }), R::Identity(Reply::Role(r)) => r;
+        /// Stores a credential.
+        create_credential(cr: Credential) -> Credential = c(Cmd::CreateCredential(cr)), R::Identity(Reply::Credential(cr)) => cr;
+        /// Updates a credential; answers it as it now is.
+        update_credential(id: String, patch: CredentialPatch) -> Credential = c(Cmd::UpdateCredential { id, patch }), R::Identity(Reply::Credential(cr)) => cr;
     }
 }
 

@@ -11,6 +11,7 @@
 //! groups, roles) and [`assign`] (grants, effective roles, assignment listings).
 
 pub mod assign;
+pub mod credentials;
 pub mod resources;
 pub mod tokens;
 pub mod views;
@@ -287,6 +288,9 @@ pub struct Identity {
     pub token_expiry: BTreeSet<(Time, TokenDigest)>,
     /// (user, token): every token of a user.
     pub user_tokens: BTreeSet<(Uuid, TokenDigest)>,
+    /// Credentials (`/v3/credentials`, EC2) by id.
+    #[serde(default, skip_serializing_if = "credentials::Credentials::is_empty")]
+    pub credentials: credentials::Credentials,
 }
 
 /// Identity commands. All but [`Cmd::IssueToken`], [`Cmd::RevokeToken`] and
@@ -418,6 +422,29 @@ pub enum Cmd {
         /// The role it implied.
         implied: Uuid,
     },
+    /// Stores a credential.
+    CreateCredential(credentials::Credential),
+    /// Changes a credential.
+    UpdateCredential {
+        /// Which credential.
+        id: String,
+        /// What to change.
+        patch: credentials::CredentialPatch,
+    },
+    /// Deletes a credential.
+    DeleteCredential {
+        /// Which credential.
+        id: String,
+    },
+    /// Adds one tag to a project (idempotent), or removes it.
+    TagProject {
+        /// Which project.
+        id: Uuid,
+        /// The tag.
+        tag: String,
+        /// Add rather than remove.
+        add: bool,
+    },
 }
 
 /// Identity replies.
@@ -437,6 +464,8 @@ pub enum Reply {
     Group(Group),
     /// The role as it now is.
     Role(Role),
+    /// The credential as it now is.
+    Credential(credentials::Credential),
 }
 
 impl Identity {
@@ -616,6 +645,10 @@ pub fn apply(id: &mut Identity, core: &mut Core, auth: &Auth, cmd: Cmd) -> Resul
         Cmd::Revoke(a) => assign::revoke(id, &caller?, now, a).map(|()| Reply::Done),
         Cmd::Imply { prior, implied } => assign::imply(id, &caller?, prior, implied).map(|()| Reply::Done),
         Cmd::Unimply { prior, implied } => assign::unimply(id, &caller?, prior, implied).map(|()| Reply::Done),
+        Cmd::CreateCredential(c) => credentials::create(id, &caller?, c).map(Reply::Credential),
+        Cmd::UpdateCredential { id: c, patch } => credentials::update(id, &caller?, &c, patch).map(Reply::Credential),
+        Cmd::DeleteCredential { id: c } => credentials::delete(id, &caller?, &c).map(|()| Reply::Done),
+        Cmd::TagProject { id: p, tag, add } => resources::tag_project(id, &caller?, p, tag, add).map(|()| Reply::Done),
     }
 }
 

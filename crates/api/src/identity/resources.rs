@@ -33,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/domains/{id}", get(show_domain).patch(update_domain).delete(delete_domain))
         .route("/v3/projects", get(list_projects).post(create_project))
         .route("/v3/projects/{id}", get(show_project).patch(update_project).delete(delete_project))
+        .route("/v3/projects/{id}/tags", get(list_tags).put(replace_tags).delete(clear_tags))
+        .route("/v3/projects/{id}/tags/{tag}", get(check_tag).put(add_tag).delete(remove_tag))
         .route("/v3/users", get(list_users).post(create_user))
         .route("/v3/users/{id}", get(show_user).patch(update_user).delete(delete_user))
         .route("/v3/users/{id}/password", post(change_password))
@@ -192,6 +194,63 @@ async fn list_projects(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> 
 async fn show_project(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
     let p = read(&s, &h, move |k, c, _| views::project(k.identity(), c, &id)).await?;
     Ok(ok("project", project_json(&s.site.base_url, &p)))
+}
+
+// ---------------------------------------------------------------- project tags
+
+/// `GET /v3/projects/{id}/tags`.
+async fn list_tags(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let p = read(&s, &h, move |k, c, _| views::project(k.identity(), c, &id)).await?;
+    Ok(Json(serde_json::json!({"tags": p.tags, "links": super::list_links(&s.site.base_url, &format!("projects/{}/tags", p.id.simple()))})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TagsBody {
+    tags: BTreeSet<String>,
+}
+
+/// Replaces every tag through the project update, so the tags are checked the same way.
+async fn set_tags(s: &AppState, h: &HeaderMap, id: &str, tags: BTreeSet<String>) -> Result<Project, ApiError> {
+    let pid = parse_id("project", id)?;
+    ask(s, h, kask::update_project(pid, ProjectPatch { tags: Some(tags), ..Default::default() })).await
+}
+
+/// `PUT /v3/projects/{id}/tags`: replaces the tags; 200 with the new list.
+async fn replace_tags(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let b: TagsBody = parse_json(S, &body)?;
+    let p = set_tags(&s, &h, &id, b.tags).await?;
+    Ok(Json(serde_json::json!({"tags": p.tags, "links": super::list_links(&s.site.base_url, &format!("projects/{}/tags", p.id.simple()))})))
+}
+
+/// `DELETE /v3/projects/{id}/tags`: removes every tag.
+async fn clear_tags(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    set_tags(&s, &h, &id, BTreeSet::new()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET`/`HEAD /v3/projects/{id}/tags/{tag}`: 204 if the project has it, else 404.
+async fn check_tag(State(s): State<AppState>, h: HeaderMap, Path((id, tag)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+    let p = read(&s, &h, move |k, c, _| views::project(k.identity(), c, &id)).await?;
+    if !p.tags.contains(&tag) {
+        return Err(ApiError::new(S, Error::not_found("identity.not_found", format!("Tag {tag} not found on project {}.", p.id.simple()))));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /v3/projects/{id}/tags/{tag}`: 201, with the tag's location.
+async fn add_tag(State(s): State<AppState>, h: HeaderMap, Path((id, tag)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let pid = parse_id("project", &id)?;
+    let location = super::v3_url(&s.site.base_url, &format!("projects/{}/tags/{tag}", pid.simple()));
+    apply(&s, &h, Cmd::TagProject { id: pid, tag, add: true }).await?;
+    Ok((StatusCode::CREATED, [("location", location)]).into_response())
+}
+
+/// `DELETE /v3/projects/{id}/tags/{tag}`.
+async fn remove_tag(State(s): State<AppState>, h: HeaderMap, Path((id, tag)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+    let pid = parse_id("project", &id)?;
+    apply(&s, &h, Cmd::TagProject { id: pid, tag, add: false }).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The parent project named by `parent_id`, which may also be the domain's id (top level).

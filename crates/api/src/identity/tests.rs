@@ -422,3 +422,66 @@ async fn implied_roles_are_created_checked_and_deleted() {
     assert_eq!(call(&app, "DELETE", &path(&a, &b), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
     assert_keystone_error(&call(&app, "DELETE", &path(&a, &b), Some(&tok), None).await, 404);
 }
+
+#[tokio::test]
+async fn project_tags_are_added_checked_replaced_and_removed() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let r = call(&app, "POST", "/identity/v3/projects", Some(&tok), Some(r#"{"project": {"name": "tagged", "tags": ["a"]}}"#)).await;
+    let pid = r.body["project"]["id"].as_str().unwrap().to_string();
+    let tags = format!("/identity/v3/projects/{pid}/tags");
+    let r = call(&app, "PUT", &format!("{tags}/blue"), Some(&tok), None).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert!(r.headers["location"].to_str().unwrap().ends_with(&format!("/projects/{pid}/tags/blue")));
+    assert_eq!(call(&app, "GET", &tags, Some(&tok), None).await.body["tags"], json!(["a", "blue"]));
+    assert_eq!(call(&app, "GET", &format!("{tags}/blue"), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "GET", &format!("{tags}/green"), Some(&tok), None).await, 404);
+    assert_keystone_error(&call(&app, "PUT", &format!("{tags}/a,b"), Some(&tok), None).await, 400);
+    let r = call(&app, "PUT", &tags, Some(&tok), Some(r#"{"tags": ["x", "y"]}"#)).await;
+    assert_eq!((r.status, r.body["tags"].clone()), (StatusCode::OK, json!(["x", "y"])));
+    assert_eq!(call(&app, "DELETE", &format!("{tags}/x"), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "DELETE", &format!("{tags}/x"), Some(&tok), None).await, 404);
+    assert_eq!(call(&app, "DELETE", &tags, Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(call(&app, "GET", &format!("/identity/v3/projects/{pid}"), Some(&tok), None).await.body["project"]["tags"], json!([]));
+}
+
+#[tokio::test]
+async fn credentials_and_ec2_keys_belong_to_their_user() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let pid = call(&app, "GET", "/identity/v3/projects?name=admin", Some(&tok), None).await.body["projects"][0]["id"].as_str().unwrap().to_string();
+    let body = json!({"user": {"name": "dave", "password": "d", "default_project_id": pid}}).to_string();
+    let uid = call(&app, "POST", "/identity/v3/users", Some(&tok), Some(&body)).await.body["user"]["id"].as_str().unwrap().to_string();
+    let rid = call(&app, "GET", "/identity/v3/roles?name=member", Some(&tok), None).await.body["roles"][0]["id"].as_str().unwrap().to_string();
+    call(&app, "PUT", &format!("/identity/v3/projects/{pid}/users/{uid}/roles/{rid}"), Some(&tok), None).await;
+    let dave = subject(&login(&app, "dave", "d", None).await);
+    // A generic ec2 credential: its id is the SHA-256 of the access key.
+    let blob = json!({"access": "abc", "secret": "s1"}).to_string();
+    let body = json!({"credential": {"user_id": uid, "project_id": pid, "type": "ec2", "blob": blob}}).to_string();
+    let r = call(&app, "POST", "/identity/v3/credentials", Some(&dave), Some(&body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let cid = r.body["credential"]["id"].as_str().unwrap().to_string();
+    assert_eq!(cid, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_keystone_error(&call(&app, "POST", "/identity/v3/credentials", Some(&dave), Some(&body)).await, 409);
+    let no_project = json!({"credential": {"user_id": uid, "type": "ec2", "blob": blob}}).to_string();
+    assert_keystone_error(&call(&app, "POST", "/identity/v3/credentials", Some(&dave), Some(&no_project)).await, 400);
+    let upd = json!({"credential": {"blob": json!({"access": "abc", "secret": "s2"}).to_string()}}).to_string();
+    let r = call(&app, "PATCH", &format!("/identity/v3/credentials/{cid}"), Some(&dave), Some(&upd)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body["credential"]["blob"].as_str().unwrap().contains("s2"));
+    // EC2: the OS-EC2 view makes keys and shows the same records.
+    let r = call(&app, "POST", &format!("/identity/v3/users/{uid}/credentials/OS-EC2"), Some(&dave), Some(&json!({"tenant_id": pid}).to_string())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let access = r.body["credential"]["access"].as_str().unwrap().to_string();
+    assert_eq!((access.len(), r.body["credential"]["tenant_id"].clone()), (32, json!(pid)));
+    let listed = call(&app, "GET", &format!("/identity/v3/users/{uid}/credentials/OS-EC2"), Some(&dave), None).await.body;
+    assert_eq!(listed["credentials"].as_array().unwrap().len(), 2, "{listed}");
+    let ec2 = format!("/identity/v3/users/{uid}/credentials/OS-EC2/{access}");
+    assert_eq!(call(&app, "GET", &ec2, Some(&dave), None).await.body["credential"]["access"], json!(access));
+    // Another user sees none of them; the admin sees all; deleting the user deletes them.
+    assert_eq!(call(&app, "GET", "/identity/v3/credentials", Some(&tok), None).await.body["credentials"].as_array().unwrap().len(), 2);
+    assert_eq!(call(&app, "DELETE", &ec2, Some(&dave), None).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "GET", &ec2, Some(&dave), None).await, 404);
+    assert_eq!(call(&app, "DELETE", &format!("/identity/v3/users/{uid}"), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(call(&app, "GET", "/identity/v3/credentials", Some(&tok), None).await.body["credentials"], json!([]));
+}

@@ -284,6 +284,25 @@ pub fn update_project(id: &mut Identity, caller: &Caller, now: Time, pid: Uuid, 
     Ok(p)
 }
 
+/// Adds `tag` to a project (adding one it has changes nothing), or removes it (404 if it has
+/// none such), within Keystone's limits on tags.
+pub fn tag_project(id: &mut Identity, caller: &Caller, pid: Uuid, tag: String, add: bool) -> Result<()> {
+    require_admin(caller, if add { "create_project_tag" } else { "delete_project_tag" })?;
+    let p = id.projects.get(&pid).ok_or_else(|| no_project(pid))?;
+    if add {
+        let mut tags = p.tags.clone();
+        tags.insert(tag);
+        check_tags(&tags)?;
+        id.projects.get_mut(&pid).ok_or_else(|| no_project(pid))?.tags = tags;
+        return Ok(());
+    }
+    if !p.tags.contains(&tag) {
+        return Err(Error::not_found("identity.not_found", format!("Tag {tag} not found on project {}.", pid.simple())));
+    }
+    id.projects.get_mut(&pid).ok_or_else(|| no_project(pid))?.tags.remove(&tag);
+    Ok(())
+}
+
 /// Deletes a project that has no children, its assignments and the tokens scoped to it.
 pub fn delete_project(id: &mut Identity, caller: &Caller, pid: Uuid) -> Result<()> {
     require_admin(caller, "delete_project")?;
@@ -528,6 +547,7 @@ impl Identity {
             self.user_groups.remove(&(uid, g));
         }
         self.revoke_user_tokens(uid);
+        self.drop_credentials_of(uid);
     }
 
     /// Removes a group, its memberships and assignments (token pruning is the caller's job).
