@@ -70,6 +70,7 @@ macro_rules! asks {
 
 /// Identity commands with a reply.
 pub mod identity {
+    use crate::identity::catalog::{Endpoint, EndpointPatch, Region, RegionPatch, Service, ServicePatch};
     use crate::identity::credentials::{Credential, CredentialPatch};
     use crate::identity::{
         AuthMethod, Cmd, Domain, DomainPatch, Group, GroupPatch, Project, ProjectPatch, Reply, Role, RolePatch, Scope, TokenInfo, User, UserPatch,
@@ -108,6 +109,18 @@ pub mod identity {
         create_credential(cr: Credential) -> Credential = c(Cmd::CreateCredential(cr)), R::Identity(Reply::Credential(cr)) => cr;
         /// Updates a credential; answers it as it now is.
         update_credential(id: String, patch: CredentialPatch) -> Credential = c(Cmd::UpdateCredential { id, patch }), R::Identity(Reply::Credential(cr)) => cr;
+        /// Registers a region.
+        create_region(r: Region) -> Region = c(Cmd::CreateRegion(r)), R::Identity(Reply::Region(r)) => r;
+        /// Changes a region; answers it as it now is.
+        update_region(id: String, patch: RegionPatch) -> Region = c(Cmd::UpdateRegion { id, patch }), R::Identity(Reply::Region(r)) => r;
+        /// Registers a service.
+        create_service(sv: Service) -> Service = c(Cmd::CreateService(sv)), R::Identity(Reply::Service(sv)) => sv;
+        /// Changes a service; answers it as it now is.
+        update_service(id: Uuid, patch: ServicePatch) -> Service = c(Cmd::UpdateService { id, patch }), R::Identity(Reply::Service(sv)) => sv;
+        /// Registers an endpoint.
+        create_endpoint(e: Endpoint) -> Endpoint = c(Cmd::CreateEndpoint(e)), R::Identity(Reply::Endpoint(e)) => e;
+        /// Changes an endpoint; answers it as it now is.
+        update_endpoint(id: Uuid, patch: EndpointPatch) -> Endpoint = c(Cmd::UpdateEndpoint { id, patch }), R::Identity(Reply::Endpoint(e)) => e;
     }
 }
 

@@ -11,6 +11,7 @@
 //! groups, roles) and [`assign`] (grants, effective roles, assignment listings).
 
 pub mod assign;
+pub mod catalog;
 pub mod credentials;
 pub mod resources;
 pub mod tokens;
@@ -291,6 +292,9 @@ pub struct Identity {
     /// Credentials (`/v3/credentials`, EC2) by id.
     #[serde(default, skip_serializing_if = "credentials::Credentials::is_empty")]
     pub credentials: credentials::Credentials,
+    /// Regions, services and endpoints admins registered.
+    #[serde(default, skip_serializing_if = "catalog::Catalog::is_empty")]
+    pub catalog: catalog::Catalog,
 }
 
 /// Identity commands. All but [`Cmd::IssueToken`], [`Cmd::RevokeToken`] and
@@ -436,6 +440,48 @@ pub enum Cmd {
         /// Which credential.
         id: String,
     },
+    /// Registers a region.
+    CreateRegion(catalog::Region),
+    /// Changes a registered region.
+    UpdateRegion {
+        /// Which region.
+        id: String,
+        /// What to change.
+        patch: catalog::RegionPatch,
+    },
+    /// Deletes a registered region.
+    DeleteRegion {
+        /// Which region.
+        id: String,
+    },
+    /// Registers a service.
+    CreateService(catalog::Service),
+    /// Changes a registered service.
+    UpdateService {
+        /// Which service.
+        id: Uuid,
+        /// What to change.
+        patch: catalog::ServicePatch,
+    },
+    /// Deletes a registered service and its endpoints.
+    DeleteService {
+        /// Which service.
+        id: Uuid,
+    },
+    /// Registers an endpoint.
+    CreateEndpoint(catalog::Endpoint),
+    /// Changes a registered endpoint.
+    UpdateEndpoint {
+        /// Which endpoint.
+        id: Uuid,
+        /// What to change.
+        patch: catalog::EndpointPatch,
+    },
+    /// Deletes a registered endpoint.
+    DeleteEndpoint {
+        /// Which endpoint.
+        id: Uuid,
+    },
     /// Adds one tag to a project (idempotent), or removes it.
     TagProject {
         /// Which project.
@@ -466,6 +512,12 @@ pub enum Reply {
     Role(Role),
     /// The credential as it now is.
     Credential(credentials::Credential),
+    /// The region as it now is.
+    Region(catalog::Region),
+    /// The service as it now is.
+    Service(catalog::Service),
+    /// The endpoint as it now is.
+    Endpoint(catalog::Endpoint),
 }
 
 impl Identity {
@@ -648,6 +700,15 @@ pub fn apply(id: &mut Identity, core: &mut Core, auth: &Auth, cmd: Cmd) -> Resul
         Cmd::CreateCredential(c) => credentials::create(id, &caller?, c).map(Reply::Credential),
         Cmd::UpdateCredential { id: c, patch } => credentials::update(id, &caller?, &c, patch).map(Reply::Credential),
         Cmd::DeleteCredential { id: c } => credentials::delete(id, &caller?, &c).map(|()| Reply::Done),
+        Cmd::CreateRegion(r) => catalog::create_region(id, &caller?, r).map(Reply::Region),
+        Cmd::UpdateRegion { id: r, patch } => catalog::update_region(id, &caller?, &r, patch).map(Reply::Region),
+        Cmd::DeleteRegion { id: r } => catalog::delete_region(id, &caller?, &r).map(|()| Reply::Done),
+        Cmd::CreateService(sv) => catalog::create_service(id, &caller?, sv).map(Reply::Service),
+        Cmd::UpdateService { id: sv, patch } => catalog::update_service(id, &caller?, sv, patch).map(Reply::Service),
+        Cmd::DeleteService { id: sv } => catalog::delete_service(id, &caller?, sv).map(|()| Reply::Done),
+        Cmd::CreateEndpoint(e) => catalog::create_endpoint(id, &caller?, e).map(Reply::Endpoint),
+        Cmd::UpdateEndpoint { id: e, patch } => catalog::update_endpoint(id, &caller?, e, patch).map(Reply::Endpoint),
+        Cmd::DeleteEndpoint { id: e } => catalog::delete_endpoint(id, &caller?, e).map(|()| Reply::Done),
         Cmd::TagProject { id: p, tag, add } => resources::tag_project(id, &caller?, p, tag, add).map(|()| Reply::Done),
     }
 }

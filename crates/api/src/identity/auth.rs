@@ -115,7 +115,8 @@ async fn issue(State(s): State<AppState>, Query(q): Query<BTreeMap<String, Strin
     let scope = resolve_scope(&s, req.auth.scope).await?;
     let token = new_token();
     let info = ask_as(&s, Auth::System, orrery_kernel::ask::identity::issue_token(TokenDigest::of(&token), method, scope)).await?;
-    let body = token_json(&s.site, &info, !q.contains_key("nocatalog"));
+    let reg = if q.contains_key("nocatalog") { None } else { Some(catalog::registered(&s).await?) };
+    let body = token_json(&s.site, &info, reg.as_ref());
     Ok((StatusCode::CREATED, [("x-subject-token", token)], Json(body)).into_response())
 }
 
@@ -205,8 +206,9 @@ async fn project_scope(s: &AppState, p: NameOrId) -> Result<Scope, ApiError> {
     found.map(Scope::Project).ok_or_else(unauthorized)
 }
 
-/// The `{"token": ...}` body Keystone sends for a token.
-pub fn token_json(site: &Site, info: &TokenInfo, with_catalog: bool) -> Value {
+/// The `{"token": ...}` body Keystone sends for a token; with the catalog (built in, plus
+/// `registered`) unless `registered` is `None` (`?nocatalog`).
+pub fn token_json(site: &Site, info: &TokenInfo, registered: Option<&orrery_kernel::identity::catalog::Catalog>) -> Value {
     let t = &info.token;
     let mut o = json!({
         "methods": t.methods,
@@ -235,8 +237,8 @@ pub fn token_json(site: &Site, info: &TokenInfo, with_catalog: bool) -> Value {
     };
     if scoped {
         o["roles"] = json!(roles);
-        if with_catalog {
-            o["catalog"] = catalog::catalog(site);
+        if let Some(reg) = registered {
+            o["catalog"] = catalog::catalog(site, reg);
         }
     }
     json!({ "token": o })
@@ -253,8 +255,10 @@ fn subject(h: &HeaderMap) -> Result<String, ApiError> {
 async fn validate(State(s): State<AppState>, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Response, ApiError> {
     let secret = subject(&h)?;
     let sub = TokenDigest::of(&secret);
-    let info = read(&s, &h, move |k, c, now| views::token(k.identity(), c, &sub, now)).await?;
-    let body = token_json(&s.site, &info, !q.contains_key("nocatalog"));
+    let with_catalog = !q.contains_key("nocatalog");
+    let (info, reg) =
+        read(&s, &h, move |k, c, now| Ok((views::token(k.identity(), c, &sub, now)?, with_catalog.then(|| k.identity().catalog.clone())))).await?;
+    let body = token_json(&s.site, &info, reg.as_ref());
     Ok((StatusCode::OK, [("x-subject-token", secret)], Json(body)).into_response())
 }
 
@@ -281,11 +285,11 @@ async fn domains(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>,
 
 /// `GET /v3/auth/catalog`: the catalog, for a scoped token.
 async fn catalog_of_token(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let scoped = read(&s, &h, |_, c, _| Ok(!c.roles.is_empty())).await?;
+    let (scoped, reg) = read(&s, &h, |k, c, _| Ok((!c.roles.is_empty(), k.identity().catalog.clone()))).await?;
     if !scoped {
         return Err(ApiError::new(S, Error::forbidden("identity.forbidden", "A project-scoped token is required to produce a service catalog.".into())));
     }
-    let mut body = json!({"catalog": catalog::catalog(&s.site)});
+    let mut body = json!({"catalog": catalog::catalog(&s.site, &reg)});
     body["links"] = super::list_links(&s.site.base_url, "auth/catalog");
     Ok(Json(body))
 }

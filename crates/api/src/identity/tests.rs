@@ -274,7 +274,8 @@ async fn dummy_hash_parses() {
 #[test]
 fn catalog_ids_are_stable_and_distinct() {
     let site = Site { base_url: BASE.into(), region: "RegionOne".into() };
-    let (a, b) = (super::catalog::catalog(&site), super::catalog::catalog(&site));
+    let reg = orrery_kernel::identity::catalog::Catalog::default();
+    let (a, b) = (super::catalog::catalog(&site, &reg), super::catalog::catalog(&site, &reg));
     assert_eq!(a, b);
     let mut ids = std::collections::BTreeSet::new();
     for s in a.as_array().unwrap() {
@@ -484,4 +485,42 @@ async fn credentials_and_ec2_keys_belong_to_their_user() {
     assert_keystone_error(&call(&app, "GET", &ec2, Some(&dave), None).await, 404);
     assert_eq!(call(&app, "DELETE", &format!("/identity/v3/users/{uid}"), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
     assert_eq!(call(&app, "GET", "/identity/v3/credentials", Some(&tok), None).await.body["credentials"], json!([]));
+}
+
+#[tokio::test]
+async fn admins_register_regions_services_and_endpoints_and_tokens_list_them() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let r = call(&app, "POST", "/identity/v3/regions", Some(&tok), Some(r#"{"region": {"id": "RegionTwo", "parent_region_id": "RegionOne"}}"#)).await;
+    assert_eq!((r.status, r.body["region"]["parent_region_id"].clone()), (StatusCode::CREATED, json!("RegionOne")), "{}", r.body);
+    assert_keystone_error(&call(&app, "POST", "/identity/v3/regions", Some(&tok), Some(r#"{"region": {"id": "RegionTwo"}}"#)).await, 409);
+    assert_keystone_error(
+        &call(&app, "POST", "/identity/v3/regions", Some(&tok), Some(r#"{"region": {"id": "R3", "parent_region_id": "nowhere"}}"#)).await,
+        404,
+    );
+    assert_keystone_error(&call(&app, "DELETE", "/identity/v3/regions/RegionOne", Some(&tok), None).await, 403);
+    let kids = call(&app, "GET", "/identity/v3/regions?parent_region_id=RegionOne", Some(&tok), None).await.body["regions"].clone();
+    assert_eq!(kids.as_array().unwrap().len(), 1);
+    let r = call(&app, "POST", "/identity/v3/services", Some(&tok), Some(r#"{"service": {"type": "object-store", "name": "swift"}}"#)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let sid = r.body["service"]["id"].as_str().unwrap().to_string();
+    let ep = json!({"endpoint": {"service_id": sid, "interface": "public", "url": "http://swift.example/v1", "region_id": "RegionTwo"}}).to_string();
+    let r = call(&app, "POST", "/identity/v3/endpoints", Some(&tok), Some(&ep)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let eid = r.body["endpoint"]["id"].as_str().unwrap().to_string();
+    let bad = json!({"endpoint": {"service_id": sid, "interface": "sideways", "url": "http://x"}}).to_string();
+    assert_keystone_error(&call(&app, "POST", "/identity/v3/endpoints", Some(&tok), Some(&bad)).await, 400);
+    // A new token's catalog lists the registered service with its endpoint.
+    let r = login(&app, "admin", PASSWORD, Some("admin")).await;
+    let swift = r.body["token"]["catalog"].as_array().unwrap().iter().find(|s| s["type"] == "object-store").cloned().unwrap();
+    assert_eq!(swift["endpoints"][0]["url"], "http://swift.example/v1");
+    // Built-ins are read-only; a region with endpoints cannot go; deleting the service takes its endpoints.
+    let nova = call(&app, "GET", "/identity/v3/services?type=compute", Some(&tok), None).await.body["services"][0]["id"].as_str().unwrap().to_string();
+    assert_keystone_error(&call(&app, "DELETE", &format!("/identity/v3/services/{nova}"), Some(&tok), None).await, 403);
+    assert_keystone_error(&call(&app, "DELETE", "/identity/v3/regions/RegionTwo", Some(&tok), None).await, 403);
+    let r = call(&app, "PATCH", &format!("/identity/v3/endpoints/{eid}"), Some(&tok), Some(r#"{"endpoint": {"enabled": false}}"#)).await;
+    assert_eq!(r.body["endpoint"]["enabled"], json!(false));
+    assert_eq!(call(&app, "DELETE", &format!("/identity/v3/services/{sid}"), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "GET", &format!("/identity/v3/endpoints/{eid}"), Some(&tok), None).await, 404);
+    assert_eq!(call(&app, "DELETE", "/identity/v3/regions/RegionTwo", Some(&tok), None).await.status, StatusCode::NO_CONTENT);
 }
