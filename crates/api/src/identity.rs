@@ -10,6 +10,7 @@ pub mod assignments;
 pub mod auth;
 pub mod catalog;
 pub mod credentials;
+pub mod records;
 pub mod resources;
 
 use std::collections::BTreeMap;
@@ -42,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .merge(resources::routes())
         .merge(assignments::routes())
         .merge(credentials::routes())
+        .merge(records::routes())
         .fallback(service_fallback(S))
 }
 

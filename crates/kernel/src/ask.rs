@@ -72,6 +72,7 @@ macro_rules! asks {
 pub mod identity {
     use crate::identity::catalog::{Endpoint, EndpointPatch, Region, RegionPatch, Service, ServicePatch};
     use crate::identity::credentials::{Credential, CredentialPatch};
+    use crate::identity::records::{Consumer, Policy};
     use crate::identity::{
         AuthMethod, Cmd, Domain, DomainPatch, Group, GroupPatch, Project, ProjectPatch, Reply, Role, RolePatch, Scope, TokenInfo, User, UserPatch,
     };
@@ -121,6 +122,14 @@ pub mod identity {
         create_endpoint(e: Endpoint) -> Endpoint = c(Cmd::CreateEndpoint(e)), R::Identity(Reply::Endpoint(e)) => e;
         /// Changes an endpoint; answers it as it now is.
         update_endpoint(id: Uuid, patch: EndpointPatch) -> Endpoint = c(Cmd::UpdateEndpoint { id, patch }), R::Identity(Reply::Endpoint(e)) => e;
+        /// Stores a policy blob.
+        create_policy(p: Policy) -> Policy = c(Cmd::CreatePolicy(p)), R::Identity(Reply::Policy(p)) => p;
+        /// Changes a policy; answers it as it now is.
+        update_policy(id: Uuid, kind: Option<String>, blob: Option<String>) -> Policy = c(Cmd::UpdatePolicy { id, kind, blob }), R::Identity(Reply::Policy(p)) => p;
+        /// Stores an OAuth1 consumer.
+        create_consumer(cn: Consumer) -> Consumer = c(Cmd::CreateConsumer(cn)), R::Identity(Reply::Consumer(cn)) => cn;
+        /// Changes a consumer; answers it as it now is.
+        update_consumer(id: Uuid, description: Option<Option<String>>) -> Consumer = c(Cmd::UpdateConsumer { id, description }), R::Identity(Reply::Consumer(cn)) => cn;
     }
 }
 

@@ -13,6 +13,7 @@
 pub mod assign;
 pub mod catalog;
 pub mod credentials;
+pub mod records;
 pub mod resources;
 pub mod tokens;
 pub mod views;
@@ -295,6 +296,9 @@ pub struct Identity {
     /// Regions, services and endpoints admins registered.
     #[serde(default, skip_serializing_if = "catalog::Catalog::is_empty")]
     pub catalog: catalog::Catalog,
+    /// Policy blobs and OAuth1 consumers.
+    #[serde(default, skip_serializing_if = "records::Records::is_empty")]
+    pub records: records::Records,
 }
 
 /// Identity commands. All but [`Cmd::IssueToken`], [`Cmd::RevokeToken`] and
@@ -482,6 +486,36 @@ pub enum Cmd {
         /// Which endpoint.
         id: Uuid,
     },
+    /// Stores a policy blob.
+    CreatePolicy(records::Policy),
+    /// Changes a policy's type or blob.
+    UpdatePolicy {
+        /// Which policy.
+        id: Uuid,
+        /// A new type.
+        kind: Option<String>,
+        /// A new blob.
+        blob: Option<String>,
+    },
+    /// Deletes a policy.
+    DeletePolicy {
+        /// Which policy.
+        id: Uuid,
+    },
+    /// Stores an OAuth1 consumer.
+    CreateConsumer(records::Consumer),
+    /// Changes a consumer's description.
+    UpdateConsumer {
+        /// Which consumer.
+        id: Uuid,
+        /// The new description (`Some(None)` clears it).
+        description: Option<Option<String>>,
+    },
+    /// Deletes a consumer.
+    DeleteConsumer {
+        /// Which consumer.
+        id: Uuid,
+    },
     /// Adds one tag to a project (idempotent), or removes it.
     TagProject {
         /// Which project.
@@ -518,6 +552,10 @@ pub enum Reply {
     Service(catalog::Service),
     /// The endpoint as it now is.
     Endpoint(catalog::Endpoint),
+    /// The policy as it now is.
+    Policy(records::Policy),
+    /// The consumer as it now is.
+    Consumer(records::Consumer),
 }
 
 impl Identity {
@@ -709,6 +747,12 @@ pub fn apply(id: &mut Identity, core: &mut Core, auth: &Auth, cmd: Cmd) -> Resul
         Cmd::CreateEndpoint(e) => catalog::create_endpoint(id, &caller?, e).map(Reply::Endpoint),
         Cmd::UpdateEndpoint { id: e, patch } => catalog::update_endpoint(id, &caller?, e, patch).map(Reply::Endpoint),
         Cmd::DeleteEndpoint { id: e } => catalog::delete_endpoint(id, &caller?, e).map(|()| Reply::Done),
+        Cmd::CreatePolicy(p) => records::create_policy(id, &caller?, p).map(Reply::Policy),
+        Cmd::UpdatePolicy { id: p, kind, blob } => records::update_policy(id, &caller?, p, kind, blob).map(Reply::Policy),
+        Cmd::DeletePolicy { id: p } => records::delete_policy(id, &caller?, p).map(|()| Reply::Done),
+        Cmd::CreateConsumer(c) => records::create_consumer(id, &caller?, c).map(Reply::Consumer),
+        Cmd::UpdateConsumer { id: c, description } => records::update_consumer(id, &caller?, c, description).map(Reply::Consumer),
+        Cmd::DeleteConsumer { id: c } => records::delete_consumer(id, &caller?, c).map(|()| Reply::Done),
         Cmd::TagProject { id: p, tag, add } => resources::tag_project(id, &caller?, p, tag, add).map(|()| Reply::Done),
     }
 }

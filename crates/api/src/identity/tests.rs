@@ -524,3 +524,28 @@ async fn admins_register_regions_services_and_endpoints_and_tokens_list_them() {
     assert_keystone_error(&call(&app, "GET", &format!("/identity/v3/endpoints/{eid}"), Some(&tok), None).await, 404);
     assert_eq!(call(&app, "DELETE", "/identity/v3/regions/RegionTwo", Some(&tok), None).await.status, StatusCode::NO_CONTENT);
 }
+
+#[tokio::test]
+async fn policies_and_oauth1_consumers_are_admin_records() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let r = call(&app, "POST", "/identity/v3/policies", Some(&tok), Some(r#"{"policy": {"type": "application/json", "blob": "{}"}}"#)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let pid = r.body["policy"]["id"].as_str().unwrap().to_string();
+    let r = call(&app, "PATCH", &format!("/identity/v3/policies/{pid}"), Some(&tok), Some(r#"{"policy": {"type": "text/plain"}}"#)).await;
+    assert_eq!((r.body["policy"]["type"].clone(), r.body["policy"]["blob"].clone()), (json!("text/plain"), json!("{}")));
+    assert_keystone_error(&call(&app, "POST", "/identity/v3/policies", Some(&tok), Some(r#"{"policy": {"blob": "{}"}}"#)).await, 400);
+    assert_eq!(call(&app, "GET", "/identity/v3/policies", Some(&tok), None).await.body["policies"].as_array().unwrap().len(), 1);
+    assert_eq!(call(&app, "DELETE", &format!("/identity/v3/policies/{pid}"), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "GET", &format!("/identity/v3/policies/{pid}"), Some(&tok), None).await, 404);
+    let r = call(&app, "POST", "/identity/v3/OS-OAUTH1/consumers", Some(&tok), Some(r#"{"consumer": {"description": "ci"}}"#)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["consumer"]["secret"].as_str().unwrap().len(), 64, "the secret is shown once");
+    let cid = r.body["consumer"]["id"].as_str().unwrap().to_string();
+    let shown = call(&app, "GET", &format!("/identity/v3/OS-OAUTH1/consumers/{cid}"), Some(&tok), None).await.body;
+    assert!(shown["consumer"].get("secret").is_none() && shown["consumer"]["description"] == "ci", "{shown}");
+    let r = call(&app, "PATCH", &format!("/identity/v3/OS-OAUTH1/consumers/{cid}"), Some(&tok), Some(r#"{"consumer": {"description": "new"}}"#)).await;
+    assert_eq!(r.body["consumer"]["description"], "new");
+    assert_eq!(call(&app, "DELETE", &format!("/identity/v3/OS-OAUTH1/consumers/{cid}"), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "GET", &format!("/identity/v3/OS-OAUTH1/consumers/{cid}"), Some(&tok), None).await, 404);
+}
