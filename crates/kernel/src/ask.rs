@@ -70,7 +70,7 @@ macro_rules! asks {
 
 /// Identity commands with a reply.
 pub mod identity {
-    use crate::identity::catalog::{Endpoint, EndpointPatch, Region, RegionPatch, Service, ServicePatch};
+    use crate::identity::catalog::{Endpoint, EndpointGroup, EndpointGroupPatch, EndpointPatch, Region, RegionPatch, Service, ServicePatch};
     use crate::identity::credentials::{Credential, CredentialPatch};
     use crate::identity::records::{Consumer, Policy};
     use crate::identity::{
@@ -122,6 +122,10 @@ pub mod identity {
         create_endpoint(e: Endpoint) -> Endpoint = c(Cmd::CreateEndpoint(e)), R::Identity(Reply::Endpoint(e)) => e;
         /// Changes an endpoint; answers it as it now is.
         update_endpoint(id: Uuid, patch: EndpointPatch) -> Endpoint = c(Cmd::UpdateEndpoint { id, patch }), R::Identity(Reply::Endpoint(e)) => e;
+        /// Registers an endpoint group.
+        create_endpoint_group(g: EndpointGroup) -> EndpointGroup = c(Cmd::CreateEndpointGroup(g)), R::Identity(Reply::EndpointGroup(g)) => g;
+        /// Changes an endpoint group; answers it as it now is.
+        update_endpoint_group(id: Uuid, patch: EndpointGroupPatch) -> EndpointGroup = c(Cmd::UpdateEndpointGroup { id, patch }), R::Identity(Reply::EndpointGroup(g)) => g;
         /// Stores a policy blob.
         create_policy(p: Policy) -> Policy = c(Cmd::CreatePolicy(p)), R::Identity(Reply::Policy(p)) => p;
         /// Changes a policy; answers it as it now is.

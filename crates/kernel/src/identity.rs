@@ -486,6 +486,20 @@ pub enum Cmd {
         /// Which endpoint.
         id: Uuid,
     },
+    /// Registers an endpoint group.
+    CreateEndpointGroup(catalog::EndpointGroup),
+    /// Changes an endpoint group.
+    UpdateEndpointGroup {
+        /// Which group.
+        id: Uuid,
+        /// What to change.
+        patch: catalog::EndpointGroupPatch,
+    },
+    /// Deletes an endpoint group.
+    DeleteEndpointGroup {
+        /// Which group.
+        id: Uuid,
+    },
     /// Stores a policy blob.
     CreatePolicy(records::Policy),
     /// Changes a policy's type or blob.
@@ -552,6 +566,8 @@ pub enum Reply {
     Service(catalog::Service),
     /// The endpoint as it now is.
     Endpoint(catalog::Endpoint),
+    /// The endpoint group as it now is.
+    EndpointGroup(catalog::EndpointGroup),
     /// The policy as it now is.
     Policy(records::Policy),
     /// The consumer as it now is.
@@ -747,6 +763,9 @@ pub fn apply(id: &mut Identity, core: &mut Core, auth: &Auth, cmd: Cmd) -> Resul
         Cmd::CreateEndpoint(e) => catalog::create_endpoint(id, &caller?, e).map(Reply::Endpoint),
         Cmd::UpdateEndpoint { id: e, patch } => catalog::update_endpoint(id, &caller?, e, patch).map(Reply::Endpoint),
         Cmd::DeleteEndpoint { id: e } => catalog::delete_endpoint(id, &caller?, e).map(|()| Reply::Done),
+        Cmd::CreateEndpointGroup(g) => catalog::create_group(id, &caller?, g).map(Reply::EndpointGroup),
+        Cmd::UpdateEndpointGroup { id: g, patch } => catalog::update_group(id, &caller?, g, patch).map(Reply::EndpointGroup),
+        Cmd::DeleteEndpointGroup { id: g } => catalog::delete_group(id, &caller?, g).map(|()| Reply::Done),
         Cmd::CreatePolicy(p) => records::create_policy(id, &caller?, p).map(Reply::Policy),
         Cmd::UpdatePolicy { id: p, kind, blob } => records::update_policy(id, &caller?, p, kind, blob).map(Reply::Policy),
         Cmd::DeletePolicy { id: p } => records::delete_policy(id, &caller?, p).map(|()| Reply::Done),

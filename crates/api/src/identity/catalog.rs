@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use orrery_kernel::hash::stable_hash;
-use orrery_kernel::identity::catalog::{self as kcat, Catalog, EndpointPatch, RegionPatch, ServicePatch, BUILTIN_SERVICES, INTERFACES};
+use orrery_kernel::identity::catalog::{
+    self as kcat, Catalog, EndpointGroup, EndpointGroupPatch, EndpointPatch, RegionPatch, ServicePatch, BUILTIN_SERVICES, INTERFACES,
+};
 use orrery_kernel::identity::Cmd;
 use orrery_kernel::rng::Rng;
 use orrery_kernel::{Error, Uuid};
@@ -46,6 +48,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/services/{id}", get(service).patch(update_service).delete(delete_service))
         .route("/v3/endpoints", get(endpoints).post(create_endpoint))
         .route("/v3/endpoints/{id}", get(endpoint).patch(update_endpoint).delete(delete_endpoint))
+        .route("/v3/OS-EP-FILTER/endpoint_groups", get(groups).post(create_group))
+        .route("/v3/OS-EP-FILTER/endpoint_groups/{id}", get(group).head(check_group).patch(update_group).delete(delete_group))
 }
 
 /// An endpoint, built in or registered, as the views list it.
@@ -423,5 +427,78 @@ async fn delete_endpoint(State(s): State<AppState>, h: HeaderMap, Path(id): Path
     check_not_builtin(&s.site, &id)?;
     let eid = id.parse::<Uuid>().map_err(|_| not_found("endpoint", &id))?;
     apply(&s, &h, Cmd::DeleteEndpoint { id: eid }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- endpoint groups (OS-EP-FILTER)
+
+fn group_json(base: &str, g: &EndpointGroup) -> Value {
+    let id = g.id.simple();
+    json!({"id": id, "name": g.name, "description": g.description, "filters": g.filters, "links": {"self": v3_url(base, &format!("OS-EP-FILTER/endpoint_groups/{id}"))}})
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupBody<T> {
+    endpoint_group: T,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupIn {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    filters: Option<BTreeMap<String, String>>,
+}
+
+fn group_id(id: &str) -> Result<Uuid, ApiError> {
+    id.parse::<Uuid>().map_err(|_| not_found("endpoint group", id))
+}
+
+async fn groups(State(s): State<AppState>, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
+    let reg = read(&s, &h, |k, c, _| admin_only(c, "list_endpoint_groups").map(|()| k.identity().catalog.clone())).await?;
+    let base = &s.site.base_url;
+    let items = reg.groups.values().filter(|g| q.get("name").is_none_or(|n| *n == g.name)).map(|g| group_json(base, g)).collect();
+    Ok(Json(collection(base, "OS-EP-FILTER/endpoint_groups", "endpoint_groups", items)))
+}
+
+async fn find_group(s: &AppState, h: &HeaderMap, id: &str) -> Result<EndpointGroup, ApiError> {
+    let gid = group_id(id)?;
+    let reg = read(s, h, |k, c, _| admin_only(c, "get_endpoint_group").map(|()| k.identity().catalog.clone())).await?;
+    reg.groups.get(&gid).cloned().ok_or_else(|| not_found("endpoint group", id))
+}
+
+async fn group(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let g = find_group(&s, &h, &id).await?;
+    Ok(Json(json!({"endpoint_group": group_json(&s.site.base_url, &g)})))
+}
+
+async fn check_group(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    find_group(&s, &h, &id).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn create_group(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let b: GroupBody<GroupIn> = parse_json(S, &body)?;
+    let v = b.endpoint_group;
+    let (Some(name), Some(filters)) = (v.name, v.filters) else {
+        return Err(ApiError::bad_request(S, "Invalid input for field 'endpoint_group': 'name' and 'filters' are required."));
+    };
+    let g = EndpointGroup { id: new_uuid(), name, description: v.description.flatten(), filters };
+    let g = ask(&s, &h, kask::create_endpoint_group(g)).await?;
+    Ok((StatusCode::CREATED, Json(json!({"endpoint_group": group_json(&s.site.base_url, &g)}))).into_response())
+}
+
+async fn update_group(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let b: GroupBody<GroupIn> = parse_json(S, &body)?;
+    let v = b.endpoint_group;
+    let g =
+        ask(&s, &h, kask::update_endpoint_group(group_id(&id)?, EndpointGroupPatch { name: v.name, description: v.description, filters: v.filters })).await?;
+    Ok(Json(json!({"endpoint_group": group_json(&s.site.base_url, &g)})))
+}
+
+async fn delete_group(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    apply(&s, &h, Cmd::DeleteEndpointGroup { id: group_id(&id)? }).await?;
     Ok(StatusCode::NO_CONTENT)
 }

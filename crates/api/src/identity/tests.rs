@@ -549,3 +549,25 @@ async fn policies_and_oauth1_consumers_are_admin_records() {
     assert_eq!(call(&app, "DELETE", &format!("/identity/v3/OS-OAUTH1/consumers/{cid}"), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
     assert_keystone_error(&call(&app, "GET", &format!("/identity/v3/OS-OAUTH1/consumers/{cid}"), Some(&tok), None).await, 404);
 }
+
+#[tokio::test]
+async fn endpoint_groups_filter_on_endpoint_attributes() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let base = "/identity/v3/OS-EP-FILTER/endpoint_groups";
+    let r = call(&app, "POST", base, Some(&tok), Some(r#"{"endpoint_group": {"name": "pub", "filters": {"interface": "public"}}}"#)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let gid = r.body["endpoint_group"]["id"].as_str().unwrap().to_string();
+    assert_keystone_error(&call(&app, "POST", base, Some(&tok), Some(r#"{"endpoint_group": {"name": "x", "filters": {"colour": "red"}}}"#)).await, 400);
+    assert_keystone_error(&call(&app, "POST", base, Some(&tok), Some(r#"{"endpoint_group": {"name": "x"}}"#)).await, 400);
+    let one = format!("{base}/{gid}");
+    assert_eq!(call(&app, "HEAD", &one, Some(&tok), None).await.status, StatusCode::OK);
+    let r = call(&app, "PATCH", &one, Some(&tok), Some(r#"{"endpoint_group": {"description": "public ones"}}"#)).await;
+    assert_eq!(
+        (r.body["endpoint_group"]["description"].clone(), r.body["endpoint_group"]["filters"].clone()),
+        (json!("public ones"), json!({"interface": "public"}))
+    );
+    assert_eq!(call(&app, "GET", base, Some(&tok), None).await.body["endpoint_groups"].as_array().unwrap().len(), 1);
+    assert_eq!(call(&app, "DELETE", &one, Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "GET", &one, Some(&tok), None).await, 404);
+}

@@ -75,6 +75,22 @@ pub struct Endpoint {
     pub enabled: bool,
 }
 
+/// An endpoint group (OS-EP-FILTER): a named filter over endpoints.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EndpointGroup {
+    /// Its id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Endpoint attribute → the value it must have: `interface`, `service_id`, `region_id`.
+    pub filters: BTreeMap<String, String>,
+}
+
+/// The attributes an endpoint group may filter on.
+pub const GROUP_FILTERS: [&str; 3] = ["interface", "service_id", "region_id"];
+
 /// Every registered record. Empty, it hashes as nothing, so clouds from before it keep their
 /// state hash.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,12 +101,15 @@ pub struct Catalog {
     pub services: BTreeMap<Uuid, Service>,
     /// Endpoints by id.
     pub endpoints: BTreeMap<Uuid, Endpoint>,
+    /// Endpoint groups by id.
+    #[serde(default)]
+    pub groups: BTreeMap<Uuid, EndpointGroup>,
 }
 
 impl Catalog {
     /// Whether nothing was registered (then the field is left out of snapshots).
     pub fn is_empty(&self) -> bool {
-        self.regions.is_empty() && self.services.is_empty() && self.endpoints.is_empty()
+        self.regions.is_empty() && self.services.is_empty() && self.endpoints.is_empty() && self.groups.is_empty()
     }
 }
 
@@ -100,8 +119,66 @@ impl std::hash::Hash for Catalog {
             self.regions.hash(h);
             self.services.hash(h);
             self.endpoints.hash(h);
+            self.groups.hash(h);
         }
     }
+}
+
+/// Changes to an endpoint group; `None` leaves a field alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointGroupPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<Option<String>>,
+    /// New filters, replacing the old.
+    pub filters: Option<BTreeMap<String, String>>,
+}
+
+fn check_group(g: &EndpointGroup) -> Result<()> {
+    if g.name.is_empty() || g.name.len() > 255 {
+        return Err(bad("Invalid input for field 'name': an endpoint group name is 1 to 255 characters.".into()));
+    }
+    if g.filters.is_empty() {
+        return Err(bad("Invalid input for field 'filters': an endpoint group needs at least one filter.".into()));
+    }
+    if let Some(k) = g.filters.keys().find(|k| !GROUP_FILTERS.contains(&k.as_str())) {
+        return Err(bad(format!("Invalid input for field 'filters': '{k}' is not one of interface, service_id, region_id.")));
+    }
+    Ok(())
+}
+
+fn no_group(gid: Uuid) -> Error {
+    Error::not_found("identity.not_found", format!("Could not find endpoint group: {}.", gid.simple()))
+}
+
+/// Registers an endpoint group.
+pub fn create_group(id: &mut Identity, caller: &Caller, g: EndpointGroup) -> Result<EndpointGroup> {
+    require_admin(caller, "create_endpoint_group")?;
+    check_group(&g)?;
+    if id.catalog.groups.contains_key(&g.id) {
+        return Err(Error::conflict("identity.conflict", format!("Conflict occurred attempting to store endpoint group - Duplicate ID, {}.", g.id.simple())));
+    }
+    id.catalog.groups.insert(g.id, g.clone());
+    Ok(g)
+}
+
+/// Changes an endpoint group.
+pub fn update_group(id: &mut Identity, caller: &Caller, gid: Uuid, patch: EndpointGroupPatch) -> Result<EndpointGroup> {
+    require_admin(caller, "update_endpoint_group")?;
+    let mut g = id.catalog.groups.get(&gid).cloned().ok_or_else(|| no_group(gid))?;
+    g.name = patch.name.unwrap_or(g.name);
+    g.description = patch.description.unwrap_or(g.description);
+    g.filters = patch.filters.unwrap_or(g.filters);
+    check_group(&g)?;
+    id.catalog.groups.insert(gid, g.clone());
+    Ok(g)
+}
+
+/// Deletes an endpoint group.
+pub fn delete_group(id: &mut Identity, caller: &Caller, gid: Uuid) -> Result<()> {
+    require_admin(caller, "delete_endpoint_group")?;
+    id.catalog.groups.remove(&gid).map(drop).ok_or_else(|| no_group(gid))
 }
 
 /// Changes to a region; `None` leaves a field alone.
