@@ -68,3 +68,27 @@ def test_a_system_reader_gets_a_system_scoped_token(osc, tmp_path):
     osc("role", "remove", "--system", "all", "--user", "e2e-ops", "reader")
     r = osc("token", "issue", cloud="ops", config=config, check=False)
     assert r.returncode != 0 and "401" in r.stderr, r.stderr
+
+
+def test_an_application_credential_logs_in_with_the_roles_it_delegates(osc, tmp_path):
+    m = Member(osc, tmp_path, "e2e-appcred", "e2e-appcred-user")
+    cred = m(osc, "application", "credential", "create", "--role", "reader", "e2e-ci", "-f", "json")
+    assert cred["Project ID"] == m.project_id and cred["Secret"], cred
+    assert [r["name"] for r in cred["Roles"]] == ["reader"], cred
+
+    base = yaml.safe_load(m.config.read_text())["clouds"][m.cloud]
+    entry = {"auth_type": "v3applicationcredential", "region_name": base.get("region_name", "RegionOne"),
+             "auth": {"auth_url": base["auth"]["auth_url"], "application_credential_id": cred["ID"],
+                      "application_credential_secret": cred["Secret"]}}
+    config = tmp_path / "clouds-appcred.yaml"
+    config.write_text(yaml.safe_dump({"clouds": {"appcred": entry}}))
+    token = osc("token", "issue", "-f", "json", cloud="appcred", config=config)
+    assert token["project_id"] == m.project_id and token["user_id"] == m.user_id, token
+
+    # It delegates reader only: it may list servers, not create a project or a keypair.
+    assert osc("server", "list", "-f", "json", cloud="appcred", config=config) == []
+    r = osc("keypair", "create", "--public-key", "/dev/null", "e2e-appcred-kp", cloud="appcred", config=config, check=False)
+    assert r.returncode != 0, r.stdout
+    m(osc, "application", "credential", "delete", "e2e-ci")
+    r = osc("token", "issue", cloud="appcred", config=config, check=False)
+    assert r.returncode != 0 and "401" in r.stderr, r.stderr

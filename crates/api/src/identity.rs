@@ -6,6 +6,7 @@
 //! (catalog, regions, services, endpoints), [`resources`] (CRUD) and [`assignments`] (grants,
 //! memberships, assignment listings, implied roles).
 
+pub mod appcreds;
 pub mod assignments;
 pub mod auth;
 pub mod catalog;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .merge(assignments::routes())
         .merge(credentials::routes())
         .merge(records::routes())
+        .merge(appcreds::routes())
         .fallback(service_fallback(S))
 }
 

@@ -70,6 +70,7 @@ macro_rules! asks {
 
 /// Identity commands with a reply.
 pub mod identity {
+    use crate::identity::appcreds::{AppCredential, AppCredentialSpec};
     use crate::identity::catalog::{Endpoint, EndpointGroup, EndpointGroupPatch, EndpointPatch, Region, RegionPatch, Service, ServicePatch};
     use crate::identity::credentials::{Credential, CredentialPatch};
     use crate::identity::records::{Consumer, Policy};
@@ -126,6 +127,8 @@ pub mod identity {
         create_endpoint_group(g: EndpointGroup) -> EndpointGroup = c(Cmd::CreateEndpointGroup(g)), R::Identity(Reply::EndpointGroup(g)) => g;
         /// Changes an endpoint group; answers it as it now is.
         update_endpoint_group(id: Uuid, patch: EndpointGroupPatch) -> EndpointGroup = c(Cmd::UpdateEndpointGroup { id, patch }), R::Identity(Reply::EndpointGroup(g)) => g;
+        /// Creates an application credential.
+        create_app_credential(spec: AppCredentialSpec) -> AppCredential = c(Cmd::CreateAppCredential(spec)), R::Identity(Reply::AppCredential(a)) => a;
         /// Stores a policy blob.
         create_policy(p: Policy) -> Policy = c(Cmd::CreatePolicy(p)), R::Identity(Reply::Policy(p)) => p;
         /// Changes a policy; answers it as it now is.

@@ -10,6 +10,7 @@
 //! Sub-modules: [`tokens`] (issue, resolve, revoke), [`resources`] (domains, projects, users,
 //! groups, roles) and [`assign`] (grants, effective roles, assignment listings).
 
+pub mod appcreds;
 pub mod assign;
 pub mod catalog;
 pub mod credentials;
@@ -299,6 +300,9 @@ pub struct Identity {
     /// Policy blobs and OAuth1 consumers.
     #[serde(default, skip_serializing_if = "records::Records::is_empty")]
     pub records: records::Records,
+    /// Application credentials by id.
+    #[serde(default, skip_serializing_if = "appcreds::AppCredentials::is_empty")]
+    pub app_creds: appcreds::AppCredentials,
 }
 
 /// Identity commands. All but [`Cmd::IssueToken`], [`Cmd::RevokeToken`] and
@@ -500,6 +504,15 @@ pub enum Cmd {
         /// Which group.
         id: Uuid,
     },
+    /// Creates an application credential for the caller, bound to its token's project.
+    CreateAppCredential(appcreds::AppCredentialSpec),
+    /// Deletes an application credential and ends its tokens.
+    DeleteAppCredential {
+        /// Whose.
+        user: Uuid,
+        /// Which.
+        id: Uuid,
+    },
     /// Stores a policy blob.
     CreatePolicy(records::Policy),
     /// Changes a policy's type or blob.
@@ -568,6 +581,8 @@ pub enum Reply {
     Endpoint(catalog::Endpoint),
     /// The endpoint group as it now is.
     EndpointGroup(catalog::EndpointGroup),
+    /// The application credential as it now is.
+    AppCredential(appcreds::AppCredential),
     /// The policy as it now is.
     Policy(records::Policy),
     /// The consumer as it now is.
@@ -766,6 +781,8 @@ pub fn apply(id: &mut Identity, core: &mut Core, auth: &Auth, cmd: Cmd) -> Resul
         Cmd::CreateEndpointGroup(g) => catalog::create_group(id, &caller?, g).map(Reply::EndpointGroup),
         Cmd::UpdateEndpointGroup { id: g, patch } => catalog::update_group(id, &caller?, g, patch).map(Reply::EndpointGroup),
         Cmd::DeleteEndpointGroup { id: g } => catalog::delete_group(id, &caller?, g).map(|()| Reply::Done),
+        Cmd::CreateAppCredential(spec) => appcreds::create(id, &caller?, now, spec).map(Reply::AppCredential),
+        Cmd::DeleteAppCredential { user, id: c } => appcreds::delete(id, &caller?, now, user, c).map(|()| Reply::Done),
         Cmd::CreatePolicy(p) => records::create_policy(id, &caller?, p).map(Reply::Policy),
         Cmd::UpdatePolicy { id: p, kind, blob } => records::update_policy(id, &caller?, p, kind, blob).map(Reply::Policy),
         Cmd::DeletePolicy { id: p } => records::delete_policy(id, &caller?, p).map(|()| Reply::Done),

@@ -49,8 +49,18 @@ struct IdentityReq {
     methods: Vec<String>,
     password: Option<PasswordReq>,
     token: Option<TokenReq>,
-    application_credential: Option<Value>,
+    application_credential: Option<AppCredReq>,
     totp: Option<Value>,
+}
+
+/// An application credential by id, or by name with its user (by id, or name and domain).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppCredReq {
+    id: Option<String>,
+    name: Option<String>,
+    user: Option<NameOrId>,
+    secret: String,
 }
 
 #[derive(Deserialize)]
@@ -122,9 +132,6 @@ async fn issue(State(s): State<AppState>, Query(q): Query<BTreeMap<String, Strin
 
 /// Turns the identity section into a kernel auth method, verifying a password here.
 async fn authenticate(s: &AppState, id: IdentityReq) -> Result<AuthMethod, ApiError> {
-    if id.application_credential.is_some() || id.methods.iter().any(|m| m == "application_credential") {
-        return Err(ApiError::not_implemented(S, "orrery does not implement the application_credential authentication method yet."));
-    }
     if id.totp.is_some() || id.methods.iter().any(|m| m == "totp") {
         return Err(ApiError::not_implemented(S, "orrery does not implement the totp authentication method yet."));
     }
@@ -137,7 +144,39 @@ async fn authenticate(s: &AppState, id: IdentityReq) -> Result<AuthMethod, ApiEr
             let t = id.token.ok_or_else(|| bad("Expecting to find token in identity. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."))?;
             Ok(AuthMethod::Token { token: TokenDigest::of(&t.id) })
         }
+        [m] if m == "application_credential" => {
+            let a = id.application_credential.ok_or_else(|| bad("Expecting to find application_credential in identity. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error."))?;
+            app_credential(s, a).await
+        }
         [] => Err(bad("Expecting to find methods in identity; at least one authentication method is required.")),
+        _ => Err(unauthorized()),
+    }
+}
+
+/// Finds the application credential a request names and verifies its secret.
+async fn app_credential(s: &AppState, a: AppCredReq) -> Result<AuthMethod, ApiError> {
+    let cid = match &a.id {
+        Some(id) => Some(id.parse::<orrery_kernel::Uuid>().map_err(|_| unauthorized())?),
+        None => None,
+    };
+    if cid.is_none() && (a.name.is_none() || a.user.is_none()) {
+        return Err(bad("Expecting to find id, or name and user, in application_credential."));
+    }
+    let user: Option<views::NameOrId> = a.user.map(Into::into);
+    let name = a.name;
+    let found = s
+        .cloud
+        .read(S, move |k, _| {
+            let uid = user.as_ref().and_then(|u| views::login_user(k.identity(), u)).map(|(u, _)| u);
+            orrery_kernel::identity::appcreds::for_login(k.identity(), cid, uid, name.as_deref())
+        })
+        .await?;
+    let (cred, hash) = match found {
+        Some(c) => (Some(c.id), Some(c.secret_hash)),
+        None => (None, None),
+    };
+    match (verify_password(a.secret, hash).await, cred) {
+        (true, Some(id)) => Ok(AuthMethod::ApplicationCredential { id }),
         _ => Err(unauthorized()),
     }
 }
@@ -235,6 +274,9 @@ pub fn token_json(site: &Site, info: &TokenInfo, registered: Option<&orrery_kern
     } else {
         false
     };
+    if let Some(c) = &info.app_cred {
+        o["application_credential"] = json!({"id": c.id, "name": c.name, "restricted": !c.unrestricted});
+    }
     if scoped {
         o["roles"] = json!(roles);
         if let Some(reg) = registered {

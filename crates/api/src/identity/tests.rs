@@ -571,3 +571,43 @@ async fn endpoint_groups_filter_on_endpoint_attributes() {
     assert_eq!(call(&app, "DELETE", &one, Some(&tok), None).await.status, StatusCode::NO_CONTENT);
     assert_keystone_error(&call(&app, "GET", &one, Some(&tok), None).await, 404);
 }
+
+#[tokio::test]
+async fn application_credentials_log_in_with_their_roles_and_end_with_their_deletion() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let pid = call(&app, "GET", "/identity/v3/projects?name=admin", Some(&tok), None).await.body["projects"][0]["id"].as_str().unwrap().to_string();
+    let body = json!({"user": {"name": "erin", "password": "e", "default_project_id": pid}}).to_string();
+    let uid = call(&app, "POST", "/identity/v3/users", Some(&tok), Some(&body)).await.body["user"]["id"].as_str().unwrap().to_string();
+    let rid = call(&app, "GET", "/identity/v3/roles?name=member", Some(&tok), None).await.body["roles"][0]["id"].as_str().unwrap().to_string();
+    call(&app, "PUT", &format!("/identity/v3/projects/{pid}/users/{uid}/roles/{rid}"), Some(&tok), None).await;
+    let erin = subject(&login(&app, "erin", "e", None).await);
+    let base = format!("/identity/v3/users/{uid}/application_credentials");
+    let r = call(&app, "POST", &base, Some(&erin), Some(r#"{"application_credential": {"name": "ci", "roles": [{"name": "reader"}]}}"#)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (cid, secret) =
+        (r.body["application_credential"]["id"].as_str().unwrap().to_string(), r.body["application_credential"]["secret"].as_str().unwrap().to_string());
+    assert_eq!(r.body["application_credential"]["project_id"], json!(pid));
+    assert_keystone_error(&call(&app, "POST", &base, Some(&erin), Some(r#"{"application_credential": {"name": "ci"}}"#)).await, 409);
+    assert_keystone_error(
+        &call(&app, "POST", &base, Some(&erin), Some(r#"{"application_credential": {"name": "x", "roles": [{"name": "admin"}]}}"#)).await,
+        403,
+    );
+    let shown = call(&app, "GET", &format!("{base}/{cid}"), Some(&erin), None).await.body;
+    assert!(shown["application_credential"].get("secret").is_none(), "the secret is shown once");
+    let auth = |secret: &str| {
+        json!({"auth": {"identity": {"methods": ["application_credential"], "application_credential": {"id": cid, "secret": secret}}}}).to_string()
+    };
+    let r = login_raw(&app, &auth(&secret)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let t = &r.body["token"];
+    let roles: Vec<&str> = t["roles"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!((t["project"]["id"].clone(), roles, t["application_credential"]["name"].clone()), (json!(pid), vec!["reader"], json!("ci")));
+    let app_tok = subject(&r);
+    assert_keystone_error(&login_raw(&app, &auth("wrong")).await, 401);
+    // The credential's token may read but, holding only reader, not write.
+    assert_eq!(call(&app, "GET", &format!("/identity/v3/projects/{pid}"), Some(&app_tok), None).await.status, StatusCode::OK);
+    assert_eq!(call(&app, "DELETE", &format!("{base}/{cid}"), Some(&erin), None).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "GET", &format!("/identity/v3/projects/{pid}"), Some(&app_tok), None).await, 401);
+    assert_keystone_error(&login_raw(&app, &auth(&secret)).await, 401);
+}

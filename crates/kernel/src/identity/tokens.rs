@@ -70,10 +70,15 @@ pub enum AuthMethod {
         /// The existing token's digest.
         token: TokenDigest,
     },
+    /// The shell verified this application credential's secret.
+    ApplicationCredential {
+        /// The credential.
+        id: Uuid,
+    },
 }
 
 /// A live token.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
     /// Whose token it is.
     pub user: Uuid,
@@ -87,6 +92,25 @@ pub struct Token {
     pub expires_at: Time,
     /// This token's audit id, then the audit id of the token it was rescoped from.
     pub audit_ids: Vec<String>,
+    /// The application credential it was issued from, if any: it holds only that
+    /// credential's roles, and ends with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_cred: Option<Uuid>,
+}
+
+impl std::hash::Hash for Token {
+    /// `app_cred` counts only when set, so tokens from before it keep their hash.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.user.hash(h);
+        self.scope.hash(h);
+        self.methods.hash(h);
+        self.issued_at.hash(h);
+        self.expires_at.hash(h);
+        self.audit_ids.hash(h);
+        if let Some(c) = self.app_cred {
+            c.hash(h);
+        }
+    }
 }
 
 /// An id and a name, the way Keystone shows references.
@@ -113,6 +137,20 @@ pub struct TokenInfo {
     pub domain: Option<Ref>,
     /// Effective roles on the scope, implied roles included, by name.
     pub roles: Vec<Ref>,
+    /// The application credential the token was issued from.
+    #[serde(default)]
+    pub app_cred: Option<AppCredRef>,
+}
+
+/// The application credential a token came from, as token responses show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppCredRef {
+    /// Its id (32 hex digits).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Keystone's `unrestricted`.
+    pub unrestricted: bool,
 }
 
 /// A token request, with the time and lifetime in force.
@@ -189,7 +227,11 @@ impl Identity {
         if token.expires_at <= now {
             return Err(Error::unauthorized("identity.unauthorized", "The token has expired.".into()));
         }
-        self.access(token.user, &token.scope)
+        let roles = self.access(token.user, &token.scope)?;
+        match token.app_cred {
+            Some(c) => self.app_cred_roles(c, now, roles),
+            None => Ok(roles),
+        }
     }
 
     /// Checks `user` may hold a token for `scope`; returns the effective role ids there.
@@ -246,7 +288,9 @@ impl Identity {
         };
         let mut roles: Vec<Ref> = roles.iter().filter_map(|r| self.roles.get(r)).map(|r| Ref { id: r.id.simple(), name: r.name.clone() }).collect();
         roles.sort_by(|a, b| a.name.cmp(&b.name));
-        TokenInfo { token: token.clone(), user, user_domain, project, domain, roles }
+        let app_cred =
+            token.app_cred.and_then(|c| self.app_creds.0.get(&c)).map(|c| AppCredRef { id: c.id.simple(), name: c.name.clone(), unrestricted: c.unrestricted });
+        TokenInfo { token: token.clone(), user, user_domain, project, domain, roles, app_cred }
     }
 
     /// Projects `user` could scope a token to: enabled, in enabled domains, with a role.
@@ -300,21 +344,44 @@ impl Identity {
     }
 }
 
-/// The user, methods, expiry and parent audit id an authentication establishes.
-fn authenticate(id: &Identity, auth: &Auth, req: &IssueReq) -> Result<(Uuid, Vec<String>, Time, Option<String>)> {
+/// What an authentication establishes: the user, methods, expiry, parent audit id, and the
+/// application credential with the project it binds the token to.
+struct Established {
+    user: Uuid,
+    methods: Vec<String>,
+    expires_at: Time,
+    parent: Option<String>,
+    app_cred: Option<(Uuid, Uuid)>,
+}
+
+fn authenticate(id: &Identity, auth: &Auth, req: &IssueReq) -> Result<Established> {
     match &req.method {
         AuthMethod::Password { user } => {
             if *auth != Auth::System {
                 return Err(forbidden("create_token (password verified by the shell)"));
             }
-            Ok((*user, vec!["password".to_string()], req.now.plus(req.ttl), None))
+            Ok(Established { user: *user, methods: vec!["password".to_string()], expires_at: req.now.plus(req.ttl), parent: None, app_cred: None })
         }
         AuthMethod::Token { token } => {
             let old = id.tokens.get(token).ok_or_else(unauthorized)?;
             id.check_token(old, req.now).map_err(|_| unauthorized())?;
+            if old.app_cred.is_some() {
+                return Err(Error::forbidden("identity.forbidden", "A token from an application credential cannot be rescoped.".into()));
+            }
             let mut methods = vec!["token".to_string()];
             methods.extend(old.methods.iter().filter(|m| *m != "token").cloned());
-            Ok((old.user, methods, old.expires_at, old.audit_ids.first().cloned()))
+            Ok(Established { user: old.user, methods, expires_at: old.expires_at, parent: old.audit_ids.first().cloned(), app_cred: None })
+        }
+        AuthMethod::ApplicationCredential { id: cid } => {
+            if *auth != Auth::System {
+                return Err(forbidden("create_token (application credential verified by the shell)"));
+            }
+            let c = id.app_creds.0.get(cid).ok_or_else(unauthorized)?;
+            if c.expires_at.is_some_and(|t| t <= req.now) {
+                return Err(unauthorized());
+            }
+            let expires_at = c.expires_at.map_or(req.now.plus(req.ttl), |t| t.min(req.now.plus(req.ttl)));
+            Ok(Established { user: c.user, methods: vec!["application_credential".to_string()], expires_at, parent: None, app_cred: Some((c.id, c.project)) })
         }
     }
 }
@@ -328,19 +395,24 @@ pub fn issue(id: &mut Identity, rng: &mut Rng, auth: &Auth, req: IssueReq) -> Re
     if id.tokens.contains_key(&req.token) {
         return Err(Error::conflict("identity.conflict", "Conflict occurred attempting to store token - Duplicate entry.".into()));
     }
-    let (user, methods, expires_at, parent) = authenticate(id, auth, &req)?;
-    let scope = match req.scope {
-        Some(s) => s,
-        None => match id.users.get(&user).and_then(|u| u.default_project) {
+    let Established { user, methods, expires_at, parent, app_cred } = authenticate(id, auth, &req)?;
+    let scope = match (req.scope, app_cred) {
+        (None, Some((_, project))) => Scope::Project(project),
+        (Some(s), Some((_, project))) if s == Scope::Project(project) => s,
+        (Some(_), Some(_)) => return Err(unauthorized()),
+        (Some(s), None) => s,
+        (None, None) => match id.users.get(&user).and_then(|u| u.default_project) {
             Some(p) if id.access(user, &Scope::Project(p)).is_ok() => Scope::Project(p),
             _ => Scope::Unscoped,
         },
     };
-    let roles = id.access(user, &scope)?;
-    let mut audit_ids = vec![audit_id(rng)];
-    audit_ids.extend(parent);
+    let app_cred = app_cred.map(|(c, _)| c);
+    let mut token = Token { user, scope, methods, issued_at: req.now, expires_at, audit_ids: Vec::new(), app_cred };
+    // Checked before the audit id is drawn: a refused token leaves the state as it was.
+    let roles = id.check_token(&token, req.now)?;
+    token.audit_ids.push(audit_id(rng));
+    token.audit_ids.extend(parent);
     id.prune_expired(req.now);
-    let token = Token { user, scope, methods, issued_at: req.now, expires_at, audit_ids };
     id.token_expiry.insert((expires_at, req.token.clone()));
     id.user_tokens.insert((user, req.token.clone()));
     id.tokens.insert(req.token, token.clone());
