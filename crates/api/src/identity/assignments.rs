@@ -28,6 +28,10 @@ enum On {
     Project,
     Domain,
     System,
+    /// OS-INHERIT: every project of a domain.
+    DomainTree,
+    /// OS-INHERIT: every project below a project.
+    ProjectTree,
 }
 
 /// The target segment of a system grant's path tuple.
@@ -60,6 +64,17 @@ pub fn routes() -> Router<AppState> {
                 .route(&format!("/v3/{tseg}/{{t}}/{aseg}/{{a}}/roles/{{r}}"), get(check).put(put).delete(del));
         }
     }
+    for (on, tseg) in [(On::DomainTree, "domains"), (On::ProjectTree, "projects")] {
+        for (who, aseg) in [(Who::User, "users"), (Who::Group, "groups")] {
+            let list = move |State(s): State<AppState>, h: HeaderMap, Path(p): P2| async move { list_grants(s, h, p, on, who).await };
+            let check = move |State(s): State<AppState>, h: HeaderMap, Path(p): P3| async move { check_grant(s, h, p, on, who).await };
+            let put = move |State(s): State<AppState>, h: HeaderMap, Path(p): P3| async move { put_grant(s, h, p, on, who).await };
+            let del = move |State(s): State<AppState>, h: HeaderMap, Path(p): P3| async move { delete_grant(s, h, p, on, who).await };
+            r = r
+                .route(&format!("/v3/OS-INHERIT/{tseg}/{{t}}/{aseg}/{{a}}/roles/inherited_to_projects"), get(list))
+                .route(&format!("/v3/OS-INHERIT/{tseg}/{{t}}/{aseg}/{{a}}/roles/{{r}}/inherited_to_projects"), get(check).put(put).delete(del));
+        }
+    }
     for (who, aseg) in [(Who::User, "users"), (Who::Group, "groups")] {
         let on = On::System;
         let list = move |State(s): State<AppState>, h: HeaderMap, Path(a): Path<String>| async move { list_grants(s, h, (ALL.into(), a), on, who).await };
@@ -78,6 +93,8 @@ fn target(on: On, t: &str) -> Result<Target, ApiError> {
         On::Project => parse_id("project", t).map(Target::Project),
         On::Domain => Ok(Target::Domain(t.to_string())),
         On::System => Ok(Target::System),
+        On::DomainTree => Ok(Target::DomainTree(t.to_string())),
+        On::ProjectTree => parse_id("project", t).map(Target::ProjectTree),
     }
 }
 
@@ -98,6 +115,7 @@ async fn list_grants(s: AppState, h: HeaderMap, (t, a): (String, String), on: On
     let roles = read(&s, &h, move |k, c, _| views::grants(k.identity(), c, &actor, &target)).await?;
     let path = match on {
         On::System => format!("system/{}/{a}/roles", seg_who(who)),
+        On::DomainTree | On::ProjectTree => format!("OS-INHERIT/{}/{t}/{}/{a}/roles/inherited_to_projects", seg_on(on), seg_who(who)),
         _ => format!("{}/{t}/{}/{a}/roles", seg_on(on), seg_who(who)),
     };
     let base = &s.site.base_url;
@@ -106,8 +124,8 @@ async fn list_grants(s: AppState, h: HeaderMap, (t, a): (String, String), on: On
 
 fn seg_on(on: On) -> &'static str {
     match on {
-        On::Project => "projects",
-        On::Domain => "domains",
+        On::Project | On::ProjectTree => "projects",
+        On::Domain | On::DomainTree => "domains",
         On::System => "system",
     }
 }
@@ -192,8 +210,10 @@ fn filter_of(q: &BTreeMap<String, String>) -> orrery_kernel::Result<Option<Assig
         Some(ALL) if f.project.is_none() && f.domain.is_none() => f.system = true,
         Some(_) => return Ok(None),
     }
-    if q.contains_key("scope.OS-INHERIT:inherited_to") {
-        return Ok(None);
+    match q.get("scope.OS-INHERIT:inherited_to").map(String::as_str) {
+        None => {}
+        Some("projects") => f.inherited = true,
+        Some(_) => return Ok(None),
     }
     Ok(Some(f))
 }
@@ -223,12 +243,14 @@ fn row_json(base: &str, v: &views::AssignmentView, names: bool) -> Value {
         (Some(g), _) | (None, Actor::Group(g)) => ("groups", g.simple()),
         (None, Actor::User(u)) => ("users", u.simple()),
     };
-    let on = match &row.target {
-        Target::Project(p) => format!("projects/{}", p.simple()),
-        Target::Domain(d) => format!("domains/{d}"),
-        Target::System => "system".into(),
+    let link = match &row.target {
+        Target::Project(p) => format!("projects/{}/{aseg}/{aid}/roles/{}", p.simple(), assigned.simple()),
+        Target::Domain(d) => format!("domains/{d}/{aseg}/{aid}/roles/{}", assigned.simple()),
+        Target::System => format!("system/{aseg}/{aid}/roles/{}", assigned.simple()),
+        Target::DomainTree(d) => format!("OS-INHERIT/domains/{d}/{aseg}/{aid}/roles/{}/inherited_to_projects", assigned.simple()),
+        Target::ProjectTree(p) => format!("OS-INHERIT/projects/{}/{aseg}/{aid}/roles/{}/inherited_to_projects", p.simple(), assigned.simple()),
     };
-    let mut links = json!({"assignment": v3_url(base, &format!("{on}/{aseg}/{aid}/roles/{}", assigned.simple()))});
+    let mut links = json!({"assignment": v3_url(base, &link)});
     if let (Some(g), Actor::User(u)) = (row.via_group, &row.actor) {
         links["membership"] = json!(v3_url(base, &format!("groups/{}/users/{}", g.simple(), u.simple())));
     }
@@ -241,7 +263,7 @@ fn row_json(base: &str, v: &views::AssignmentView, names: bool) -> Value {
     if names {
         role["name"] = json!(v.role_name);
         scope_obj["name"] = json!(v.target.name);
-        if matches!(row.target, Target::Project(_)) {
+        if matches!(row.target, Target::Project(_) | Target::ProjectTree(_)) {
             scope_obj["domain"] = domain_ref(&v.target);
         }
         who["name"] = json!(v.actor.name);
@@ -251,6 +273,8 @@ fn row_json(base: &str, v: &views::AssignmentView, names: bool) -> Value {
         Target::Project(_) => json!({ "project": scope_obj }),
         Target::Domain(_) => json!({ "domain": scope_obj }),
         Target::System => json!({"system": {"all": true}}),
+        Target::DomainTree(_) => json!({ "domain": scope_obj, "OS-INHERIT:inherited_to": "projects" }),
+        Target::ProjectTree(_) => json!({ "project": scope_obj, "OS-INHERIT:inherited_to": "projects" }),
     };
     let actor_key = if matches!(row.actor, Actor::User(_)) { "user" } else { "group" };
     json!({ "role": role, "scope": scope, actor_key: who, "links": links })

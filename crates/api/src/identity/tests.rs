@@ -611,3 +611,38 @@ async fn application_credentials_log_in_with_their_roles_and_end_with_their_dele
     assert_keystone_error(&call(&app, "GET", &format!("/identity/v3/projects/{pid}"), Some(&app_tok), None).await, 401);
     assert_keystone_error(&login_raw(&app, &auth(&secret)).await, 401);
 }
+
+#[tokio::test]
+async fn inherited_grants_apply_to_the_projects_below_and_not_to_their_target() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let top = call(&app, "POST", "/identity/v3/projects", Some(&tok), Some(r#"{"project": {"name": "top"}}"#)).await.body["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let leaf_body = json!({"project": {"name": "leaf", "parent_id": top}}).to_string();
+    let leaf = call(&app, "POST", "/identity/v3/projects", Some(&tok), Some(&leaf_body)).await.body["project"]["id"].as_str().unwrap().to_string();
+    let uid = call(&app, "POST", "/identity/v3/users", Some(&tok), Some(r#"{"user": {"name": "frank", "password": "f"}}"#)).await.body["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rid = call(&app, "GET", "/identity/v3/roles?name=member", Some(&tok), None).await.body["roles"][0]["id"].as_str().unwrap().to_string();
+    let grant = format!("/identity/v3/OS-INHERIT/projects/{top}/users/{uid}/roles/{rid}/inherited_to_projects");
+    assert_eq!(call(&app, "PUT", &grant, Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(call(&app, "HEAD", &grant, Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    let scoped = |project: String| {
+        let app = app.clone();
+        async move {
+            let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "frank", "domain": {"id": "default"}, "password": "f"}}}, "scope": {"project": {"id": project}}}});
+            login_raw(&app, &body.to_string()).await.status
+        }
+    };
+    assert_eq!(scoped(leaf.clone()).await, StatusCode::CREATED, "the leaf inherits the grant");
+    assert_eq!(scoped(top.clone()).await, StatusCode::UNAUTHORIZED, "the project itself does not");
+    let eff = call(&app, "GET", &format!("/identity/v3/role_assignments?effective&user.id={uid}&scope.project.id={leaf}"), Some(&tok), None).await.body;
+    assert!(!eff["role_assignments"].as_array().unwrap().is_empty(), "{eff}");
+    let listed = call(&app, "GET", "/identity/v3/role_assignments?scope.OS-INHERIT:inherited_to=projects", Some(&tok), None).await.body;
+    assert_eq!(listed["role_assignments"][0]["scope"]["OS-INHERIT:inherited_to"], "projects", "{listed}");
+    assert_eq!(call(&app, "DELETE", &grant, Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(scoped(leaf).await, StatusCode::UNAUTHORIZED);
+}

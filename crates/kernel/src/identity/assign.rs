@@ -35,9 +35,14 @@ pub enum Target {
     Project(Uuid),
     /// A domain, by id.
     Domain(String),
-    /// The system: the whole cloud (`{"system": {"all": true}}`). Last, so the derived order
-    /// and hash of older assignments stay as they were.
+    /// The system: the whole cloud (`{"system": {"all": true}}`). After the older variants,
+    /// so the derived order and hash of older assignments stay as they were.
     System,
+    /// Every project of a domain, not the domain itself (OS-INHERIT `inherited_to_projects`
+    /// on a domain).
+    DomainTree(String),
+    /// Every project below a project, not the project itself (OS-INHERIT on a project).
+    ProjectTree(Uuid),
 }
 
 impl Target {
@@ -47,7 +52,14 @@ impl Target {
             Target::Project(p) => p.simple(),
             Target::Domain(d) => d.clone(),
             Target::System => "all".into(),
+            Target::DomainTree(d) => d.clone(),
+            Target::ProjectTree(p) => p.simple(),
         }
+    }
+
+    /// Whether this is an inherited grant (OS-INHERIT), which applies to projects below it.
+    pub fn is_inherited(&self) -> bool {
+        matches!(self, Target::DomainTree(_) | Target::ProjectTree(_))
     }
 }
 
@@ -76,6 +88,8 @@ pub struct AssignmentFilter {
     pub domain: Option<String>,
     /// Only on the system (`scope.system=all`).
     pub system: bool,
+    /// Only inherited grants (`scope.OS-INHERIT:inherited_to=projects`).
+    pub inherited: bool,
     /// Only this role.
     pub role: Option<Uuid>,
     /// Expand group assignments to their members and roles to the roles they imply.
@@ -126,11 +140,53 @@ impl Identity {
         out
     }
 
-    /// The roles `user` holds on `target`: direct, through groups, and implied.
+    /// The targets whose grants apply on `target`: itself and, for a project, the inherited
+    /// grants on its domain and on each project above it.
+    fn granting(&self, target: &Target) -> Vec<Target> {
+        let mut out = vec![target.clone()];
+        if let Target::Project(p) = target {
+            if let Some(proj) = self.projects.get(p) {
+                out.push(Target::DomainTree(proj.domain.clone()));
+            }
+            out.extend(self.ancestors(*p).into_iter().map(Target::ProjectTree));
+        }
+        out
+    }
+
+    /// The projects above `p`, nearest first.
+    fn ancestors(&self, p: Uuid) -> Vec<Uuid> {
+        let mut out = Vec::new();
+        let mut at = self.projects.get(&p).and_then(|x| x.parent);
+        while let Some(a) = at {
+            debug_assert!(!out.contains(&a), "the project tree has no cycles");
+            out.push(a);
+            at = self.projects.get(&a).and_then(|x| x.parent);
+        }
+        out
+    }
+
+    /// The projects an inherited grant on `target` applies to (for a non-inherited target,
+    /// none): only `only` when given, if it is one of them.
+    fn inheriting_projects(&self, target: &Target, only: Option<Uuid>) -> Vec<Uuid> {
+        let covers = |p: &Uuid| match target {
+            Target::DomainTree(d) => self.projects.get(p).is_some_and(|x| &x.domain == d),
+            Target::ProjectTree(q) => self.ancestors(*p).contains(q),
+            _ => false,
+        };
+        match only {
+            Some(p) => covers(&p).then_some(p).into_iter().collect(),
+            None => self.projects.keys().filter(|p| covers(p)).copied().collect(),
+        }
+    }
+
+    /// The roles `user` holds on `target`: direct, through groups, inherited, and implied.
     pub fn effective_roles(&self, user: Uuid, target: &Target) -> BTreeSet<Uuid> {
-        let mut direct: BTreeSet<Uuid> = self.assigned_roles(&Actor::User(user), target).collect();
-        for g in self.groups_of(user) {
-            direct.extend(self.assigned_roles(&Actor::Group(g), target));
+        let mut direct = BTreeSet::new();
+        for t in self.granting(target) {
+            direct.extend(self.assigned_roles(&Actor::User(user), &t));
+            for g in self.groups_of(user) {
+                direct.extend(self.assigned_roles(&Actor::Group(g), &t));
+            }
         }
         self.with_implied(direct)
     }
@@ -142,8 +198,12 @@ impl Identity {
         let mut out = BTreeSet::new();
         for actor in &actors {
             for a in self.assignments_of(actor) {
-                if let Target::Project(p) = a.target {
-                    out.insert(p);
+                match &a.target {
+                    Target::Project(p) => {
+                        out.insert(*p);
+                    }
+                    t if t.is_inherited() => out.extend(self.inheriting_projects(t, None)),
+                    _ => {}
                 }
             }
         }
@@ -181,12 +241,27 @@ impl Identity {
             (None, None) => self.assignments.iter().collect(),
         };
         let on_target = |t: &Target| match t {
-            Target::Project(p) => !f.system && f.domain.is_none() && f.project.is_none_or(|q| q == *p),
-            Target::Domain(d) => !f.system && f.project.is_none() && f.domain.as_ref().is_none_or(|q| q == d),
-            Target::System => f.project.is_none() && f.domain.is_none(),
+            Target::Project(p) => !f.system && !f.inherited && f.domain.is_none() && f.project.is_none_or(|q| q == *p),
+            Target::Domain(d) => !f.system && !f.inherited && f.project.is_none() && f.domain.as_ref().is_none_or(|q| q == d),
+            Target::System => !f.inherited && f.project.is_none() && f.domain.is_none(),
+            Target::DomainTree(d) => !f.system && f.project.is_none() && f.domain.as_ref().is_none_or(|q| q == d),
+            Target::ProjectTree(p) => !f.system && f.domain.is_none() && f.project.is_none_or(|q| q == *p),
         };
         let mut rows = Vec::new();
-        for a in direct.into_iter().filter(|a| on_target(&a.target)) {
+        for a in direct {
+            if f.effective && a.target.is_inherited() && !f.inherited {
+                // An inherited grant is effective on each project below its target.
+                for p in self.inheriting_projects(&a.target, f.project) {
+                    let concrete = Assignment { actor: a.actor.clone(), target: Target::Project(p), role: a.role };
+                    if f.domain.is_none() && !f.system {
+                        self.expand(&concrete, f, &mut rows);
+                    }
+                }
+                continue;
+            }
+            if !on_target(&a.target) {
+                continue;
+            }
             if f.effective {
                 self.expand(a, f, &mut rows);
             } else if f.role.is_none_or(|r| r == a.role) {
@@ -227,7 +302,12 @@ impl Identity {
             Target::Project(p) if !self.projects.contains_key(p) => {
                 Err(Error::not_found("identity.not_found", format!("Could not find project: {}.", p.simple())))
             }
-            Target::Domain(d) if !self.domains.contains_key(d) => Err(Error::not_found("identity.not_found", format!("Could not find domain: {d}."))),
+            Target::Domain(d) | Target::DomainTree(d) if !self.domains.contains_key(d) => {
+                Err(Error::not_found("identity.not_found", format!("Could not find domain: {d}.")))
+            }
+            Target::ProjectTree(p) if !self.projects.contains_key(p) => {
+                Err(Error::not_found("identity.not_found", format!("Could not find project: {}.", p.simple())))
+            }
             _ => Ok(()),
         }
     }
@@ -256,6 +336,7 @@ pub fn grant(id: &mut Identity, caller: &Caller, a: Assignment) -> Result<()> {
         (_, Target::Project(_)) => "create_grant (project)",
         (_, Target::Domain(_)) => "create_grant (domain)",
         (_, Target::System) => "create_system_grant",
+        (_, Target::DomainTree(_) | Target::ProjectTree(_)) => "create_grant (OS-INHERIT)",
     };
     require_admin(caller, action)?;
     id.check_assignment_parts(&a)?;

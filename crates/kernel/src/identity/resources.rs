@@ -214,8 +214,8 @@ pub fn delete_domain(id: &mut Identity, caller: &Caller, now: Time, did: &str) -
     for g in groups {
         id.remove_group(g);
     }
-    let target = Target::Domain(did.to_string());
-    id.assignments.retain(|a| a.target != target);
+    let (target, tree) = (Target::Domain(did.to_string()), Target::DomainTree(did.to_string()));
+    id.assignments.retain(|a| a.target != target && a.target != tree);
     id.domains.remove(did);
     id.prune_inaccessible(now, None);
     Ok(())
@@ -523,8 +523,8 @@ impl Identity {
         if let Some(p) = self.projects.remove(&pid) {
             self.project_names.remove(&(p.domain, p.name));
         }
-        let target = Target::Project(pid);
-        self.assignments.retain(|a| a.target != target);
+        let (target, tree) = (Target::Project(pid), Target::ProjectTree(pid));
+        self.assignments.retain(|a| a.target != target && a.target != tree);
         let scoped: Vec<super::TokenDigest> = self.tokens.iter().filter(|(_, t)| t.scope == super::Scope::Project(pid)).map(|(s, _)| s.clone()).collect();
         for s in scoped {
             self.drop_token(&s);

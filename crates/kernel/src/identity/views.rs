@@ -245,11 +245,11 @@ pub fn role_assignments(id: &Identity, c: &Caller, f: &AssignmentFilter, names: 
         }
         let role_name = id.roles.get(&row.role).map(|r| r.name.clone());
         let target = match &row.target {
-            Target::Project(p) => {
+            Target::Project(p) | Target::ProjectTree(p) => {
                 let proj = id.projects.get(p);
                 named(id, proj.map(|p| p.name.clone()), Some(proj.map_or(String::new(), |p| p.domain.clone())))
             }
-            Target::Domain(d) => Named { name: id.domains.get(d).map(|d| d.name.clone()), ..Named::default() },
+            Target::Domain(d) | Target::DomainTree(d) => Named { name: id.domains.get(d).map(|d| d.name.clone()), ..Named::default() },
             Target::System => Named::default(),
         };
         let (name, dom) = match &row.actor {
