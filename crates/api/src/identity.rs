@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod credentials;
 pub mod records;
 pub mod resources;
+pub mod trusts;
 
 use std::collections::BTreeMap;
 
@@ -46,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .merge(credentials::routes())
         .merge(records::routes())
         .merge(appcreds::routes())
+        .merge(trusts::routes())
         .fallback(service_fallback(S))
 }
 

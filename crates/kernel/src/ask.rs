@@ -74,6 +74,7 @@ pub mod identity {
     use crate::identity::catalog::{Endpoint, EndpointGroup, EndpointGroupPatch, EndpointPatch, Region, RegionPatch, Service, ServicePatch};
     use crate::identity::credentials::{Credential, CredentialPatch};
     use crate::identity::records::{Consumer, Policy};
+    use crate::identity::trusts::Trust;
     use crate::identity::{
         AuthMethod, Cmd, Domain, DomainPatch, Group, GroupPatch, Project, ProjectPatch, Reply, Role, RolePatch, Scope, TokenInfo, User, UserPatch,
     };
@@ -129,6 +130,8 @@ pub mod identity {
         update_endpoint_group(id: Uuid, patch: EndpointGroupPatch) -> EndpointGroup = c(Cmd::UpdateEndpointGroup { id, patch }), R::Identity(Reply::EndpointGroup(g)) => g;
         /// Creates an application credential.
         create_app_credential(spec: AppCredentialSpec) -> AppCredential = c(Cmd::CreateAppCredential(spec)), R::Identity(Reply::AppCredential(a)) => a;
+        /// Makes a trust.
+        create_trust(t: Trust) -> Trust = c(Cmd::CreateTrust(t)), R::Identity(Reply::Trust(t)) => t;
         /// Stores a policy blob.
         create_policy(p: Policy) -> Policy = c(Cmd::CreatePolicy(p)), R::Identity(Reply::Policy(p)) => p;
         /// Changes a policy; answers it as it now is.

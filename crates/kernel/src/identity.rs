@@ -17,6 +17,7 @@ pub mod credentials;
 pub mod records;
 pub mod resources;
 pub mod tokens;
+pub mod trusts;
 pub mod views;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -303,6 +304,9 @@ pub struct Identity {
     /// Application credentials by id.
     #[serde(default, skip_serializing_if = "appcreds::AppCredentials::is_empty")]
     pub app_creds: appcreds::AppCredentials,
+    /// Trusts by id.
+    #[serde(default, skip_serializing_if = "trusts::Trusts::is_empty")]
+    pub trusts: trusts::Trusts,
 }
 
 /// Identity commands. All but [`Cmd::IssueToken`], [`Cmd::RevokeToken`] and
@@ -513,6 +517,13 @@ pub enum Cmd {
         /// Which.
         id: Uuid,
     },
+    /// Makes a trust from the caller.
+    CreateTrust(trusts::Trust),
+    /// Deletes a trust.
+    DeleteTrust {
+        /// Which trust.
+        id: Uuid,
+    },
     /// Stores a policy blob.
     CreatePolicy(records::Policy),
     /// Changes a policy's type or blob.
@@ -583,6 +594,8 @@ pub enum Reply {
     EndpointGroup(catalog::EndpointGroup),
     /// The application credential as it now is.
     AppCredential(appcreds::AppCredential),
+    /// The trust as it now is.
+    Trust(trusts::Trust),
     /// The policy as it now is.
     Policy(records::Policy),
     /// The consumer as it now is.
@@ -783,6 +796,8 @@ pub fn apply(id: &mut Identity, core: &mut Core, auth: &Auth, cmd: Cmd) -> Resul
         Cmd::DeleteEndpointGroup { id: g } => catalog::delete_group(id, &caller?, g).map(|()| Reply::Done),
         Cmd::CreateAppCredential(spec) => appcreds::create(id, &caller?, now, spec).map(Reply::AppCredential),
         Cmd::DeleteAppCredential { user, id: c } => appcreds::delete(id, &caller?, now, user, c).map(|()| Reply::Done),
+        Cmd::CreateTrust(t) => trusts::create(id, &caller?, now, t).map(Reply::Trust),
+        Cmd::DeleteTrust { id: t } => trusts::delete(id, &caller?, t).map(|()| Reply::Done),
         Cmd::CreatePolicy(p) => records::create_policy(id, &caller?, p).map(Reply::Policy),
         Cmd::UpdatePolicy { id: p, kind, blob } => records::update_policy(id, &caller?, p, kind, blob).map(Reply::Policy),
         Cmd::DeletePolicy { id: p } => records::delete_policy(id, &caller?, p).map(|()| Reply::Done),

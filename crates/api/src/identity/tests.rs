@@ -646,3 +646,42 @@ async fn inherited_grants_apply_to_the_projects_below_and_not_to_their_target() 
     assert_eq!(call(&app, "DELETE", &grant, Some(&tok), None).await.status, StatusCode::NO_CONTENT);
     assert_eq!(scoped(leaf).await, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn trusts_delegate_roles_the_trustor_holds_and_are_private_to_their_parties() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let pid = call(&app, "GET", "/identity/v3/projects?name=admin", Some(&tok), None).await.body["projects"][0]["id"].as_str().unwrap().to_string();
+    let user = |name: &'static str| {
+        let (app, tok, pid) = (app.clone(), tok.clone(), pid.clone());
+        async move {
+            let body = json!({"user": {"name": name, "password": name, "default_project_id": pid}}).to_string();
+            call(&app, "POST", "/identity/v3/users", Some(&tok), Some(&body)).await.body["user"]["id"].as_str().unwrap().to_string()
+        }
+    };
+    let (gina, hal, ivy) = (user("gina").await, user("hal").await, user("ivy").await);
+    let rid = call(&app, "GET", "/identity/v3/roles?name=member", Some(&tok), None).await.body["roles"][0]["id"].as_str().unwrap().to_string();
+    call(&app, "PUT", &format!("/identity/v3/projects/{pid}/users/{gina}/roles/{rid}"), Some(&tok), None).await;
+    let gtok = subject(&login(&app, "gina", "gina", None).await);
+    let body = |roles: Value| {
+        json!({"trust": {"trustor_user_id": gina, "trustee_user_id": hal, "project_id": pid, "impersonation": false, "roles": roles, "expires_at": "2099-01-01T00:00:00Z"}}).to_string()
+    };
+    let r = call(&app, "POST", "/identity/v3/OS-TRUST/trusts", Some(&gtok), Some(&body(json!([{"name": "member"}])))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!((r.body["trust"]["expires_at"].clone(), r.body["trust"]["roles"][0]["name"].clone()), (json!("2099-01-01T00:00:00.000000Z"), json!("member")));
+    let tid = r.body["trust"]["id"].as_str().unwrap().to_string();
+    assert_keystone_error(&call(&app, "POST", "/identity/v3/OS-TRUST/trusts", Some(&gtok), Some(&body(json!([{"name": "admin"}])))).await, 403);
+    assert_keystone_error(&call(&app, "POST", "/identity/v3/OS-TRUST/trusts", Some(&tok), Some(&body(json!([])))).await, 403);
+    assert_eq!(
+        call(&app, "GET", &format!("/identity/v3/OS-TRUST/trusts?trustor_user_id={gina}"), Some(&gtok), None).await.body["trusts"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(call(&app, "HEAD", &format!("/identity/v3/OS-TRUST/trusts/{tid}/roles/{rid}"), Some(&gtok), None).await.status, StatusCode::OK);
+    let itok = subject(&login(&app, "ivy", "ivy", None).await);
+    let _ = ivy;
+    assert_keystone_error(&call(&app, "GET", &format!("/identity/v3/OS-TRUST/trusts/{tid}"), Some(&itok), None).await, 404);
+    let scoped = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": gtok}}, "scope": {"OS-TRUST:trust": {"id": tid}}}}).to_string();
+    assert_keystone_error(&login_raw(&app, &scoped).await, 501);
+    assert_eq!(call(&app, "DELETE", &format!("/identity/v3/OS-TRUST/trusts/{tid}"), Some(&gtok), None).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "GET", &format!("/identity/v3/OS-TRUST/trusts/{tid}"), Some(&gtok), None).await, 404);
+}

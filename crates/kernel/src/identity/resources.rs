@@ -549,6 +549,7 @@ impl Identity {
         self.revoke_user_tokens(uid);
         self.drop_credentials_of(uid);
         self.drop_app_creds_of(uid);
+        self.drop_trusts_of(uid);
     }
 
     /// Removes a group, its memberships and assignments (token pruning is the caller's job).
