@@ -208,6 +208,26 @@ pub fn group_json(base: &str, g: &Group) -> Value {
     with_extra(o, &g.extra)
 }
 
+/// A role named in a request body by id or by name (application credentials, trusts).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RoleRef {
+    id: Option<String>,
+    name: Option<String>,
+}
+
+/// The ids of the roles `refs` name; Keystone's 404 if one names no role.
+pub(crate) fn role_ids(id: &kid::Identity, refs: &[RoleRef], what: &str) -> orrery_kernel::Result<Vec<orrery_kernel::Uuid>> {
+    refs.iter()
+        .map(|r| match (&r.id, &r.name) {
+            (Some(x), _) => id.role_by_id(x).map(|r| r.id),
+            (None, Some(n)) => id.roles.values().find(|r| &r.name == n).map(|r| r.id),
+            _ => None,
+        })
+        .map(|r| r.ok_or_else(|| Error::not_found("identity.not_found", format!("Could not find a role the {what} names."))))
+        .collect()
+}
+
 /// A record's JSON with its extra attributes flattened in, as Keystone shows them.
 fn with_extra(mut o: Value, extra: &kid::Extra) -> Value {
     for (k, v) in &extra.0 {

@@ -98,6 +98,12 @@ pub fn asked_version(headers: &axum::http::HeaderMap, service: &str) -> Result<O
     Ok(None)
 }
 
+/// For `Option<Option<T>>` body fields: `Some(None)` for an explicit `null`, `None` (with
+/// `#[serde(default)]`) for an absent field, so an update can tell "clear" from "leave".
+pub fn nullable<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// Nova's `parameter_types.boolean` for a body field: a JSON boolean, or one of Nova's
 /// boolean strings (`"True"`, `"false"`, `"1"`, `"on"`, `"yes"`, …; see
 /// [`parse_bool`](crate::compute::servers::query::parse_bool)). For `Option<bool>` fields:

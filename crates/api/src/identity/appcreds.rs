@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use orrery_kernel::identity::appcreds::{self as kapp, AppCredential, AppCredentialSpec};
 use orrery_kernel::identity::Cmd;
-use orrery_kernel::{Kernel, Uuid};
+use orrery_kernel::Kernel;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -49,14 +49,6 @@ struct CredBody {
     application_credential: CredIn,
 }
 
-/// A role by id or by name.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RoleRef {
-    id: Option<String>,
-    name: Option<String>,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CredIn {
@@ -64,7 +56,7 @@ struct CredIn {
     description: Option<String>,
     secret: Option<String>,
     expires_at: Option<String>,
-    roles: Option<Vec<RoleRef>>,
+    roles: Option<Vec<super::RoleRef>>,
     unrestricted: Option<bool>,
     access_rules: Option<Vec<Value>>,
 }
@@ -84,19 +76,7 @@ async fn create(State(s): State<AppState>, h: HeaderMap, Path(user): Path<String
         None => None,
     };
     let wanted = c.roles.unwrap_or_default();
-    let roles = read(&s, &h, move |k, _, _| {
-        let id = k.identity();
-        wanted
-            .iter()
-            .map(|r| match (&r.id, &r.name) {
-                (Some(x), _) => id.role_by_id(x).map(|r| r.id),
-                (None, Some(n)) => id.roles.values().find(|r| &r.name == n).map(|r| r.id),
-                _ => None,
-            })
-            .map(|r| r.ok_or_else(|| orrery_kernel::Error::not_found("identity.not_found", "Could not find a role the application credential names.".into())))
-            .collect::<orrery_kernel::Result<Vec<Uuid>>>()
-    })
-    .await?;
+    let roles = read(&s, &h, move |k, _, _| super::role_ids(k.identity(), &wanted, "application credential")).await?;
     let secret = c.secret.unwrap_or_else(new_token);
     let secret_hash = super::hash_password(secret.clone()).await?;
     let spec = AppCredentialSpec {

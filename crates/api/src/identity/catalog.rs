@@ -19,7 +19,7 @@ use orrery_kernel::identity::catalog::{
 use orrery_kernel::identity::Cmd;
 use orrery_kernel::rng::Rng;
 use orrery_kernel::{Error, Uuid};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::resources::parse_id;
@@ -159,11 +159,6 @@ fn builtin(what: &str, id: &str) -> ApiError {
     ApiError::new(S, Error::forbidden("identity.forbidden", format!("The built-in {what} {id} is orrery's own and cannot be changed or deleted.")))
 }
 
-/// `Some(None)` for an explicit `null`, `None` for an absent field.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
 // ---------------------------------------------------------------- regions
 
 fn region_json(base: &str, id: &str, description: &str, parent: Option<&str>) -> Value {
@@ -206,7 +201,7 @@ struct RegionCreate {
 #[serde(deny_unknown_fields)]
 struct RegionUpdate {
     description: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::util::nullable")]
     parent_region_id: Option<Option<String>>,
 }
 
@@ -290,9 +285,9 @@ struct ServiceCreate {
 struct ServiceUpdate {
     #[serde(rename = "type")]
     kind: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::util::nullable")]
     name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::util::nullable")]
     description: Option<Option<String>>,
     enabled: Option<bool>,
 }
@@ -377,9 +372,9 @@ struct EndpointUpdate {
     service_id: Option<String>,
     interface: Option<String>,
     url: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::util::nullable")]
     region_id: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::util::nullable")]
     region: Option<Option<String>>,
     enabled: Option<bool>,
 }
@@ -447,7 +442,7 @@ struct GroupBody<T> {
 #[serde(deny_unknown_fields)]
 struct GroupIn {
     name: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::util::nullable")]
     description: Option<Option<String>>,
     filters: Option<BTreeMap<String, String>>,
 }

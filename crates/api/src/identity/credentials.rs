@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use orrery_kernel::identity::credentials::{self as kcred, Credential, CredentialPatch};
 use orrery_kernel::identity::Cmd;
 use orrery_kernel::Uuid;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -78,16 +78,11 @@ struct CredentialCreate {
 #[serde(deny_unknown_fields)]
 struct CredentialUpdate {
     user_id: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::util::nullable")]
     project_id: Option<Option<String>>,
     #[serde(rename = "type")]
     kind: Option<String>,
     blob: Option<String>,
-}
-
-/// `Some(None)` for an explicit `null`, `None` for an absent field.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 async fn create(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> Result<Response, ApiError> {

@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use orrery_kernel::identity::records::{self as krec, Consumer, Policy};
 use orrery_kernel::identity::{Cmd, TokenDigest};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::resources::parse_id;
@@ -103,13 +103,8 @@ struct ConsumerBody<T> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConsumerIn {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::util::nullable")]
     description: Option<Option<String>>,
-}
-
-/// `Some(None)` for an explicit `null`, `None` for an absent field.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 async fn list_consumers(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {

@@ -14,7 +14,7 @@ use orrery_kernel::identity::views;
 pub(crate) use orrery_kernel::identity::views::not_found;
 use orrery_kernel::identity::{Cmd, Domain, DomainPatch, Group, GroupPatch, Project, ProjectPatch, Role, RolePatch, User, UserPatch};
 use orrery_kernel::{Auth, Command, Error, Request, Uuid};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{apply, ask, bool_filter, collection, domain_json, group_json, project_json, read, role_json, user_json, S};
@@ -44,11 +44,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/groups/{id}", get(show_group).patch(update_group).delete(delete_group))
         .route("/v3/roles", get(list_roles).post(create_role))
         .route("/v3/roles/{id}", get(show_role).patch(update_role).delete(delete_role))
-}
-
-/// Deserializes a field that may be absent (`None`), null (`Some(None)`) or set.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Parses an id from a path; text that is no id names nothing, so 404.
@@ -109,7 +104,7 @@ struct DomainCreate {
 #[serde(deny_unknown_fields)]
 struct DomainUpdate {
     name: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::util::nullable")]
     description: Option<Option<String>>,
     enabled: Option<bool>,
     options: Option<Map<String, Value>>,
@@ -175,7 +170,7 @@ struct ProjectCreate {
 #[serde(deny_unknown_fields)]
 struct ProjectUpdate {
     name: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::util::nullable")]
     description: Option<Option<String>>,
     enabled: Option<bool>,
     tags: Option<BTreeSet<String>>,
@@ -344,13 +339,13 @@ struct UserCreate {
 struct UserUpdate {
     name: Option<String>,
     domain_id: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::util::nullable")]
     default_project_id: Option<Option<String>>,
     password: Option<String>,
     enabled: Option<bool>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::util::nullable")]
     description: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::util::nullable")]
     email: Option<Option<String>>,
     options: Option<Map<String, Value>>,
     #[serde(flatten)]
@@ -487,7 +482,7 @@ struct GroupCreate {
 #[derive(Deserialize)]
 struct GroupUpdate {
     name: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::util::nullable")]
     description: Option<Option<String>>,
     domain_id: Option<String>,
     #[serde(flatten)]
@@ -545,7 +540,7 @@ struct RoleBody<T> {
 struct RoleCreate {
     name: String,
     description: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::util::nullable")]
     domain_id: Option<Option<String>>,
     options: Option<Map<String, Value>>,
 }
@@ -554,7 +549,7 @@ struct RoleCreate {
 #[serde(deny_unknown_fields)]
 struct RoleUpdate {
     name: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::util::nullable")]
     description: Option<Option<String>>,
     options: Option<Map<String, Value>>,
 }

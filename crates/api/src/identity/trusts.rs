@@ -55,19 +55,12 @@ struct TrustBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RoleRef {
-    id: Option<String>,
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct TrustIn {
     trustor_user_id: String,
     trustee_user_id: String,
     project_id: Option<String>,
     impersonation: bool,
-    roles: Option<Vec<RoleRef>>,
+    roles: Option<Vec<super::RoleRef>>,
     expires_at: Option<String>,
     remaining_uses: Option<u32>,
     allow_redelegation: Option<bool>,
@@ -86,26 +79,14 @@ async fn create(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> Result<
     };
     let _ = t.redelegation_count;
     let wanted = t.roles.unwrap_or_default();
-    let roles = read(&s, &h, move |k, _, _| {
-        let id = k.identity();
-        wanted
-            .iter()
-            .map(|r| match (&r.id, &r.name) {
-                (Some(x), _) => id.role_by_id(x).map(|r| r.id),
-                (None, Some(n)) => id.roles.values().find(|r| &r.name == n).map(|r| r.id),
-                _ => None,
-            })
-            .map(|r| r.ok_or_else(|| orrery_kernel::Error::not_found("identity.not_found", "Could not find a role the trust names.".into())))
-            .collect::<orrery_kernel::Result<_>>()
-    })
-    .await?;
+    let roles = read(&s, &h, move |k, _, _| super::role_ids(k.identity(), &wanted, "trust")).await?;
     let trust = Trust {
         id: new_uuid(),
         trustor: parse_id("user", &t.trustor_user_id)?,
         trustee: parse_id("user", &t.trustee_user_id)?,
         project: t.project_id.map(|p| parse_id("project", &p)).transpose()?,
         impersonation: t.impersonation,
-        roles,
+        roles: roles.into_iter().collect(),
         expires_at,
         remaining_uses: t.remaining_uses,
         allow_redelegation: t.allow_redelegation.unwrap_or(false),
