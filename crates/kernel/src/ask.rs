@@ -190,6 +190,9 @@ pub mod compute {
         /// Sets a project's quota limits; answers every limit now in force.
         set_quota(project: Uuid, limits: BTreeMap<Resource, i64>, force: bool) -> BTreeMap<Resource, i64> =
             c(Cmd::Quota(quotas::Cmd::Set { project, limits, force })), R::Compute(Reply::Quota(quotas::Reply::Limits(l))) => l;
+        /// Sets limits of the `default` quota class; answers every default as it now is.
+        set_default_quotas(limits: BTreeMap<Resource, i64>) -> BTreeMap<Resource, i64> =
+            c(Cmd::Quota(quotas::Cmd::SetDefaults { limits })), R::Compute(Reply::Quota(quotas::Reply::Limits(l))) => l;
         /// Boots servers; answers their ids and reservation id.
         create_servers(spec: CreateSpec) -> (Vec<Uuid>, String) =
             c(Cmd::Server(servers::Cmd::Create(Box::new(spec)))), R::Compute(Reply::Server(servers::Reply::Created { ids, reservation_id })) => (ids, reservation_id);

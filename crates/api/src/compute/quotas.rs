@@ -1,5 +1,8 @@
-//! Compute API: quota sets (`os-quota-sets`) and absolute limits (`limits`), shaped per
-//! microversion (network quotas go at 2.36, injected-file quotas at 2.57).
+//! Compute API: quota sets (`os-quota-sets`), the `default` quota class
+//! (`os-quota-class-sets/default`: the defaults of every project without its own limits) and
+//! absolute limits (`limits`), shaped per microversion (network quotas go from quota sets at
+//! 2.36 and from class sets at 2.50, where class sets gain the server-group keys;
+//! injected-file quotas go at 2.57).
 
 use std::collections::BTreeMap;
 
@@ -33,7 +36,8 @@ pub fn routes() -> Router<AppState> {
             .route("/v2.1/limits", get(limits))
             .route("/v2.1/os-quota-sets/{project}", get(show).put(update).delete(revert))
             .route("/v2.1/os-quota-sets/{project}/defaults", get(defaults))
-            .route("/v2.1/os-quota-sets/{project}/detail", get(detail)),
+            .route("/v2.1/os-quota-sets/{project}/detail", get(detail))
+            .route("/v2.1/os-quota-class-sets/{class}", get(show_class).put(update_class)),
     )
 }
 
@@ -64,8 +68,8 @@ async fn show(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(pr
 
 async fn defaults(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(project): Path<String>) -> Result<Json<Value>, ApiError> {
     project_id(&project)?;
-    read(&s, S, auth(&h, S)?, |_, _| Ok(())).await?;
-    let mut o = quota_set(mv, |r| json!(r.default_limit()), |v| json!(v));
+    let defaults = read(&s, S, auth(&h, S)?, |k, _| Ok(class_defaults(k))).await?;
+    let mut o = quota_set(mv, |r| json!(defaults[&r]), |v| json!(v));
     o.insert("id".into(), json!(project));
     Ok(Json(json!({"quota_set": o})))
 }
@@ -134,6 +138,84 @@ async fn update(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(
     let (limits, force) = parse_update(&body, mv)?;
     let now = ask(&s, S, a, kask::set_quota(p, limits, force)).await?;
     Ok(Json(json!({"quota_set": quota_set(mv, |r| json!(now[&r]), |v| json!(v))})))
+}
+
+/// Every default limit: the `default` quota class's, else Nova's.
+fn class_defaults(k: &orrery_kernel::Kernel) -> BTreeMap<Resource, i64> {
+    orrery_kernel::compute::quotas::defaults(&k.compute().quotas)
+}
+
+/// A quota class set: like a quota set, but the network keys stay until 2.50, where the
+/// server-group keys arrive.
+fn class_set(mv: Microversion, values: &BTreeMap<Resource, i64>) -> Map<String, Value> {
+    let groups = |r: Resource| matches!(r, Resource::ServerGroups | Resource::ServerGroupMembers);
+    let mut o: Map<String, Value> =
+        Resource::ALL.into_iter().filter(|&r| shown(r, mv) && (mv.at_least(50) || !groups(r))).map(|r| (r.name().to_string(), json!(values[&r]))).collect();
+    if !mv.at_least(50) {
+        for (name, v) in LEGACY_NETWORK {
+            o.insert(name.into(), json!(v));
+        }
+    }
+    o
+}
+
+/// Only the `default` class has any effect in Nova; orrery keeps only it.
+fn check_class(class: &str) -> Result<(), ApiError> {
+    if class != "default" {
+        return Err(ApiError::bad_request(S, format!("Quota class {class} is not used: only the 'default' quota class sets the defaults of projects.")));
+    }
+    Ok(())
+}
+
+/// `GET /os-quota-class-sets/default` (admin): the default limits.
+async fn show_class(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(class): Path<String>) -> Result<Json<Value>, ApiError> {
+    check_class(&class)?;
+    let defaults = read(&s, S, auth(&h, S)?, |k, c| {
+        if !c.admin {
+            return Err(orrery_kernel::Error::forbidden(
+                "compute.forbidden",
+                "Policy doesn't allow os_compute_api:os-quota-class-sets:show to be performed.".into(),
+            ));
+        }
+        Ok(class_defaults(k))
+    })
+    .await?;
+    let mut o = class_set(mv, &defaults);
+    o.insert("id".into(), json!(class));
+    Ok(Json(json!({"quota_class_set": o})))
+}
+
+/// `PUT /os-quota-class-sets/default` (admin): changes the default limits.
+async fn update_class(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(class): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let a = auth(&h, S)?;
+    check_class(&class)?;
+    let b: ClassBody = parse_json(S, &body)?;
+    let mut limits = BTreeMap::new();
+    for (name, v) in &b.quota_class_set {
+        let legacy = !mv.at_least(50) && LEGACY_NETWORK.iter().any(|(n, _)| n == name);
+        match Resource::from_name(name).filter(|&r| shown(r, mv)) {
+            Some(r) => {
+                limits.insert(r, limit_value(name, v)?);
+            }
+            None if legacy => {
+                limit_value(name, v)?;
+            }
+            None => {
+                return Err(ApiError::bad_request(
+                    S,
+                    format!("Invalid input for field/attribute quota_class_set. Additional properties are not allowed ('{name}' was unexpected)"),
+                ))
+            }
+        }
+    }
+    let now = ask(&s, S, a, kask::set_default_quotas(limits)).await?;
+    Ok(Json(json!({"quota_class_set": class_set(mv, &now)})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClassBody {
+    quota_class_set: BTreeMap<String, Value>,
 }
 
 async fn revert(State(s): State<AppState>, h: HeaderMap, Path(project): Path<String>) -> Result<StatusCode, ApiError> {
@@ -216,5 +298,30 @@ mod tests {
         assert_eq!(get(&app, &path, P1).await.body["quota_set"]["instances"], 10);
         let r = get(&app, &format!("/compute/v2.1/limits?tenant_id={}", P1_ID.simple()), ADMIN).await;
         assert_eq!(r.body["limits"]["absolute"]["maxTotalInstances"], 10);
+    }
+
+    #[tokio::test]
+    async fn the_default_quota_class_sets_every_projects_defaults() {
+        let app = app();
+        let class = "/compute/v2.1/os-quota-class-sets/default";
+        let r = get_mv(&app, class, ADMIN, "2.49").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let c = r.body["quota_class_set"].clone();
+        assert_eq!(
+            (c["id"].clone(), c["instances"].clone(), c["floating_ips"].clone(), c.get("server_groups").is_none()),
+            (json!("default"), json!(10), json!(10), true)
+        );
+        let c = get_mv(&app, class, ADMIN, "2.57").await.body["quota_class_set"].clone();
+        assert!(c.get("floating_ips").is_none() && c["server_groups"] == json!(10), "{c}");
+        assert_eq!(get(&app, class, P1).await.status, 403);
+        let r = send(&app, "PUT", class, ADMIN, "2.79", r#"{"quota_class_set": {"instances": 25}}"#).await;
+        assert_eq!((r.status.as_u16(), r.body["quota_class_set"]["instances"].clone()), (200, json!(25)), "{}", r.body);
+        let defaults = get(&app, &format!("/compute/v2.1/os-quota-sets/{}/defaults", P1_ID.simple()), P1).await.body;
+        assert_eq!(defaults["quota_set"]["instances"], 25, "project defaults follow the class");
+        let mine = get(&app, &format!("/compute/v2.1/os-quota-sets/{}", P1_ID.simple()), P1).await.body;
+        assert_eq!(mine["quota_set"]["instances"], 25, "a project without its own limit gets the new default");
+        assert_eq!(send(&app, "PUT", class, ADMIN, "2.79", r#"{"quota_class_set": {"instances": -2}}"#).await.status, 400);
+        assert_eq!(send(&app, "PUT", class, ADMIN, "2.79", r#"{"quota_class_set": {"bogus": 1}}"#).await.status, 400);
+        assert_eq!(send(&app, "PUT", "/compute/v2.1/os-quota-class-sets/gold", ADMIN, "2.79", r#"{"quota_class_set": {"instances": 1}}"#).await.status, 400);
     }
 }

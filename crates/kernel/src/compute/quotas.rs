@@ -125,6 +125,28 @@ impl Usage {
 /// One resource over quota: (resource, requested, used, limit).
 type Over = (Resource, u64, u64, i64);
 
+/// The `default` quota class: the limits an admin set for every project without its own,
+/// where they differ from Nova's defaults. Empty, it hashes as nothing, so clouds from before
+/// it keep their state hash.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClassDefaults(pub BTreeMap<Resource, i64>);
+
+impl ClassDefaults {
+    /// Whether no default was changed (then the field is left out of snapshots).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::hash::Hash for ClassDefaults {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        if !self.0.is_empty() {
+            self.0.hash(h);
+        }
+    }
+}
+
 /// Quota limits and usage.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Quotas {
@@ -132,12 +154,20 @@ pub struct Quotas {
     pub overrides: BTreeMap<Uuid, BTreeMap<Resource, i64>>,
     /// Usage per project.
     pub usage: BTreeMap<Uuid, Usage>,
+    /// The `default` quota class.
+    #[serde(default, skip_serializing_if = "ClassDefaults::is_empty")]
+    pub class_defaults: ClassDefaults,
 }
 
 impl Quotas {
+    /// The default limit of `r`: the `default` quota class's, else Nova's.
+    pub fn default_of(&self, r: Resource) -> i64 {
+        self.class_defaults.0.get(&r).copied().unwrap_or_else(|| r.default_limit())
+    }
+
     /// The limit of `r` for `project` (−1: unlimited).
     pub fn limit(&self, project: &Uuid, r: Resource) -> i64 {
-        self.overrides.get(project).and_then(|o| o.get(&r)).copied().unwrap_or_else(|| r.default_limit())
+        self.overrides.get(project).and_then(|o| o.get(&r)).copied().unwrap_or_else(|| self.default_of(r))
     }
 
     /// What `project` has in use.
@@ -233,6 +263,11 @@ pub enum Cmd {
         /// The project.
         project: Uuid,
     },
+    /// Sets limits of the `default` quota class: the defaults of every project without its own.
+    SetDefaults {
+        /// The limits to set (−1: unlimited).
+        limits: BTreeMap<Resource, i64>,
+    },
 }
 
 /// Quota replies.
@@ -242,9 +277,25 @@ pub enum Reply {
     Limits(BTreeMap<Resource, i64>),
 }
 
+/// Every default limit: the `default` quota class's, else Nova's.
+pub fn defaults(q: &Quotas) -> BTreeMap<Resource, i64> {
+    Resource::ALL.into_iter().map(|r| (r, q.default_of(r))).collect()
+}
+
 /// Every limit of `project`.
 pub fn limits(q: &Quotas, project: &Uuid) -> BTreeMap<Resource, i64> {
     Resource::ALL.into_iter().map(|r| (r, q.limit(project, r))).collect()
+}
+
+/// Nova's minimum: a limit is −1 (unlimited) or more.
+fn check_minimum(limits: &BTreeMap<Resource, i64>) -> Result<()> {
+    match limits.iter().find(|(_, &v)| v < -1) {
+        Some((r, v)) => Err(Error::bad_request(
+            "compute.bad_request",
+            format!("Invalid input for field/attribute {}. Value: {v}. {v} is less than the minimum of -1", r.name()),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Applies a quota command.
@@ -254,15 +305,21 @@ pub fn apply(k: &mut Cx, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     }
     let q = &mut k.compute.quotas;
     match cmd {
+        Cmd::SetDefaults { limits: new } => {
+            check_minimum(&new)?;
+            for (r, v) in new {
+                if v == r.default_limit() {
+                    q.class_defaults.0.remove(&r);
+                } else {
+                    q.class_defaults.0.insert(r, v);
+                }
+            }
+            Ok(Reply::Limits(defaults(q)))
+        }
         Cmd::Set { project, limits: new, force } => {
             let used = q.usage(&project);
+            check_minimum(&new)?;
             for (&r, &v) in &new {
-                if v < -1 {
-                    return Err(Error::bad_request(
-                        "compute.bad_request",
-                        format!("Invalid input for field/attribute {}. Value: {v}. {v} is less than the minimum of -1", r.name()),
-                    ));
-                }
                 if !force && v >= 0 && (v as u64) < used.get(r) {
                     return Err(Error::bad_request(
                         "compute.bad_request",
@@ -270,9 +327,10 @@ pub fn apply(k: &mut Cx, caller: &Caller, cmd: Cmd) -> Result<Reply> {
                     ));
                 }
             }
+            let base = defaults(q);
             let o = q.overrides.entry(project).or_default();
             for (r, v) in new {
-                if v == r.default_limit() {
+                if v == base[&r] {
                     o.remove(&r);
                 } else {
                     o.insert(r, v);
