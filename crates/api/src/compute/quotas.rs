@@ -113,23 +113,24 @@ fn parse_update(body: &Bytes, mv: Microversion) -> Result<(BTreeMap<Resource, i6
             };
             continue;
         }
-        let legacy = !mv.at_least(36) && LEGACY_NETWORK.iter().any(|(n, _)| n == name);
-        match Resource::from_name(name).filter(|&r| shown(r, mv)) {
-            Some(r) => {
-                limits.insert(r, limit_value(name, v)?);
-            }
-            None if legacy => {
-                limit_value(name, v)?;
-            }
-            None => {
-                return Err(ApiError::bad_request(
-                    S,
-                    format!("Invalid input for field/attribute quota_set. Additional properties are not allowed ('{name}' was unexpected)"),
-                ));
-            }
+        if let Some((r, n)) = limit_entry(name, v, mv, 36, "quota_set")? {
+            limits.insert(r, n);
         }
     }
     Ok((limits, force))
+}
+
+/// One limit of a quota body: its resource and value, `None` for a nova-network key the body
+/// may still carry before `network_until` (checked, then ignored), 400 for anything else.
+fn limit_entry(name: &str, v: &Value, mv: Microversion, network_until: u32, body: &str) -> Result<Option<(Resource, i64)>, ApiError> {
+    let legacy = !mv.at_least(network_until) && LEGACY_NETWORK.iter().any(|(n, _)| *n == name);
+    match Resource::from_name(name).filter(|&r| shown(r, mv)) {
+        Some(r) => Ok(Some((r, limit_value(name, v)?))),
+        None if legacy => limit_value(name, v).map(|_| None),
+        None => {
+            Err(ApiError::bad_request(S, format!("Invalid input for field/attribute {body}. Additional properties are not allowed ('{name}' was unexpected)")))
+        }
+    }
 }
 
 async fn update(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(project): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
@@ -192,20 +193,8 @@ async fn update_class(State(s): State<AppState>, mv: Microversion, h: HeaderMap,
     let b: ClassBody = parse_json(S, &body)?;
     let mut limits = BTreeMap::new();
     for (name, v) in &b.quota_class_set {
-        let legacy = !mv.at_least(50) && LEGACY_NETWORK.iter().any(|(n, _)| n == name);
-        match Resource::from_name(name).filter(|&r| shown(r, mv)) {
-            Some(r) => {
-                limits.insert(r, limit_value(name, v)?);
-            }
-            None if legacy => {
-                limit_value(name, v)?;
-            }
-            None => {
-                return Err(ApiError::bad_request(
-                    S,
-                    format!("Invalid input for field/attribute quota_class_set. Additional properties are not allowed ('{name}' was unexpected)"),
-                ))
-            }
+        if let Some((r, n)) = limit_entry(name, v, mv, 50, "quota_class_set")? {
+            limits.insert(r, n);
         }
     }
     let now = ask(&s, S, a, kask::set_default_quotas(limits)).await?;

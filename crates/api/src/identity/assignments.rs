@@ -53,26 +53,22 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/roles/{p}/implies/{i}", get(show_implied).head(check_implied).put(put_implied).delete(delete_implied))
         .route("/v3/groups/{g}/users", get(group_users))
         .route("/v3/groups/{g}/users/{u}", get(check_member).put(add_member).delete(remove_member));
-    for (on, tseg) in [(On::Project, "projects"), (On::Domain, "domains")] {
+    // (target, path prefix, target segment, path suffix): direct and inherited (OS-INHERIT) grants.
+    let kinds = [
+        (On::Project, "", "projects", ""),
+        (On::Domain, "", "domains", ""),
+        (On::DomainTree, "OS-INHERIT/", "domains", "/inherited_to_projects"),
+        (On::ProjectTree, "OS-INHERIT/", "projects", "/inherited_to_projects"),
+    ];
+    for (on, prefix, tseg, suffix) in kinds {
         for (who, aseg) in [(Who::User, "users"), (Who::Group, "groups")] {
             let list = move |State(s): State<AppState>, h: HeaderMap, Path(p): P2| async move { list_grants(s, h, p, on, who).await };
             let check = move |State(s): State<AppState>, h: HeaderMap, Path(p): P3| async move { check_grant(s, h, p, on, who).await };
             let put = move |State(s): State<AppState>, h: HeaderMap, Path(p): P3| async move { put_grant(s, h, p, on, who).await };
             let del = move |State(s): State<AppState>, h: HeaderMap, Path(p): P3| async move { delete_grant(s, h, p, on, who).await };
             r = r
-                .route(&format!("/v3/{tseg}/{{t}}/{aseg}/{{a}}/roles"), get(list))
-                .route(&format!("/v3/{tseg}/{{t}}/{aseg}/{{a}}/roles/{{r}}"), get(check).put(put).delete(del));
-        }
-    }
-    for (on, tseg) in [(On::DomainTree, "domains"), (On::ProjectTree, "projects")] {
-        for (who, aseg) in [(Who::User, "users"), (Who::Group, "groups")] {
-            let list = move |State(s): State<AppState>, h: HeaderMap, Path(p): P2| async move { list_grants(s, h, p, on, who).await };
-            let check = move |State(s): State<AppState>, h: HeaderMap, Path(p): P3| async move { check_grant(s, h, p, on, who).await };
-            let put = move |State(s): State<AppState>, h: HeaderMap, Path(p): P3| async move { put_grant(s, h, p, on, who).await };
-            let del = move |State(s): State<AppState>, h: HeaderMap, Path(p): P3| async move { delete_grant(s, h, p, on, who).await };
-            r = r
-                .route(&format!("/v3/OS-INHERIT/{tseg}/{{t}}/{aseg}/{{a}}/roles/inherited_to_projects"), get(list))
-                .route(&format!("/v3/OS-INHERIT/{tseg}/{{t}}/{aseg}/{{a}}/roles/{{r}}/inherited_to_projects"), get(check).put(put).delete(del));
+                .route(&format!("/v3/{prefix}{tseg}/{{t}}/{aseg}/{{a}}/roles{suffix}"), get(list))
+                .route(&format!("/v3/{prefix}{tseg}/{{t}}/{aseg}/{{a}}/roles/{{r}}{suffix}"), get(check).put(put).delete(del));
         }
     }
     for (who, aseg) in [(Who::User, "users"), (Who::Group, "groups")] {
