@@ -1,14 +1,19 @@
-//! The Image API (Glance v2) at `/image`: read-only metadata of the image catalog (the built-in
-//! images in the kernel). Listing follows Glance's visibility rules, filters, sorting and
-//! marker paging; creating, uploading, changing and deleting images answer 501 until image
-//! data lives in the storage model.
+//! The Image API (Glance v2) at `/image`: the image catalog's metadata. Images are created,
+//! patched, tagged, shared with members, deactivated and deleted ([`writes`], [`members`]);
+//! listing follows Glance's visibility and member rules, filters, sorting and marker paging;
+//! the schemas are in [`schemas`]. Image data (upload, download, staging, import) answers 501
+//! until it lives in the storage model, so a created image stays `queued`.
+
+mod members;
+mod schemas;
+mod writes;
 
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post, put};
 use axum::{Json, Router};
 use orrery_kernel::image::{self as kimage, Image};
 use orrery_kernel::{Caller, Error, Kernel, Uuid};
@@ -29,12 +34,18 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(root))
         .route("/versions", get(versions))
-        .route("/v2/images", get(list).post(unbuilt))
+        .route("/v2/images", get(list).post(writes::create))
         .route("/v2/images/", any(no_image_id))
-        .route("/v2/images/{id}", get(show).patch(unbuilt_on_image).delete(unbuilt_on_image))
+        .route("/v2/images/{id}", get(show).patch(writes::update).delete(writes::delete))
+        .route("/v2/images/{id}/actions/{action}", post(writes::action))
+        .route("/v2/images/{id}/tags/{tag}", put(writes::add_tag).delete(writes::remove_tag))
+        .route("/v2/images/{id}/members", get(members::list).post(members::create))
+        .route("/v2/images/{id}/members/{member}", get(members::show).put(members::update).delete(members::delete))
+        .route("/v2/images/{id}/file", get(download).put(unbuilt_on_image))
         .route("/v2/images/{id}/{*rest}", any(unbuilt_on_image))
-        .route("/v2/schemas/image", get(image_schema))
-        .route("/v2/schemas/images", get(images_schema))
+        .route("/v2/schemas/{*name}", get(schemas::show))
+        .route("/v2/info/import", get(info_import))
+        .route("/v2/info/stores", get(info_stores))
         .route("/v2/{*rest}", any(unbuilt))
         .fallback(crate::error::service_fallback(S))
 }
@@ -86,18 +97,60 @@ async fn unbuilt_on_image(
     Ok(unbuilt(method, uri).await)
 }
 
-/// An image in Glance's shape, with its extra properties flattened in.
+/// The id of an image the caller sees: Glance's 404 for a malformed id or an image it cannot see.
+async fn image_id(s: &AppState, h: &HeaderMap, id: &str) -> Result<Uuid, ApiError> {
+    let id = id.to_string();
+    read(s, S, auth(h, S)?, move |k, c| kimage::image(k, c, &id).map(|i| i.id)).await
+}
+
+/// `GET /v2/images/{id}/file`: a queued image has no data yet (204, as Glance); a deactivated
+/// one refuses downloads (403); the data of any other is not stored yet (501).
+async fn download(State(s): State<AppState>, h: HeaderMap, method: Method, uri: Uri, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let img = read(&s, S, auth(&h, S)?, move |k, c| kimage::image(k, c, &id)).await?;
+    match img.status.as_str() {
+        "queued" => Ok(StatusCode::NO_CONTENT.into_response()),
+        "deactivated" => {
+            Err(ApiError::new(S, Error::forbidden("image.forbidden", "The requested image has been deactivated. Image data download is forbidden.".into())))
+        }
+        _ => Ok(unbuilt(method, uri).await.into_response()),
+    }
+}
+
+/// `GET /v2/info/import`: the import methods on offer. None yet: importing needs image data.
+async fn info_import(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    read(&s, S, auth(&h, S)?, |_, _| Ok(())).await?;
+    Ok(Json(json!({"import-methods": {"description": "Import methods available.", "type": "array", "value": []}})))
+}
+
+/// `GET /v2/info/stores`: Glance's 404 where multiple stores are not configured.
+async fn info_stores(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    read(&s, S, auth(&h, S)?, |_, _| Ok(())).await?;
+    Err(ApiError::not_found(S, "Multi backend is not supported at this site."))
+}
+
+/// Text that Glance shows as `null` when empty.
+fn or_null(s: &str) -> Value {
+    if s.is_empty() {
+        Value::Null
+    } else {
+        json!(s)
+    }
+}
+
+/// An image in Glance's shape, with its extra properties flattened in. A queued image has no
+/// data, so no size or checksum.
 pub fn image_json(img: &Image) -> Value {
     let id = img.id.to_string();
     let mut o: Map<String, Value> = img.properties.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let queued = img.status == "queued";
     let core = json!({
-        "id": id, "name": img.name, "status": img.status, "visibility": img.visibility,
-        "size": img.size, "virtual_size": null, "checksum": img.checksum,
+        "id": id, "name": or_null(&img.name), "status": img.status, "visibility": img.visibility,
+        "size": if queued { Value::Null } else { json!(img.size) }, "virtual_size": null, "checksum": or_null(&img.checksum),
         "os_hash_algo": null, "os_hash_value": null,
-        "disk_format": img.disk_format, "container_format": img.container_format,
+        "disk_format": or_null(&img.disk_format), "container_format": or_null(&img.container_format),
         "min_disk": img.min_disk, "min_ram": img.min_ram,
         "created_at": iso(img.created_at), "updated_at": iso(img.updated_at),
-        "tags": [], "owner": img.owner.map(|o| o.simple()), "protected": false, "os_hidden": false,
+        "tags": img.extra.tags, "owner": img.owner.map(|o| o.simple()), "protected": img.extra.protected, "os_hidden": img.extra.hidden,
         "self": format!("/v2/images/{id}"), "file": format!("/v2/images/{id}/file"), "schema": "/v2/schemas/image",
     });
     if let Value::Object(c) = core {
@@ -138,6 +191,12 @@ fn filter_matches(field: &str, want: &str) -> bool {
 struct ListQuery {
     filters: Vec<(String, String)>,
     visibility: Option<String>,
+    /// Which shared images a member lists: Glance's `member_status` (default accepted).
+    member_status: Option<kimage::MemberStatus>,
+    /// `os_hidden`: hidden images only (true), or visible ones only (the default).
+    hidden: bool,
+    tag: Option<String>,
+    size: (Option<u64>, Option<u64>),
     sort: Vec<(String, bool)>,
     limit: Option<usize>,
     marker: Option<Uuid>,
@@ -182,23 +241,54 @@ impl ListQuery {
                 return Err(ApiError::bad_request(S, format!("Invalid visibility value: {v}")));
             }
         }
-        let skip = ["limit", "marker", "visibility", "sort", "sort_key", "sort_dir", "member_status", "os_hidden"];
+        let member_status = match q.get("member_status").map(String::as_str) {
+            None => Some(kimage::MemberStatus::Accepted),
+            Some("all") => None,
+            Some(m) => Some(kimage::MemberStatus::parse(m).ok_or_else(|| {
+                ApiError::bad_request(S, format!("Invalid status value: {m}: member_status must be one of accepted, pending, rejected or all."))
+            })?),
+        };
+        let hidden = match q.get("os_hidden").map(|v| v.to_ascii_lowercase()) {
+            None => false,
+            Some(v) if v == "true" => true,
+            Some(v) if v == "false" => false,
+            Some(v) => return Err(ApiError::bad_request(S, format!("Invalid value '{v}' for os_hidden: it must be true or false."))),
+        };
+        let size = |key: &str| {
+            q.get(key)
+                .map(|v| v.parse::<u64>().map_err(|_| ApiError::bad_request(S, format!("Invalid value '{v}' for {key}: an integer is expected."))))
+                .transpose()
+        };
+        let size = (size("size_min")?, size("size_max")?);
+        let skip = ["limit", "marker", "visibility", "sort", "sort_key", "sort_dir", "member_status", "os_hidden", "tag", "size_min", "size_max"];
         let filters = q.iter().filter(|(k, _)| !skip.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
-        Ok(ListQuery { filters, visibility, sort: parse_sort(q)?, limit, marker })
+        Ok(ListQuery { filters, visibility, member_status, hidden, tag: q.get("tag").cloned(), size, sort: parse_sort(q)?, limit, marker })
     }
 
-    /// Whether a visible image passes the query's visibility and field filters.
-    fn keep(&self, img: &Image) -> bool {
+    /// Whether a visible image passes the query's visibility, membership and field filters.
+    fn keep(&self, img: &Image, c: &Caller) -> bool {
         let vis_ok = match self.visibility.as_deref() {
             None => img.visibility != "community",
             Some("all") => true,
             Some(v) => img.visibility == v,
         };
-        vis_ok && self.filters.iter().all(|(k, v)| field(img, k).is_some_and(|f| filter_matches(&f, v)))
+        let member_ok = match (kimage::membership(img, c), self.member_status) {
+            (Some(m), Some(want)) => kimage::owns(img, c) || m.status == want,
+            _ => true,
+        };
+        let tag_ok = self.tag.as_ref().is_none_or(|t| img.extra.tags.contains(t));
+        let sized = !(img.status == "queued" && (self.size.0.is_some() || self.size.1.is_some()));
+        let size_ok = sized && self.size.0.is_none_or(|m| img.size >= m) && self.size.1.is_none_or(|m| img.size <= m);
+        vis_ok
+            && member_ok
+            && tag_ok
+            && size_ok
+            && img.extra.hidden == self.hidden
+            && self.filters.iter().all(|(k, v)| field(img, k).is_some_and(|f| filter_matches(&f, v)))
     }
 
     fn select(&self, k: &Kernel, caller: &Caller) -> orrery_kernel::Result<Vec<Image>> {
-        let mut imgs: Vec<&Image> = kimage::visible_images(k, caller).filter(|i| self.keep(i)).collect();
+        let mut imgs: Vec<&Image> = kimage::visible_images(k, caller).filter(|i| self.keep(i, caller)).collect();
         imgs.sort_by(|a, b| {
             self.sort
                 .iter()
@@ -243,44 +333,11 @@ async fn show(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -
     Ok(Json(image_json(&img)))
 }
 
-fn image_schema_doc() -> Value {
-    let s = |t: &str| json!({"type": t});
-    let n = |t: &str| json!({"type": [t, "null"]});
-    json!({
-        "name": "image",
-        "properties": {
-            "id": {"type": "string", "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"},
-            "name": n("string"), "status": s("string"), "visibility": {"type": "string", "enum": ["community", "public", "private", "shared"]},
-            "protected": s("boolean"), "os_hidden": s("boolean"), "checksum": n("string"), "os_hash_algo": n("string"), "os_hash_value": n("string"),
-            "owner": n("string"), "size": n("integer"), "virtual_size": n("integer"),
-            "container_format": n("string"), "disk_format": n("string"), "created_at": s("string"), "updated_at": s("string"),
-            "tags": {"type": "array", "items": {"type": "string", "maxLength": 255}}, "min_ram": s("integer"), "min_disk": s("integer"),
-            "self": s("string"), "file": s("string"), "schema": s("string"),
-        },
-        "additionalProperties": {"type": "string"},
-        "links": [{"rel": "self", "href": "{self}"}, {"rel": "enclosure", "href": "{file}"}, {"rel": "describedby", "href": "{schema}"}],
-    })
-}
-
-async fn image_schema(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    read(&s, S, auth(&h, S)?, |_, _| Ok(())).await?;
-    Ok(Json(image_schema_doc()))
-}
-
-async fn images_schema(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    read(&s, S, auth(&h, S)?, |_, _| Ok(())).await?;
-    Ok(Json(json!({
-        "name": "images",
-        "properties": {
-            "images": {"type": "array", "items": image_schema_doc()},
-            "schema": {"type": "string"}, "first": {"type": "string"}, "next": {"type": "string"},
-        },
-        "links": [{"rel": "first", "href": "{first}"}, {"rel": "next", "href": "{next}"}, {"rel": "describedby", "href": "{schema}"}],
-    })))
-}
+#[cfg(test)]
+mod tests;
 
 #[cfg(test)]
-mod tests {
+mod read_tests {
     use serde_json::json;
 
     use crate::compute::versions::testkit::*;
@@ -318,17 +375,17 @@ mod tests {
         assert_eq!(rest["images"][0]["name"], "ubuntu-24.04");
         assert_eq!(get(&app, "/image/v2/images?visibility=private", P1).await.body["images"], json!([]));
         assert_eq!(get(&app, "/image/v2/images?sort_key=colour", P1).await.status, 400);
-        let r = call(&app, "POST", "/image/v2/images", Some(P1), &[], Some(r#"{"name": "x"}"#)).await;
-        assert_eq!(r.status, 501);
-        assert!(r.body["message"].as_str().unwrap().contains("images/volumes/objects"));
         assert_eq!(call(&app, "PUT", &format!("/image/v2/images/{id}/file"), Some(P1), &[], Some("x")).await.status, 501);
+        let r = get(&app, &format!("/image/v2/images/{id}/file"), P1).await;
+        assert_eq!(r.status, 501, "the built-in images' data is not stored yet");
+        assert!(r.body["message"].as_str().unwrap().contains("images/volumes/objects"));
         let unknown = "/image/v2/images/00000000-0000-4000-8000-000000000000";
         for (method, path) in
-            [("DELETE", unknown.to_string()), ("PATCH", unknown.to_string()), ("PUT", format!("{unknown}/file")), ("GET", "/image/v2/images/".into())]
+            [("DELETE", unknown.to_string()), ("PUT", format!("{unknown}/file")), ("GET", "/image/v2/images/".into()), ("GET", format!("{unknown}/members"))]
         {
             assert_eq!(call(&app, method, &path, Some(P1), &[], Some("{}")).await.status, 404, "{method} {path}: Glance finds no such image first");
         }
-        assert_eq!(call(&app, "DELETE", &format!("/image/v2/images/{id}"), Some(P1), &[], None).await.status, 501);
+        assert_eq!(call(&app, "DELETE", &format!("/image/v2/images/{id}"), Some(P1), &[], None).await.status, 403, "only its owner or an admin");
         assert_eq!(get(&app, "/image/v2/schemas/image", P1).await.body["name"], "image");
     }
 }

@@ -228,3 +228,23 @@ pub mod health {
         set(kind: Kind, name: String, state: State) -> Vec<String> = Command::Health(Cmd::Set { kind, name, state }), R::Health(Reply::Changed { hosts }) => hosts;
     }
 }
+
+/// Image commands with a reply.
+pub mod image {
+    use crate::ids::Uuid;
+    use crate::image::cmds::{Change, Cmd, NewImage, Reply};
+    use crate::image::{Image, Member, MemberStatus};
+    use crate::{Command, Reply as R};
+
+    asks! {
+        /// Creates a queued image record; answers it.
+        create(spec: NewImage) -> Image = Command::Image(Cmd::Create(Box::new(spec))), R::Image(Reply::Image(i)) => *i;
+        /// Patches an image; answers it as it is now.
+        update(id: Uuid, changes: Vec<Change>) -> Image = Command::Image(Cmd::Update { id, changes }), R::Image(Reply::Image(i)) => *i;
+        /// Offers a shared image to a project; answers the membership.
+        add_member(id: Uuid, member: String) -> (String, Member) = Command::Image(Cmd::AddMember { id, member }), R::Image(Reply::Member(k, m)) => (k, m);
+        /// A member answers an offer; answers the membership.
+        set_member(id: Uuid, member: String, status: MemberStatus) -> (String, Member) =
+            Command::Image(Cmd::SetMember { id, member, status }), R::Image(Reply::Member(k, m)) => (k, m);
+    }
+}

@@ -1,6 +1,13 @@
-//! Image catalog (Glance): built-in images, metadata only for now.
+//! Image catalog (Glance): the built-in images and the records users create, with their
+//! tags, members and protection. Metadata only: image data (upload, download, import) lives in
+//! the storage model, which is not built yet, so a created image stays `queued`.
+//!
+//! The commands are in [`cmds`]; this module holds the state and the views: who may see an
+//! image, and how a member sees a shared one.
 
-use std::collections::BTreeMap;
+pub mod cmds;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +20,7 @@ use crate::Time;
 pub struct Image {
     /// Its id.
     pub id: Uuid,
-    /// Its name.
+    /// Its name; empty for an image created without one (Glance's `null`).
     pub name: String,
     /// Disk format (qcow2, raw, ...).
     pub disk_format: String,
@@ -38,6 +45,83 @@ pub struct Image {
     /// When it was created.
     pub created_at: Time,
     /// When it last changed.
+    pub updated_at: Time,
+    /// Tags, protection, hiding and members: what only user-made changes set. Left out of
+    /// snapshots and hashed as nothing while empty, so catalogs from before it keep their hash.
+    #[serde(default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
+}
+
+/// What Glance keeps on an image beyond its core record.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extra {
+    /// Tags, as a set (Glance keeps them unique).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub tags: BTreeSet<String>,
+    /// A protected image cannot be deleted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub protected: bool,
+    /// Hidden images are left out of default listings (`os_hidden`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
+    /// Projects a shared image is offered to, by project id (as given: Glance does not check it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub members: BTreeMap<String, Member>,
+}
+
+impl Extra {
+    /// Whether nothing is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Extra::default()
+    }
+}
+
+impl std::hash::Hash for Extra {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        if !self.is_empty() {
+            self.tags.hash(h);
+            self.protected.hash(h);
+            self.hidden.hash(h);
+            self.members.hash(h);
+        }
+    }
+}
+
+/// Where a member stands with a shared image.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MemberStatus {
+    /// Offered, not yet answered: the image is visible by id but not listed.
+    Pending,
+    /// Accepted: listed with the member's images.
+    Accepted,
+    /// Rejected: visible by id only.
+    Rejected,
+}
+
+impl MemberStatus {
+    /// Glance's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemberStatus::Pending => "pending",
+            MemberStatus::Accepted => "accepted",
+            MemberStatus::Rejected => "rejected",
+        }
+    }
+
+    /// Parses Glance's name.
+    pub fn parse(s: &str) -> Option<MemberStatus> {
+        [MemberStatus::Pending, MemberStatus::Accepted, MemberStatus::Rejected].into_iter().find(|m| m.name() == s)
+    }
+}
+
+/// One project's membership of a shared image.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Member {
+    /// Its status.
+    pub status: MemberStatus,
+    /// When the image was offered.
+    pub created_at: Time,
+    /// When the status last changed.
     pub updated_at: Time,
 }
 
@@ -83,6 +167,7 @@ impl Images {
                     checksum: checksum.into(),
                     created_at: now,
                     updated_at: now,
+                    extra: Extra::default(),
                 },
             );
         }
@@ -102,11 +187,21 @@ impl Images {
     }
 }
 
-/// Whether `c` may see `img`: admins, the owner's project, and public or community images
-/// (Glance's default policy).
+/// Whether `c`'s project owns `img`.
+pub fn owns(img: &Image, c: &crate::Caller) -> bool {
+    img.owner.is_some() && img.owner == c.project
+}
+
+/// `c`'s membership of a shared image, if its project is a member.
+pub fn membership<'a>(img: &'a Image, c: &crate::Caller) -> Option<&'a Member> {
+    let project = c.project?;
+    (img.visibility == "shared").then(|| img.extra.members.get(&project.simple())).flatten()
+}
+
+/// Whether `c` may see `img`: admins, the owner's project, public and community images, and
+/// members of a shared image whatever their status (Glance's default policy).
 pub fn visible(img: &Image, c: &crate::Caller) -> bool {
-    let own = img.owner.is_some() && img.owner == c.project;
-    c.admin || own || matches!(img.visibility.as_str(), "public" | "community")
+    c.admin || owns(img, c) || matches!(img.visibility.as_str(), "public" | "community") || membership(img, c).is_some()
 }
 
 /// The images `c` may see, in id order; listing filters and sorting apply on top.
@@ -118,4 +213,16 @@ pub fn visible_images<'a>(k: &'a crate::Kernel, c: &'a crate::Caller) -> impl It
 pub fn image(k: &crate::Kernel, c: &crate::Caller, id: &str) -> crate::Result<Image> {
     let found = id.parse::<Uuid>().ok().and_then(|u| k.images.by_id.get(&u)).filter(|i| visible(i, c));
     found.cloned().ok_or_else(|| crate::Error::not_found("image.not_found", format!("No image found with ID {id}")))
+}
+
+/// The memberships of an image `c` may see: all of them for its owner (or an admin), only its
+/// own for a member; Glance's 403 for anyone else, and 404 for an image not visible.
+pub fn members(k: &crate::Kernel, c: &crate::Caller, id: &str) -> crate::Result<Vec<(String, Member)>> {
+    let img = image(k, c, id)?;
+    if img.visibility != "shared" {
+        return Err(crate::Error::forbidden("image.forbidden", format!("Only shared images have members; image {id} is {}.", img.visibility)));
+    }
+    let mine = c.project.map(|p| p.simple());
+    let all = c.admin || owns(&img, c);
+    Ok(img.extra.members.into_iter().filter(|(m, _)| all || Some(m) == mine.as_ref()).collect())
 }

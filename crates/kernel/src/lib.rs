@@ -84,6 +84,8 @@ pub enum Command {
     Compute(compute::Cmd),
     /// Placement: inventories and allocations.
     Placement(placement::Cmd),
+    /// Images (Glance): image records, tags and members.
+    Image(image::cmds::Cmd),
     /// Health: fail, recover or maintain a failure domain (admins only).
     Health(health::Cmd),
     /// A fact from the data plane, reported by the cloud's own driver (`Auth::System` only):
@@ -102,6 +104,8 @@ pub enum Reply {
     Compute(compute::Reply),
     /// A placement reply.
     Placement(placement::Reply),
+    /// An image reply.
+    Image(image::cmds::Reply),
     /// A health reply.
     Health(health::Reply),
     /// Whether an observation changed anything (false: stale, repeated, or about a server
@@ -290,6 +294,11 @@ impl Kernel {
             Command::Placement(c) => {
                 let caller = self.caller(&req.auth)?;
                 placement::apply(&mut self.placement, &caller, c).map(Reply::Placement)
+            }
+            Command::Image(c) => {
+                let caller = self.caller(&req.auth)?;
+                let mut core = ports::Core::new(self.now, self.spec.as_ref().expect("initialised"), &mut self.rng, &mut self.timers);
+                image::cmds::apply(&mut self.images, &mut core, &caller, c).map(Reply::Image)
             }
             Command::Health(c) => {
                 let caller = self.caller(&req.auth)?;

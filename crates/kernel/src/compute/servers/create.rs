@@ -177,14 +177,14 @@ fn validate<'k>(k: impl Read<'k>, caller: &Caller, spec: &CreateSpec) -> Result<
     Ok(Plan { project, count, flavor, zone, forced_host, image_props: image.properties.clone(), avoid })
 }
 
-/// Finds an image the caller may boot: public or community ones, or its project's own.
+/// Finds an image the caller may boot: one it may see (Glance's rules), and active.
 pub(crate) fn find_image<'a>(k: impl Read<'a>, caller: &Caller, id: &Uuid) -> Result<&'a Image> {
     let k = k.read();
     let image = k
         .images
         .by_id
         .get(id)
-        .filter(|i| caller.admin || matches!(i.visibility.as_str(), "public" | "community") || i.owner.is_some() && i.owner == caller.project)
+        .filter(|i| crate::image::visible(i, caller))
         .ok_or_else(|| Error::bad_request("compute.bad_request", "Can not find requested image".into()))?;
     if image.status != "active" {
         return Err(Error::bad_request("compute.bad_request", format!("Image {id} is not active.")));
