@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import shutil
 import signal
@@ -167,17 +168,24 @@ class Osc:
         self.config = config
 
     def __call__(self, *args: Any, cloud: str = "orrery", check: bool = True, config: Path | None = None,
-                 timeout: float = 120) -> Any:
+                 timeout: float = 120, no_stdin: bool = False) -> Any:
         """`openstack --os-cloud CLOUD ARGS...`.
 
         With check=True, fails the test unless it exits 0 and returns the parsed JSON (when the
         args hold `-f json`) or the text on stdout. With check=False, returns the
-        CompletedProcess so the caller can look at returncode and stderr.
+        CompletedProcess so the caller can look at returncode and stderr. With no_stdin, the CLI's
+        standard input is a terminal, as at a prompt: `image create` then sends no image data,
+        where a stdin that is not a terminal would be uploaded as the image's data.
         """
         sargs = tuple(str(a) for a in args)
         cmd = [OPENSTACK, "--os-cloud", cloud, *sargs]
-        r = subprocess.run(cmd, env=client_env(config or self.config), capture_output=True, text=True,
-                           timeout=timeout, stdin=subprocess.DEVNULL)
+        tty = pty.openpty() if no_stdin else None
+        try:
+            r = subprocess.run(cmd, env=client_env(config or self.config), capture_output=True, text=True,
+                               timeout=timeout, stdin=tty[1] if tty else subprocess.DEVNULL)
+        finally:
+            for fd in tty or ():
+                os.close(fd)
         if not check:
             return r
         if r.returncode != 0:

@@ -1,10 +1,12 @@
 //! The Image API (Glance v2) at `/image`: the image catalog's metadata. Images are created,
-//! patched, tagged, shared with members, deactivated and deleted ([`writes`], [`members`]);
+//! patched, tagged, shared with members, deactivated and deleted ([`writes`], [`members`]); the
+//! metadata definitions catalog is in [`metadefs`];
 //! listing follows Glance's visibility and member rules, filters, sorting and marker paging;
 //! the schemas are in [`schemas`]. Image data (upload, download, staging, import) answers 501
 //! until it lives in the storage model, so a created image stays `queued`.
 
 mod members;
+mod metadefs;
 mod schemas;
 mod writes;
 
@@ -46,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/v2/schemas/{*name}", get(schemas::show))
         .route("/v2/info/import", get(info_import))
         .route("/v2/info/stores", get(info_stores))
+        .merge(metadefs::routes())
         .route("/v2/{*rest}", any(unbuilt))
         .fallback(crate::error::service_fallback(S))
 }

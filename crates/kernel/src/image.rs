@@ -6,6 +6,7 @@
 //! image, and how a member sees a shared one.
 
 pub mod cmds;
+pub mod metadefs;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -130,6 +131,9 @@ pub struct Member {
 pub struct Images {
     /// Images by id.
     pub by_id: BTreeMap<Uuid, Image>,
+    /// The metadata definitions catalog (hashed as nothing while empty).
+    #[serde(default, skip_serializing_if = "metadefs::Metadefs::is_empty")]
+    pub metadefs: metadefs::Metadefs,
 }
 
 /// (name, size in bytes, min disk GiB, min RAM MiB, os_distro, os_version, checksum)
@@ -171,7 +175,7 @@ impl Images {
                 },
             );
         }
-        Images { by_id }
+        Images { by_id, metadefs: Default::default() }
     }
 
     /// Finds an image by id, or by name when exactly one image has it.

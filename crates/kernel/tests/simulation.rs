@@ -58,6 +58,11 @@ struct World {
     servers: Vec<Uuid>,
     groups: Vec<Uuid>,
     image: Uuid,
+    /// Image records the image steps made, and the RNG those steps draw from: a stream of its
+    /// own, so the image steps leave every other step's draws (and the regression seeds) as
+    /// they were.
+    images: Vec<Uuid>,
+    img_rng: Rng,
     /// The data plane, misbehaving.
     driver: Unreliable,
     /// Steps applied, accepted and refused.
@@ -84,6 +89,8 @@ impl World {
         let mut w = World {
             k,
             rng: Rng::new(seed ^ 0x5eed),
+            images: Vec::new(),
+            img_rng: Rng::new(seed ^ 0x1a6e),
             now: T0,
             admin: TokenDigest::default(),
             admin_user,
@@ -205,6 +212,51 @@ impl World {
             95 => self.died(),
             _ => self.evacuate(),
         }
+        if i % 3 == 2 {
+            self.image_step();
+        }
+    }
+
+    /// One image command (create, patch, tag, share, answer, withdraw, protect, delete) as a
+    /// random caller, on the images these steps made; invalid values now and then.
+    fn image_step(&mut self) {
+        use orrery_kernel::image::cmds::{Change, Cmd as ImgCmd, NewImage, Op, Value};
+        use orrery_kernel::image::MemberStatus;
+        let r = &mut self.img_rng;
+        let auth = match r.below(4) {
+            0 => Auth::Token(self.admin.clone()),
+            _ if self.tokens.is_empty() => Auth::Token(self.admin.clone()),
+            _ => Auth::Token(self.tokens[r.below(self.tokens.len() as u64) as usize].clone()),
+        };
+        let member = self.tenants.get(r.below(self.tenants.len().max(1) as u64) as usize).map_or_else(|| "nobody".to_string(), |t| t.0.simple());
+        let vis = ["shared", "shared", "private", "community", "public", "bogus"][r.below(6) as usize];
+        let target = match self.images.len() {
+            0 => None,
+            n => Some(self.images[r.below(n as u64) as usize]),
+        };
+        let cmd = match (r.below(8), target) {
+            (0 | 1, _) | (_, None) => {
+                let id = r.uuid();
+                self.images.push(id);
+                let attrs = vec![("name".to_string(), Value::Str("img".into())), ("visibility".to_string(), Value::Str(vis.into()))];
+                ImgCmd::Create(Box::new(NewImage { id: Some(id), attrs }))
+            }
+            (2, Some(id)) => {
+                let attr = ["name", "min_ram", "os_distro", "status", "protected"][r.below(5) as usize];
+                let value = [Value::Str("x".into()), Value::Int(r.below(3) as i64), Value::Bool(r.below(2) == 0)][r.below(3) as usize].clone();
+                let op = [Op::Add, Op::Replace, Op::Remove][r.below(3) as usize];
+                ImgCmd::Update { id, changes: vec![Change { op, attr: attr.into(), value }] }
+            }
+            (3, Some(id)) => ImgCmd::Tag { id, tag: format!("t{}", r.below(3)), on: r.below(2) == 0 },
+            (4, Some(id)) => ImgCmd::AddMember { id, member },
+            (5, Some(id)) => {
+                let status = [MemberStatus::Accepted, MemberStatus::Rejected, MemberStatus::Pending][r.below(3) as usize];
+                ImgCmd::SetMember { id, member, status }
+            }
+            (6, Some(id)) => ImgCmd::RemoveMember { id, member },
+            (_, Some(id)) => ImgCmd::Delete { id },
+        };
+        self.send(auth, Command::Image(cmd));
     }
 
     fn new_tenant(&mut self) {

@@ -1,22 +1,26 @@
 //! Compute API: the image proxy (`/v2.1/images`), Nova's deprecated read-through view of the
 //! image catalog. It answers before microversion 2.36, and 404 from then on, as Nova does.
 //! Listings and shows come from the kernel's image views; metadata is the image's properties.
-//! Writes (delete, metadata changes) need Glance writes, which are not built yet: they answer
-//! 404 for an image the caller cannot see and 501 otherwise.
+//! Deletes and metadata changes are the image service's own commands (Glance's rules: only the
+//! owner or an admin changes an image), answered in Nova's shapes.
 
 use std::collections::BTreeMap;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::get;
 use axum::{Json, Router};
+use orrery_kernel::ask::image as kask;
+use orrery_kernel::image::cmds::{Change, Cmd, Op, Value as AttrValue};
 use orrery_kernel::image::{self as kimage, Image};
-use orrery_kernel::{Caller, Error, Kernel};
+use orrery_kernel::{Caller, Command, Error, Kernel};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::versions::{auth, layer, read, Microversion};
+use super::versions::{apply, ask, auth, layer, read, Microversion};
 use crate::error::{ApiError, Service};
-use crate::util::iso;
+use crate::util::{iso, parse_json};
 use crate::AppState;
 
 const S: Service = Service::Compute;
@@ -30,9 +34,12 @@ pub fn routes() -> Router<AppState> {
         Router::new()
             .route("/v2.1/images", get(list))
             .route("/v2.1/images/detail", get(detail))
-            .route("/v2.1/images/{id}", get(show).delete(unbuilt))
-            .route("/v2.1/images/{id}/metadata", get(metadata).put(unbuilt).post(unbuilt))
-            .route("/v2.1/images/{id}/metadata/{key}", get(meta_item).put(unbuilt).delete(unbuilt)),
+            .route("/v2.1/images/{id}", get(show).delete(delete))
+            .route(
+                "/v2.1/images/{id}/metadata",
+                get(metadata).put(|s, mv, h, u, p, b| set_metadata(s, mv, h, u, p, b, true)).post(|s, mv, h, u, p, b| set_metadata(s, mv, h, u, p, b, false)),
+            )
+            .route("/v2.1/images/{id}/metadata/{key}", get(meta_item).put(set_item).delete(delete_item)),
     )
 }
 
@@ -152,25 +159,97 @@ async fn meta_item(
     Ok(Json(json!({"meta": { key.as_str(): value }})))
 }
 
-/// A proxy write: 404 for an image the caller cannot see, else 501 (Glance writes are not built).
-async fn unbuilt(
+/// Sends one image command as the caller, after Nova's checks; errors in Nova's body.
+async fn change(s: &AppState, h: &HeaderMap, id: &str, changes: impl FnOnce(&Image) -> Result<Vec<Change>, ApiError>) -> Result<Image, ApiError> {
+    let id = id.to_string();
+    let img = read(s, S, auth(h, S)?, move |k, c| one(k, c, &id)).await?;
+    let changes = changes(&img)?;
+    ask(s, S, auth(h, S)?, kask::update(img.id, changes)).await
+}
+
+fn add(key: String, value: String) -> Change {
+    Change { op: Op::Add, attr: key, value: AttrValue::Str(value) }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetadataBody {
+    metadata: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetaBody {
+    meta: BTreeMap<String, String>,
+}
+
+async fn delete(State(s): State<AppState>, mv: Microversion, h: HeaderMap, uri: Uri, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    check_version(mv, &uri)?;
+    let img = read(&s, S, auth(&h, S)?, move |k, c| one(k, c, &id)).await?;
+    apply(&s, S, auth(&h, S)?, Command::Image(Cmd::Delete { id: img.id })).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT …/metadata` replaces every item (`replace`); `POST` merges the given ones in.
+async fn set_metadata(
     State(s): State<AppState>,
     mv: Microversion,
     h: HeaderMap,
-    method: Method,
     uri: Uri,
-    Path(params): Path<Vec<(String, String)>>,
+    Path(id): Path<String>,
+    body: Bytes,
+    replace: bool,
 ) -> Result<Json<Value>, ApiError> {
     check_version(mv, &uri)?;
-    let id = params.into_iter().find(|(k, _)| k == "id").map(|(_, v)| v).unwrap_or_default();
-    read(&s, S, auth(&h, S)?, move |k, c| one(k, c, &id)).await?;
-    Err(ApiError::not_implemented(
-        S,
-        format!(
-            "{method} {}: changing images through the compute proxy needs Glance writes, which orrery does not build yet (the images/volumes/objects issue).",
-            uri.path()
-        ),
-    ))
+    let req: MetadataBody = parse_json(S, &body)?;
+    let img = change(&s, &h, &id, |img| {
+        let stale = img.properties.keys().filter(|k| replace && !req.metadata.contains_key(*k));
+        let mut changes: Vec<Change> = stale.map(|k| Change { op: Op::Remove, attr: k.clone(), value: AttrValue::Null }).collect();
+        changes.extend(req.metadata.into_iter().map(|(k, v)| add(k, v)));
+        Ok(changes)
+    })
+    .await?;
+    Ok(Json(json!({"metadata": img.properties})))
+}
+
+/// `PUT …/metadata/{key}` with `{"meta": {key: value}}`.
+async fn set_item(
+    State(s): State<AppState>,
+    mv: Microversion,
+    h: HeaderMap,
+    uri: Uri,
+    Path((id, key)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    check_version(mv, &uri)?;
+    let req: MetaBody = parse_json(S, &body)?;
+    let value = match req.meta.into_iter().collect::<Vec<_>>().as_slice() {
+        [(k, v)] if *k == key => v.clone(),
+        [(k, _)] => return Err(ApiError::bad_request(S, format!("Request body and URI mismatch: the body sets '{k}', the URI names '{key}'."))),
+        _ => return Err(ApiError::bad_request(S, "Request body contains too many items: 'meta' takes exactly one.")),
+    };
+    let (k2, v2) = (key.clone(), value.clone());
+    change(&s, &h, &id, move |_| Ok(vec![add(k2, v2)])).await?;
+    Ok(Json(json!({"meta": {key: value}})))
+}
+
+/// `DELETE …/metadata/{key}`: Nova's 404 for an item the image does not have.
+async fn delete_item(
+    State(s): State<AppState>,
+    mv: Microversion,
+    h: HeaderMap,
+    uri: Uri,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    check_version(mv, &uri)?;
+    change(&s, &h, &id, |img| {
+        if !img.properties.contains_key(&key) {
+            return Err(ApiError::not_found(S, format!("Image {} has no metadata item {key}.", img.id)));
+        }
+        Ok(vec![Change { op: Op::Remove, attr: key.clone(), value: AttrValue::Null }])
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]
@@ -180,7 +259,7 @@ mod tests {
     use crate::compute::versions::testkit::*;
 
     #[tokio::test]
-    async fn the_proxy_lists_shows_and_refuses_writes_until_2_36() {
+    async fn the_proxy_lists_and_shows_until_2_36() {
         let app = app();
         let r = get(&app, "/compute/v2.1/images", P1).await;
         assert_eq!(r.status, 200, "{}", r.body);
@@ -201,8 +280,31 @@ mod tests {
         assert_eq!(get(&app, unknown, P1).await.status, 404);
         assert_eq!(call(&app, "DELETE", unknown, Some(P1), &[], None).await.status, 404);
         assert_eq!(call(&app, "PUT", &format!("{unknown}/metadata"), Some(P1), &[], Some(r#"{"metadata": {}}"#)).await.status, 404);
-        assert_eq!(call(&app, "DELETE", &format!("/compute/v2.1/images/{id}"), Some(P1), &[], None).await.status, 501);
+        assert_eq!(call(&app, "DELETE", &format!("/compute/v2.1/images/{id}"), Some(P1), &[], None).await.status, 403, "not its owner");
         assert_eq!(get_mv(&app, "/compute/v2.1/images", P1, "2.36").await.status, 404);
         assert_eq!(get_mv(&app, "/compute/v2.1/images", P1, "2.35").await.status, 200);
+    }
+
+    #[tokio::test]
+    async fn the_proxy_changes_metadata_and_deletes_through_the_image_service() {
+        let app = app();
+        let r = call(&app, "POST", "/image/v2/images", Some(P1), &[], Some(r#"{"name": "mine", "a": "1", "b": "2"}"#)).await;
+        let id = r.body["id"].as_str().unwrap().to_string();
+        let meta = format!("/compute/v2.1/images/{id}/metadata");
+        let r = call(&app, "POST", &meta, Some(P1), &[], Some(r#"{"metadata": {"c": "3"}}"#)).await;
+        assert_eq!(r.body, json!({"metadata": {"a": "1", "b": "2", "c": "3"}}), "POST merges");
+        let r = call(&app, "PUT", &meta, Some(P1), &[], Some(r#"{"metadata": {"a": "9"}}"#)).await;
+        assert_eq!(r.body, json!({"metadata": {"a": "9"}}), "PUT replaces");
+        let r = call(&app, "PUT", &format!("{meta}/d"), Some(P1), &[], Some(r#"{"meta": {"d": "4"}}"#)).await;
+        assert_eq!((r.status.as_u16(), r.body.clone()), (200, json!({"meta": {"d": "4"}})));
+        assert_eq!(call(&app, "PUT", &format!("{meta}/d"), Some(P1), &[], Some(r#"{"meta": {"e": "4"}}"#)).await.status, 400);
+        assert_eq!(call(&app, "PUT", &meta, Some(P1), &[], Some(r#"{"metadata": {"a": 1}}"#)).await.status, 400, "values are strings");
+        assert_eq!(call(&app, "DELETE", &format!("{meta}/a"), Some(P1), &[], None).await.status, 204);
+        assert_eq!(call(&app, "DELETE", &format!("{meta}/a"), Some(P1), &[], None).await.status, 404);
+        assert_eq!(get(&app, &format!("/image/v2/images/{id}"), P1).await.body["d"], "4", "one catalog behind both APIs");
+        let r = call(&app, "PUT", &meta, Some(P2), &[], Some(r#"{"metadata": {}}"#)).await;
+        assert_eq!((r.status.as_u16(), r.body["itemNotFound"]["code"].clone()), (404, json!(404)), "hidden from other projects, in Nova's body");
+        assert_eq!(call(&app, "DELETE", &format!("/compute/v2.1/images/{id}"), Some(P1), &[], None).await.status, 204);
+        assert_eq!(get(&app, &format!("/image/v2/images/{id}"), P1).await.status, 404);
     }
 }

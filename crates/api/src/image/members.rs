@@ -61,10 +61,15 @@ pub async fn create(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Stri
     Ok(Json(member_json(&uuid, &key, &m)))
 }
 
+/// A member's answer. openstacksdk also sends the member's id, which Glance ignores.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewStatus {
     status: String,
+    #[serde(default, rename = "member")]
+    _member: Option<String>,
+    #[serde(default, rename = "member_id")]
+    _member_id: Option<String>,
 }
 
 /// `PUT /v2/images/{id}/members/{member}`: the member answers.

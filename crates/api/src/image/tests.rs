@@ -152,3 +152,51 @@ async fn deactivate_hidden_schemas_and_info() {
     assert_eq!(get(&app, "/image/v2/info/import", P1).await.body["import-methods"]["value"], json!([]));
     assert_eq!(get(&app, "/image/v2/info/stores", P1).await.status, 404);
 }
+
+#[tokio::test]
+async fn metadefs_namespaces_and_their_parts() {
+    let app = app();
+    let post = |path: &str, token: &'static str, body: Value| {
+        let (app, path) = (app.clone(), format!("/image/v2/metadefs{path}"));
+        async move { call(&app, "POST", &path, Some(token), &[], Some(&body.to_string())).await }
+    };
+    let types = get(&app, "/image/v2/metadefs/resource_types", P1).await.body["resource_types"].clone();
+    assert!(types.as_array().unwrap().iter().any(|t| t["name"] == "OS::Glance::Image"));
+    let ns = json!({"namespace": "OS::Test", "visibility": "public", "protected": true, "resource_type_associations": [{"name": "OS::Nova::Flavor", "prefix": "hw:"}],
+        "properties": {"cpu": {"title": "CPU", "type": "string", "enum": ["a", "b"]}}, "tags": [{"name": "t1"}]});
+    assert_eq!(post("/namespaces", P1, ns.clone()).await.status, 403, "admins write metadefs");
+    let r = post("/namespaces", ADMIN, ns.clone()).await;
+    assert_eq!((r.status.as_u16(), r.body["properties"]["cpu"]["enum"].clone()), (201, json!(["a", "b"])), "{:?}", r.body);
+    assert_eq!(post("/namespaces", ADMIN, ns).await.status, 409);
+    assert_eq!(post("/namespaces", ADMIN, json!({"namespace": "x", "colour": 1})).await.status, 400);
+    let listed = get(&app, "/image/v2/metadefs/namespaces?resource_types=OS::Nova::Flavor", P1).await.body;
+    assert_eq!(listed["namespaces"][0]["resource_type_associations"][0]["prefix"], "hw:");
+    let base = "/image/v2/metadefs/namespaces/OS::Test";
+    assert_eq!(call(&app, "DELETE", base, Some(ADMIN), &[], None).await.status, 403, "protected");
+
+    let r = post("/namespaces/OS::Test/properties", ADMIN, json!({"name": "mem", "title": "Memory", "type": "integer", "minimum": 1})).await;
+    assert_eq!((r.status.as_u16(), r.body["minimum"].clone()), (201, json!(1)));
+    assert_eq!(post("/namespaces/OS::Test/properties", ADMIN, json!({"name": "bad", "title": "B", "type": "colour"})).await.status, 400);
+    let r = call(&app, "PUT", &format!("{base}/properties/mem"), Some(ADMIN), &[], Some(r#"{"name": "memory", "title": "RAM", "type": "integer"}"#)).await;
+    assert_eq!((r.status.as_u16(), r.body["name"].clone()), (200, json!("memory")));
+    assert_eq!(get(&app, &format!("{base}/properties/mem"), P1).await.status, 404, "renamed");
+
+    let r = post("/namespaces/OS::Test/objects", ADMIN, json!({"name": "o1", "required": ["x"], "properties": {"x": {"title": "X", "type": "boolean"}}})).await;
+    assert_eq!((r.status.as_u16(), r.body["self"].clone()), (201, json!("/v2/metadefs/namespaces/OS::Test/objects/o1")));
+    assert_eq!(get(&app, &format!("{base}/objects"), P1).await.body["objects"][0]["required"], json!(["x"]));
+
+    assert_eq!(post("/namespaces/OS::Test/tags/t2", ADMIN, Value::Null).await.status, 201);
+    let r = call(&app, "PUT", &format!("{base}/tags/t2"), Some(ADMIN), &[], Some(r#"{"name": "t3"}"#)).await;
+    assert_eq!((r.status.as_u16(), r.body["name"].clone()), (200, json!("t3")));
+    let names = |b: Value| b["tags"].as_array().unwrap().iter().map(|t| t["name"].clone()).collect::<Vec<_>>();
+    assert_eq!(names(get(&app, &format!("{base}/tags"), P1).await.body), [json!("t1"), json!("t3")]);
+    assert_eq!(post("/namespaces/OS::Test/tags", ADMIN, json!({"tags": [{"name": "a"}, {"name": "a"}]})).await.status, 409);
+    assert_eq!(call(&app, "DELETE", &format!("{base}/tags"), Some(ADMIN), &[], None).await.status, 204);
+    assert_eq!(names(get(&app, &format!("{base}/tags"), P1).await.body), Vec::<Value>::new());
+
+    let r = call(&app, "PUT", base, Some(ADMIN), &[], Some(r#"{"namespace": "OS::Test", "visibility": "private", "protected": false}"#)).await;
+    assert_eq!((r.status.as_u16(), r.body["visibility"].clone()), (200, json!("private")));
+    assert_eq!(get(&app, base, P1).await.status, 404, "private to the admin's project now");
+    assert_eq!(call(&app, "DELETE", base, Some(ADMIN), &[], None).await.status, 204);
+    assert_eq!(get(&app, base, ADMIN).await.status, 404);
+}

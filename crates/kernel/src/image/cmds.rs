@@ -133,6 +133,8 @@ pub enum Cmd {
         /// The project id.
         member: String,
     },
+    /// The metadata definitions catalog.
+    Metadefs(super::metadefs::Cmd),
 }
 
 /// Image replies.
@@ -169,6 +171,7 @@ pub fn apply(images: &mut Images, core: &mut Core, caller: &Caller, cmd: Cmd) ->
         Cmd::AddMember { id, member } => add_member(images, core, caller, &id, member),
         Cmd::SetMember { id, member, status } => set_member(images, core, caller, &id, member, status),
         Cmd::RemoveMember { id, member } => remove_member(images, caller, &id, &member),
+        Cmd::Metadefs(c) => super::metadefs::apply(&mut images.metadefs, core, caller, c).map(|()| Reply::Done),
     }
 }
 
