@@ -252,8 +252,12 @@ async fn server_action(State(s): State<AppState>, mv: Microversion, h: HeaderMap
         action::Parsed::Action(a) => a,
     };
     let (rebuild, confirm) = (matches!(action, kservers::Action::Rebuild(_)), matches!(action, kservers::Action::ConfirmResize));
+    let rescue = matches!(action, kservers::Action::Rescue { .. });
     run(&s, &h, Cmd::Action { id: sid, request_id, action }).await?;
-    let resp = if rebuild {
+    let resp = if rescue {
+        // Nova answers the rescue's admin password, made up when none was asked for.
+        Json(serde_json::json!({"adminPass": admin_pass.unwrap_or_else(create::password)})).into_response()
+    } else if rebuild {
         let mut server = one_edited(&s, &h, mv, sid, view::Edit::Rebuild).await?;
         server.insert("adminPass".into(), admin_pass.unwrap_or_else(create::password).into());
         (StatusCode::ACCEPTED, Json(serde_json::json!({ "server": server }))).into_response()

@@ -33,9 +33,6 @@ const UNBUILT: &[(&str, &str)] = &[
     ("shelve", "shelving is not implemented yet"),
     ("shelveOffload", "shelving is not implemented yet"),
     ("unshelve", "shelving is not implemented yet"),
-    ("rescue", "rescue mode is not implemented yet"),
-    ("unrescue", "rescue mode is not implemented yet"),
-    ("restore", "soft delete is not enabled, so there is nothing to restore"),
     ("changePassword", "guest password changes are not implemented yet"),
     ("addFixedIp", "networking is not implemented yet"),
     ("removeFixedIp", "networking is not implemented yet"),
@@ -87,6 +84,27 @@ struct Lock {
 #[serde(deny_unknown_fields)]
 struct ResetState {
     state: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rescue {
+    #[serde(rename = "adminPass")]
+    admin_pass: Option<String>,
+    rescue_image_ref: Option<String>,
+}
+
+/// `rescue`: an optional admin password and rescue image.
+fn rescue(v: Value) -> Result<(Parsed, Option<String>)> {
+    let r: Rescue = match v {
+        Value::Null => Rescue { admin_pass: None, rescue_image_ref: None },
+        v => strict("rescue", v)?,
+    };
+    let image = match r.rescue_image_ref {
+        None => None,
+        Some(i) => Some(i.parse::<Uuid>().map_err(|_| bad(format!("Invalid input for field/attribute rescue_image_ref. Value: {i}. '{i}' is not a 'uuid'")))?),
+    };
+    Ok((Parsed::Action(Action::Rescue { image }), r.admin_pass))
 }
 
 #[derive(Deserialize)]
@@ -196,7 +214,7 @@ fn rebuild(v: Value, mv: Microversion) -> Result<(RebuildSpec, Option<String>)> 
     Ok((spec, r.admin_pass))
 }
 
-/// Parses an action body. Returns the action and, for rebuild, the admin password.
+/// Parses an action body. Returns the action and, for rebuild and rescue, the admin password.
 pub fn parse(body: Map<String, Value>, mv: Microversion) -> Result<(Parsed, Option<String>)> {
     if body.len() != 1 {
         return Err(bad("Malformed request body: an action body holds exactly one action."));
@@ -215,6 +233,9 @@ pub fn parse(body: Map<String, Value>, mv: Microversion) -> Result<(Parsed, Opti
         "resume" => simple(Action::Resume),
         "unlock" => simple(Action::Unlock),
         "confirmResize" => simple(Action::ConfirmResize),
+        "unrescue" => simple(Action::Unrescue),
+        "restore" => simple(Action::Restore),
+        "rescue" => rescue(v),
         "revertResize" => simple(Action::RevertResize),
         "forceDelete" => {
             no_body(&name, &v)?;

@@ -67,6 +67,18 @@ pub enum Action {
         /// To `error` rather than `active`.
         error: bool,
     },
+    /// `rescue`: reboot from a rescue image (the server's own image when `image` is None),
+    /// with the server's disk attached beside it.
+    Rescue {
+        /// `rescue_image_ref`.
+        image: Option<Uuid>,
+    },
+    /// `unrescue`: reboot back from the server's own disk.
+    Unrescue,
+    /// `restore`: bring back a soft-deleted server. Soft delete is off (Nova's default
+    /// `reclaim_instance_interval = 0`), so no server is ever soft-deleted and every restore
+    /// is refused with Nova's 409.
+    Restore,
 }
 
 /// What a rebuild changes besides the image. `None` leaves a field alone; `Some(None)`
@@ -147,6 +159,12 @@ fn power_op(action: &Action) -> Option<PowerOp> {
             op("suspend", ActionKind::Suspend, &[Active], TaskState::Suspending, Suspended, PowerState::Shutdown, EventKind::Suspend, Work::Suspend)
         }
         Action::Resume => op("resume", ActionKind::Resume, &[Suspended], TaskState::Resuming, Active, PowerState::Running, EventKind::Resume, Work::Resume),
+        Action::Rescue { .. } => {
+            op("rescue", ActionKind::Rescue, &[Active, Stopped, Error], TaskState::Rescuing, Rescued, PowerState::Running, EventKind::Rescue, Work::Rescue)
+        }
+        Action::Unrescue => {
+            op("unrescue", ActionKind::Unrescue, &[Rescued], TaskState::Unrescuing, Active, PowerState::Running, EventKind::Unrescue, Work::Unrescue)
+        }
         _ => return None,
     })
 }
@@ -158,7 +176,7 @@ fn power_time<'k>(k: impl Read<'k>, kind: ActionKind) -> Dur {
     match kind {
         ActionKind::Stop => t.stop,
         ActionKind::Start => t.start,
-        ActionKind::Reboot => t.reboot,
+        ActionKind::Reboot | ActionKind::Rescue | ActionKind::Unrescue => t.reboot,
         _ => t.pause,
     }
 }
@@ -176,6 +194,9 @@ pub fn run(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid, action: Acti
             return Err(Error::conflict("compute.not_ready", format!("Instance {id} is not ready")));
         }
         check_state(s, op.name, op.allowed, op.tasks, true)?;
+        if let Action::Rescue { image: Some(image) } = &action {
+            create::find_image(&*k, caller, image)?;
+        }
         let dur = power_time(&*k, op.kind);
         let step = Step::Settled { vm: op.end, power: op.power, event: op.event, relaunched: false };
         begin(k, caller, &id, request_id, op.kind, Some(op.task), Some((op.event, dur, step, op.work)));
@@ -189,6 +210,7 @@ pub fn run(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid, action: Acti
         Action::ConfirmResize => confirm_resize(k, caller, id, request_id),
         Action::RevertResize => revert_resize(k, caller, id, request_id),
         Action::ResetState { error } => reset_state(k, caller, id, error),
+        Action::Restore => Err(super::lifecycle::invalid_state("restore", &id, "vm_state", s.vm_state.name())),
         _ => Err(Error::bad_request("compute.bad_request", "Unknown server action.".into())),
     }
 }
@@ -202,6 +224,7 @@ fn action_name(a: &Action) -> &'static str {
         Action::ConfirmResize => "confirmResize",
         Action::RevertResize => "revertResize",
         Action::ResetState { .. } => "os-resetState",
+        Action::Restore => "restore",
         other => power_op(other).map_or("action", |op| op.name),
     }
 }
@@ -223,6 +246,9 @@ fn action_policy(a: &Action) -> &'static str {
         Action::ConfirmResize => "confirm_resize",
         Action::RevertResize => "revert_resize",
         Action::ResetState { .. } => "os-admin-actions:reset_state",
+        Action::Rescue { .. } => "os-rescue",
+        Action::Unrescue => "os-unrescue",
+        Action::Restore => "os-deferred-delete:restore",
     }
 }
 

@@ -10,7 +10,7 @@ use crate::time::Dur;
 use crate::{Caller, Effect, Error, Result};
 
 /// Nova's 409 for an action in the wrong state.
-fn invalid_state(action: &str, id: &Uuid, attr: &str, state: &str) -> Error {
+pub(crate) fn invalid_state(action: &str, id: &Uuid, attr: &str, state: &str) -> Error {
     Error::conflict("compute.invalid_state", format!("Cannot '{action}' instance {id} while it is in {attr} {state}"))
 }
 

@@ -32,6 +32,8 @@ pub enum VmState {
     Resized,
     /// Failed; see the fault.
     Error,
+    /// Booted from a rescue image, its own disk attached beside it.
+    Rescued,
 }
 
 impl VmState {
@@ -45,6 +47,7 @@ impl VmState {
             VmState::Suspended => "suspended",
             VmState::Resized => "resized",
             VmState::Error => "error",
+            VmState::Rescued => "rescued",
         }
     }
 }
@@ -80,6 +83,10 @@ pub enum TaskState {
     ResizeReverting,
     /// Being torn down.
     Deleting,
+    /// Rebooting into a rescue image.
+    Rescuing,
+    /// Rebooting back from a rescue image.
+    Unrescuing,
 }
 
 impl TaskState {
@@ -100,6 +107,8 @@ impl TaskState {
             TaskState::ResizeMigrating => "resize_migrating",
             TaskState::ResizeReverting => "resize_reverting",
             TaskState::Deleting => "deleting",
+            TaskState::Rescuing => "rescuing",
+            TaskState::Unrescuing => "unrescuing",
         }
     }
 }
@@ -156,11 +165,13 @@ pub enum Status {
     Rebuild,
     /// Failed.
     Error,
+    /// In rescue mode.
+    Rescue,
 }
 
 impl Status {
     /// Every status, for parsing.
-    pub const ALL: [Status; 12] = [
+    pub const ALL: [Status; 13] = [
         Status::Build,
         Status::Active,
         Status::Shutoff,
@@ -173,6 +184,7 @@ impl Status {
         Status::RevertResize,
         Status::Rebuild,
         Status::Error,
+        Status::Rescue,
     ];
 
     /// The status as the API spells it.
@@ -190,6 +202,7 @@ impl Status {
             Status::RevertResize => "REVERT_RESIZE",
             Status::Rebuild => "REBUILD",
             Status::Error => "ERROR",
+            Status::Rescue => "RESCUE",
         }
     }
 
@@ -214,6 +227,7 @@ impl Status {
             (VmState::Paused, _) => Status::Paused,
             (VmState::Suspended, _) => Status::Suspended,
             (VmState::Error, _) => Status::Error,
+            (VmState::Rescued, _) => Status::Rescue,
         }
     }
 }
@@ -466,6 +480,10 @@ pub enum ActionKind {
     RevertResize,
     /// evacuate
     Evacuate,
+    /// rescue
+    Rescue,
+    /// unrescue
+    Unrescue,
 }
 
 impl ActionKind {
@@ -488,6 +506,8 @@ impl ActionKind {
             ActionKind::ConfirmResize => "confirmResize",
             ActionKind::RevertResize => "revertResize",
             ActionKind::Evacuate => "evacuate",
+            ActionKind::Rescue => "rescue",
+            ActionKind::Unrescue => "unrescue",
         }
     }
 }
@@ -527,6 +547,10 @@ pub enum EventKind {
     Terminate,
     /// The conductor looking for a host to evacuate to.
     RebuildServer,
+    /// Rebooting into a rescue image.
+    Rescue,
+    /// Rebooting back from it.
+    Unrescue,
 }
 
 impl EventKind {
@@ -549,6 +573,8 @@ impl EventKind {
             EventKind::RevertResize => "compute_finish_revert_resize",
             EventKind::Terminate => "compute_terminate_instance",
             EventKind::RebuildServer => "conductor_rebuild_server",
+            EventKind::Rescue => "compute_rescue_instance",
+            EventKind::Unrescue => "compute_unrescue_instance",
         }
     }
 }

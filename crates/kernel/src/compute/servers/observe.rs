@@ -109,6 +109,8 @@ fn work_name(w: Work) -> &'static str {
         Work::Suspend => "suspend",
         Work::Resume => "resume",
         Work::Rebuild => "rebuild",
+        Work::Rescue => "rescue",
+        Work::Unrescue => "unrescue",
         Work::Migrate { .. } => "migrate",
         Work::RevertMigration { .. } => "revert the migration of",
         Work::Teardown => "destroy",

@@ -137,6 +137,38 @@ fn boots_through_build_to_active_on_the_boot_timer() {
 }
 
 #[test]
+fn rescue_and_unrescue_follow_novas_state_machine() {
+    let mut k = kernel(1);
+    let c = member(1);
+    boot(&mut k, &c, 1, "1").unwrap();
+    wait(&mut k, 10);
+    act(&mut k, &c, 1, Action::Pause).unwrap();
+    wait(&mut k, 1);
+    let m = conflict(act(&mut k, &c, 1, Action::Rescue { image: None }));
+    assert_eq!(m, format!("Cannot 'rescue' instance {} while it is in vm_state paused", Uuid(1)));
+    act(&mut k, &c, 1, Action::Unpause).unwrap();
+    wait(&mut k, 1);
+    let e = act(&mut k, &c, 1, Action::Rescue { image: Some(Uuid(0xbad)) }).map(|_| ()).unwrap_err();
+    assert_eq!(e.kind, crate::ErrorKind::BadRequest, "an unknown rescue image");
+    act(&mut k, &c, 1, Action::Rescue { image: None }).unwrap();
+    assert_eq!((status(&k, 1), server(&k, 1).task_state), (Status::Active, Some(TaskState::Rescuing)));
+    wait(&mut k, 6);
+    assert_eq!((status(&k, 1), server(&k, 1).vm_state.name()), (Status::Rescue, "rescued"));
+    for refused in [Action::Reboot { hard: true }, Action::Stop, Action::Pause, Action::Rescue { image: None }] {
+        conflict(act(&mut k, &c, 1, refused));
+    }
+    act(&mut k, &c, 1, Action::Unrescue).unwrap();
+    assert_eq!(server(&k, 1).task_state, Some(TaskState::Unrescuing));
+    wait(&mut k, 6);
+    assert_eq!(status(&k, 1), Status::Active);
+    conflict(act(&mut k, &c, 1, Action::Unrescue));
+    let names: Vec<&str> = server(&k, 1).actions.iter().map(|a| a.kind.name()).collect();
+    assert!(names.ends_with(&["rescue", "unrescue"]), "{names:?}");
+    let m = conflict(act(&mut k, &c, 1, Action::Restore));
+    assert_eq!(m, format!("Cannot 'restore' instance {} while it is in vm_state active", Uuid(1)), "soft delete is off");
+}
+
+#[test]
 fn power_actions_follow_novas_state_machine() {
     let mut k = kernel(1);
     let c = member(1);
