@@ -26,8 +26,10 @@ use orrery_kernel::ask::compute as kask;
 
 const S: Service = Service::Compute;
 
-/// Network quotas Nova still shows before 2.36 (orrery has no nova-network: fixed values).
-const LEGACY_NETWORK: [(&str, i64); 4] = [("fixed_ips", -1), ("floating_ips", 10), ("security_group_rules", 20), ("security_groups", 10)];
+/// The first microversion whose quota sets leave out the nova-network keys.
+const NETWORK_UNTIL: u32 = 36;
+/// The first microversion whose quota class sets leave them out.
+const CLASS_NETWORK_UNTIL: u32 = 50;
 
 /// Routes for quota sets and limits.
 pub fn routes() -> Router<AppState> {
@@ -41,27 +43,22 @@ pub fn routes() -> Router<AppState> {
     )
 }
 
-/// Whether the quota-set API shows `r` at `mv`.
-fn shown(r: Resource, mv: Microversion) -> bool {
+/// Whether a quota body shows `r` at `mv`, when the network keys go at `network_until`.
+fn shown(r: Resource, mv: Microversion, network_until: u32) -> bool {
     let injected = matches!(r, Resource::InjectedFiles | Resource::InjectedFileContentBytes | Resource::InjectedFilePathBytes);
-    !(injected && mv.at_least(57))
+    let gone = (injected && mv.at_least(57)) || (r.is_network() && mv.at_least(network_until));
+    !gone
 }
 
-/// A quota set from per-resource values; `legacy` is the value of the pre-2.36 network keys.
-fn quota_set(mv: Microversion, value: impl Fn(Resource) -> Value, legacy: impl Fn(i64) -> Value) -> Map<String, Value> {
-    let mut o: Map<String, Value> = Resource::ALL.into_iter().filter(|&r| shown(r, mv)).map(|r| (r.name().to_string(), value(r))).collect();
-    if !mv.at_least(36) {
-        for (name, v) in LEGACY_NETWORK {
-            o.insert(name.into(), legacy(v));
-        }
-    }
-    o
+/// A quota set from per-resource values.
+fn quota_set(mv: Microversion, value: impl Fn(Resource) -> Value) -> Map<String, Value> {
+    Resource::ALL.into_iter().filter(|&r| shown(r, mv, NETWORK_UNTIL)).map(|r| (r.name().to_string(), value(r))).collect()
 }
 
 async fn show(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(project): Path<String>) -> Result<Json<Value>, ApiError> {
     let p = project_id(&project)?;
     let limits = read(&s, S, auth(&h, S)?, move |k, c| views::quota_limits(k, c, &p)).await?;
-    let mut o = quota_set(mv, |r| json!(limits[&r]), |v| json!(v));
+    let mut o = quota_set(mv, |r| json!(limits[&r]));
     o.insert("id".into(), json!(project));
     Ok(Json(json!({"quota_set": o})))
 }
@@ -69,7 +66,7 @@ async fn show(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(pr
 async fn defaults(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(project): Path<String>) -> Result<Json<Value>, ApiError> {
     project_id(&project)?;
     let defaults = read(&s, S, auth(&h, S)?, |k, _| Ok(class_defaults(k))).await?;
-    let mut o = quota_set(mv, |r| json!(defaults[&r]), |v| json!(v));
+    let mut o = quota_set(mv, |r| json!(defaults[&r]));
     o.insert("id".into(), json!(project));
     Ok(Json(json!({"quota_set": o})))
 }
@@ -77,7 +74,7 @@ async fn defaults(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Pat
 async fn detail(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(project): Path<String>) -> Result<Json<Value>, ApiError> {
     let p = project_id(&project)?;
     let rows = read(&s, S, auth(&h, S)?, move |k, c| views::quota_detail(k, c, &p)).await?;
-    let mut o = quota_set(mv, |r| json!({"limit": rows[&r].0, "in_use": rows[&r].1, "reserved": 0}), |v| json!({"limit": v, "in_use": 0, "reserved": 0}));
+    let mut o = quota_set(mv, |r| json!({"limit": rows[&r].0, "in_use": rows[&r].1, "reserved": 0}));
     o.insert("id".into(), json!(project));
     Ok(Json(json!({"quota_set": o})))
 }
@@ -113,20 +110,17 @@ fn parse_update(body: &Bytes, mv: Microversion) -> Result<(BTreeMap<Resource, i6
             };
             continue;
         }
-        if let Some((r, n)) = limit_entry(name, v, mv, 36, "quota_set")? {
-            limits.insert(r, n);
-        }
+        let (r, n) = limit_entry(name, v, mv, NETWORK_UNTIL, "quota_set")?;
+        limits.insert(r, n);
     }
     Ok((limits, force))
 }
 
-/// One limit of a quota body: its resource and value, `None` for a nova-network key the body
-/// may still carry before `network_until` (checked, then ignored), 400 for anything else.
-fn limit_entry(name: &str, v: &Value, mv: Microversion, network_until: u32, body: &str) -> Result<Option<(Resource, i64)>, ApiError> {
-    let legacy = !mv.at_least(network_until) && LEGACY_NETWORK.iter().any(|(n, _)| *n == name);
-    match Resource::from_name(name).filter(|&r| shown(r, mv)) {
-        Some(r) => Ok(Some((r, limit_value(name, v)?))),
-        None if legacy => limit_value(name, v).map(|_| None),
+/// One limit of a quota body: its resource and value (a nova-network key only before
+/// `network_until`), 400 for anything else.
+fn limit_entry(name: &str, v: &Value, mv: Microversion, network_until: u32, body: &str) -> Result<(Resource, i64), ApiError> {
+    match Resource::from_name(name).filter(|&r| shown(r, mv, network_until)) {
+        Some(r) => Ok((r, limit_value(name, v)?)),
         None => {
             Err(ApiError::bad_request(S, format!("Invalid input for field/attribute {body}. Additional properties are not allowed ('{name}' was unexpected)")))
         }
@@ -138,7 +132,7 @@ async fn update(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(
     let p = project_id(&project)?;
     let (limits, force) = parse_update(&body, mv)?;
     let now = ask(&s, S, a, kask::set_quota(p, limits, force)).await?;
-    Ok(Json(json!({"quota_set": quota_set(mv, |r| json!(now[&r]), |v| json!(v))})))
+    Ok(Json(json!({"quota_set": quota_set(mv, |r| json!(now[&r]))})))
 }
 
 /// Every default limit: the `default` quota class's, else Nova's.
@@ -150,14 +144,8 @@ fn class_defaults(k: &orrery_kernel::Kernel) -> BTreeMap<Resource, i64> {
 /// server-group keys arrive.
 fn class_set(mv: Microversion, values: &BTreeMap<Resource, i64>) -> Map<String, Value> {
     let groups = |r: Resource| matches!(r, Resource::ServerGroups | Resource::ServerGroupMembers);
-    let mut o: Map<String, Value> =
-        Resource::ALL.into_iter().filter(|&r| shown(r, mv) && (mv.at_least(50) || !groups(r))).map(|r| (r.name().to_string(), json!(values[&r]))).collect();
-    if !mv.at_least(50) {
-        for (name, v) in LEGACY_NETWORK {
-            o.insert(name.into(), json!(v));
-        }
-    }
-    o
+    let keep = |r: Resource| shown(r, mv, CLASS_NETWORK_UNTIL) && (mv.at_least(50) || !groups(r));
+    Resource::ALL.into_iter().filter(|&r| keep(r)).map(|r| (r.name().to_string(), json!(values[&r]))).collect()
 }
 
 /// Only the `default` class has any effect in Nova; orrery keeps only it.
@@ -193,9 +181,8 @@ async fn update_class(State(s): State<AppState>, mv: Microversion, h: HeaderMap,
     let b: ClassBody = parse_json(S, &body)?;
     let mut limits = BTreeMap::new();
     for (name, v) in &b.quota_class_set {
-        if let Some((r, n)) = limit_entry(name, v, mv, 50, "quota_class_set")? {
-            limits.insert(r, n);
-        }
+        let (r, n) = limit_entry(name, v, mv, CLASS_NETWORK_UNTIL, "quota_class_set")?;
+        limits.insert(r, n);
     }
     let now = ask(&s, S, a, kask::set_default_quotas(limits)).await?;
     Ok(Json(json!({"quota_class_set": class_set(mv, &now)})))
@@ -312,5 +299,11 @@ mod tests {
         assert_eq!(send(&app, "PUT", class, ADMIN, "2.79", r#"{"quota_class_set": {"instances": -2}}"#).await.status, 400);
         assert_eq!(send(&app, "PUT", class, ADMIN, "2.79", r#"{"quota_class_set": {"bogus": 1}}"#).await.status, 400);
         assert_eq!(send(&app, "PUT", "/compute/v2.1/os-quota-class-sets/gold", ADMIN, "2.79", r#"{"quota_class_set": {"instances": 1}}"#).await.status, 400);
+        let r = send(&app, "PUT", class, ADMIN, "2.49", r#"{"quota_class_set": {"floating_ips": 110, "fixed_ips": 99}}"#).await;
+        assert_eq!(r.body["quota_class_set"]["floating_ips"], 110, "Nova stores the nova-network keys it still shows");
+        assert_eq!(get_mv(&app, class, ADMIN, "2.49").await.body["quota_class_set"]["fixed_ips"], 99);
+        assert_eq!(send(&app, "PUT", class, ADMIN, "2.50", r#"{"quota_class_set": {"floating_ips": 1}}"#).await.status, 400, "gone from 2.50");
+        let old = get_mv(&app, &format!("/compute/v2.1/os-quota-sets/{}", P1_ID.simple()), P1, "2.35").await.body;
+        assert_eq!(old["quota_set"]["floating_ips"], 110, "and project quota sets show them before 2.36");
     }
 }

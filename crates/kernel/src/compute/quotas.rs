@@ -36,12 +36,25 @@ pub enum Resource {
     InjectedFileContentBytes,
     /// Bytes of one injected file's path (shown before 2.57).
     InjectedFilePathBytes,
+    // The nova-network quotas, last so the variants above keep their hash. Nova still stores
+    // and shows them (quota sets before 2.36, the quota class before 2.50) but counts and
+    // enforces nothing against them since nova-network was removed; neither does orrery.
+    /// Fixed IPs (nova-network).
+    FixedIps,
+    /// Floating IPs (nova-network).
+    FloatingIps,
+    /// Security groups (nova-network).
+    SecurityGroups,
+    /// Security group rules (nova-network).
+    SecurityGroupRules,
 }
 
 impl Resource {
     /// Every resource, in Nova's alphabetical order of names.
-    pub const ALL: [Resource; 10] = [
+    pub const ALL: [Resource; 14] = [
         Resource::Cores,
+        Resource::FixedIps,
+        Resource::FloatingIps,
         Resource::InjectedFileContentBytes,
         Resource::InjectedFilePathBytes,
         Resource::InjectedFiles,
@@ -49,6 +62,8 @@ impl Resource {
         Resource::KeyPairs,
         Resource::MetadataItems,
         Resource::Ram,
+        Resource::SecurityGroupRules,
+        Resource::SecurityGroups,
         Resource::ServerGroupMembers,
         Resource::ServerGroups,
     ];
@@ -66,6 +81,10 @@ impl Resource {
             Resource::InjectedFiles => "injected_files",
             Resource::InjectedFileContentBytes => "injected_file_content_bytes",
             Resource::InjectedFilePathBytes => "injected_file_path_bytes",
+            Resource::FixedIps => "fixed_ips",
+            Resource::FloatingIps => "floating_ips",
+            Resource::SecurityGroups => "security_groups",
+            Resource::SecurityGroupRules => "security_group_rules",
         }
     }
 
@@ -87,7 +106,16 @@ impl Resource {
             Resource::InjectedFiles => 5,
             Resource::InjectedFileContentBytes => 10_240,
             Resource::InjectedFilePathBytes => 255,
+            Resource::FixedIps => -1,
+            Resource::FloatingIps => 10,
+            Resource::SecurityGroups => 10,
+            Resource::SecurityGroupRules => 20,
         }
+    }
+
+    /// Whether this is one of the nova-network quotas (stored and shown, never enforced).
+    pub fn is_network(self) -> bool {
+        matches!(self, Resource::FixedIps | Resource::FloatingIps | Resource::SecurityGroups | Resource::SecurityGroupRules)
     }
 }
 
