@@ -45,3 +45,22 @@ def test_image_shared_with_a_member_project(osc, member):
     osc("image", "remove", "project", iid, member.project_id)
     assert member(osc, "image", "show", iid, check=False).returncode != 0
     osc("image", "delete", iid)
+
+
+def test_metadef_namespace_property_and_resource_type(osc):
+    ns = osc("image", "metadef", "namespace", "create", "--public", "--protected", "--description", "e2e", "OS::E2E::Test",
+             "-f", "json")
+    assert ns["namespace"] == "OS::E2E::Test" and ns["visibility"] == "public", ns
+    osc("image", "metadef", "resource", "type", "association", "create", "OS::E2E::Test", "OS::Nova::Flavor")
+    assocs = osc("image", "metadef", "resource", "type", "association", "list", "OS::E2E::Test", "-f", "json")
+    assert [a["Name"] for a in assocs] == ["OS::Nova::Flavor"], assocs
+    osc("image", "metadef", "property", "create", "--name", "cpu_mode", "--title", "CPU mode", "--type", "string",
+        "--schema", '{"enum": ["host-model", "custom"]}', "OS::E2E::Test")
+    prop = osc("image", "metadef", "property", "show", "OS::E2E::Test", "cpu_mode", "-f", "json")
+    assert prop["title"] == "CPU mode" and prop["enum"] == ["host-model", "custom"], prop
+    r = osc.fails("image", "metadef", "namespace", "delete", "OS::E2E::Test")
+    assert "protected" in (r.stderr + r.stdout).lower(), r.stderr
+    osc("image", "metadef", "namespace", "set", "--unprotected", "OS::E2E::Test")
+    osc("image", "metadef", "namespace", "delete", "OS::E2E::Test")
+    names = [n["namespace"] for n in osc("image", "metadef", "namespace", "list", "-f", "json")]
+    assert "OS::E2E::Test" not in names

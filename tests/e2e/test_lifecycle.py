@@ -1,5 +1,5 @@
-"""Server lifecycle with the real CLI: stop, start, resize with confirm, listing with filters,
-and hypervisor statistics before and after."""
+"""Server lifecycle with the real CLI: stop, start, resize with confirm, rescue and unrescue,
+listing with filters, and hypervisor statistics before and after."""
 
 from conftest import boot_args, flavor_name, host_of
 
@@ -80,3 +80,17 @@ def test_hypervisor_stats_before_and_after(osc, prefix, admin_quota):
     osc.delete_servers(f"^{prefix}")
     after = osc.stats()
     assert {k: after[k] for k in STAT_KEYS} == {k: before[k] for k in STAT_KEYS}
+
+
+def test_rescue_unrescue_and_restore(osc, prefix):
+    sid = osc(*boot_args(f"{prefix}vm", "m1.tiny", "cirros-0.6"))["id"]
+    osc.wait_status(sid, "ACTIVE")
+    osc("server", "rescue", "--image", "debian-12", sid)
+    rescued = osc.wait_status(sid, "RESCUE")
+    assert rescued["OS-EXT-STS:vm_state"] == "rescued"
+    r = osc.fails("server", "reboot", sid)
+    assert "409" in r.stderr or "rescued" in r.stderr, r.stderr
+    osc("server", "unrescue", sid)
+    osc.wait_status(sid, "ACTIVE")
+    r = osc.fails("server", "restore", sid)
+    assert "restore" in r.stderr and "409" in r.stderr, r.stderr
