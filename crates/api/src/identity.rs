@@ -252,7 +252,7 @@ pub(crate) fn extra_of(mut fields: BTreeMap<String, Value>, current: Option<&str
     if let Some(k) = fields.keys().find(|k| OWN.contains(&k.as_str())) {
         return Err(ApiError::bad_request(S, format!("Invalid input for field '{k}': it is read-only.")));
     }
-    Ok(kid::Extra(fields.into_iter().map(|(k, v)| (k, v.to_string())).collect()))
+    Ok(orrery_kernel::sparse::Sparse(fields.into_iter().map(|(k, v)| (k, v.to_string())).collect()))
 }
 
 /// A role's JSON.

@@ -150,29 +150,8 @@ impl Bootstrap {
 /// Attributes Keystone keeps on a user or group beyond its own fields (`project_id`, say):
 /// name → the value as JSON text, canonicalised by the shell. Empty extras hash and
 /// serialise as nothing, so records from before they existed keep their state hash.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Extra(pub BTreeMap<String, String>);
-
-impl Extra {
-    /// Whether there are none (then the field is left out of snapshots).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Sets every attribute of `other`, keeping the rest (Keystone's PATCH of extras).
-    pub fn merge(&mut self, other: Extra) {
-        self.0.extend(other.0);
-    }
-}
-
-impl std::hash::Hash for Extra {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        if !self.0.is_empty() {
-            self.0.hash(h);
-        }
-    }
-}
+/// Keystone's PATCH of extras is [`crate::sparse::Sparse::merge`].
+pub type Extra = crate::sparse::Sparse<String, String>;
 
 /// A domain: a namespace for projects, users and groups.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

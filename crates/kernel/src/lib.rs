@@ -27,6 +27,7 @@ pub mod placement;
 pub mod ports;
 pub mod rng;
 pub mod scheduler;
+pub mod sparse;
 pub mod status;
 pub mod time;
 pub mod timer;

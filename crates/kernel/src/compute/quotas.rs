@@ -154,26 +154,9 @@ impl Usage {
 type Over = (Resource, u64, u64, i64);
 
 /// The `default` quota class: the limits an admin set for every project without its own,
-/// where they differ from Nova's defaults. Empty, it hashes as nothing, so clouds from before
-/// it keep their state hash.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ClassDefaults(pub BTreeMap<Resource, i64>);
-
-impl ClassDefaults {
-    /// Whether no default was changed (then the field is left out of snapshots).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl std::hash::Hash for ClassDefaults {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        if !self.0.is_empty() {
-            self.0.hash(h);
-        }
-    }
-}
+/// where they differ from Nova's defaults (hashed as nothing while empty; see
+/// [`crate::sparse::Sparse`]).
+pub type ClassDefaults = crate::sparse::Sparse<Resource, i64>;
 
 /// Quota limits and usage.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -8,7 +8,7 @@
 //! - deleting it (or its user) ends its tokens;
 //! - its secret is kept as an argon2 hash, which the shell checks as it checks passwords.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -60,26 +60,8 @@ pub struct AppCredentialSpec {
     pub unrestricted: bool,
 }
 
-/// Every application credential. Empty, it hashes as nothing, so clouds from before it keep
-/// their state hash.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct AppCredentials(pub BTreeMap<Uuid, AppCredential>);
-
-impl AppCredentials {
-    /// Whether there are none (then the field is left out of snapshots).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl std::hash::Hash for AppCredentials {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        if !self.0.is_empty() {
-            self.0.hash(h);
-        }
-    }
-}
+/// Every application credential, by id (hashed as nothing while empty; see [`Sparse`]).
+pub type AppCredentials = crate::sparse::Sparse<Uuid, AppCredential>;
 
 fn not_found(id: Uuid) -> Error {
     Error::not_found("identity.not_found", format!("Could not find application credential: {}.", id.simple()))

@@ -4,8 +4,6 @@
 //! and checks the blob's shape; the kernel keeps the records and their policy: a user manages
 //! their own credentials, an admin anyone's. Deleting a user deletes theirs.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::{Caller, Identity};
@@ -27,26 +25,8 @@ pub struct Credential {
     pub blob: String,
 }
 
-/// Every credential by id. An empty store hashes as nothing, so clouds from before
-/// credentials existed keep their state hash.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Credentials(pub BTreeMap<String, Credential>);
-
-impl Credentials {
-    /// Whether there are none (then the field is left out of snapshots).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl std::hash::Hash for Credentials {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        if !self.0.is_empty() {
-            self.0.hash(h);
-        }
-    }
-}
+/// Every credential, by id (hashed as nothing while empty; see [`crate::sparse::Sparse`]).
+pub type Credentials = crate::sparse::Sparse<String, Credential>;
 
 /// Changes to a credential; `None` leaves a field alone.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

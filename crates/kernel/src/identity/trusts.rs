@@ -6,7 +6,7 @@
 //! - the trustor, the trustee and admins read it; the trustor or an admin deletes it;
 //! - deleting either user deletes their trusts.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -37,25 +37,8 @@ pub struct Trust {
     pub allow_redelegation: bool,
 }
 
-/// Every trust. Empty, it hashes as nothing, so clouds from before it keep their state hash.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Trusts(pub BTreeMap<Uuid, Trust>);
-
-impl Trusts {
-    /// Whether there are none (then the field is left out of snapshots).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl std::hash::Hash for Trusts {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        if !self.0.is_empty() {
-            self.0.hash(h);
-        }
-    }
-}
+/// Every trust, by id (hashed as nothing while empty; see [`crate::sparse::Sparse`]).
+pub type Trusts = crate::sparse::Sparse<Uuid, Trust>;
 
 fn not_found(id: Uuid) -> Error {
     Error::not_found("identity.not_found", format!("Could not find trust: {}.", id.simple()))

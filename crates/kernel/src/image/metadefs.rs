@@ -22,25 +22,8 @@ pub const RESOURCE_TYPES: &[&str] =
 /// JSON-schema types a property may have.
 pub const PROPERTY_TYPES: &[&str] = &["array", "boolean", "integer", "number", "object", "string"];
 
-/// Every namespace, by name. Empty catalogs hash and serialise as nothing.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Metadefs(pub BTreeMap<String, Namespace>);
-
-impl Metadefs {
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl std::hash::Hash for Metadefs {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        if !self.0.is_empty() {
-            self.0.hash(h);
-        }
-    }
-}
+/// Every namespace, by name (hashed as nothing while empty; see [`crate::sparse::Sparse`]).
+pub type Metadefs = crate::sparse::Sparse<String, Namespace>;
 
 /// A namespace's own attributes: what create and update set.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
