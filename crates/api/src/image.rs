@@ -109,13 +109,9 @@ async fn image_id(s: &AppState, h: &HeaderMap, id: &str) -> Result<Uuid, ApiErro
 /// `GET /v2/images/{id}/file`: a queued image has no data yet (204, as Glance); a deactivated
 /// one refuses downloads (403); the data of any other is not stored yet (501).
 async fn download(State(s): State<AppState>, h: HeaderMap, method: Method, uri: Uri, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let img = read(&s, S, auth(&h, S)?, move |k, c| kimage::image(k, c, &id)).await?;
-    match img.status.as_str() {
-        "queued" => Ok(StatusCode::NO_CONTENT.into_response()),
-        "deactivated" => {
-            Err(ApiError::new(S, Error::forbidden("image.forbidden", "The requested image has been deactivated. Image data download is forbidden.".into())))
-        }
-        _ => Ok(unbuilt(method, uri).await.into_response()),
+    match read(&s, S, auth(&h, S)?, move |k, c| kimage::download(k, c, &id)).await? {
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+        Some(_) => Ok(unbuilt(method, uri).await.into_response()),
     }
 }
 
@@ -193,11 +189,8 @@ fn filter_matches(field: &str, want: &str) -> bool {
 /// Parsed list options.
 struct ListQuery {
     filters: Vec<(String, String)>,
-    visibility: Option<String>,
-    /// Which shared images a member lists: Glance's `member_status` (default accepted).
-    member_status: Option<kimage::MemberStatus>,
-    /// `os_hidden`: hidden images only (true), or visible ones only (the default).
-    hidden: bool,
+    /// Visibility, member status and hidden images: the kernel's listing rules.
+    listing: kimage::Listing,
     tag: Option<String>,
     size: (Option<u64>, Option<u64>),
     sort: Vec<(String, bool)>,
@@ -265,29 +258,16 @@ impl ListQuery {
         let size = (size("size_min")?, size("size_max")?);
         let skip = ["limit", "marker", "visibility", "sort", "sort_key", "sort_dir", "member_status", "os_hidden", "tag", "size_min", "size_max"];
         let filters = q.iter().filter(|(k, _)| !skip.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
-        Ok(ListQuery { filters, visibility, member_status, hidden, tag: q.get("tag").cloned(), size, sort: parse_sort(q)?, limit, marker })
+        let listing = kimage::Listing { visibility, member_status, hidden };
+        Ok(ListQuery { filters, listing, tag: q.get("tag").cloned(), size, sort: parse_sort(q)?, limit, marker })
     }
 
-    /// Whether a visible image passes the query's visibility, membership and field filters.
+    /// Whether an image is in the caller's listing and passes the query's field filters.
     fn keep(&self, img: &Image, c: &Caller) -> bool {
-        let vis_ok = match self.visibility.as_deref() {
-            None => img.visibility != "community",
-            Some("all") => true,
-            Some(v) => img.visibility == v,
-        };
-        let member_ok = match (kimage::membership(img, c), self.member_status) {
-            (Some(m), Some(want)) => kimage::owns(img, c) || m.status == want,
-            _ => true,
-        };
         let tag_ok = self.tag.as_ref().is_none_or(|t| img.extra.tags.contains(t));
         let sized = !(img.status == "queued" && (self.size.0.is_some() || self.size.1.is_some()));
         let size_ok = sized && self.size.0.is_none_or(|m| img.size >= m) && self.size.1.is_none_or(|m| img.size <= m);
-        vis_ok
-            && member_ok
-            && tag_ok
-            && size_ok
-            && img.extra.hidden == self.hidden
-            && self.filters.iter().all(|(k, v)| field(img, k).is_some_and(|f| filter_matches(&f, v)))
+        kimage::listed(img, c, &self.listing) && tag_ok && size_ok && self.filters.iter().all(|(k, v)| field(img, k).is_some_and(|f| filter_matches(&f, v)))
     }
 
     fn select(&self, k: &Kernel, caller: &Caller) -> orrery_kernel::Result<Vec<Image>> {

@@ -231,6 +231,8 @@ pub mod health {
 
 /// Image commands with a reply.
 pub mod image {
+    use std::collections::BTreeMap;
+
     use crate::ids::Uuid;
     use crate::image::cmds::{Change, Cmd, NewImage, Reply};
     use crate::image::{Image, Member, MemberStatus};
@@ -241,6 +243,11 @@ pub mod image {
         create(spec: NewImage) -> Image = Command::Image(Cmd::Create(Box::new(spec))), R::Image(Reply::Image(i)) => *i;
         /// Patches an image; answers it as it is now.
         update(id: Uuid, changes: Vec<Change>) -> Image = Command::Image(Cmd::Update { id, changes }), R::Image(Reply::Image(i)) => *i;
+        /// Merges in (or, with `replace`, replaces) an image's properties; answers the image.
+        set_properties(id: Uuid, properties: BTreeMap<String, String>, replace: bool) -> Image =
+            Command::Image(Cmd::SetProperties { id, properties, replace }), R::Image(Reply::Image(i)) => *i;
+        /// Removes one property; answers the image.
+        remove_property(id: Uuid, key: String) -> Image = Command::Image(Cmd::RemoveProperty { id, key }), R::Image(Reply::Image(i)) => *i;
         /// Offers a shared image to a project; answers the membership.
         add_member(id: Uuid, member: String) -> (String, Member) = Command::Image(Cmd::AddMember { id, member }), R::Image(Reply::Member(k, m)) => (k, m);
         /// A member answers an offer; answers the membership.

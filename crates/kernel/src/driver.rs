@@ -49,8 +49,12 @@ pub enum Work {
     Resume,
     /// Re-create its disk from a new image and boot it.
     Rebuild,
-    /// Reboot it from a rescue image, its own disk attached as a second disk.
-    Rescue,
+    /// Reboot it from a rescue image (`None`: the server's own image), its own disk attached
+    /// as a second disk.
+    Rescue {
+        /// The rescue image.
+        image: Option<Uuid>,
+    },
     /// Reboot it back from its own disk.
     Unrescue,
     /// Cold-migrate it to `to` with a new flavor (a resize).

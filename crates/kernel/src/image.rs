@@ -208,6 +208,53 @@ pub fn visible(img: &Image, c: &crate::Caller) -> bool {
     c.admin || owns(img, c) || matches!(img.visibility.as_str(), "public" | "community") || membership(img, c).is_some()
 }
 
+/// What an image listing asks for besides field filters (Glance's list parameters).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listing {
+    /// `visibility`: None for Glance's default (everything but community images of other
+    /// projects), `all`, or one visibility.
+    pub visibility: Option<String>,
+    /// `member_status` for shared images the caller is a member of: None for all.
+    pub member_status: Option<MemberStatus>,
+    /// `os_hidden`: hidden images only, or (the default) visible ones only.
+    pub hidden: bool,
+}
+
+impl Default for Listing {
+    /// Glance's default listing: accepted shares, no hidden images.
+    fn default() -> Listing {
+        Listing { visibility: None, member_status: Some(MemberStatus::Accepted), hidden: false }
+    }
+}
+
+/// Whether `img` is in `c`'s listing `l` (Glance's rules): it must be visible to `c`; by
+/// default community images show only to their own project; a member lists a shared image
+/// whose offer has the asked status (by default, accepted ones); hidden images show only when
+/// asked for.
+pub fn listed(img: &Image, c: &crate::Caller, l: &Listing) -> bool {
+    let vis_ok = match l.visibility.as_deref() {
+        None => img.visibility != "community" || owns(img, c),
+        Some("all") => true,
+        Some(v) => img.visibility == v,
+    };
+    let member_ok = match (membership(img, c), l.member_status) {
+        (Some(m), Some(want)) => owns(img, c) || m.status == want,
+        _ => true,
+    };
+    visible(img, c) && vis_ok && member_ok && img.extra.hidden == l.hidden
+}
+
+/// What a download of `img` finds: Glance's 403 for a deactivated image, `None` for one with
+/// no data yet (queued: Glance answers 204), else the image, whose data is not stored yet.
+pub fn download(k: &crate::Kernel, c: &crate::Caller, id: &str) -> crate::Result<Option<Image>> {
+    let img = image(k, c, id)?;
+    match img.status.as_str() {
+        "queued" => Ok(None),
+        "deactivated" => Err(crate::Error::forbidden("image.forbidden", "The requested image has been deactivated. Image data download is forbidden.".into())),
+        _ => Ok(Some(img)),
+    }
+}
+
 /// The images `c` may see, in id order; listing filters and sorting apply on top.
 pub fn visible_images<'a>(k: &'a crate::Kernel, c: &'a crate::Caller) -> impl Iterator<Item = &'a Image> + 'a {
     k.images.by_id.values().filter(move |i| visible(i, c))
@@ -229,4 +276,12 @@ pub fn members(k: &crate::Kernel, c: &crate::Caller, id: &str) -> crate::Result<
     let mine = c.project.map(|p| p.simple());
     let all = c.admin || owns(&img, c);
     Ok(img.extra.members.into_iter().filter(|(m, _)| all || Some(m) == mine.as_ref()).collect())
+}
+
+/// One membership `c` may see; Glance's 404 when there is none to see (a missing member, or
+/// an image that is not shared).
+pub fn member(k: &crate::Kernel, c: &crate::Caller, id: &str, member: &str) -> crate::Result<Member> {
+    let none = || crate::Error::not_found("image.not_found", format!("Member {member} not found for image {id}."));
+    let all = members(k, c, id).map_err(|e| if e.kind == crate::ErrorKind::Forbidden { none() } else { e })?;
+    all.into_iter().find(|(m, _)| m == member).map(|(_, m)| m).ok_or_else(none)
 }

@@ -236,10 +236,12 @@ impl World {
         };
         let cmd = match (r.below(8), target) {
             (0 | 1, _) | (_, None) => {
-                let id = r.uuid();
-                self.images.push(id);
+                // A third of the creates let the kernel draw the id (from its own RNG, which a
+                // refused create must leave alone).
+                let id = (r.below(3) != 0).then(|| r.uuid());
+                self.images.extend(id);
                 let attrs = vec![("name".to_string(), Value::Str("img".into())), ("visibility".to_string(), Value::Str(vis.into()))];
-                ImgCmd::Create(Box::new(NewImage { id: Some(id), attrs }))
+                ImgCmd::Create(Box::new(NewImage { id, attrs }))
             }
             (2, Some(id)) => {
                 let attr = ["name", "min_ram", "os_distro", "status", "protected"][r.below(5) as usize];

@@ -11,10 +11,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::get;
 use axum::{Json, Router};
-use orrery_kernel::ask::image as kask;
-use orrery_kernel::image::cmds::{Change, Cmd, Op, Value as AttrValue};
+use orrery_kernel::ask::{image as kask, Ask};
+use orrery_kernel::image::cmds::Cmd;
 use orrery_kernel::image::{self as kimage, Image};
-use orrery_kernel::{Caller, Command, Error, Kernel};
+use orrery_kernel::{Caller, Command, Error, Kernel, Uuid};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -96,7 +96,9 @@ fn filtered(k: &Kernel, c: &Caller, q: &BTreeMap<String, String>) -> orrery_kern
     let num = |key: &str| q.get(key).map(|v| v.parse::<u64>().map_err(|_| Error::bad_request("compute.bad_request", format!("Invalid {key} filter {v}"))));
     let (min_disk, min_ram) = (num("minDisk").transpose()?, num("minRam").transpose()?);
     let limit = num("limit").transpose()?.map_or(usize::MAX, |l| l as usize);
+    let listing = kimage::Listing::default();
     let mut all: Vec<&Image> = kimage::visible_images(k, c)
+        .filter(|i| kimage::listed(i, c, &listing))
         .filter(|i| q.get("name").is_none_or(|n| &i.name == n))
         .filter(|i| q.get("status").is_none_or(|s| status(&i.status).eq_ignore_ascii_case(s)))
         .filter(|i| min_disk.is_none_or(|d| i.min_disk >= d) && min_ram.is_none_or(|r| i.min_ram >= r))
@@ -159,16 +161,24 @@ async fn meta_item(
     Ok(Json(json!({"meta": { key.as_str(): value }})))
 }
 
-/// Sends one image command as the caller, after Nova's checks; errors in Nova's body.
-async fn change(s: &AppState, h: &HeaderMap, id: &str, changes: impl FnOnce(&Image) -> Result<Vec<Change>, ApiError>) -> Result<Image, ApiError> {
+/// Sends one image command about the image the caller sees as `id`; errors in Nova's body.
+async fn change(s: &AppState, h: &HeaderMap, id: &str, cmd: impl FnOnce(Uuid) -> Ask<Image>) -> Result<Image, ApiError> {
     let id = id.to_string();
     let img = read(s, S, auth(h, S)?, move |k, c| one(k, c, &id)).await?;
-    let changes = changes(&img)?;
-    ask(s, S, auth(h, S)?, kask::update(img.id, changes)).await
+    ask(s, S, auth(h, S)?, cmd(img.id)).await
 }
 
-fn add(key: String, value: String) -> Change {
-    Change { op: Op::Add, attr: key, value: AttrValue::Str(value) }
+/// Nova's schema for image metadata: keys and values of 1 to 255 and 0 to 255 characters.
+fn check_metadata(items: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    for (k, v) in items {
+        if k.is_empty() || k.chars().count() > 255 || v.chars().count() > 255 {
+            return Err(ApiError::bad_request(
+                S,
+                format!("Invalid input for field/attribute metadata: key '{k}' or its value is longer than 255 characters, or the key is empty."),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -202,13 +212,8 @@ async fn set_metadata(
 ) -> Result<Json<Value>, ApiError> {
     check_version(mv, &uri)?;
     let req: MetadataBody = parse_json(S, &body)?;
-    let img = change(&s, &h, &id, |img| {
-        let stale = img.properties.keys().filter(|k| replace && !req.metadata.contains_key(*k));
-        let mut changes: Vec<Change> = stale.map(|k| Change { op: Op::Remove, attr: k.clone(), value: AttrValue::Null }).collect();
-        changes.extend(req.metadata.into_iter().map(|(k, v)| add(k, v)));
-        Ok(changes)
-    })
-    .await?;
+    check_metadata(&req.metadata)?;
+    let img = change(&s, &h, &id, |id| kask::set_properties(id, req.metadata, replace)).await?;
     Ok(Json(json!({"metadata": img.properties})))
 }
 
@@ -228,8 +233,9 @@ async fn set_item(
         [(k, _)] => return Err(ApiError::bad_request(S, format!("Request body and URI mismatch: the body sets '{k}', the URI names '{key}'."))),
         _ => return Err(ApiError::bad_request(S, "Request body contains too many items: 'meta' takes exactly one.")),
     };
-    let (k2, v2) = (key.clone(), value.clone());
-    change(&s, &h, &id, move |_| Ok(vec![add(k2, v2)])).await?;
+    let item = BTreeMap::from([(key.clone(), value.clone())]);
+    check_metadata(&item)?;
+    change(&s, &h, &id, |id| kask::set_properties(id, item, false)).await?;
     Ok(Json(json!({"meta": {key: value}})))
 }
 
@@ -242,13 +248,7 @@ async fn delete_item(
     Path((id, key)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     check_version(mv, &uri)?;
-    change(&s, &h, &id, |img| {
-        if !img.properties.contains_key(&key) {
-            return Err(ApiError::not_found(S, format!("Image {} has no metadata item {key}.", img.id)));
-        }
-        Ok(vec![Change { op: Op::Remove, attr: key.clone(), value: AttrValue::Null }])
-    })
-    .await?;
+    change(&s, &h, &id, |id| kask::remove_property(id, key)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -304,6 +304,11 @@ mod tests {
         assert_eq!(get(&app, &format!("/image/v2/images/{id}"), P1).await.body["d"], "4", "one catalog behind both APIs");
         let r = call(&app, "PUT", &meta, Some(P2), &[], Some(r#"{"metadata": {}}"#)).await;
         assert_eq!((r.status.as_u16(), r.body["itemNotFound"]["code"].clone()), (404, json!(404)), "hidden from other projects, in Nova's body");
+        let long = format!(r#"{{"metadata": {{"k": "{}"}}}}"#, "v".repeat(256));
+        assert_eq!(call(&app, "POST", &meta, Some(P1), &[], Some(&long)).await.status, 400, "Nova's 255-character values");
+        let hidden = call(&app, "POST", "/image/v2/images", Some(P1), &[], Some(r#"{"os_hidden": true}"#)).await.body["id"].clone();
+        let rows = get(&app, "/compute/v2.1/images", P1).await.body["images"].clone();
+        assert!(!rows.as_array().unwrap().iter().any(|i| i["id"] == hidden), "the proxy lists what Glance's default list does");
         assert_eq!(call(&app, "DELETE", &format!("/compute/v2.1/images/{id}"), Some(P1), &[], None).await.status, 204);
         assert_eq!(get(&app, &format!("/image/v2/images/{id}"), P1).await.status, 404);
     }

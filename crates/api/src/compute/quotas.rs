@@ -224,9 +224,14 @@ async fn limits(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query
         abs["maxPersonalitySize"] = json!(limits[&Resource::InjectedFileContentBytes]);
     }
     if !mv.at_least(36) {
-        for (k, v) in
-            [("maxSecurityGroupRules", 20), ("maxSecurityGroups", 10), ("maxTotalFloatingIps", 10), ("totalFloatingIpsUsed", 0), ("totalSecurityGroupsUsed", 0)]
-        {
+        let network = [
+            ("maxSecurityGroupRules", limits[&Resource::SecurityGroupRules]),
+            ("maxSecurityGroups", limits[&Resource::SecurityGroups]),
+            ("maxTotalFloatingIps", limits[&Resource::FloatingIps]),
+            ("totalFloatingIpsUsed", 0),
+            ("totalSecurityGroupsUsed", 0),
+        ];
+        for (k, v) in network {
             abs[k] = json!(v);
         }
     }
@@ -305,5 +310,7 @@ mod tests {
         assert_eq!(send(&app, "PUT", class, ADMIN, "2.50", r#"{"quota_class_set": {"floating_ips": 1}}"#).await.status, 400, "gone from 2.50");
         let old = get_mv(&app, &format!("/compute/v2.1/os-quota-sets/{}", P1_ID.simple()), P1, "2.35").await.body;
         assert_eq!(old["quota_set"]["floating_ips"], 110, "and project quota sets show them before 2.36");
+        let limits = get_mv(&app, "/compute/v2.1/limits", P1, "2.35").await.body;
+        assert_eq!(limits["limits"]["absolute"]["maxTotalFloatingIps"], 110, "and so do the absolute limits");
     }
 }

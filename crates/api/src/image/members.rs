@@ -5,9 +5,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use orrery_kernel::image::cmds::{member_key, Cmd};
+use orrery_kernel::image::cmds::Cmd;
 use orrery_kernel::image::{self as kimage, Member, MemberStatus};
-use orrery_kernel::{ask::image as kask, Command, Error, Uuid};
+use orrery_kernel::{ask::image as kask, Command, Uuid};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -36,15 +36,9 @@ pub async fn list(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String
 /// `GET /v2/images/{id}/members/{member}`.
 pub async fn show(State(s): State<AppState>, h: HeaderMap, Path((id, member)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
     let uuid = image_id(&s, &h, &id).await?;
-    let key = member_key(&member);
-    let found = read(&s, S, auth(&h, S)?, move |k, c| {
-        kimage::members(k, c, &id)?
-            .into_iter()
-            .find(|(p, _)| *p == key)
-            .ok_or_else(|| Error::not_found("image.not_found", format!("Member {member} not found for image {id}.")))
-    })
-    .await?;
-    Ok(Json(member_json(&uuid, &found.0, &found.1)))
+    let key = member.clone();
+    let found = read(&s, S, auth(&h, S)?, move |k, c| kimage::member(k, c, &id, &member)).await?;
+    Ok(Json(member_json(&uuid, &key, &found)))
 }
 
 #[derive(Deserialize)]

@@ -238,7 +238,8 @@ fn missing(part: &str, name: &str, ns: &str) -> Error {
 async fn resource_types(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
     let now = read(&s, S, auth(&h, S)?, |k, _| Ok(k.now())).await?;
     let stamp = Stamp { created_at: now, updated_at: now };
-    Ok(Json(json!({"resource_types": kdefs::RESOURCE_TYPES.iter().map(|n| tag_json(n, &stamp)).collect::<Vec<_>>()})))
+    let names = read(&s, S, auth(&h, S)?, |k, _| Ok(kdefs::resource_types(&k.images().metadefs).into_iter().map(str::to_string).collect::<Vec<_>>())).await?;
+    Ok(Json(json!({"resource_types": names.iter().map(|n| tag_json(n, &stamp)).collect::<Vec<_>>()})))
 }
 
 async fn list(State(s): State<AppState>, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {

@@ -32,6 +32,8 @@ async fn create_patch_and_delete() {
     let r = patch(&app, P1, &id, json!([{"op": "replace", "path": "/name", "value": "renamed"}, {"op": "add", "path": "/os_distro", "value": "cirros"}])).await;
     assert_eq!((r.status.as_u16(), r.body["name"].clone(), r.body["os_distro"].clone()), (200, json!("renamed"), json!("cirros")));
     let v20 = ("content-type", "application/openstack-images-v2.0-json-patch");
+    let r = call(&app, "PATCH", &format!("/image/v2/images/{id}"), Some(P1), &[v20], Some(r#"[{"add": "/os_distro", "value": "again"}]"#)).await;
+    assert_eq!(r.status, 409, "v2.0's add refuses an existing property: {:?}", r.body);
     let r = call(&app, "PATCH", &format!("/image/v2/images/{id}"), Some(P1), &[v20], Some(r#"[{"remove": "/os_distro"}]"#)).await;
     assert_eq!((r.status.as_u16(), r.body.get("os_distro")), (200, None), "{:?}", r.body);
     for (ops, status) in [
@@ -50,6 +52,7 @@ async fn create_patch_and_delete() {
     assert_eq!(get(&app, &format!("/image/v2/images/{id}"), P1).await.body["name"], "renamed", "a refused patch changes nothing");
     let r = call(&app, "PATCH", &format!("/image/v2/images/{id}"), Some(P1), &[], Some("[]")).await;
     assert_eq!((r.status.as_u16(), r.body["code"].clone()), (415, json!(415)));
+    assert_eq!(call(&app, "PATCH", &format!("/image/v2/images/{id}"), None, &[PATCH], Some("[]")).await.status, 401, "authentication first");
 
     assert_eq!(call(&app, "PUT", &format!("/image/v2/images/{id}/tags/c"), Some(P1), &[], None).await.status, 204);
     assert_eq!(call(&app, "DELETE", &format!("/image/v2/images/{id}/tags/zz"), Some(P1), &[], None).await.status, 404);
@@ -119,6 +122,13 @@ async fn members_share_accept_and_withdraw() {
     let private = create(&app, P1, json!({"visibility": "private"})).await.body["id"].as_str().unwrap().to_string();
     let r = call(&app, "POST", &format!("/image/v2/images/{private}/members"), Some(P1), &[], Some(&json!({"member": p2}).to_string())).await;
     assert_eq!(r.status, 403, "only shared images have members");
+    assert_eq!(get(&app, &format!("/image/v2/images/{private}/members/{p2}"), P1).await.status, 404, "Glance shows no member of an unshared image");
+    assert_eq!(call(&app, "DELETE", &format!("/image/v2/images/{private}/members/{p2}"), Some(P1), &[], None).await.status, 403);
+    let community = create(&app, P1, json!({"visibility": "community"})).await.body["id"].as_str().unwrap().to_string();
+    let mine = get(&app, "/image/v2/images", P1).await.body;
+    assert!(mine["images"].as_array().unwrap().iter().any(|i| i["id"] == community.as_str()), "a project lists its own community images");
+    let theirs = get(&app, "/image/v2/images", P2).await.body;
+    assert!(!theirs["images"].as_array().unwrap().iter().any(|i| i["id"] == community.as_str()), "others only with visibility=community");
 }
 
 #[tokio::test]
@@ -162,6 +172,7 @@ async fn metadefs_namespaces_and_their_parts() {
     };
     let types = get(&app, "/image/v2/metadefs/resource_types", P1).await.body["resource_types"].clone();
     assert!(types.as_array().unwrap().iter().any(|t| t["name"] == "OS::Glance::Image"));
+    let has_type = |b: Value, name: &str| b["resource_types"].as_array().unwrap().iter().any(|t| t["name"] == name);
     let ns = json!({"namespace": "OS::Test", "visibility": "public", "protected": true, "resource_type_associations": [{"name": "OS::Nova::Flavor", "prefix": "hw:"}],
         "properties": {"cpu": {"title": "CPU", "type": "string", "enum": ["a", "b"]}}, "tags": [{"name": "t1"}]});
     assert_eq!(post("/namespaces", P1, ns.clone()).await.status, 403, "admins write metadefs");
@@ -177,6 +188,8 @@ async fn metadefs_namespaces_and_their_parts() {
     let r = post("/namespaces/OS::Test/properties", ADMIN, json!({"name": "mem", "title": "Memory", "type": "integer", "minimum": 1})).await;
     assert_eq!((r.status.as_u16(), r.body["minimum"].clone()), (201, json!(1)));
     assert_eq!(post("/namespaces/OS::Test/properties", ADMIN, json!({"name": "bad", "title": "B", "type": "colour"})).await.status, 400);
+    assert_eq!(post("/namespaces/OS::Test/resource_types", ADMIN, json!({"name": "OS::Custom::Thing"})).await.status, 201, "made on the fly");
+    assert!(has_type(get(&app, "/image/v2/metadefs/resource_types", P1).await.body, "OS::Custom::Thing"));
     let r = call(&app, "PUT", &format!("{base}/properties/mem"), Some(ADMIN), &[], Some(r#"{"name": "memory", "title": "RAM", "type": "integer"}"#)).await;
     assert_eq!((r.status.as_u16(), r.body["name"].clone()), (200, json!("memory")));
     assert_eq!(get(&app, &format!("{base}/properties/mem"), P1).await.status, 404, "renamed");

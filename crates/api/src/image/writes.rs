@@ -66,7 +66,8 @@ fn patch_op(item: Value, v21: bool) -> Result<Change, ApiError> {
         (op.to_string(), o.remove(op))
     };
     let op = match op.as_str() {
-        "add" => Op::Add,
+        "add" if v21 => Op::Add,
+        "add" => Op::AddNew,
         "replace" => Op::Replace,
         "remove" => Op::Remove,
         other => return Err(ApiError::bad_request(S, format!("Invalid operation: `{other}`: only add, replace and remove are allowed."))),
@@ -85,6 +86,7 @@ fn patch_op(item: Value, v21: bool) -> Result<Change, ApiError> {
 
 /// `PATCH /v2/images/{id}`: a JSON patch, applied all or nothing.
 pub async fn update(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let who = auth(&h, S)?;
     let ctype = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").split(';').next().unwrap_or("").trim().to_string();
     let v21 = match ctype.as_str() {
         PATCH_V21 => true,
@@ -94,7 +96,7 @@ pub async fn update(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Stri
     let id = image_id(&s, &h, &id).await?;
     let ops: Vec<Value> = parse_json(S, &body)?;
     let changes = ops.into_iter().map(|o| patch_op(o, v21)).collect::<Result<Vec<_>, _>>()?;
-    let img = ask(&s, S, auth(&h, S)?, kask::update(id, changes)).await?;
+    let img = ask(&s, S, who, kask::update(id, changes)).await?;
     Ok(Json(image_json(&img)).into_response())
 }
 

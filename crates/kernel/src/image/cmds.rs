@@ -53,6 +53,8 @@ pub enum Op {
     Add,
     /// Sets an attribute that exists.
     Replace,
+    /// Glance's v2.0 `add`: like [`Op::Add`], but 409 for a property that exists already.
+    AddNew,
     /// Removes a property.
     Remove,
 }
@@ -126,6 +128,23 @@ pub enum Cmd {
         /// Its new status.
         status: MemberStatus,
     },
+    /// Sets string properties (Nova's image proxy): merges them in, or with `replace` makes
+    /// them the image's only properties.
+    SetProperties {
+        /// The image.
+        id: Uuid,
+        /// The properties.
+        properties: BTreeMap<String, String>,
+        /// Drop every property not given.
+        replace: bool,
+    },
+    /// Removes one property; 404 if the image does not have it (Nova's image proxy).
+    RemoveProperty {
+        /// The image.
+        id: Uuid,
+        /// The property.
+        key: String,
+    },
     /// Withdraws an offer.
     RemoveMember {
         /// The image.
@@ -171,6 +190,8 @@ pub fn apply(images: &mut Images, core: &mut Core, caller: &Caller, cmd: Cmd) ->
         Cmd::AddMember { id, member } => add_member(images, core, caller, &id, member),
         Cmd::SetMember { id, member, status } => set_member(images, core, caller, &id, member, status),
         Cmd::RemoveMember { id, member } => remove_member(images, caller, &id, &member),
+        Cmd::SetProperties { id, properties, replace } => set_properties(images, core, caller, &id, properties, replace),
+        Cmd::RemoveProperty { id, key } => remove_property(images, core, caller, &id, &key),
         Cmd::Metadefs(c) => super::metadefs::apply(&mut images.metadefs, core, caller, c).map(|()| Reply::Done),
     }
 }
@@ -196,14 +217,12 @@ fn create(images: &mut Images, core: &mut Core, caller: &Caller, spec: NewImage)
     if !caller.admin && !caller.member {
         return Err(forbidden("You are not authorized to complete add_image action.".into()));
     }
-    let id = match spec.id {
-        Some(id) if images.by_id.contains_key(&id) => return Err(Error::conflict("image.conflict", format!("Image with identifier {id} already exists!"))),
-        Some(id) => id,
-        None => core.rng().uuid(),
-    };
+    if let Some(id) = spec.id.filter(|id| images.by_id.contains_key(id)) {
+        return Err(Error::conflict("image.conflict", format!("Image with identifier {id} already exists!")));
+    }
     let now = core.now();
     let mut img = Image {
-        id,
+        id: Uuid(0),
         name: String::new(),
         disk_format: String::new(),
         container_format: String::new(),
@@ -223,7 +242,11 @@ fn create(images: &mut Images, core: &mut Core, caller: &Caller, spec: NewImage)
         set(&mut img, caller, Op::Add, &attr, value)?;
     }
     check_formats(&img)?;
-    images.by_id.insert(id, img.clone());
+    // The id is drawn only once the request is known to be good: a refused create leaves the
+    // kernel's RNG, and so the state, as it was.
+    img.id = spec.id.unwrap_or_else(|| core.rng().uuid());
+    let previous = images.by_id.insert(img.id, img.clone());
+    debug_assert!(previous.is_none(), "a fresh image id is unused");
     Ok(Reply::Image(Box::new(img)))
 }
 
@@ -291,6 +314,7 @@ fn set(img: &mut Image, caller: &Caller, op: Op, attr: &str, value: Value) -> Re
         (_, "owner") => owner(caller, value).map(|o| img.owner = o),
         (Op::Remove, _) => img.properties.remove(attr).map(|_| ()).ok_or_else(|| Error::conflict("image.conflict", format!("Property {attr} does not exist."))),
         (Op::Replace, _) if !img.properties.contains_key(attr) => Err(Error::conflict("image.conflict", format!("Property {attr} does not exist."))),
+        (Op::AddNew, _) if img.properties.contains_key(attr) => Err(Error::conflict("image.conflict", format!("Property {attr} already present."))),
         (_, _) => match value {
             Value::Str(s) if s.len() <= 65_535 => {
                 img.properties.insert(attr.to_string(), s);
@@ -421,9 +445,29 @@ fn set_tag(images: &mut Images, core: &mut Core, caller: &Caller, id: &Uuid, tag
     Ok(Reply::Done)
 }
 
-/// A project id in the form memberships are keyed by: 32 hex digits when it is a UUID.
-pub fn member_key(member: &str) -> String {
-    member.parse::<Uuid>().map(|u| u.simple()).unwrap_or_else(|_| member.to_string())
+fn set_properties(images: &mut Images, core: &mut Core, caller: &Caller, id: &Uuid, properties: BTreeMap<String, String>, replace: bool) -> Result<Reply> {
+    let now = core.now();
+    let img = owned(images, caller, id, "modify")?;
+    let mut next = img.clone();
+    if replace {
+        next.properties.clear();
+    }
+    for (k, v) in properties {
+        set(&mut next, caller, Op::Add, &k, Value::Str(v))?;
+    }
+    next.updated_at = now;
+    *img = next;
+    Ok(Reply::Image(Box::new(img.clone())))
+}
+
+fn remove_property(images: &mut Images, core: &mut Core, caller: &Caller, id: &Uuid, key: &str) -> Result<Reply> {
+    let now = core.now();
+    let img = owned(images, caller, id, "modify")?;
+    if img.properties.remove(key).is_none() {
+        return Err(Error::not_found("image.not_found", format!("Image {id} has no property {key}.")));
+    }
+    img.updated_at = now;
+    Ok(Reply::Image(Box::new(img.clone())))
 }
 
 fn add_member(images: &mut Images, core: &mut Core, caller: &Caller, id: &Uuid, member: String) -> Result<Reply> {
@@ -435,9 +479,9 @@ fn add_member(images: &mut Images, core: &mut Core, caller: &Caller, id: &Uuid, 
     if member.is_empty() || member.len() > 255 {
         return Err(bad("Invalid member: a project id is 1 to 255 characters.".into()));
     }
-    let key = member_key(&member);
+    let key = member;
     if img.extra.members.contains_key(&key) {
-        return Err(Error::conflict("image.conflict", format!("Member {member} already exists.")));
+        return Err(Error::conflict("image.conflict", format!("Member {key} already exists.")));
     }
     if img.extra.members.len() >= MEMBER_QUOTA {
         return Err(Error::over_quota("image.over_quota", format!("Maximum number of members exceeded: {MEMBER_QUOTA} are allowed per image.")));
@@ -449,13 +493,13 @@ fn add_member(images: &mut Images, core: &mut Core, caller: &Caller, id: &Uuid, 
 
 fn set_member(images: &mut Images, core: &mut Core, caller: &Caller, id: &Uuid, member: String, status: MemberStatus) -> Result<Reply> {
     let now = core.now();
-    let key = member_key(&member);
+    let key = member;
     let img = seen(images, caller, id)?;
     if !img.extra.members.contains_key(&key) {
-        return Err(Error::not_found("image.not_found", format!("Member {member} not found for image {id}.")));
+        return Err(Error::not_found("image.not_found", format!("Member {key} not found for image {id}.")));
     }
     if caller.project.map(|p| p.simple()) != Some(key.clone()) {
-        return Err(forbidden(format!("Only the member itself may change its status; you are not member {member}.")));
+        return Err(forbidden(format!("Only the member itself may change its status; you are not member {key}.")));
     }
     let m = images.by_id.get_mut(id).and_then(|i| i.extra.members.get_mut(&key)).expect("checked above");
     m.status = status;
@@ -465,7 +509,10 @@ fn set_member(images: &mut Images, core: &mut Core, caller: &Caller, id: &Uuid, 
 
 fn remove_member(images: &mut Images, caller: &Caller, id: &Uuid, member: &str) -> Result<Reply> {
     let img = owned(images, caller, id, "remove members from")?;
-    if img.extra.members.remove(&member_key(member)).is_none() {
+    if img.visibility != "shared" {
+        return Err(forbidden(format!("Only shared images have members; image {id} is {}.", img.visibility)));
+    }
+    if img.extra.members.remove(member).is_none() {
         return Err(Error::not_found("image.not_found", format!("Member {member} not found for image {id}.")));
     }
     Ok(Reply::Done)
@@ -505,6 +552,38 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_create_changes_nothing_not_even_the_rng() {
+        let mut k = kernel();
+        let owner = caller(&k, 1, false);
+        let before = k.state_hash();
+        for bad in [("visibility", Value::Str("bogus".into())), ("status", Value::Str("active".into())), ("min_ram", Value::Int(-1))] {
+            let attrs = vec![(bad.0.to_string(), bad.1)];
+            run(&mut k, &owner, Cmd::Create(Box::new(NewImage { id: None, attrs }))).unwrap_err();
+            assert_eq!(k.state_hash(), before, "refused {}", bad.0);
+        }
+        let img = created(&mut k, &owner, vec![]);
+        assert_ne!(k.state_hash(), before);
+        assert!(k.images.by_id.contains_key(&img.id));
+    }
+
+    #[test]
+    fn v2_0_add_refuses_an_existing_property_and_proxy_property_commands() {
+        let mut k = kernel();
+        let owner = caller(&k, 1, false);
+        let img = created(&mut k, &owner, vec![("a", Value::Str("1".into()))]);
+        let add_new = vec![Change { op: Op::AddNew, attr: "a".into(), value: Value::Str("2".into()) }];
+        let e = run(&mut k, &owner, Cmd::Update { id: img.id, changes: add_new }).unwrap_err();
+        assert_eq!((e.kind, e.message()), (crate::ErrorKind::Conflict, "Property a already present."));
+        let props = BTreeMap::from([("b".to_string(), "2".to_string())]);
+        run(&mut k, &owner, Cmd::SetProperties { id: img.id, properties: props.clone(), replace: true }).unwrap();
+        assert_eq!(k.images.by_id[&img.id].properties, props, "replace drops the rest");
+        assert_eq!(run(&mut k, &owner, Cmd::RemoveProperty { id: img.id, key: "a".into() }).unwrap_err().kind, crate::ErrorKind::NotFound);
+        let bad = BTreeMap::from([("status".to_string(), "x".to_string())]);
+        assert_eq!(run(&mut k, &owner, Cmd::SetProperties { id: img.id, properties: bad, replace: true }).unwrap_err().kind, crate::ErrorKind::Forbidden);
+        assert_eq!(k.images.by_id[&img.id].properties, props, "a refused replace changes nothing");
+    }
+
+    #[test]
     fn a_refused_patch_changes_nothing() {
         let mut k = kernel();
         let owner = caller(&k, 1, false);
@@ -528,8 +607,8 @@ mod tests {
         let img = created(&mut k, &owner, vec![]);
         assert_eq!(img.visibility, "shared");
         let key = Uuid(2).simple();
-        run(&mut k, &owner, Cmd::AddMember { id: img.id, member: Uuid(2).to_string() }).expect("offered");
-        assert!(k.images.by_id[&img.id].extra.members.contains_key(&key), "keyed by the 32-digit form");
+        run(&mut k, &owner, Cmd::AddMember { id: img.id, member: key.clone() }).expect("offered");
+        assert!(k.images.by_id[&img.id].extra.members.contains_key(&key), "keyed as given, Keystone's 32-digit form");
         assert!(visible(&k.images.by_id[&img.id], &member));
         let answer = |status| Cmd::SetMember { id: img.id, member: key.clone(), status };
         assert_eq!(run(&mut k, &owner, answer(MemberStatus::Accepted)).unwrap_err().kind, crate::ErrorKind::Forbidden);

@@ -15,7 +15,8 @@ use crate::ids::Uuid;
 use crate::ports::Core;
 use crate::{Caller, Error, Result, Time};
 
-/// The resource types Glance's metadefs describe (those of its shipped definitions).
+/// The resource types Glance's shipped definitions describe; associating a namespace with any
+/// other name creates that resource type, as Glance does.
 pub const RESOURCE_TYPES: &[&str] =
     &["OS::Cinder::Volume", "OS::Glance::Image", "OS::Nova::Aggregate", "OS::Nova::Flavor", "OS::Nova::Instance", "OS::Nova::Server", "OS::Trove::Instance"];
 
@@ -288,6 +289,7 @@ pub fn apply(defs: &mut Metadefs, core: &mut Core, c: &Caller, cmd: Cmd) -> Resu
         }
         Cmd::PutObject { namespace, replace, name, object } => {
             let ns = namespace_mut(defs, c, &namespace)?;
+            check_name("object", &name)?;
             let created = match &replace {
                 Some(old) => ns.objects.get(old).map(|o| o.stamp.created_at).unwrap_or(now),
                 None => now,
@@ -397,9 +399,15 @@ fn put<V>(map: &mut BTreeMap<String, V>, part: Part, replace: Option<String>, na
     }
 }
 
+/// Every resource type: the shipped ones and those namespaces were associated with, by name.
+pub fn resource_types(defs: &Metadefs) -> std::collections::BTreeSet<&str> {
+    let used = defs.0.values().flat_map(|ns| ns.resource_types.keys().map(String::as_str));
+    RESOURCE_TYPES.iter().copied().chain(used).collect()
+}
+
 fn associate(ns: &mut Namespace, now: Time, name: String, prefix: Option<String>, properties_target: Option<String>) -> Result<()> {
-    if !RESOURCE_TYPES.contains(&name.as_str()) {
-        return Err(Error::not_found("image.not_found", format!("Metadata definition resource-type {name} was not found.")));
+    if name.trim().is_empty() || name.chars().count() > 80 {
+        return Err(bad(format!("Invalid resource type '{name}': it must be 1 to 80 characters.")));
     }
     let a = Association { prefix, properties_target, stamp: Stamp::at(now) };
     put(&mut ns.resource_types, Part::ResourceType, None, name, a)
@@ -479,4 +487,64 @@ fn update(defs: &mut Metadefs, c: &Caller, now: Time, name: &str, rename: String
     ns.stamp.updated_at = now;
     defs.0.insert(rename, ns);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compute::quotas::tests::{caller, kernel};
+    use crate::Kernel;
+
+    fn run(k: &mut Kernel, c: &Caller, cmd: Cmd) -> Result<()> {
+        let mut core = Core::new(k.now, k.spec.as_ref().expect("test spec"), &mut k.rng, &mut k.timers);
+        apply(&mut k.images.metadefs, &mut core, c, cmd)
+    }
+
+    fn info(protected: bool) -> NamespaceInfo {
+        NamespaceInfo { visibility: "public".into(), protected, ..NamespaceInfo::default() }
+    }
+
+    fn create(name: &str, protected: bool, tags: &[&str]) -> Cmd {
+        let contents = Contents { tags: tags.iter().map(|t| t.to_string()).collect(), ..Contents::default() };
+        Cmd::Create { namespace: name.into(), info: info(protected), contents: Box::new(contents) }
+    }
+
+    #[test]
+    fn refused_commands_change_nothing() {
+        let mut k = kernel();
+        let admin = caller(&k, 1, true);
+        run(&mut k, &admin, create("a", true, &["t1"])).unwrap();
+        run(&mut k, &admin, create("b", false, &[])).unwrap();
+        let before = k.state_hash();
+        let refused = [
+            (create("x", false, &[]), caller(&k, 2, false), "only admins write"),
+            (create("a", false, &[]), admin.clone(), "the name is taken"),
+            (create("y", false, &["d", "d"]), admin.clone(), "duplicate tags"),
+            (Cmd::Delete { namespace: "a".into() }, admin.clone(), "protected"),
+            (Cmd::Update { namespace: "b".into(), rename: "a".into(), info: info(false) }, admin.clone(), "rename onto another"),
+            (Cmd::SetTags { namespace: "a".into(), tags: vec!["e".into(), "e".into()] }, admin.clone(), "duplicate tags"),
+            (Cmd::PutTag { namespace: "a".into(), replace: Some("zz".into()), name: "q".into() }, admin.clone(), "no such tag"),
+            (Cmd::Remove { namespace: "b".into(), part: Part::Property, name: Some("p".into()) }, admin.clone(), "no such property"),
+        ];
+        for (cmd, who, why) in refused {
+            assert!(run(&mut k, &who, cmd).is_err(), "{why}");
+            assert_eq!(k.state_hash(), before, "{why}: a refused command changes nothing");
+        }
+        run(&mut k, &admin, Cmd::Update { namespace: "a".into(), rename: "a2".into(), info: info(false) }).unwrap();
+        assert_eq!(k.images.metadefs.0["a2"].tags.keys().collect::<Vec<_>>(), ["t1"], "a rename keeps the contents");
+        run(&mut k, &admin, Cmd::Delete { namespace: "a2".into() }).unwrap();
+        assert!(!k.images.metadefs.0.contains_key("a2"));
+    }
+
+    #[test]
+    fn resource_types_include_those_made_by_association() {
+        let mut k = kernel();
+        let admin = caller(&k, 1, true);
+        run(&mut k, &admin, create("n", false, &[])).unwrap();
+        let assoc = Cmd::Associate { namespace: "n".into(), name: "OS::Custom::X".into(), prefix: None, properties_target: None };
+        run(&mut k, &admin, assoc.clone()).unwrap();
+        assert!(run(&mut k, &admin, assoc).is_err(), "once per namespace");
+        let types = resource_types(&k.images.metadefs);
+        assert!(types.contains("OS::Custom::X") && types.contains("OS::Glance::Image"));
+    }
 }

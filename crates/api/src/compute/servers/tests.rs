@@ -248,6 +248,16 @@ async fn actions_run_the_state_machine_and_fill_the_action_log() {
     settle().await;
     let status = |app: Router, id: String| async move { req(&app, "GET", &format!("{SERVERS}/{id}"), P1, "2.79", None).await.body["server"]["status"].clone() };
     assert_eq!(status(app.clone(), id.clone()).await, "SHUTOFF");
+    let r = action(json!({"rescue": {"adminPass": "s3cret"}})).await;
+    assert_eq!((r.status.as_u16(), r.body["adminPass"].clone()), (200, json!("s3cret")), "rescue answers its password");
+    settle().await;
+    assert_eq!(status(app.clone(), id.clone()).await, "RESCUE");
+    assert_eq!(action(json!({"rescue": {"rescue_image_ref": "nope"}})).await.status, 400);
+    assert_eq!(action(json!({"unrescue": null})).await.status, 202);
+    settle().await;
+    assert_eq!(status(app.clone(), id.clone()).await, "ACTIVE", "unrescue boots the server's own disk");
+    assert_eq!(action(json!({"os-stop": null})).await.status, 202);
+    settle().await;
     assert_eq!(action(json!({"os-stop": null})).await.status, 409);
     assert_eq!(action(json!({"os-start": null})).await.status, 202);
     settle().await;
@@ -277,8 +287,8 @@ async fn actions_run_the_state_machine_and_fill_the_action_log() {
     settle().await;
     let log = req(&app, "GET", &format!("{SERVERS}/{id}/os-instance-actions"), P1, "2.79", None).await;
     let names: Vec<&str> = log.body["instanceActions"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
-    assert_eq!(names, ["rebuild", "unlock", "lock", "confirmResize", "resize", "reboot", "start", "stop", "create"]);
-    let rid = log.body["instanceActions"][8]["request_id"].as_str().unwrap().to_string();
+    assert_eq!(names, ["rebuild", "unlock", "lock", "confirmResize", "resize", "reboot", "start", "stop", "unrescue", "rescue", "stop", "create"]);
+    let rid = log.body["instanceActions"][11]["request_id"].as_str().unwrap().to_string();
     let create = req(&app, "GET", &format!("{SERVERS}/{id}/os-instance-actions/{rid}"), P1, "2.79", None).await;
     let events = create.body["instanceAction"]["events"].as_array().unwrap().clone();
     assert_eq!(

@@ -159,8 +159,9 @@ fn power_op(action: &Action) -> Option<PowerOp> {
             op("suspend", ActionKind::Suspend, &[Active], TaskState::Suspending, Suspended, PowerState::Shutdown, EventKind::Suspend, Work::Suspend)
         }
         Action::Resume => op("resume", ActionKind::Resume, &[Suspended], TaskState::Resuming, Active, PowerState::Running, EventKind::Resume, Work::Resume),
-        Action::Rescue { .. } => {
-            op("rescue", ActionKind::Rescue, &[Active, Stopped, Error], TaskState::Rescuing, Rescued, PowerState::Running, EventKind::Rescue, Work::Rescue)
+        Action::Rescue { image } => {
+            let work = Work::Rescue { image: *image };
+            op("rescue", ActionKind::Rescue, &[Active, Stopped, Error], TaskState::Rescuing, Rescued, PowerState::Running, EventKind::Rescue, work)
         }
         Action::Unrescue => {
             op("unrescue", ActionKind::Unrescue, &[Rescued], TaskState::Unrescuing, Active, PowerState::Running, EventKind::Unrescue, Work::Unrescue)

@@ -109,7 +109,7 @@ fn work_name(w: Work) -> &'static str {
         Work::Suspend => "suspend",
         Work::Resume => "resume",
         Work::Rebuild => "rebuild",
-        Work::Rescue => "rescue",
+        Work::Rescue { .. } => "rescue",
         Work::Unrescue => "unrescue",
         Work::Migrate { .. } => "migrate",
         Work::RevertMigration { .. } => "revert the migration of",
