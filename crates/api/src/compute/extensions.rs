@@ -25,7 +25,7 @@ const SERVED: &[(&str, &str, &str)] = &[
     ("images", "Images", "The read-only image proxy, before microversion 2.36."),
     ("limits", "Limits", "The absolute limits of a project."),
     ("os-access-ips", "AccessIPs", "The accessIPv4 and accessIPv6 attributes of servers."),
-    ("os-aggregates", "Aggregates", "Host aggregates, read-only: the topology file defines them."),
+    ("os-aggregates", "Aggregates", "Host aggregates: the topology file seeds them; admins create, change and delete them."),
     ("os-availability-zone", "AvailabilityZone", "Availability zones, with their hosts for admins."),
     ("os-evacuate", "Evacuate", "Rebuilding a server of a failed host on another host."),
     ("os-extended-volumes", "ExtendedVolumes", "The volumes attached to each server (none until volumes exist)."),

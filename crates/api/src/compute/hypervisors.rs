@@ -1,7 +1,6 @@
 //! Compute API: the physical side as Nova shows it to admins: hypervisors (`os-hypervisors`,
-//! with statistics), services (`os-services`), availability zones (`os-availability-zone`) and
-//! host aggregates (`os-aggregates`, read-only). The records and their policy come from the
-//! kernel's views (`orrery_kernel::compute::views`); this module parses requests and renders
+//! with statistics), services (`os-services`) and availability zones (`os-availability-zone`).
+//! The records and their policy come from the kernel's views (`orrery_kernel::compute::views`); this module parses requests and renders
 //! the views in Nova's shapes. Updating a compute service disables or enables its host, and
 //! forcing it down or up fails or recovers the host through the health service.
 
@@ -9,7 +8,7 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::HeaderMap;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use orrery_kernel::compute::views::{self, HostRef, Hypervisor, HypervisorQuery};
@@ -26,7 +25,7 @@ use crate::AppState;
 
 const S: Service = Service::Compute;
 
-/// Routes for hypervisors, services, availability zones and aggregates.
+/// Routes for hypervisors, services and availability zones.
 pub fn routes() -> Router<AppState> {
     layer(
         Router::new()
@@ -39,9 +38,7 @@ pub fn routes() -> Router<AppState> {
             .route("/v2.1/os-services", get(services))
             .route("/v2.1/os-services/{id}", put(service_update))
             .route("/v2.1/os-availability-zone", get(zones))
-            .route("/v2.1/os-availability-zone/detail", get(zones_detail))
-            .route("/v2.1/os-aggregates", get(aggregates).post(aggregate_write))
-            .route("/v2.1/os-aggregates/{id}", get(aggregate).put(aggregate_write).delete(aggregate_write)),
+            .route("/v2.1/os-availability-zone/detail", get(zones_detail)),
     )
 }
 
@@ -427,33 +424,6 @@ async fn zones_detail(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Va
     Ok(Json(json!({"availabilityZoneInfo": out})))
 }
 
-/// One aggregate as Nova shows it.
-fn aggregate_json(a: &views::Aggregate, mv: Microversion) -> Value {
-    let mut o = json!({
-        "id": a.number, "name": a.name, "availability_zone": a.metadata.get("availability_zone"),
-        "hosts": a.hosts, "metadata": a.metadata,
-        "created_at": iso_micros(a.created), "updated_at": null, "deleted": false, "deleted_at": null,
-    });
-    if mv.at_least(41) {
-        o["uuid"] = json!(a.id.to_string());
-    }
-    o
-}
-
-async fn aggregates(State(s): State<AppState>, mv: Microversion, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let list = read(&s, S, auth(&h, S)?, views::aggregates).await?;
-    Ok(Json(json!({"aggregates": list.iter().map(|a| aggregate_json(a, mv)).collect::<Vec<_>>()})))
-}
-
-async fn aggregate(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let a = read(&s, S, auth(&h, S)?, move |k, c| views::aggregate(k, c, &id)).await?;
-    Ok(Json(json!({"aggregate": aggregate_json(&a, mv)})))
-}
-
-async fn aggregate_write(method: Method, uri: Uri) -> ApiError {
-    ApiError::not_implemented(S, format!("orrery's host aggregates come from the topology file and are read-only; {method} {} is not available.", uri.path()))
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -488,7 +458,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn zones_services_aggregates() {
+    async fn zones_and_services() {
         let app = app();
         let z = get(&app, "/compute/v2.1/os-availability-zone", P1).await.body;
         assert_eq!(z["availabilityZoneInfo"], json!([{"zoneName": "az1", "zoneState": {"available": true}, "hosts": null}]));
@@ -501,17 +471,6 @@ mod tests {
         assert_eq!(s["services"].as_array().unwrap().len(), 6);
         assert_eq!(s["services"][0]["id"].as_str().map(str::len), Some(36));
         assert_eq!(s["services"][0]["forced_down"], false);
-        let a = get_mv(&app, "/compute/v2.1/os-aggregates", ADMIN, "2.79").await.body;
-        assert_eq!(a["aggregates"][0]["name"], "fast");
-        assert_eq!(a["aggregates"][0]["hosts"], json!(["az1-r01-h01", "az1-r01-h02"]));
-        assert!(a["aggregates"][0]["uuid"].is_string());
-        assert_eq!(get(&app, "/compute/v2.1/os-aggregates/1", ADMIN).await.body["aggregate"]["metadata"]["ssd"], "true");
-        let uuid = a["aggregates"][0]["uuid"].as_str().unwrap().to_string();
-        assert_eq!(get(&app, &format!("/compute/v2.1/os-aggregates/{uuid}"), ADMIN).await.body["aggregate"]["id"], 1);
-        assert_eq!(get(&app, "/compute/v2.1/os-aggregates/99", ADMIN).await.status, 404);
-        assert_eq!(get(&app, "/compute/v2.1/os-aggregates", P1).await.status, 403);
-        let r = send(&app, "POST", "/compute/v2.1/os-aggregates", ADMIN, "2.79", r#"{"aggregate": {"name": "x"}}"#).await;
-        assert_eq!(r.status, 501);
     }
 
     #[tokio::test]

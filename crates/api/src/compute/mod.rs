@@ -2,6 +2,7 @@
 //!
 //! Sub-modules own groups of endpoints; [`router`] merges them.
 
+pub mod aggregates;
 pub mod extensions;
 pub mod flavors;
 pub mod groups;
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .merge(groups::routes())
         .merge(quotas::routes())
         .merge(hypervisors::routes())
+        .merge(aggregates::routes())
         .merge(hosts::routes())
         .merge(images::routes())
         .merge(servers::routes())

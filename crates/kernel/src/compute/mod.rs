@@ -4,6 +4,7 @@
 //! Each sub-module owns one resource: its state types, its commands and its handlers.
 //! [`Cmd`] and [`Reply`] nest the sub-modules' own enums.
 
+pub mod aggregates;
 pub mod flavors;
 pub mod groups;
 pub mod hosts;
@@ -85,7 +86,7 @@ impl Cx<'_> {
     /// Runs the scheduler over placement's state with the policy in force.
     pub fn schedule(&mut self, req: &scheduler::Request<'_>) -> std::result::Result<HostIdx, NoValidHost> {
         let policy = &self.core.policy().scheduler;
-        scheduler::select(self.topology, &self.placement, policy, req, self.core.rng())
+        scheduler::select(self.topology, &self.compute.aggregates, &self.placement, policy, req, self.core.rng())
     }
 }
 
@@ -121,6 +122,9 @@ pub struct Compute {
     /// `os-services` status): the scheduler skips them. Every other compute host is enabled.
     #[serde(default)]
     pub disabled: BTreeMap<HostIdx, Option<String>>,
+    /// Host aggregates: nothing (the topology's) until an admin first changes one.
+    #[serde(default, skip_serializing_if = "aggregates::Aggregates::is_seed")]
+    pub aggregates: aggregates::Aggregates,
 }
 
 impl Compute {
@@ -155,6 +159,8 @@ pub enum Cmd {
     Server(servers::Cmd),
     /// Host failure, recovery, maintenance and evacuation.
     Host(hosts::Cmd),
+    /// Host aggregates (`os-aggregates`).
+    Aggregate(aggregates::Cmd),
 }
 
 /// Compute replies.
@@ -172,6 +178,8 @@ pub enum Reply {
     Server(servers::Reply),
     /// From a host command.
     Host(hosts::Reply),
+    /// From an aggregate command.
+    Aggregate(aggregates::Reply),
 }
 
 /// Compute timers.
@@ -190,6 +198,7 @@ pub fn apply(k: &mut Cx, caller: &Caller, cmd: Cmd) -> Result<Reply> {
         Cmd::Quota(c) => quotas::apply(k, caller, c).map(Reply::Quota),
         Cmd::Server(c) => servers::apply(k, caller, c).map(Reply::Server),
         Cmd::Host(c) => hosts::apply(k, caller, c).map(Reply::Host),
+        Cmd::Aggregate(c) => aggregates::apply(k, caller, c).map(Reply::Aggregate),
     }
 }
 

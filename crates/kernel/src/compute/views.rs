@@ -245,12 +245,11 @@ pub fn zones(k: &Kernel, c: &Caller, detail: bool) -> Result<Vec<Zone>> {
     Ok(out)
 }
 
-/// A host aggregate as Nova shows it (`os-aggregates`, read-only: aggregates come from the
-/// topology).
+/// A host aggregate as Nova shows it (`os-aggregates`): the live set, seeded from the topology.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Aggregate {
-    /// Nova's integer id: its 1-based position in the topology.
-    pub number: usize,
+    /// Nova's integer id (the topology's aggregates are 1..n in file order).
+    pub number: u32,
     /// Its UUID.
     pub id: Uuid,
     /// Its name.
@@ -259,38 +258,42 @@ pub struct Aggregate {
     pub metadata: BTreeMap<String, String>,
     /// Its member hosts' names, in host order.
     pub hosts: Vec<String>,
-    /// When it was created: with the cloud.
+    /// When it was created (with the cloud, for the topology's).
     pub created: crate::Time,
+    /// When it last changed.
+    pub updated: Option<crate::Time>,
 }
 
-fn aggregate_view(k: &Kernel, ai: usize) -> Aggregate {
-    let a = &k.topology.aggregates[ai];
-    let created = k.images.by_id.values().map(|i| i.created_at).min().unwrap_or_default();
+fn aggregate_view(k: &Kernel, a: &super::aggregates::Aggregate) -> Aggregate {
     Aggregate {
-        number: ai + 1,
-        id: a.id,
+        number: a.id,
+        id: a.uuid,
         name: a.name.clone(),
         metadata: a.metadata.clone(),
         hosts: a.hosts.iter().map(|&h| k.topology.host(h).name.clone()).collect(),
-        created,
+        created: a.created_at,
+        updated: a.updated_at,
     }
 }
 
-/// Every host aggregate, in topology order.
+fn live_aggregates(k: &Kernel) -> std::borrow::Cow<'_, super::aggregates::Set> {
+    k.compute.aggregates.live(&k.topology, super::aggregates::seed_time(&k.images))
+}
+
+/// Every host aggregate, by id.
 pub fn aggregates(k: &Kernel, c: &Caller) -> Result<Vec<Aggregate>> {
     admin_only(c, "os-aggregates:index")?;
-    Ok((0..k.topology.aggregates.len()).map(|ai| aggregate_view(k, ai)).collect())
+    Ok(live_aggregates(k).by_id.values().map(|a| aggregate_view(k, a)).collect())
 }
 
 /// One aggregate, by Nova's integer id or by UUID.
 pub fn aggregate(k: &Kernel, c: &Caller, id: &str) -> Result<Aggregate> {
     admin_only(c, "os-aggregates:show")?;
-    let aggs = &k.topology.aggregates;
-    let by_num = id.parse::<usize>().ok().and_then(|n| n.checked_sub(1));
-    let by_uuid = || id.parse::<Uuid>().ok().and_then(|u| aggs.iter().position(|a| a.id == u));
-    let ai = by_num.or_else(by_uuid).filter(|&ai| ai < aggs.len());
-    let ai = ai.ok_or_else(|| Error::not_found("compute.not_found", format!("Aggregate {id} could not be found.")))?;
-    Ok(aggregate_view(k, ai))
+    let live = live_aggregates(k);
+    let by_num = id.parse::<u32>().ok().and_then(|n| live.get(n));
+    let found = by_num.or_else(|| id.parse::<Uuid>().ok().and_then(|u| live.by_id.values().find(|a| a.uuid == u)));
+    let a = found.ok_or_else(|| Error::not_found("compute.not_found", format!("Aggregate {id} could not be found.")))?;
+    Ok(aggregate_view(k, a))
 }
 
 /// Checks the caller may read `project`'s quotas: its own, or any for an admin.
