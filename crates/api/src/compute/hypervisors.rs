@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
             .route("/v2.1/os-hypervisors/statistics", get(statistics))
             .route("/v2.1/os-hypervisors/{id}", get(show))
             .route("/v2.1/os-hypervisors/{id}/servers", get(servers))
+            .route("/v2.1/os-hypervisors/{id}/uptime", get(uptime))
             .route("/v2.1/os-hypervisors/{id}/search", get(search))
             .route("/v2.1/os-services", get(services))
             .route("/v2.1/os-services/{id}", put(service_update))
@@ -192,6 +193,38 @@ async fn show(
     })
     .await?;
     Ok(Json(json!({"hypervisor": detail_json(&v, mv)})))
+}
+
+/// The host's `uptime` line as libvirt reports it (procps' format): the time of day (UTC), how
+/// long since it booted (with the cloud, or when it last came back from a failure), no users,
+/// and as load average the vCPUs its servers hold, the model counting every guest vCPU busy.
+fn uptime_text(now: Time, v: &Hypervisor) -> String {
+    let (day, up) = (now.0 / 1_000_000 % 86_400, now.since(v.booted).0 / 60_000_000);
+    let (days, hours, mins) = (up / 1440, up / 60 % 24, up % 60);
+    let mut since = String::new();
+    if days > 0 {
+        since = format!("{days} day{}, ", if days == 1 { "" } else { "s" });
+    }
+    since += &if hours > 0 { format!("{hours:2}:{mins:02}") } else { format!("{mins} min") };
+    let load = v.used[0] as f64;
+    format!(" {:02}:{:02}:{:02} up {since},  0 users,  load average: {load:.2}, {load:.2}, {load:.2}", day / 3600, day / 60 % 60, day % 60)
+}
+
+/// `GET /os-hypervisors/{id}/uptime` (removed in 2.88, above orrery's ceiling): the summary
+/// record with `uptime`; 400 for a host that is down, as Nova says of an unreachable compute.
+async fn uptime(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let (v, now) = read(&s, S, auth(&h, S)?, move |k, c| {
+        admin_only(c, "os-hypervisors:uptime")?;
+        let r = host_ref(&id, mv).ok_or_else(|| not_found(&id))?;
+        Ok((views::hypervisor(k, c, &r, false)?, k.now()))
+    })
+    .await?;
+    if !v.up {
+        return Err(bad(format!("Compute service of {} is unavailable at this time.", v.host.name)));
+    }
+    let mut o = summary(&v, mv);
+    o["uptime"] = json!(uptime_text(now, &v));
+    Ok(Json(json!({"hypervisor": o})))
 }
 
 /// `GET /os-hypervisors/{hostname}/servers` (before 2.53): hypervisors whose name matches, with servers.
@@ -426,6 +459,8 @@ async fn zones_detail(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Va
 
 #[cfg(test)]
 mod tests {
+    use orrery_kernel::compute::views::Hypervisor;
+    use orrery_kernel::Time;
     use serde_json::json;
 
     use crate::compute::versions::testkit::*;
@@ -455,6 +490,46 @@ mod tests {
         assert_eq!((s["count"].clone(), s["vcpus"].clone(), s["local_gb"].clone()), (json!(4), json!(64), json!(800)));
         let r = get(&app, "/compute/v2.1/os-hypervisors/r01/search", ADMIN).await;
         assert_eq!(r.body["hypervisors"].as_array().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn uptime_counts_from_the_clouds_creation_and_needs_a_live_host() {
+        let app = app();
+        let r = get(&app, "/compute/v2.1/os-hypervisors/1/uptime", ADMIN).await;
+        assert_eq!(r.status, 200);
+        let up = r.body["hypervisor"]["uptime"].as_str().unwrap().to_string();
+        assert!(up.contains(" up ") && up.ends_with("load average: 0.00, 0.00, 0.00"), "{up}");
+        assert_eq!(r.body["hypervisor"]["hypervisor_hostname"], "az1-r01-h01");
+        assert_eq!(get(&app, "/compute/v2.1/os-hypervisors/99/uptime", ADMIN).await.status, 404);
+        assert_eq!(get(&app, "/compute/v2.1/os-hypervisors/1/uptime", P1).await.status, 403);
+        let id = get_mv(&app, "/compute/v2.1/os-hypervisors", ADMIN, "2.79").await.body["hypervisors"][0]["id"].as_str().unwrap().to_string();
+        assert_eq!(get_mv(&app, &format!("/compute/v2.1/os-hypervisors/{id}/uptime"), ADMIN, "2.79").await.status, 200);
+        assert_eq!(get_mv(&app, "/compute/v2.1/os-hypervisors/1/uptime", ADMIN, "2.79").await.status, 404);
+    }
+
+    #[test]
+    fn uptime_reads_like_procps() {
+        let spec = orrery_kernel::topology::HostSpec::compute(4, 1024, 10);
+        let host = orrery_kernel::topology::Host { name: "h".into(), id: orrery_kernel::Uuid(1), rack: 0, zone: 0, spec };
+        let v = Hypervisor {
+            idx: 0,
+            host,
+            enabled: true,
+            disabled_reason: None,
+            zone: "az1".into(),
+            service_id: orrery_kernel::Uuid(2),
+            up: true,
+            forced_down: false,
+            used: [3, 0, 0],
+            reserved: [0; 3],
+            running: 1,
+            servers: vec![],
+            booted: Time::from_secs(0),
+        };
+        let now = |s: u64| Time::from_secs(s);
+        assert_eq!(super::uptime_text(now(3_723), &v), " 01:02:03 up  1:02,  0 users,  load average: 3.00, 3.00, 3.00");
+        assert_eq!(super::uptime_text(now(300), &v), " 00:05:00 up 5 min,  0 users,  load average: 3.00, 3.00, 3.00");
+        assert!(super::uptime_text(now(2 * 86_400 + 600), &v).contains(" up 2 days, 10 min,"));
     }
 
     #[tokio::test]

@@ -221,11 +221,6 @@ pub enum Reply {
     Deleted,
 }
 
-/// When the topology's aggregates were created: with the cloud (its first image).
-pub fn seed_time(images: &crate::image::Images) -> Time {
-    images.by_id.values().map(|i| i.created_at).min().unwrap_or_default()
-}
-
 /// What a validated command does to the live set.
 enum Plan {
     Insert(Aggregate),
@@ -248,7 +243,7 @@ pub fn apply(k: &mut Cx, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     if !(caller.admin || caller.system) {
         return Err(super::forbidden(&format!("os-aggregates:{action}")));
     }
-    let (topo, now, created) = (k.topology, k.now(), seed_time(k.images));
+    let (topo, now, created) = (k.topology, k.now(), super::cloud_created(k.images));
     let plan = {
         let live = k.compute.aggregates.live(topo, created);
         plan(k, &live, cmd, now)?
@@ -463,7 +458,7 @@ mod tests {
     }
 
     fn live(k: &Kernel) -> Set {
-        k.compute.aggregates.live(&k.topology, seed_time(&k.images)).into_owned()
+        k.compute.aggregates.live(&k.topology, crate::compute::cloud_created(&k.images)).into_owned()
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! Servers being deleted, resized or reverted are left to finish their operation; one that
 //! lands on a down host is lost then.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +30,29 @@ use crate::ids::Uuid;
 use crate::scheduler::Request as SchedRequest;
 use crate::topology::{Evacuation, HostIdx, Role};
 use crate::Read;
-use crate::{Caller, Error, Event, Result};
+use crate::{Caller, Error, Event, Result, Time};
+
+/// When each host that came back from a failure booted again. A host never failed has been up
+/// since the cloud was created. Hashed and stored as nothing while empty, so states from before
+/// it was kept load and hash as they did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Boots(pub BTreeMap<HostIdx, Time>);
+
+impl Boots {
+    /// Whether no host has rebooted (then the field is left out of snapshots).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::hash::Hash for Boots {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        if !self.0.is_empty() {
+            self.0.hash(h);
+        }
+    }
+}
 
 /// Host commands. Legal only for admins and the kernel's own shell ([`crate::Auth::System`]).
 /// Failing and recovering hosts, racks and zones is [`crate::health`]'s; compute reacts to it
@@ -156,7 +178,9 @@ fn fail_hosts(k: &mut Cx, caller: &Caller, hs: &[HostIdx]) {
 /// Reacts to `hs` coming back (health has already put them back in the scheduler if they are
 /// up and enabled): their servers that are still down power back on.
 fn recover_hosts(k: &mut Cx, hs: &[HostIdx]) {
+    let now = k.now();
     for &h in hs {
+        k.compute.boots.0.insert(h, now);
         let ids: Vec<Uuid> = k.compute.servers.on_host(h).map(|s| s.id).filter(|id| k.compute.servers.down.contains_key(id)).collect();
         for id in ids {
             restart(k, &id);

@@ -34,6 +34,12 @@ pub(crate) fn forbidden(what: &str) -> Error {
     Error::forbidden("compute.forbidden", format!("Policy doesn't allow os_compute_api:{what} to be performed."))
 }
 
+/// When the cloud was created: when `Init` made its built-in images. The topology's hosts booted
+/// and its aggregates were made then.
+pub fn cloud_created(images: &Images) -> Time {
+    images.by_id.values().map(|i| i.created_at).min().unwrap_or_default()
+}
+
 /// What compute's handlers are given: compute's own state, mutably, and ports to the rest.
 /// Other services' state is read-only here, except through placement's typed
 /// [`placement::Port`] (claim, move, trim, free); compute's events and effects go to the
@@ -125,6 +131,9 @@ pub struct Compute {
     /// Host aggregates: nothing (the topology's) until an admin first changes one.
     #[serde(default, skip_serializing_if = "aggregates::Aggregates::is_seed")]
     pub aggregates: aggregates::Aggregates,
+    /// When hosts that recovered from a failure booted again.
+    #[serde(default, skip_serializing_if = "hosts::Boots::is_empty")]
+    pub boots: hosts::Boots,
 }
 
 impl Compute {

@@ -51,6 +51,8 @@ pub struct Hypervisor {
     pub running: usize,
     /// Its servers (id, instance name), when asked for.
     pub servers: Vec<(Uuid, String)>,
+    /// When it last booted: with the cloud, or when it last came back from a failure.
+    pub booted: crate::Time,
 }
 
 impl Hypervisor {
@@ -132,6 +134,7 @@ fn view(k: &Kernel, idx: HostIdx, with_servers: bool) -> Hypervisor {
         reserved,
         running: k.compute.servers.servers_on_host(idx),
         servers,
+        booted: k.compute.boots.0.get(&idx).copied().unwrap_or_else(|| super::cloud_created(&k.images)),
     }
 }
 
@@ -277,7 +280,7 @@ fn aggregate_view(k: &Kernel, a: &super::aggregates::Aggregate) -> Aggregate {
 }
 
 fn live_aggregates(k: &Kernel) -> std::borrow::Cow<'_, super::aggregates::Set> {
-    k.compute.aggregates.live(&k.topology, super::aggregates::seed_time(&k.images))
+    k.compute.aggregates.live(&k.topology, super::cloud_created(&k.images))
 }
 
 /// Every host aggregate, by id.
@@ -432,6 +435,20 @@ mod tests {
         let none = hypervisors(&k, &admin(), &HypervisorQuery { pattern: Some("nope".into()), ..Default::default() });
         assert_eq!(none.unwrap_err().code, "compute.not_found");
         assert_eq!(statistics(&k, &admin()).unwrap().count, 6);
+    }
+
+    #[test]
+    fn a_host_boots_with_the_cloud_and_again_when_it_recovers() {
+        let mut k = kernel();
+        let name = hypervisors(&k, &admin(), &HypervisorQuery::default()).unwrap()[0].host.name.clone();
+        let booted = |k: &Kernel| hypervisor(k, &admin(), &HostRef::Name(name.clone()), false).unwrap().booted;
+        assert_eq!(booted(&k), Time::from_secs(1_700_000_000));
+        k.advance(Time::from_secs(1_700_000_100));
+        health(&mut k, HealthCmd::Set { kind: Kind::Host, name: name.clone(), state: State::Down }).unwrap();
+        assert_eq!(booted(&k), Time::from_secs(1_700_000_000), "a failure is not a boot");
+        k.advance(Time::from_secs(1_700_000_200));
+        health(&mut k, HealthCmd::Set { kind: Kind::Host, name: name.clone(), state: State::Up }).unwrap();
+        assert_eq!(booted(&k), Time::from_secs(1_700_000_200));
     }
 
     #[test]
