@@ -36,6 +36,7 @@ const SERVED: &[(&str, &str, &str)] = &[
     ("os-instance-actions", "InstanceActions", "The actions taken on each server, and their events."),
     ("os-keypairs", "Keypairs", "Imported SSH and X.509 keypairs."),
     ("os-lock-server", "LockServer", "Locking and unlocking servers."),
+    ("os-migrations", "Migrations", "The resize and evacuation records of servers."),
     ("os-pause-server", "PauseServer", "Pausing and unpausing servers."),
     ("os-quota-sets", "Quotas", "Project quotas: show, defaults, update and delete."),
     ("os-server-groups", "ServerGroups", "Affinity and anti-affinity server groups."),

@@ -122,7 +122,7 @@ fn detail_json(v: &Hypervisor, mv: Microversion) -> Value {
 }
 
 /// A management address per host, in 10.0.0.0/8.
-fn host_ip(idx: HostIdx) -> String {
+pub(crate) fn host_ip(idx: HostIdx) -> String {
     let n = idx + 10;
     format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
 }

@@ -10,6 +10,7 @@ pub mod hosts;
 pub mod hypervisors;
 pub mod images;
 pub mod keypairs;
+pub mod migrations;
 pub mod quotas;
 pub mod servers;
 pub mod versions;
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .merge(quotas::routes())
         .merge(hypervisors::routes())
         .merge(aggregates::routes())
+        .merge(migrations::routes())
         .merge(hosts::routes())
         .merge(images::routes())
         .merge(servers::routes())

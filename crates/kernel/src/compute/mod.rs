@@ -9,6 +9,7 @@ pub mod flavors;
 pub mod groups;
 pub mod hosts;
 pub mod keypairs;
+pub mod migrations;
 pub mod quotas;
 pub mod servers;
 pub mod views;
@@ -134,6 +135,9 @@ pub struct Compute {
     /// When hosts that recovered from a failure booted again.
     #[serde(default, skip_serializing_if = "hosts::Boots::is_empty")]
     pub boots: hosts::Boots,
+    /// Resize and evacuation records (`os-migrations`), kept while their server exists.
+    #[serde(default, skip_serializing_if = "migrations::Migrations::is_empty")]
+    pub migrations: migrations::Migrations,
 }
 
 impl Compute {

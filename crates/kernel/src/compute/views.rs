@@ -299,6 +299,60 @@ pub fn aggregate(k: &Kernel, c: &Caller, id: &str) -> Result<Aggregate> {
     Ok(aggregate_view(k, a))
 }
 
+/// Which migrations a list wants (`os-migrations`); every filter is optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MigrationQuery {
+    /// Only in this status (Nova's name).
+    pub status: Option<String>,
+    /// Only from or to this host.
+    pub host: Option<String>,
+    /// Only from this host.
+    pub source_compute: Option<String>,
+    /// Only of this server.
+    pub instance: Option<Uuid>,
+    /// Only of this type (`resize`, `evacuation`).
+    pub migration_type: Option<String>,
+    /// Only those changed at or after this time (2.59 `changes-since`).
+    pub changes_since: Option<crate::Time>,
+    /// Newest first, as Nova sorts from 2.59; id order before.
+    pub newest_first: bool,
+    /// Only those after this one in the order (a page marker, by UUID).
+    pub marker: Option<Uuid>,
+    /// At most this many.
+    pub limit: Option<usize>,
+}
+
+/// Migrations matching `q` (admin only). An unknown marker is Nova's 400.
+pub fn migrations(k: &Kernel, c: &Caller, q: &MigrationQuery) -> Result<Vec<super::migrations::Migration>> {
+    admin_only(c, "os-migrations:index")?;
+    let host = |n: &Option<String>| n.as_ref().map(|n| host_named(k, n));
+    let (any_host, source) = (host(&q.host), host(&q.source_compute));
+    let keep = |m: &&super::migrations::Migration| {
+        q.status.as_deref().is_none_or(|s| s == m.status.name())
+            && any_host.is_none_or(|h| h.is_some_and(|h| m.source == h || m.dest == Some(h)))
+            && source.is_none_or(|h| h == Some(m.source))
+            && q.instance.is_none_or(|i| i == m.instance)
+            && q.migration_type.as_deref().is_none_or(|t| t == m.kind.name())
+            && q.changes_since.is_none_or(|t| m.updated_at.unwrap_or(m.created_at) >= t)
+    };
+    let mut all: Vec<&super::migrations::Migration> = match q.instance {
+        Some(i) => k.compute.migrations.by_instance.get(&i).into_iter().flatten().filter_map(|id| k.compute.migrations.by_id.get(id)).collect(),
+        None => k.compute.migrations.by_id.values().collect(),
+    };
+    if q.newest_first {
+        all.sort_by_key(|m| std::cmp::Reverse((m.created_at, m.id)));
+    }
+    let start = match q.marker {
+        Some(u) => all
+            .iter()
+            .position(|m| m.uuid == u)
+            .map(|i| i + 1)
+            .ok_or_else(|| Error::bad_request("compute.bad_request", format!("Marker {u} could not be found.")))?,
+        None => 0,
+    };
+    Ok(all.into_iter().skip(start).filter(keep).take(q.limit.unwrap_or(usize::MAX)).cloned().collect())
+}
+
 /// Checks the caller may read `project`'s quotas: its own, or any for an admin.
 fn may_read_quotas(c: &Caller, project: &Uuid) -> Result<()> {
     if c.admin || c.project == Some(*project) {
