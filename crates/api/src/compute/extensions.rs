@@ -42,6 +42,7 @@ const SERVED: &[(&str, &str, &str)] = &[
     ("os-server-groups", "ServerGroups", "Affinity and anti-affinity server groups."),
     ("os-server-password", "ServerPassword", "The encrypted admin password of servers."),
     ("os-services", "Services", "Compute services: enable, disable and force down."),
+    ("os-simple-tenant-usage", "SimpleTenantUsage", "Hours and sizes of the servers each project has, over a period."),
     ("os-suspend-server", "SuspendServer", "Suspending and resuming servers."),
     ("servers", "Servers", "Servers and their actions."),
 ];

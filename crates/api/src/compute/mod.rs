@@ -13,6 +13,7 @@ pub mod keypairs;
 pub mod migrations;
 pub mod quotas;
 pub mod servers;
+pub mod usage;
 pub mod versions;
 
 use axum::Router;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(hypervisors::routes())
         .merge(aggregates::routes())
         .merge(migrations::routes())
+        .merge(usage::routes())
         .merge(hosts::routes())
         .merge(images::routes())
         .merge(servers::routes())

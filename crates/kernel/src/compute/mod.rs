@@ -12,6 +12,7 @@ pub mod keypairs;
 pub mod migrations;
 pub mod quotas;
 pub mod servers;
+pub mod usage;
 pub mod views;
 
 use std::collections::BTreeMap;
