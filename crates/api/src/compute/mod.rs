@@ -3,6 +3,7 @@
 //! Sub-modules own groups of endpoints; [`router`] merges them.
 
 pub mod aggregates;
+pub mod audit;
 pub mod extensions;
 pub mod flavors;
 pub mod groups;
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(aggregates::routes())
         .merge(migrations::routes())
         .merge(usage::routes())
+        .merge(audit::routes())
         .merge(hosts::routes())
         .merge(images::routes())
         .merge(servers::routes())
