@@ -5,6 +5,7 @@
 //! [`Cmd`] and [`Reply`] nest the sub-modules' own enums.
 
 pub mod aggregates;
+pub mod diagnostics;
 pub mod flavors;
 pub mod groups;
 pub mod hosts;

@@ -529,3 +529,23 @@ async fn evacuate_rebuilds_a_server_whose_host_was_forced_down() {
     let actions = req(&app, "GET", &format!("{SERVERS}/{id}/os-instance-actions"), ADMIN, "2.79", None).await.body;
     assert_eq!(actions["instanceActions"][0]["action"], "evacuate");
 }
+
+#[tokio::test]
+async fn diagnostics_are_the_flavors_sizes_for_admins() {
+    let k = cloud(2, 10);
+    let image = image_id(&k);
+    let app = app(k);
+    let id = boot(&app, &image, "vm", P1).await;
+    let path = format!("{SERVERS}/{id}/diagnostics");
+    settle().await;
+    let d = req(&app, "GET", &path, ADMIN, "2.79", None).await;
+    assert_eq!(d.status, 200, "{}", d.body);
+    assert_eq!((d.body["state"].clone(), d.body["driver"].clone(), d.body["num_cpus"].clone()), (json!("running"), json!("libvirt"), json!(1)));
+    assert_eq!(d.body["memory_details"], json!({"maximum": 512, "used": null}));
+    assert_eq!((d.body["num_disks"].clone(), d.body["cpu_details"].as_array().map(Vec::len)), (json!(1), Some(1)));
+    let legacy = req(&app, "GET", &path, ADMIN, "2.1", None).await.body;
+    assert_eq!(legacy["memory"], 512 * 1024);
+    assert_eq!(req(&app, "GET", &path, P1, "2.79", None).await.status, 403);
+    assert_eq!(req(&app, "GET", &path, P2, "2.79", None).await.status, 404);
+    assert_eq!(req(&app, "GET", &format!("{SERVERS}/{}/diagnostics", Uuid(7)), ADMIN, "2.79", None).await.status, 404);
+}
