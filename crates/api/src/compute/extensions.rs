@@ -41,6 +41,7 @@ const SERVED: &[(&str, &str, &str)] = &[
     ("os-pause-server", "PauseServer", "Pausing and unpausing servers."),
     ("os-quota-sets", "Quotas", "Project quotas: show, defaults, update and delete."),
     ("os-server-diagnostics", "ServerDiagnostics", "Diagnostics of servers: their flavor's sizes; counters the model does not keep are null."),
+    ("os-server-external-events", "ServerExternalEvents", "Events from other services about servers; accepted, with nothing in the model to act on."),
     ("os-server-groups", "ServerGroups", "Affinity and anti-affinity server groups."),
     ("os-server-password", "ServerPassword", "The encrypted admin password of servers."),
     ("os-services", "Services", "Compute services: enable, disable and force down."),

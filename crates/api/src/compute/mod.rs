@@ -4,6 +4,7 @@
 
 pub mod aggregates;
 pub mod audit;
+pub mod events;
 pub mod extensions;
 pub mod flavors;
 pub mod groups;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(migrations::routes())
         .merge(usage::routes())
         .merge(audit::routes())
+        .merge(events::routes())
         .merge(hosts::routes())
         .merge(images::routes())
         .merge(servers::routes())

@@ -6,6 +6,7 @@
 
 pub mod aggregates;
 pub mod diagnostics;
+pub mod external;
 pub mod flavors;
 pub mod groups;
 pub mod hosts;
