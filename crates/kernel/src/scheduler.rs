@@ -83,18 +83,18 @@ pub fn select(
     req: &Request<'_>,
     rng: &mut Rng,
 ) -> Result<HostIdx, NoValidHost> {
-    let filters = Filters::new(policy);
+    let filters = Filters::new(policy, aggs);
     let want = policy.host_subset_size.max(1) as usize;
     let mut picked: Vec<(u64, usize, HostIdx)> = Vec::new();
     if matches!(req.group.policy, Some(GroupPolicy::Affinity)) && !req.group.hosts.is_empty() {
         for &h in req.group.hosts.keys() {
             let fits = placement.by_host.get(&h).and_then(|&p| placement.provider(p)).is_some_and(|p| p.fits(&req.resources));
-            if fits && placement.is_schedulable(h) && filters.pass(topo, aggs, h, req) {
+            if fits && placement.is_schedulable(h) && filters.pass(topo, h, req) {
                 picked.push((0, picked.len(), h));
             }
         }
     } else {
-        walk(topo, aggs, placement, &filters, policy, req, want, &mut picked);
+        walk(topo, placement, &filters, policy, req, want, &mut picked);
     }
     if picked.is_empty() {
         return Err(NoValidHost("There are not enough hosts available.".into()));
@@ -106,12 +106,10 @@ pub fn select(
 }
 
 /// Walks the capacity index, keeping feasible hosts with their penalty and rank.
-#[allow(clippy::too_many_arguments)]
 fn walk(
     topo: &Topology,
-    aggs: &Aggregates,
     placement: &Placement,
-    filters: &Filters,
+    filters: &Filters<'_>,
     policy: &SchedulerSpec,
     req: &Request<'_>,
     want: usize,
@@ -120,7 +118,7 @@ fn walk(
     let mut perfect = 0;
     for (rank, prov) in placement.candidates(req.zone, &req.resources).enumerate() {
         let Some(host) = placement.provider(prov).and_then(|p| p.host) else { continue };
-        if req.ignore_hosts.contains(&host) || !filters.pass(topo, aggs, host, req) {
+        if req.ignore_hosts.contains(&host) || !filters.pass(topo, host, req) {
             continue;
         }
         let penalty = penalty(topo, policy, req, host);
@@ -152,18 +150,20 @@ fn penalty(topo: &Topology, policy: &SchedulerSpec, req: &Request<'_>, host: Hos
     }
 }
 
-/// The hard filters in force.
-struct Filters {
+/// The hard filters in force, with the live aggregates the aggregate filter reads.
+struct Filters<'a> {
+    aggs: &'a Aggregates,
     image: bool,
     aggregate: bool,
     affinity: bool,
     anti_affinity: bool,
 }
 
-impl Filters {
-    fn new(policy: &SchedulerSpec) -> Filters {
+impl<'a> Filters<'a> {
+    fn new(policy: &SchedulerSpec, aggs: &'a Aggregates) -> Filters<'a> {
         let on = |name: &str| policy.filters.iter().any(|f| f == name);
         Filters {
+            aggs,
             image: on("ImagePropertiesFilter"),
             aggregate: on("AggregateInstanceExtraSpecsFilter"),
             affinity: on("ServerGroupAffinityFilter"),
@@ -171,9 +171,9 @@ impl Filters {
         }
     }
 
-    fn pass(&self, topo: &Topology, aggs: &Aggregates, host: HostIdx, req: &Request<'_>) -> bool {
+    fn pass(&self, topo: &Topology, host: HostIdx, req: &Request<'_>) -> bool {
         (!self.image || image_ok(topo, host, req))
-            && (!self.aggregate || aggregate_ok(topo, aggs, host, req))
+            && (!self.aggregate || aggregate_ok(topo, self.aggs, host, req))
             && (!self.affinity || affinity_ok(host, req))
             && (!self.anti_affinity || anti_affinity_ok(host, req))
     }

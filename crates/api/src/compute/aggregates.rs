@@ -233,6 +233,12 @@ mod tests {
         let id = send(&app, "POST", AGGS, ADMIN, "2.79", r#"{"aggregate": {"name": "x"}}"#).await.body["aggregate"]["id"].to_string();
         let r = act(&app, &id, ADMIN, r#"{"add_host": {"host": "az1-r01-h01"}}"#).await;
         assert_eq!((r.status.as_u16(), r.body["aggregate"]["hosts"].clone()), (200, json!(["az1-r01-h01"])));
+        let uuid = r.body["aggregate"]["uuid"].clone();
+        let rp = get_mv(&app, "/compute/v2.1/os-hypervisors", ADMIN, "2.79").await.body["hypervisors"][0]["id"].as_str().unwrap().to_string();
+        let pl =
+            call(&app, "GET", &format!("/placement/resource_providers/{rp}/aggregates"), Some(ADMIN), &[("OpenStack-API-Version", "placement 1.19")], None)
+                .await;
+        assert!(pl.body["aggregates"].as_array().unwrap().contains(&uuid), "placement shows the live aggregates: {}", pl.body);
         assert_eq!(act(&app, &id, ADMIN, r#"{"add_host": {"host": "az1-r01-h01"}}"#).await.status, 409);
         assert_eq!(act(&app, &id, ADMIN, r#"{"add_host": {"host": "nonexist_host"}}"#).await.status, 404);
         assert_eq!(act(&app, &id, P1, r#"{"add_host": {"host": "az1-r01-h02"}}"#).await.status, 403);
