@@ -3,9 +3,10 @@
 //! usages; allocation candidates; resource classes and traits.
 //!
 //! orrery's placement is flat (no nested providers, no sharing providers) and models the
-//! resource classes VCPU, MEMORY_MB, DISK_GB and VGPU. A host provider's traits and aggregates
-//! come from the topology (its architecture, whether it is disabled, its host aggregates) and
-//! are read-only; custom resource classes and custom traits answer 501. Every path needs the
+//! resource classes VCPU, MEMORY_MB, DISK_GB and VGPU. A host provider's traits come from the
+//! topology (its architecture, whether it is disabled) and its aggregates are its host's Nova
+//! host aggregates (`os-aggregates`); both are read-only here; custom resource classes and
+//! custom traits answer 501. Every path needs the
 //! admin role except the version document at the root.
 
 mod allocations;

@@ -146,6 +146,7 @@ pub mod identity {
 /// Compute commands with a reply.
 pub mod compute {
     use super::BTreeMap;
+    use crate::compute::aggregates;
     use crate::compute::flavors::{self, Flavor};
     use crate::compute::groups::{self, ServerGroup};
     use crate::compute::keypairs::{self, KeyType, Keypair};
@@ -178,6 +179,15 @@ pub mod compute {
     pub fn change_flavor(cmd: flavors::Cmd) -> super::Ask<Flavor> {
         debug_assert!(!matches!(cmd, flavors::Cmd::Create(_) | flavors::Cmd::Delete { .. }), "create_flavor or a plain command instead");
         flavor(cmd)
+    }
+
+    /// An aggregate command other than `Delete`; answers the id of the aggregate it leaves.
+    pub fn change_aggregate(cmd: aggregates::Cmd) -> super::Ask<u32> {
+        debug_assert!(!matches!(cmd, aggregates::Cmd::Delete { .. }), "a delete answers no aggregate");
+        super::Ask::new(c(Cmd::Aggregate(cmd)), |reply| match reply {
+            R::Compute(Reply::Aggregate(aggregates::Reply::Aggregate(id))) => Ok(id),
+            other => Err(Box::new(other)),
+        })
     }
 
     asks! {

@@ -356,6 +356,11 @@ impl Kernel {
                 return Err(format!("server {} is on a host but holds no allocation", s.id));
             }
         }
+        for m in self.compute.migrations.by_id.values() {
+            if self.compute.servers.get(&m.instance).is_none() {
+                return Err(format!("migration {} outlived its server {}", m.id, m.instance));
+            }
+        }
         for (id, p) in &self.compute.servers.pending {
             if !self.timers.contains(p.deadline) {
                 return Err(format!("server {id} waits for the driver with no deadline"));

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::compute::aggregates::Aggregates;
 use crate::placement::{Placement, Resources};
 use crate::rng::Rng;
 pub use crate::topology::ALL_FILTERS;
@@ -74,8 +75,15 @@ impl From<NoValidHost> for crate::Error {
 }
 
 /// Chooses a host for `req`, or says why none fits.
-pub fn select(topo: &Topology, placement: &Placement, policy: &SchedulerSpec, req: &Request<'_>, rng: &mut Rng) -> Result<HostIdx, NoValidHost> {
-    let filters = Filters::new(policy);
+pub fn select(
+    topo: &Topology,
+    aggs: &Aggregates,
+    placement: &Placement,
+    policy: &SchedulerSpec,
+    req: &Request<'_>,
+    rng: &mut Rng,
+) -> Result<HostIdx, NoValidHost> {
+    let filters = Filters::new(policy, aggs);
     let want = policy.host_subset_size.max(1) as usize;
     let mut picked: Vec<(u64, usize, HostIdx)> = Vec::new();
     if matches!(req.group.policy, Some(GroupPolicy::Affinity)) && !req.group.hosts.is_empty() {
@@ -101,7 +109,7 @@ pub fn select(topo: &Topology, placement: &Placement, policy: &SchedulerSpec, re
 fn walk(
     topo: &Topology,
     placement: &Placement,
-    filters: &Filters,
+    filters: &Filters<'_>,
     policy: &SchedulerSpec,
     req: &Request<'_>,
     want: usize,
@@ -142,18 +150,20 @@ fn penalty(topo: &Topology, policy: &SchedulerSpec, req: &Request<'_>, host: Hos
     }
 }
 
-/// The hard filters in force.
-struct Filters {
+/// The hard filters in force, with the live aggregates the aggregate filter reads.
+struct Filters<'a> {
+    aggs: &'a Aggregates,
     image: bool,
     aggregate: bool,
     affinity: bool,
     anti_affinity: bool,
 }
 
-impl Filters {
-    fn new(policy: &SchedulerSpec) -> Filters {
+impl<'a> Filters<'a> {
+    fn new(policy: &SchedulerSpec, aggs: &'a Aggregates) -> Filters<'a> {
         let on = |name: &str| policy.filters.iter().any(|f| f == name);
         Filters {
+            aggs,
             image: on("ImagePropertiesFilter"),
             aggregate: on("AggregateInstanceExtraSpecsFilter"),
             affinity: on("ServerGroupAffinityFilter"),
@@ -163,7 +173,7 @@ impl Filters {
 
     fn pass(&self, topo: &Topology, host: HostIdx, req: &Request<'_>) -> bool {
         (!self.image || image_ok(topo, host, req))
-            && (!self.aggregate || aggregate_ok(topo, host, req))
+            && (!self.aggregate || aggregate_ok(topo, self.aggs, host, req))
             && (!self.affinity || affinity_ok(host, req))
             && (!self.anti_affinity || anti_affinity_ok(host, req))
     }
@@ -176,13 +186,14 @@ fn image_ok(topo: &Topology, host: HostIdx, req: &Request<'_>) -> bool {
     }
 }
 
-fn aggregate_ok(topo: &Topology, host: HostIdx, req: &Request<'_>) -> bool {
+/// Every `aggregate_instance_extra_specs:` key of the flavor is in the metadata of one of the
+/// host's live aggregates (read through compute's per-host index), with the value wanted.
+fn aggregate_ok(topo: &Topology, aggs: &Aggregates, host: HostIdx, req: &Request<'_>) -> bool {
     let Some(specs) = req.extra_specs else { return true };
-    specs.iter().filter_map(|(k, v)| k.strip_prefix(AGGREGATE_SPEC_PREFIX).map(|k| (k, v))).all(|(key, want)| {
-        topo.host_aggregates[host as usize]
-            .iter()
-            .any(|&a| topo.aggregates[a as usize].metadata.get(key).is_some_and(|have| have.split(',').any(|v| v.trim() == want)))
-    })
+    specs
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix(AGGREGATE_SPEC_PREFIX).map(|k| (k, v)))
+        .all(|(key, want)| aggs.host_has(topo, host, key, |have| have.split(',').any(|v| v.trim() == want)))
 }
 
 fn affinity_ok(host: HostIdx, req: &Request<'_>) -> bool {
@@ -237,7 +248,7 @@ mod tests {
                 *r.group.hosts.entry(h).or_insert(0) += 1;
                 *r.group.racks.entry(t.host(h).rack).or_insert(0) += 1;
             }
-            let h = select(t, p, pol, &r, &mut rng)?;
+            let h = select(t, &Aggregates::default(), p, pol, &r, &mut rng)?;
             let prov = p.by_host[&h];
             p.set_allocations(Uuid(i + 1), Uuid(0), Uuid(0), BTreeMap::from([(prov, r.resources)])).unwrap();
             hosts.push(h);
@@ -255,7 +266,7 @@ mod tests {
         for h in hosts {
             r.group.hosts.insert(h, 1);
         }
-        let err = select(&t, &p, &pol, &r, &mut Rng::new(1)).unwrap_err();
+        let err = select(&t, &Aggregates::default(), &p, &pol, &r, &mut Rng::new(1)).unwrap_err();
         assert_eq!(err.to_string(), "No valid host was found. There are not enough hosts available.");
     }
 
@@ -291,11 +302,29 @@ mod tests {
         let specs = BTreeMap::from([(format!("{AGGREGATE_SPEC_PREFIX}disk"), "ssd".to_string())]);
         let mut r = req(512);
         r.extra_specs = Some(&specs);
-        let h = select(&t, &p, &pol, &r, &mut Rng::new(1)).unwrap();
+        let h = select(&t, &Aggregates::default(), &p, &pol, &r, &mut Rng::new(1)).unwrap();
         assert_eq!(t.racks[t.host(h).rack as usize].name, "az2-r01");
         let wrong = BTreeMap::from([(format!("{AGGREGATE_SPEC_PREFIX}disk"), "nvme".to_string())]);
         r.extra_specs = Some(&wrong);
-        assert!(select(&t, &p, &pol, &r, &mut Rng::new(1)).is_err());
+        assert!(select(&t, &Aggregates::default(), &p, &pol, &r, &mut Rng::new(1)).is_err());
+    }
+
+    #[test]
+    fn the_filter_reads_the_live_aggregates_once_they_are_written() {
+        let (t, p, pol) = cloud(Strategy::Spread);
+        let mut set = crate::compute::aggregates::Set::seed(&t, crate::Time(0));
+        for a in set.by_id.values_mut() {
+            a.metadata.insert("disk".into(), "nvme".into());
+        }
+        let live = Aggregates(Some(Box::new(set)));
+        let specs = |v: &str| BTreeMap::from([(format!("{AGGREGATE_SPEC_PREFIX}disk"), v.to_string())]);
+        let (nvme, ssd) = (specs("nvme"), specs("ssd"));
+        let mut r = req(512);
+        r.extra_specs = Some(&nvme);
+        let h = select(&t, &live, &p, &pol, &r, &mut Rng::new(1)).unwrap();
+        assert_eq!(t.racks[t.host(h).rack as usize].name, "az2-r01");
+        r.extra_specs = Some(&ssd);
+        assert!(select(&t, &live, &p, &pol, &r, &mut Rng::new(1)).is_err(), "the topology's metadata no longer counts");
     }
 
     #[test]
@@ -304,7 +333,7 @@ mod tests {
         let props = BTreeMap::from([("hw_architecture".to_string(), "aarch64".to_string())]);
         let mut r = req(512);
         r.image_props = Some(&props);
-        assert!(select(&t, &p, &pol, &r, &mut Rng::new(1)).is_err());
+        assert!(select(&t, &Aggregates::default(), &p, &pol, &r, &mut Rng::new(1)).is_err());
     }
 
     #[test]
@@ -314,12 +343,12 @@ mod tests {
         r.zone = Some(0);
         let mut rng = Rng::new(2);
         for i in 0..8 {
-            let h = select(&t, &p, &pol, &r, &mut rng).unwrap();
+            let h = select(&t, &Aggregates::default(), &p, &pol, &r, &mut rng).unwrap();
             assert_eq!(t.host(h).zone, 0);
             let prov = p.by_host[&h];
             p.set_allocations(Uuid(100 + i), Uuid(0), Uuid(0), BTreeMap::from([(prov, r.resources)])).unwrap();
         }
-        assert!(select(&t, &p, &pol, &r, &mut rng).is_err(), "zone az1 has 8 hosts of 60 GiB free each");
+        assert!(select(&t, &Aggregates::default(), &p, &pol, &r, &mut rng).is_err(), "zone az1 has 8 hosts of 60 GiB free each");
         assert!(p.provider(0).unwrap().usage[MEMORY_MB] > 0);
     }
 }

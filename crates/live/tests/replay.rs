@@ -186,6 +186,41 @@ fn kernel_state_round_trips_through_json() {
     assert_eq!(back.state_hash(), k.state_hash());
 }
 
+/// Aggregate writes, migration records and host reboots (state kept only once used) survive a
+/// JSON round trip with the same hash.
+#[test]
+fn aggregates_migrations_and_boots_round_trip_through_json() {
+    use orrery_kernel::compute::aggregates::Cmd as AggCmd;
+    use orrery_kernel::health::{Cmd as HealthCmd, Kind, State};
+    let mut k = kernel_run(5);
+    let mut t = k.now().plus(orrery_kernel::Dur::secs(60));
+    k.advance(t);
+    let untouched = k.clone();
+    let compute = serde_json::to_value(&untouched).unwrap()["compute"].clone();
+    assert!(["aggregates", "boots", "migrations"].iter().all(|f| compute.get(f).is_none()), "unused state is left out of snapshots");
+    let host = k.topology().hosts[0].name.clone();
+    let sys = |k: &mut Kernel, t: Time, command: Command| k.apply(t, Request { auth: Auth::System, command }).unwrap();
+    sys(&mut k, t, Command::Compute(ComputeCmd::Aggregate(AggCmd::Create { uuid: Uuid(77), name: "x".into(), zone: None })));
+    let id = k.compute().aggregates.live(k.topology(), t).by_id.keys().copied().max().unwrap();
+    sys(&mut k, t, Command::Compute(ComputeCmd::Aggregate(AggCmd::AddHost { id, host: host.clone() })));
+    let image = k.images().find("cirros-0.6").unwrap().id;
+    let (server, token) = (Uuid(0x5e_7e_7e), Auth::Token(orrery_kernel::identity::TokenDigest::of(&"t".repeat(64))));
+    let boot = ServerCmd::Create(Box::new(CreateSpec::one(server, Uuid(79), "resized".into(), "1".into(), image)));
+    k.apply(t, Request { auth: token.clone(), command: Command::Compute(ComputeCmd::Server(boot)) }).unwrap();
+    t = t.plus(orrery_kernel::Dur::secs(60));
+    orrery_kernel::driver::run_modelled(&mut k, t);
+    let resize = ServerCmd::Action { id: server, request_id: Uuid(78), action: Action::Resize { flavor: "2".into() } };
+    k.apply(t, Request { auth: token, command: Command::Compute(ComputeCmd::Server(resize)) }).unwrap();
+    sys(&mut k, t, Command::Health(HealthCmd::Set { kind: Kind::Host, name: host.clone(), state: State::Down }));
+    t = t.plus(orrery_kernel::Dur::secs(60));
+    sys(&mut k, t, Command::Health(HealthCmd::Set { kind: Kind::Host, name: host, state: State::Up }));
+    orrery_kernel::driver::run_modelled(&mut k, t.plus(orrery_kernel::Dur::secs(60)));
+    assert!(!k.compute().aggregates.is_seed() && !k.compute().migrations.is_empty() && !k.compute().boots.is_empty());
+    let back: Kernel = serde_json::from_str(&serde_json::to_string(&k).unwrap()).unwrap();
+    assert_eq!(back.state_hash(), k.state_hash());
+    assert_ne!(k.state_hash(), untouched.state_hash());
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 12, ..Default::default() })]
     /// For any workload seed and length, the journal replays to the live state hash, and

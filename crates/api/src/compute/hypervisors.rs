@@ -1,7 +1,6 @@
 //! Compute API: the physical side as Nova shows it to admins: hypervisors (`os-hypervisors`,
-//! with statistics), services (`os-services`), availability zones (`os-availability-zone`) and
-//! host aggregates (`os-aggregates`, read-only). The records and their policy come from the
-//! kernel's views (`orrery_kernel::compute::views`); this module parses requests and renders
+//! with statistics), services (`os-services`) and availability zones (`os-availability-zone`).
+//! The records and their policy come from the kernel's views (`orrery_kernel::compute::views`); this module parses requests and renders
 //! the views in Nova's shapes. Updating a compute service disables or enables its host, and
 //! forcing it down or up fails or recovers the host through the health service.
 
@@ -9,7 +8,7 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::HeaderMap;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use orrery_kernel::compute::views::{self, HostRef, Hypervisor, HypervisorQuery};
@@ -26,7 +25,7 @@ use crate::AppState;
 
 const S: Service = Service::Compute;
 
-/// Routes for hypervisors, services, availability zones and aggregates.
+/// Routes for hypervisors, services and availability zones.
 pub fn routes() -> Router<AppState> {
     layer(
         Router::new()
@@ -35,13 +34,12 @@ pub fn routes() -> Router<AppState> {
             .route("/v2.1/os-hypervisors/statistics", get(statistics))
             .route("/v2.1/os-hypervisors/{id}", get(show))
             .route("/v2.1/os-hypervisors/{id}/servers", get(servers))
+            .route("/v2.1/os-hypervisors/{id}/uptime", get(uptime))
             .route("/v2.1/os-hypervisors/{id}/search", get(search))
             .route("/v2.1/os-services", get(services))
             .route("/v2.1/os-services/{id}", put(service_update))
             .route("/v2.1/os-availability-zone", get(zones))
-            .route("/v2.1/os-availability-zone/detail", get(zones_detail))
-            .route("/v2.1/os-aggregates", get(aggregates).post(aggregate_write))
-            .route("/v2.1/os-aggregates/{id}", get(aggregate).put(aggregate_write).delete(aggregate_write)),
+            .route("/v2.1/os-availability-zone/detail", get(zones_detail)),
     )
 }
 
@@ -124,7 +122,7 @@ fn detail_json(v: &Hypervisor, mv: Microversion) -> Value {
 }
 
 /// A management address per host, in 10.0.0.0/8.
-fn host_ip(idx: HostIdx) -> String {
+pub(crate) fn host_ip(idx: HostIdx) -> String {
     let n = idx + 10;
     format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
 }
@@ -195,6 +193,38 @@ async fn show(
     })
     .await?;
     Ok(Json(json!({"hypervisor": detail_json(&v, mv)})))
+}
+
+/// The host's `uptime` line as libvirt reports it (procps' format): the time of day (UTC), how
+/// long since it booted (with the cloud, or when it last came back from a failure), no users,
+/// and as load average the vCPUs its servers hold, the model counting every guest vCPU busy.
+fn uptime_text(now: Time, v: &Hypervisor) -> String {
+    let (day, up) = (now.0 / 1_000_000 % 86_400, now.since(v.booted).0 / 60_000_000);
+    let (days, hours, mins) = (up / 1440, up / 60 % 24, up % 60);
+    let mut since = String::new();
+    if days > 0 {
+        since = format!("{days} day{}, ", if days == 1 { "" } else { "s" });
+    }
+    since += &if hours > 0 { format!("{hours:2}:{mins:02}") } else { format!("{mins} min") };
+    let load = v.used[0] as f64;
+    format!(" {:02}:{:02}:{:02} up {since},  0 users,  load average: {load:.2}, {load:.2}, {load:.2}", day / 3600, day / 60 % 60, day % 60)
+}
+
+/// `GET /os-hypervisors/{id}/uptime` (removed in 2.88, above orrery's ceiling): the summary
+/// record with `uptime`; 400 for a host that is down, as Nova says of an unreachable compute.
+async fn uptime(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let (v, now) = read(&s, S, auth(&h, S)?, move |k, c| {
+        admin_only(c, "os-hypervisors:uptime")?;
+        let r = host_ref(&id, mv).ok_or_else(|| not_found(&id))?;
+        Ok((views::hypervisor(k, c, &r, false)?, k.now()))
+    })
+    .await?;
+    if !v.up {
+        return Err(bad(format!("Compute service of {} is unavailable at this time.", v.host.name)));
+    }
+    let mut o = summary(&v, mv);
+    o["uptime"] = json!(uptime_text(now, &v));
+    Ok(Json(json!({"hypervisor": o})))
 }
 
 /// `GET /os-hypervisors/{hostname}/servers` (before 2.53): hypervisors whose name matches, with servers.
@@ -427,35 +457,10 @@ async fn zones_detail(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Va
     Ok(Json(json!({"availabilityZoneInfo": out})))
 }
 
-/// One aggregate as Nova shows it.
-fn aggregate_json(a: &views::Aggregate, mv: Microversion) -> Value {
-    let mut o = json!({
-        "id": a.number, "name": a.name, "availability_zone": a.metadata.get("availability_zone"),
-        "hosts": a.hosts, "metadata": a.metadata,
-        "created_at": iso_micros(a.created), "updated_at": null, "deleted": false, "deleted_at": null,
-    });
-    if mv.at_least(41) {
-        o["uuid"] = json!(a.id.to_string());
-    }
-    o
-}
-
-async fn aggregates(State(s): State<AppState>, mv: Microversion, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let list = read(&s, S, auth(&h, S)?, views::aggregates).await?;
-    Ok(Json(json!({"aggregates": list.iter().map(|a| aggregate_json(a, mv)).collect::<Vec<_>>()})))
-}
-
-async fn aggregate(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let a = read(&s, S, auth(&h, S)?, move |k, c| views::aggregate(k, c, &id)).await?;
-    Ok(Json(json!({"aggregate": aggregate_json(&a, mv)})))
-}
-
-async fn aggregate_write(method: Method, uri: Uri) -> ApiError {
-    ApiError::not_implemented(S, format!("orrery's host aggregates come from the topology file and are read-only; {method} {} is not available.", uri.path()))
-}
-
 #[cfg(test)]
 mod tests {
+    use orrery_kernel::compute::views::Hypervisor;
+    use orrery_kernel::Time;
     use serde_json::json;
 
     use crate::compute::versions::testkit::*;
@@ -488,7 +493,47 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn zones_services_aggregates() {
+    async fn uptime_counts_from_the_clouds_creation_and_needs_a_live_host() {
+        let app = app();
+        let r = get(&app, "/compute/v2.1/os-hypervisors/1/uptime", ADMIN).await;
+        assert_eq!(r.status, 200);
+        let up = r.body["hypervisor"]["uptime"].as_str().unwrap().to_string();
+        assert!(up.contains(" up ") && up.ends_with("load average: 0.00, 0.00, 0.00"), "{up}");
+        assert_eq!(r.body["hypervisor"]["hypervisor_hostname"], "az1-r01-h01");
+        assert_eq!(get(&app, "/compute/v2.1/os-hypervisors/99/uptime", ADMIN).await.status, 404);
+        assert_eq!(get(&app, "/compute/v2.1/os-hypervisors/1/uptime", P1).await.status, 403);
+        let id = get_mv(&app, "/compute/v2.1/os-hypervisors", ADMIN, "2.79").await.body["hypervisors"][0]["id"].as_str().unwrap().to_string();
+        assert_eq!(get_mv(&app, &format!("/compute/v2.1/os-hypervisors/{id}/uptime"), ADMIN, "2.79").await.status, 200);
+        assert_eq!(get_mv(&app, "/compute/v2.1/os-hypervisors/1/uptime", ADMIN, "2.79").await.status, 404);
+    }
+
+    #[test]
+    fn uptime_reads_like_procps() {
+        let spec = orrery_kernel::topology::HostSpec::compute(4, 1024, 10);
+        let host = orrery_kernel::topology::Host { name: "h".into(), id: orrery_kernel::Uuid(1), rack: 0, zone: 0, spec };
+        let v = Hypervisor {
+            idx: 0,
+            host,
+            enabled: true,
+            disabled_reason: None,
+            zone: "az1".into(),
+            service_id: orrery_kernel::Uuid(2),
+            up: true,
+            forced_down: false,
+            used: [3, 0, 0],
+            reserved: [0; 3],
+            running: 1,
+            servers: vec![],
+            booted: Time::from_secs(0),
+        };
+        let now = |s: u64| Time::from_secs(s);
+        assert_eq!(super::uptime_text(now(3_723), &v), " 01:02:03 up  1:02,  0 users,  load average: 3.00, 3.00, 3.00");
+        assert_eq!(super::uptime_text(now(300), &v), " 00:05:00 up 5 min,  0 users,  load average: 3.00, 3.00, 3.00");
+        assert!(super::uptime_text(now(2 * 86_400 + 600), &v).contains(" up 2 days, 10 min,"));
+    }
+
+    #[tokio::test]
+    async fn zones_and_services() {
         let app = app();
         let z = get(&app, "/compute/v2.1/os-availability-zone", P1).await.body;
         assert_eq!(z["availabilityZoneInfo"], json!([{"zoneName": "az1", "zoneState": {"available": true}, "hosts": null}]));
@@ -501,17 +546,6 @@ mod tests {
         assert_eq!(s["services"].as_array().unwrap().len(), 6);
         assert_eq!(s["services"][0]["id"].as_str().map(str::len), Some(36));
         assert_eq!(s["services"][0]["forced_down"], false);
-        let a = get_mv(&app, "/compute/v2.1/os-aggregates", ADMIN, "2.79").await.body;
-        assert_eq!(a["aggregates"][0]["name"], "fast");
-        assert_eq!(a["aggregates"][0]["hosts"], json!(["az1-r01-h01", "az1-r01-h02"]));
-        assert!(a["aggregates"][0]["uuid"].is_string());
-        assert_eq!(get(&app, "/compute/v2.1/os-aggregates/1", ADMIN).await.body["aggregate"]["metadata"]["ssd"], "true");
-        let uuid = a["aggregates"][0]["uuid"].as_str().unwrap().to_string();
-        assert_eq!(get(&app, &format!("/compute/v2.1/os-aggregates/{uuid}"), ADMIN).await.body["aggregate"]["id"], 1);
-        assert_eq!(get(&app, "/compute/v2.1/os-aggregates/99", ADMIN).await.status, 404);
-        assert_eq!(get(&app, "/compute/v2.1/os-aggregates", P1).await.status, 403);
-        let r = send(&app, "POST", "/compute/v2.1/os-aggregates", ADMIN, "2.79", r#"{"aggregate": {"name": "x"}}"#).await;
-        assert_eq!(r.status, 501);
     }
 
     #[tokio::test]

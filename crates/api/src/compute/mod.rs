@@ -2,6 +2,9 @@
 //!
 //! Sub-modules own groups of endpoints; [`router`] merges them.
 
+pub mod aggregates;
+pub mod audit;
+pub mod events;
 pub mod extensions;
 pub mod flavors;
 pub mod groups;
@@ -9,8 +12,10 @@ pub mod hosts;
 pub mod hypervisors;
 pub mod images;
 pub mod keypairs;
+pub mod migrations;
 pub mod quotas;
 pub mod servers;
+pub mod usage;
 pub mod versions;
 
 use axum::Router;
@@ -31,6 +36,11 @@ pub fn router() -> Router<AppState> {
         .merge(groups::routes())
         .merge(quotas::routes())
         .merge(hypervisors::routes())
+        .merge(aggregates::routes())
+        .merge(migrations::routes())
+        .merge(usage::routes())
+        .merge(audit::routes())
+        .merge(events::routes())
         .merge(hosts::routes())
         .merge(images::routes())
         .merge(servers::routes())

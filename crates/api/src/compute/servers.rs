@@ -13,7 +13,7 @@ pub mod query;
 pub mod view;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};

@@ -434,5 +434,6 @@ async fn aggregates(State(s): State<AppState>, v: Version, h: HeaderMap, Path(uu
 }
 
 async fn derived(uri: axum::http::Uri) -> ApiError {
-    ApiError::not_implemented(S, format!("A resource provider's traits and aggregates come from the topology and are read-only in orrery ({}).", uri.path()))
+    let what = "A resource provider's traits come from the topology and its aggregates from Nova's host aggregates (os-aggregates)";
+    ApiError::not_implemented(S, format!("{what}; both are read-only in placement in orrery ({}).", uri.path()))
 }

@@ -16,21 +16,43 @@
 //! Servers being deleted, resized or reverted are left to finish their operation; one that
 //! lands on a down host is lost then.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use super::servers::failover::{is_down, lose, restart};
 use super::servers::lifecycle::{begin, check_state};
 use super::servers::{create, ActionEvent, ActionKind, EventKind, Fault, Step, TaskState, VmState};
-use super::{flavors, groups};
+use super::{flavors, groups, migrations};
 use crate::compute::Cx;
 use crate::health::{Change, State};
 use crate::ids::Uuid;
 use crate::scheduler::Request as SchedRequest;
 use crate::topology::{Evacuation, HostIdx, Role};
 use crate::Read;
-use crate::{Caller, Error, Event, Result};
+use crate::{Caller, Error, Event, Result, Time};
+
+/// When each host that came back from a failure booted again. A host never failed has been up
+/// since the cloud was created. Hashed and stored as nothing while empty, so states from before
+/// it was kept load and hash as they did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Boots(pub BTreeMap<HostIdx, Time>);
+
+impl Boots {
+    /// Whether no host has rebooted (then the field is left out of snapshots).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::hash::Hash for Boots {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        if !self.0.is_empty() {
+            self.0.hash(h);
+        }
+    }
+}
 
 /// Host commands. Legal only for admins and the kernel's own shell ([`crate::Auth::System`]).
 /// Failing and recovering hosts, racks and zones is [`crate::health`]'s; compute reacts to it
@@ -156,7 +178,9 @@ fn fail_hosts(k: &mut Cx, caller: &Caller, hs: &[HostIdx]) {
 /// Reacts to `hs` coming back (health has already put them back in the scheduler if they are
 /// up and enabled): their servers that are still down power back on.
 fn recover_hosts(k: &mut Cx, hs: &[HostIdx]) {
+    let now = k.now();
     for &h in hs {
+        k.compute.boots.0.insert(h, now);
         let ids: Vec<Uuid> = k.compute.servers.on_host(h).map(|s| s.id).filter(|id| k.compute.servers.down.contains_key(id)).collect();
         for id in ids {
             restart(k, &id);
@@ -184,7 +208,9 @@ fn evacuate(k: &mut Cx, caller: &Caller, id: &Uuid, request_id: Uuid) {
     let Some(rec) = k.compute.servers.down.get(id).cloned() else { return };
     let Some(source) = k.compute.servers.host_of(id) else { return };
     let now = k.now();
-    match pick_host(k, id, source).and_then(|dest| claim(k, id, rec.host, dest).then_some(dest)) {
+    let dest = pick_host(k, id, source).and_then(|dest| claim(k, id, rec.host, dest).then_some(dest));
+    record_evacuation(k, id, source, dest);
+    match dest {
         Some(dest) => {
             k.compute.servers.set_host(id, Some(dest));
             let dur = k.policy().timing.rebuild;
@@ -214,6 +240,16 @@ fn evacuate(k: &mut Cx, caller: &Caller, id: &Uuid, request_id: Uuid) {
             k.outbox.events.push(Event::ServerRejected { server: *id, error: create::no_valid_host() });
         }
     }
+}
+
+/// Records an evacuation of server `id` from `source`: under way, or failed without a host. Its
+/// UUID is derived from the server and the record's id, so recording draws nothing from the RNG.
+fn record_evacuation(k: &mut Cx, id: &Uuid, source: HostIdx, dest: Option<HostIdx>) {
+    let Some(flavor) = k.compute.servers.get(id).map(|s| s.flavor) else { return };
+    let next = u128::from(k.compute.migrations.last_id + 1);
+    let uuid = Uuid::from_random(id.0.rotate_left(32) ^ (next << 96) ^ 0xe7ac_0a7e);
+    let status = if dest.is_some() { migrations::Status::PreMigrating } else { migrations::Status::Error };
+    migrations::start(k, migrations::New { uuid, instance: *id, kind: migrations::Kind::Evacuation, source, dest, flavors: (flavor, flavor), status });
 }
 
 /// Asks the scheduler for a host for server `id` with its own request (zone, image, flavor,
@@ -419,6 +455,8 @@ mod tests {
             assert_ne!(s.host, Some(h));
             assert_eq!(k.topology.zone_of(s.host.unwrap()), "az1", "evacuation keeps the requested zone");
             assert_eq!(k.placement.consumers[&Uuid(id)].allocations.len(), 2, "source allocation kept while rebuilding");
+            let m = k.compute.migrations.active(&Uuid(id)).expect("an evacuation record");
+            assert_eq!((m.kind, m.status, m.source), (migrations::Kind::Evacuation, migrations::Status::PreMigrating, h));
         }
         let evacuated = k.outbox.drain().events.iter().filter(|e| matches!(e, Event::ServerEvacuated { from, .. } if *from == h)).count();
         assert_eq!(evacuated, on_h.len());
@@ -436,6 +474,8 @@ mod tests {
         assert_eq!(recovered.len(), on_h.len());
         assert_eq!(k.compute.servers.servers_on_host(h), 0);
         assert!(k.compute.servers.down.is_empty());
+        assert!(k.compute.migrations.by_id.values().all(|m| m.status == migrations::Status::Done));
+        assert_eq!(k.compute.migrations.by_id.len(), on_h.len());
         check(&k);
         set(&mut k, Kind::Host, &name, State::Up).unwrap();
         assert!(

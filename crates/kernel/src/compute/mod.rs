@@ -4,12 +4,17 @@
 //! Each sub-module owns one resource: its state types, its commands and its handlers.
 //! [`Cmd`] and [`Reply`] nest the sub-modules' own enums.
 
+pub mod aggregates;
+pub mod diagnostics;
+pub mod external;
 pub mod flavors;
 pub mod groups;
 pub mod hosts;
 pub mod keypairs;
+pub mod migrations;
 pub mod quotas;
 pub mod servers;
+pub mod usage;
 pub mod views;
 
 use std::collections::BTreeMap;
@@ -31,6 +36,12 @@ use crate::{Read, Reader};
 /// Nova's 403 naming the policy `what` (`os_compute_api:{what}`) the caller lacks.
 pub(crate) fn forbidden(what: &str) -> Error {
     Error::forbidden("compute.forbidden", format!("Policy doesn't allow os_compute_api:{what} to be performed."))
+}
+
+/// When the cloud was created: when `Init` made its built-in images. The topology's hosts booted
+/// and its aggregates were made then.
+pub fn cloud_created(images: &Images) -> Time {
+    images.by_id.values().map(|i| i.created_at).min().unwrap_or_default()
 }
 
 /// What compute's handlers are given: compute's own state, mutably, and ports to the rest.
@@ -85,7 +96,7 @@ impl Cx<'_> {
     /// Runs the scheduler over placement's state with the policy in force.
     pub fn schedule(&mut self, req: &scheduler::Request<'_>) -> std::result::Result<HostIdx, NoValidHost> {
         let policy = &self.core.policy().scheduler;
-        scheduler::select(self.topology, &self.placement, policy, req, self.core.rng())
+        scheduler::select(self.topology, &self.compute.aggregates, &self.placement, policy, req, self.core.rng())
     }
 }
 
@@ -121,6 +132,15 @@ pub struct Compute {
     /// `os-services` status): the scheduler skips them. Every other compute host is enabled.
     #[serde(default)]
     pub disabled: BTreeMap<HostIdx, Option<String>>,
+    /// Host aggregates: nothing (the topology's) until an admin first changes one.
+    #[serde(default, skip_serializing_if = "aggregates::Aggregates::is_seed")]
+    pub aggregates: aggregates::Aggregates,
+    /// When hosts that recovered from a failure booted again.
+    #[serde(default, skip_serializing_if = "hosts::Boots::is_empty")]
+    pub boots: hosts::Boots,
+    /// Resize and evacuation records (`os-migrations`), kept while their server exists.
+    #[serde(default, skip_serializing_if = "migrations::Migrations::is_empty")]
+    pub migrations: migrations::Migrations,
 }
 
 impl Compute {
@@ -155,6 +175,8 @@ pub enum Cmd {
     Server(servers::Cmd),
     /// Host failure, recovery, maintenance and evacuation.
     Host(hosts::Cmd),
+    /// Host aggregates (`os-aggregates`).
+    Aggregate(aggregates::Cmd),
 }
 
 /// Compute replies.
@@ -172,6 +194,8 @@ pub enum Reply {
     Server(servers::Reply),
     /// From a host command.
     Host(hosts::Reply),
+    /// From an aggregate command.
+    Aggregate(aggregates::Reply),
 }
 
 /// Compute timers.
@@ -190,6 +214,7 @@ pub fn apply(k: &mut Cx, caller: &Caller, cmd: Cmd) -> Result<Reply> {
         Cmd::Quota(c) => quotas::apply(k, caller, c).map(Reply::Quota),
         Cmd::Server(c) => servers::apply(k, caller, c).map(Reply::Server),
         Cmd::Host(c) => hosts::apply(k, caller, c).map(Reply::Host),
+        Cmd::Aggregate(c) => aggregates::apply(k, caller, c).map(Reply::Aggregate),
     }
 }
 

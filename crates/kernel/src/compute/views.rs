@@ -51,6 +51,8 @@ pub struct Hypervisor {
     pub running: usize,
     /// Its servers (id, instance name), when asked for.
     pub servers: Vec<(Uuid, String)>,
+    /// When it last booted: with the cloud, or when it last came back from a failure.
+    pub booted: crate::Time,
 }
 
 impl Hypervisor {
@@ -132,6 +134,7 @@ fn view(k: &Kernel, idx: HostIdx, with_servers: bool) -> Hypervisor {
         reserved,
         running: k.compute.servers.servers_on_host(idx),
         servers,
+        booted: k.compute.boots.0.get(&idx).copied().unwrap_or_else(|| super::cloud_created(&k.images)),
     }
 }
 
@@ -245,12 +248,11 @@ pub fn zones(k: &Kernel, c: &Caller, detail: bool) -> Result<Vec<Zone>> {
     Ok(out)
 }
 
-/// A host aggregate as Nova shows it (`os-aggregates`, read-only: aggregates come from the
-/// topology).
+/// A host aggregate as Nova shows it (`os-aggregates`): the live set, seeded from the topology.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Aggregate {
-    /// Nova's integer id: its 1-based position in the topology.
-    pub number: usize,
+    /// Nova's integer id (the topology's aggregates are 1..n in file order).
+    pub number: u32,
     /// Its UUID.
     pub id: Uuid,
     /// Its name.
@@ -259,38 +261,96 @@ pub struct Aggregate {
     pub metadata: BTreeMap<String, String>,
     /// Its member hosts' names, in host order.
     pub hosts: Vec<String>,
-    /// When it was created: with the cloud.
+    /// When it was created (with the cloud, for the topology's).
     pub created: crate::Time,
+    /// When it last changed.
+    pub updated: Option<crate::Time>,
 }
 
-fn aggregate_view(k: &Kernel, ai: usize) -> Aggregate {
-    let a = &k.topology.aggregates[ai];
-    let created = k.images.by_id.values().map(|i| i.created_at).min().unwrap_or_default();
+fn aggregate_view(k: &Kernel, a: &super::aggregates::Aggregate) -> Aggregate {
     Aggregate {
-        number: ai + 1,
-        id: a.id,
+        number: a.id,
+        id: a.uuid,
         name: a.name.clone(),
         metadata: a.metadata.clone(),
         hosts: a.hosts.iter().map(|&h| k.topology.host(h).name.clone()).collect(),
-        created,
+        created: a.created_at,
+        updated: a.updated_at,
     }
 }
 
-/// Every host aggregate, in topology order.
+fn live_aggregates(k: &Kernel) -> std::borrow::Cow<'_, super::aggregates::Set> {
+    k.compute.aggregates.live(&k.topology, super::cloud_created(&k.images))
+}
+
+/// Every host aggregate, by id.
 pub fn aggregates(k: &Kernel, c: &Caller) -> Result<Vec<Aggregate>> {
     admin_only(c, "os-aggregates:index")?;
-    Ok((0..k.topology.aggregates.len()).map(|ai| aggregate_view(k, ai)).collect())
+    Ok(live_aggregates(k).by_id.values().map(|a| aggregate_view(k, a)).collect())
 }
 
 /// One aggregate, by Nova's integer id or by UUID.
 pub fn aggregate(k: &Kernel, c: &Caller, id: &str) -> Result<Aggregate> {
     admin_only(c, "os-aggregates:show")?;
-    let aggs = &k.topology.aggregates;
-    let by_num = id.parse::<usize>().ok().and_then(|n| n.checked_sub(1));
-    let by_uuid = || id.parse::<Uuid>().ok().and_then(|u| aggs.iter().position(|a| a.id == u));
-    let ai = by_num.or_else(by_uuid).filter(|&ai| ai < aggs.len());
-    let ai = ai.ok_or_else(|| Error::not_found("compute.not_found", format!("Aggregate {id} could not be found.")))?;
-    Ok(aggregate_view(k, ai))
+    let live = live_aggregates(k);
+    let by_num = id.parse::<u32>().ok().and_then(|n| live.get(n));
+    let found = by_num.or_else(|| id.parse::<Uuid>().ok().and_then(|u| live.by_id.values().find(|a| a.uuid == u)));
+    let a = found.ok_or_else(|| Error::not_found("compute.not_found", format!("Aggregate {id} could not be found.")))?;
+    Ok(aggregate_view(k, a))
+}
+
+/// Which migrations a list wants (`os-migrations`); every filter is optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MigrationQuery {
+    /// Only in this status (Nova's name).
+    pub status: Option<String>,
+    /// Only from or to this host.
+    pub host: Option<String>,
+    /// Only from this host.
+    pub source_compute: Option<String>,
+    /// Only of this server.
+    pub instance: Option<Uuid>,
+    /// Only of this type (`resize`, `evacuation`).
+    pub migration_type: Option<String>,
+    /// Only those changed at or after this time (2.59 `changes-since`).
+    pub changes_since: Option<crate::Time>,
+    /// Newest first, as Nova sorts from 2.59; id order before.
+    pub newest_first: bool,
+    /// Only those after this one in the order (a page marker, by UUID).
+    pub marker: Option<Uuid>,
+    /// At most this many.
+    pub limit: Option<usize>,
+}
+
+/// Migrations matching `q` (admin only). An unknown marker is Nova's 400.
+pub fn migrations(k: &Kernel, c: &Caller, q: &MigrationQuery) -> Result<Vec<super::migrations::Migration>> {
+    admin_only(c, "os-migrations:index")?;
+    let host = |n: &Option<String>| n.as_ref().map(|n| host_named(k, n));
+    let (any_host, source) = (host(&q.host), host(&q.source_compute));
+    let keep = |m: &&super::migrations::Migration| {
+        q.status.as_deref().is_none_or(|s| s == m.status.name())
+            && any_host.is_none_or(|h| h.is_some_and(|h| m.source == h || m.dest == Some(h)))
+            && source.is_none_or(|h| h == Some(m.source))
+            && q.instance.is_none_or(|i| i == m.instance)
+            && q.migration_type.as_deref().is_none_or(|t| t == m.kind.name())
+            && q.changes_since.is_none_or(|t| m.updated_at.unwrap_or(m.created_at) >= t)
+    };
+    let mut all: Vec<&super::migrations::Migration> = match q.instance {
+        Some(i) => k.compute.migrations.by_instance.get(&i).into_iter().flatten().filter_map(|id| k.compute.migrations.by_id.get(id)).collect(),
+        None => k.compute.migrations.by_id.values().collect(),
+    };
+    if q.newest_first {
+        all.sort_by_key(|m| std::cmp::Reverse((m.created_at, m.id)));
+    }
+    let start = match q.marker {
+        Some(u) => all
+            .iter()
+            .position(|m| m.uuid == u)
+            .map(|i| i + 1)
+            .ok_or_else(|| Error::bad_request("compute.bad_request", format!("Marker {u} could not be found.")))?,
+        None => 0,
+    };
+    Ok(all.into_iter().skip(start).filter(keep).take(q.limit.unwrap_or(usize::MAX)).cloned().collect())
 }
 
 /// Checks the caller may read `project`'s quotas: its own, or any for an admin.
@@ -429,6 +489,20 @@ mod tests {
         let none = hypervisors(&k, &admin(), &HypervisorQuery { pattern: Some("nope".into()), ..Default::default() });
         assert_eq!(none.unwrap_err().code, "compute.not_found");
         assert_eq!(statistics(&k, &admin()).unwrap().count, 6);
+    }
+
+    #[test]
+    fn a_host_boots_with_the_cloud_and_again_when_it_recovers() {
+        let mut k = kernel();
+        let name = hypervisors(&k, &admin(), &HypervisorQuery::default()).unwrap()[0].host.name.clone();
+        let booted = |k: &Kernel| hypervisor(k, &admin(), &HostRef::Name(name.clone()), false).unwrap().booted;
+        assert_eq!(booted(&k), Time::from_secs(1_700_000_000));
+        k.advance(Time::from_secs(1_700_000_100));
+        health(&mut k, HealthCmd::Set { kind: Kind::Host, name: name.clone(), state: State::Down }).unwrap();
+        assert_eq!(booted(&k), Time::from_secs(1_700_000_000), "a failure is not a boot");
+        k.advance(Time::from_secs(1_700_000_200));
+        health(&mut k, HealthCmd::Set { kind: Kind::Host, name: name.clone(), state: State::Up }).unwrap();
+        assert_eq!(booted(&k), Time::from_secs(1_700_000_200));
     }
 
     #[test]

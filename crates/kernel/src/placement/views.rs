@@ -53,9 +53,9 @@ pub fn traits_of(k: &Kernel, p: &Provider) -> Vec<String> {
     t
 }
 
-/// The aggregates a provider belongs to: its host's.
+/// The aggregates a provider belongs to: its host's live compute aggregates.
 pub fn aggregates_of(k: &Kernel, p: &Provider) -> Vec<Uuid> {
-    p.host.map_or_else(Vec::new, |h| k.topology.host_aggregates[h as usize].iter().map(|&a| k.topology.aggregates[a as usize].id).collect())
+    p.host.map_or_else(Vec::new, |h| k.compute.aggregates.uuids_of_host(&k.topology, h))
 }
 
 /// Every trait some host's provider has (`GET /traits?associated=true`).

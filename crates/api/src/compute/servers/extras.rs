@@ -1,5 +1,5 @@
-//! A server's sub-resources: metadata, tags (2.26), addresses, the server password and the
-//! instance action log (`os-instance-actions`).
+//! A server's sub-resources: metadata, tags (2.26), addresses, the server password, the
+//! instance action log (`os-instance-actions`) and diagnostics (admin).
 
 use std::collections::BTreeMap;
 
@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v2.1/servers/{id}/tags", get(tags_list).put(tags_replace).delete(tags_clear))
         .route("/v2.1/servers/{id}/tags/{tag}", get(tag_check).put(tag_add).delete(tag_delete))
         .route("/v2.1/servers/{id}/ips", get(ips))
+        .route("/v2.1/servers/{id}/diagnostics", get(diagnostics))
         .route("/v2.1/servers/{id}/ips/{network}", get(ip_network))
         .route("/v2.1/servers/{id}/os-server-password", get(password).delete(password_clear))
         .route("/v2.1/servers/{id}/os-instance-actions", get(actions_list))
@@ -176,6 +177,28 @@ async fn ips(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) ->
 async fn ip_network(State(s): State<AppState>, h: HeaderMap, Path((id, _network)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
     with_server(&s, &h, &id, |_| ()).await?;
     Err(ApiError::not_found(S, "Instance is not a member of specified network"))
+}
+
+/// `GET /servers/{id}/diagnostics`: Nova's standard format from 2.48, with `driver` libvirt
+/// (orrery's hypervisors are QEMU, which Nova drives through libvirt) and unknown counters as
+/// null; before 2.48 the only keys of the libvirt driver's flat format the model can fill:
+/// `memory` and `memory-actual`, in KiB (no CPU time or disk and NIC counters).
+async fn diagnostics(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = server_id(&id)?;
+    let d = read(&s, S, auth(&h, S)?, move |k, c| orrery_kernel::compute::diagnostics::diagnostics(k, c, &id)).await?;
+    if !mv.at_least(48) {
+        return Ok(Json(json!({"memory": d.memory_mb * 1024, "memory-actual": d.memory_mb * 1024})));
+    }
+    let unknown_disk = json!({"read_bytes": null, "read_requests": null, "write_bytes": null, "write_requests": null, "errors_count": null});
+    Ok(Json(json!({
+        "state": d.state, "driver": "libvirt", "hypervisor": "qemu", "hypervisor_os": "linux",
+        "uptime": d.uptime, "config_drive": d.config_drive,
+        "num_cpus": d.vcpus, "num_nics": 0, "num_disks": d.disks.len(),
+        "cpu_details": (0..d.vcpus).map(|i| json!({"id": i, "time": null, "utilisation": null})).collect::<Vec<_>>(),
+        "memory_details": {"maximum": d.memory_mb, "used": null},
+        "nic_details": [],
+        "disk_details": d.disks.iter().map(|_| unknown_disk.clone()).collect::<Vec<_>>(),
+    })))
 }
 
 async fn password(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {

@@ -33,6 +33,9 @@ pub fn parse_bool(field: &str, v: &str) -> Result<bool> {
 /// and fraction, optionally `Z` or an offset.
 pub fn parse_iso(s: &str) -> Option<Time> {
     let s = s.trim();
+    if !s.is_ascii() {
+        return None;
+    }
     let (date, rest) = s.split_at(s.len().min(10));
     let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
     let (y, mo, da) = (d.next()??, d.next()??, d.next()??);
@@ -235,5 +238,7 @@ mod tests {
         assert_eq!(parse_iso("2026-11-18T11:06:40Z"), Some(Time::from_secs(1_795_000_000)));
         assert_eq!(parse_iso("yesterday"), None);
         assert_eq!(parse_iso("2020-13-01"), None);
+        assert_eq!(parse_iso("2020-01-0é"), None, "non-ASCII text is refused, not split inside a character");
+        assert_eq!(parse_iso("2020-01-01T00:00+0é"), None);
     }
 }

@@ -17,13 +17,13 @@ use crate::cloud::{spawn_in_memory, wall_now};
 use crate::compute::versions::testkit::{call, Resp, BASE};
 use crate::{AppState, Site};
 
-const ADMIN: &str = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1";
-const P1: &str = "b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1";
-const P2: &str = "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2";
+pub(crate) const ADMIN: &str = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1";
+pub(crate) const P1: &str = "b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1";
+pub(crate) const P2: &str = "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2";
 const R1: &str = "c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1";
-const P1_ID: Uuid = Uuid(0x1111);
-const P2_ID: Uuid = Uuid(0x2222);
-const SERVERS: &str = "/compute/v2.1/servers";
+pub(crate) const P1_ID: Uuid = Uuid(0x1111);
+pub(crate) const P2_ID: Uuid = Uuid(0x2222);
+pub(crate) const SERVERS: &str = "/compute/v2.1/servers";
 
 /// Every modelled duration is a few milliseconds.
 fn timing() -> TimingSpec {
@@ -85,7 +85,7 @@ fn user(k: &mut Kernel, n: u128, project: Uuid, role: &str, token: &str) {
 }
 
 /// A cloud with an admin, members of p1 and p2, and a reader of p1; p1 may run `instances`.
-fn cloud(hosts: u32, instances: i64) -> Kernel {
+pub(crate) fn cloud(hosts: u32, instances: i64) -> Kernel {
     let mut k = Kernel::new();
     let spec = InitSpec { seed: 3, topology: topology(hosts), bootstrap: Bootstrap::new("admin", "$argon2id$v=19$unused") };
     sys(&mut k, Command::Init(Box::new(spec)));
@@ -107,15 +107,15 @@ fn cloud(hosts: u32, instances: i64) -> Kernel {
     k
 }
 
-fn app(k: Kernel) -> Router {
+pub(crate) fn app(k: Kernel) -> Router {
     crate::router(AppState::new(spawn_in_memory(k), Site { base_url: BASE.into(), region: "RegionOne".into() }))
 }
 
-fn image_id(k: &Kernel) -> String {
+pub(crate) fn image_id(k: &Kernel) -> String {
     k.images().find("cirros-0.6").expect("built-in image").id.to_string()
 }
 
-async fn req(app: &Router, method: &str, path: &str, token: &str, mv: &str, body: Option<Value>) -> Resp {
+pub(crate) async fn req(app: &Router, method: &str, path: &str, token: &str, mv: &str, body: Option<Value>) -> Resp {
     let h = format!("compute {mv}");
     let text = body.map(|b| b.to_string());
     call(app, method, path, Some(token), &[("OpenStack-API-Version", &h)], text.as_deref()).await
@@ -125,13 +125,13 @@ fn boot_body(image: &str, name: &str) -> Value {
     json!({"server": {"name": name, "imageRef": image, "flavorRef": "1", "networks": "none"}})
 }
 
-async fn boot(app: &Router, image: &str, name: &str, token: &str) -> String {
+pub(crate) async fn boot(app: &Router, image: &str, name: &str, token: &str) -> String {
     let r = req(app, "POST", SERVERS, token, "2.79", Some(boot_body(image, name))).await;
     assert_eq!(r.status, 202, "{}", r.body);
     r.body["server"]["id"].as_str().expect("id").to_string()
 }
 
-async fn settle() {
+pub(crate) async fn settle() {
     tokio::time::sleep(Duration::from_millis(80)).await;
 }
 
@@ -538,4 +538,24 @@ async fn evacuate_rebuilds_a_server_whose_host_was_forced_down() {
     assert_ne!(s["OS-EXT-SRV-ATTR:host"], json!(source));
     let actions = req(&app, "GET", &format!("{SERVERS}/{id}/os-instance-actions"), ADMIN, "2.79", None).await.body;
     assert_eq!(actions["instanceActions"][0]["action"], "evacuate");
+}
+
+#[tokio::test]
+async fn diagnostics_are_the_flavors_sizes_for_admins() {
+    let k = cloud(2, 10);
+    let image = image_id(&k);
+    let app = app(k);
+    let id = boot(&app, &image, "vm", P1).await;
+    let path = format!("{SERVERS}/{id}/diagnostics");
+    settle().await;
+    let d = req(&app, "GET", &path, ADMIN, "2.79", None).await;
+    assert_eq!(d.status, 200, "{}", d.body);
+    assert_eq!((d.body["state"].clone(), d.body["driver"].clone(), d.body["num_cpus"].clone()), (json!("running"), json!("libvirt"), json!(1)));
+    assert_eq!(d.body["memory_details"], json!({"maximum": 512, "used": null}));
+    assert_eq!((d.body["num_disks"].clone(), d.body["cpu_details"].as_array().map(Vec::len)), (json!(1), Some(1)));
+    let legacy = req(&app, "GET", &path, ADMIN, "2.1", None).await.body;
+    assert_eq!(legacy["memory"], 512 * 1024);
+    assert_eq!(req(&app, "GET", &path, P1, "2.79", None).await.status, 403);
+    assert_eq!(req(&app, "GET", &path, P2, "2.79", None).await.status, 404);
+    assert_eq!(req(&app, "GET", &format!("{SERVERS}/{}/diagnostics", Uuid(7)), ADMIN, "2.79", None).await.status, 404);
 }

@@ -14,7 +14,7 @@ use super::observe::destroy;
 use super::{create, edit, ActionEvent, ActionKind, EventKind, Fault, Lock, Migration, PowerState, Server, Step, TaskState, VmState};
 use crate::compute::quotas::{self, Usage};
 use crate::compute::Cx;
-use crate::compute::{flavors, groups};
+use crate::compute::{flavors, groups, migrations};
 use crate::driver::Work;
 use crate::ids::Uuid;
 use crate::placement::Resources;
@@ -427,8 +427,25 @@ fn resize(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid, flavor_id: &s
             );
             k.compute.servers.by_id.get_mut(&id).expect("validated above").extras_mut().migration = Some(m);
             recount(k, &project, old_idx, new_idx);
+            let status = migrations::Status::Migrating;
+            let record = migrations::New {
+                uuid: migration_id,
+                instance: id,
+                kind: migrations::Kind::Resize,
+                source,
+                dest: Some(dest),
+                flavors: (old_idx, new_idx),
+                status,
+            };
+            migrations::start(k, record);
         }
-        _ => resize_failed(k, caller, &id, request_id),
+        _ => {
+            let status = migrations::Status::Error;
+            let record =
+                migrations::New { uuid: migration_id, instance: id, kind: migrations::Kind::Resize, source, dest: None, flavors: (old_idx, new_idx), status };
+            migrations::start(k, record);
+            resize_failed(k, caller, &id, request_id)
+        }
     }
     Ok(())
 }
@@ -497,6 +514,7 @@ fn confirm_resize(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid) -> Re
     if m.dest != m.source {
         k.outbox.effects.push(Effect::Destroy { server: id, host: m.source });
     }
+    migrations::advance(k, &id, migrations::Status::Confirmed);
     Ok(())
 }
 
@@ -523,6 +541,7 @@ fn revert_resize(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid) -> Res
     if let Some(mm) = k.compute.servers.by_id.get_mut(&id).and_then(|s| s.extras.as_deref_mut()).and_then(|x| x.migration.as_mut()) {
         mm.reverting = true;
     }
+    migrations::advance(k, &id, migrations::Status::Reverting);
     Ok(())
 }
 

@@ -106,5 +106,6 @@ pub(crate) fn finish_evacuation(k: &mut Cx, id: &Uuid) {
     s.progress = 100;
     finish_event(s, EventKind::Rebuild, now, true);
     trim_allocations(k, id);
+    crate::compute::migrations::advance(k, id, crate::compute::migrations::Status::Done);
     k.outbox.events.push(Event::ServerRecovered { server: *id, downtime: now.since(rec.since) });
 }

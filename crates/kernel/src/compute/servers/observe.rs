@@ -11,7 +11,7 @@ use super::failover::{finish_evacuation, finish_recovery, landed, trim_allocatio
 use super::lifecycle::{finish_event, supersede};
 use super::model::{EventKind, Fault, Pending, PowerState, Step, VmState};
 use crate::compute::Cx;
-use crate::compute::{groups, quotas};
+use crate::compute::{groups, migrations, quotas};
 use crate::driver::{Observation, Work};
 use crate::ids::Uuid;
 use crate::time::Dur;
@@ -80,6 +80,7 @@ fn fail(k: &mut Cx, id: &Uuid, p: &Pending, error: Error) {
         k.compute.servers.down.remove(id);
         trim_allocations(k, id);
     }
+    migrations::advance(k, id, migrations::Status::Error);
     k.outbox.events.push(Event::ServerFailed { server: *id, error });
 }
 
@@ -162,6 +163,7 @@ fn finish_resize(k: &mut Cx, id: &Uuid) {
     if m.dest != m.source {
         k.outbox.events.push(Event::ServerPlaced { server: *id, host: m.dest });
     }
+    migrations::advance(k, id, migrations::Status::Finished);
     landed(k, id);
 }
 
@@ -180,6 +182,7 @@ fn finish_revert(k: &mut Cx, id: &Uuid) {
     if m.dest != m.source {
         k.outbox.effects.push(Effect::Destroy { server: *id, host: m.dest });
     }
+    migrations::advance(k, id, migrations::Status::Reverted);
     landed(k, id);
 }
 
@@ -187,6 +190,7 @@ fn finish_revert(k: &mut Cx, id: &Uuid) {
 /// usage and its group membership.
 pub(crate) fn destroy(k: &mut Cx, id: &Uuid) {
     let Some(s) = k.compute.servers.remove(id) else { return };
+    migrations::forget(k, id);
     k.placement.free(id);
     if let Some(m) = &s.extras().migration {
         k.placement.free(&m.id);

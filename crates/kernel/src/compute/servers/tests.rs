@@ -779,3 +779,30 @@ fn servers_memory() {
     );
     drop((servers, placement, timers_etc));
 }
+
+#[test]
+fn resizes_leave_migration_records_until_their_server_is_deleted() {
+    use crate::compute::migrations::{Kind, Status as M};
+    let mut k = kernel(2);
+    let c = member(1);
+    active(&mut k, &c, 1);
+    let statuses = |k: &Kernel| k.compute.migrations.by_id.values().map(|m| (m.kind, m.status)).collect::<Vec<_>>();
+    act(&mut k, &c, 1, Action::Resize { flavor: "2".into() }).unwrap();
+    assert_eq!(statuses(&k), vec![(Kind::Resize, M::Migrating)]);
+    let m = k.compute.migrations.by_id[&1].clone();
+    assert_eq!((m.uuid, m.instance, m.dest.is_some()), (server(&k, 1).extras().migration.as_ref().unwrap().id, Uuid(1), true));
+    wait(&mut k, 15);
+    assert_eq!(statuses(&k), vec![(Kind::Resize, M::Finished)]);
+    act(&mut k, &c, 1, Action::ConfirmResize).unwrap();
+    act(&mut k, &c, 1, Action::Resize { flavor: "3".into() }).unwrap();
+    wait(&mut k, 15);
+    act(&mut k, &c, 1, Action::RevertResize).unwrap();
+    assert_eq!(statuses(&k), vec![(Kind::Resize, M::Confirmed), (Kind::Resize, M::Reverting)]);
+    wait(&mut k, 15);
+    assert_eq!(statuses(&k)[1], (Kind::Resize, M::Reverted));
+    assert!(k.compute.migrations.active(&Uuid(1)).is_none());
+    del(&mut k, &c, 1).unwrap();
+    wait(&mut k, 2);
+    assert!(k.compute.migrations.by_id.is_empty() && k.compute.migrations.by_instance.is_empty());
+    k.check_invariants().unwrap();
+}
