@@ -15,9 +15,9 @@ use orrery_kernel::ask::{image as kask, Ask};
 use orrery_kernel::image::cmds::Cmd;
 use orrery_kernel::image::{self as kimage, Image};
 use orrery_kernel::{Caller, Command, Error, Kernel, Uuid};
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::servers::extras::{MetaBody, MetadataBody};
 use super::versions::{apply, ask, auth, layer, read, Microversion};
 use crate::error::{ApiError, Service};
 use crate::util::{iso, parse_json};
@@ -179,18 +179,6 @@ fn check_metadata(items: &BTreeMap<String, String>) -> Result<(), ApiError> {
         }
     }
     Ok(())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MetadataBody {
-    metadata: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MetaBody {
-    meta: BTreeMap<String, String>,
 }
 
 async fn delete(State(s): State<AppState>, mv: Microversion, h: HeaderMap, uri: Uri, Path(id): Path<String>) -> Result<StatusCode, ApiError> {

@@ -54,16 +54,20 @@ async fn metadata_list(State(s): State<AppState>, h: HeaderMap, Path(id): Path<S
     Ok(Json(json!({"metadata": m})))
 }
 
+/// A `{"metadata": {...}}` body (servers' and the image proxy's metadata).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct MetadataBody {
-    metadata: BTreeMap<String, String>,
+pub(crate) struct MetadataBody {
+    /// The items.
+    pub(crate) metadata: BTreeMap<String, String>,
 }
 
+/// A `{"meta": {key: value}}` body (one metadata item).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct MetaBody {
-    meta: BTreeMap<String, String>,
+pub(crate) struct MetaBody {
+    /// The item.
+    pub(crate) meta: BTreeMap<String, String>,
 }
 
 async fn set_metadata(s: &AppState, h: &HeaderMap, id: &str, body: &Bytes, replace: bool) -> Result<Json<Value>, ApiError> {
