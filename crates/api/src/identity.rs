@@ -3,14 +3,16 @@
 //!
 //! Passwords are hashed and verified here with argon2 on the blocking pool; the kernel only
 //! ever stores and compares hash strings. Sub-modules: [`auth`] (tokens), [`catalog`]
-//! (catalog, regions, services, endpoints), [`resources`] (CRUD) and [`assignments`] (grants,
-//! memberships, assignment listings, implied roles).
+//! (catalog, regions, services, endpoints), [`resources`] (CRUD), [`assignments`] (grants,
+//! memberships, assignment listings, implied roles) and [`domain_config`] (per-domain driver
+//! options).
 
 pub mod appcreds;
 pub mod assignments;
 pub mod auth;
 pub mod catalog;
 pub mod credentials;
+pub mod domain_config;
 pub mod records;
 pub mod resources;
 pub mod trusts;
@@ -45,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .merge(resources::routes())
         .merge(assignments::routes())
         .merge(credentials::routes())
+        .merge(domain_config::routes())
         .merge(records::routes())
         .merge(appcreds::routes())
         .merge(trusts::routes())
@@ -178,6 +181,16 @@ pub fn project_json(base: &str, p: &Project) -> Value {
     })
 }
 
+/// A domain as `/v3/projects` shows it: Keystone's project acting as a domain, with the
+/// domain's id and no domain or parent of its own.
+pub fn domain_project_json(base: &str, d: &Domain) -> Value {
+    json!({
+        "id": d.id, "name": d.name, "domain_id": null, "description": d.description,
+        "enabled": d.enabled, "is_domain": true, "parent_id": null, "tags": [], "options": {},
+        "links": {"self": v3_url(base, &format!("projects/{}", d.id))},
+    })
+}
+
 /// A user's JSON (never the password hash).
 pub fn user_json(base: &str, u: &User) -> Value {
     let id = u.id.simple();
@@ -221,7 +234,7 @@ pub(crate) fn role_ids(id: &kid::Identity, refs: &[RoleRef], what: &str) -> orre
     refs.iter()
         .map(|r| match (&r.id, &r.name) {
             (Some(x), _) => id.role_by_id(x).map(|r| r.id),
-            (None, Some(n)) => id.roles.values().find(|r| &r.name == n).map(|r| r.id),
+            (None, Some(n)) => id.role_by_name(n).map(|r| r.id),
             _ => None,
         })
         .map(|r| r.ok_or_else(|| Error::not_found("identity.not_found", format!("Could not find a role the {what} names."))))
@@ -259,7 +272,7 @@ pub(crate) fn extra_of(mut fields: BTreeMap<String, Value>, current: Option<&str
 pub fn role_json(base: &str, r: &Role) -> Value {
     let id = r.id.simple();
     json!({
-        "id": id, "name": r.name, "domain_id": null, "description": r.description, "options": {},
+        "id": id, "name": r.name, "domain_id": r.domain, "description": r.description, "options": {},
         "links": {"self": v3_url(base, &format!("roles/{id}"))},
     })
 }

@@ -73,6 +73,7 @@ pub mod identity {
     use crate::identity::appcreds::{AppCredential, AppCredentialSpec};
     use crate::identity::catalog::{Endpoint, EndpointGroup, EndpointGroupPatch, EndpointPatch, Region, RegionPatch, Service, ServicePatch};
     use crate::identity::credentials::{Credential, CredentialPatch};
+    use crate::identity::domain_config::{Config, ConfigReply};
     use crate::identity::records::{Consumer, Policy};
     use crate::identity::trusts::Trust;
     use crate::identity::{
@@ -140,6 +141,11 @@ pub mod identity {
         create_consumer(cn: Consumer) -> Consumer = c(Cmd::CreateConsumer(cn)), R::Identity(Reply::Consumer(cn)) => cn;
         /// Changes a consumer; answers it as it now is.
         update_consumer(id: Uuid, description: Option<Option<String>>) -> Consumer = c(Cmd::UpdateConsumer { id, description }), R::Identity(Reply::Consumer(cn)) => cn;
+        /// Replaces a domain's configuration; answers what it shows and whether it is the first.
+        set_domain_config(domain: String, config: Config) -> ConfigReply = c(Cmd::SetDomainConfig { domain, config }), R::Identity(Reply::DomainConfig(r)) => r;
+        /// Merges options into a domain's configuration; answers what it now shows.
+        update_domain_config(domain: String, group: Option<String>, option: Option<String>, config: Config) -> ConfigReply =
+            c(Cmd::UpdateDomainConfig { domain, group, option, config }), R::Identity(Reply::DomainConfig(r)) => r;
     }
 }
 

@@ -7,13 +7,19 @@
 //! user loses every role on the scope. Roles in a token are computed when it is resolved, as
 //! Keystone does for Fernet tokens, so a grant or revoke takes effect at once.
 //!
+//! Roles are global, or specific to one domain (`domain_id`): a domain-specific role is named
+//! uniquely within its domain, may be granted (on a project only within its domain), and serves
+//! only to imply other roles. Like Keystone, tokens and effective assignment listings leave it out.
+//!
 //! Sub-modules: [`tokens`] (issue, resolve, revoke), [`resources`] (domains, projects, users,
-//! groups, roles) and [`assign`] (grants, effective roles, assignment listings).
+//! groups, roles), [`assign`] (grants, effective roles, assignment listings) and
+//! [`domain_config`] (per-domain identity driver options, stored and served).
 
 pub mod appcreds;
 pub mod assign;
 pub mod catalog;
 pub mod credentials;
+pub mod domain_config;
 pub mod records;
 pub mod resources;
 pub mod tokens;
@@ -226,14 +232,29 @@ pub struct Group {
 }
 
 /// A role.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Role {
     /// Its id.
     pub id: Uuid,
-    /// Unique among roles.
+    /// Unique among global roles, or among its domain's roles.
     pub name: String,
     /// Free text.
     pub description: Option<String>,
+    /// The domain of a domain-specific role; `None` for a global role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+impl std::hash::Hash for Role {
+    /// `domain` counts only when set, so global roles keep the hash they had before it existed.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.id.hash(h);
+        self.name.hash(h);
+        self.description.hash(h);
+        if let Some(d) = &self.domain {
+            d.hash(h);
+        }
+    }
 }
 
 /// Identity state.
@@ -286,6 +307,9 @@ pub struct Identity {
     /// Trusts by id.
     #[serde(default, skip_serializing_if = "trusts::Trusts::is_empty")]
     pub trusts: trusts::Trusts,
+    /// Domain configurations by domain id.
+    #[serde(default, skip_serializing_if = "domain_config::DomainConfigs::is_empty")]
+    pub domain_configs: domain_config::DomainConfigs,
 }
 
 /// Identity commands. All but [`Cmd::IssueToken`], [`Cmd::RevokeToken`] and
@@ -542,6 +566,34 @@ pub enum Cmd {
         /// Add rather than remove.
         add: bool,
     },
+    /// Replaces a domain's configuration (`PUT /v3/domains/{id}/config`).
+    SetDomainConfig {
+        /// Which domain.
+        domain: String,
+        /// The whole configuration.
+        config: domain_config::Config,
+    },
+    /// Merges options into a domain's configuration, only into `group` (or its one `option`)
+    /// when named (`PATCH /v3/domains/{id}/config[/{group}[/{option}]]`).
+    UpdateDomainConfig {
+        /// Which domain.
+        domain: String,
+        /// The one group the update is limited to.
+        group: Option<String>,
+        /// The one option of `group` the update is limited to.
+        option: Option<String>,
+        /// The options to set, by group.
+        config: domain_config::Config,
+    },
+    /// Deletes a domain's configuration, one group of it or one option.
+    DeleteDomainConfig {
+        /// Which domain.
+        domain: String,
+        /// Only this group.
+        group: Option<String>,
+        /// Only this option of `group`.
+        option: Option<String>,
+    },
 }
 
 /// Identity replies.
@@ -579,6 +631,8 @@ pub enum Reply {
     Policy(records::Policy),
     /// The consumer as it now is.
     Consumer(records::Consumer),
+    /// A domain's configuration as it now shows.
+    DomainConfig(domain_config::ConfigReply),
 }
 
 impl Identity {
@@ -640,7 +694,7 @@ impl Identity {
 
     fn bootstrap_role(&mut self, rng: &mut Rng, name: &str) -> Uuid {
         let rid = rng.uuid();
-        self.roles.insert(rid, Role { id: rid, name: name.into(), description: None });
+        self.roles.insert(rid, Role { id: rid, name: name.into(), description: None, domain: None });
         rid
     }
 
@@ -684,9 +738,19 @@ impl Identity {
         id.parse::<Uuid>().ok().and_then(|id| self.groups.get(&id))
     }
 
-    /// The role called `name`.
+    /// The global role called `name`.
     pub fn role_by_name(&self, name: &str) -> Option<&Role> {
-        self.roles.values().find(|r| r.name == name)
+        self.role_named(None, name)
+    }
+
+    /// The role called `name` in `domain`, or the global one for `None`.
+    pub fn role_named(&self, domain: Option<&str>, name: &str) -> Option<&Role> {
+        self.roles.values().find(|r| r.name == name && r.domain.as_deref() == domain)
+    }
+
+    /// Whether `role` exists and is global (not domain-specific).
+    pub fn is_global_role(&self, role: Uuid) -> bool {
+        self.roles.get(&role).is_some_and(|r| r.domain.is_none())
     }
 
     /// The role with id `id` given as text.
@@ -784,6 +848,14 @@ pub fn apply(id: &mut Identity, core: &mut Core, auth: &Auth, cmd: Cmd) -> Resul
         Cmd::UpdateConsumer { id: c, description } => records::update_consumer(id, &caller?, c, description).map(Reply::Consumer),
         Cmd::DeleteConsumer { id: c } => records::delete_consumer(id, &caller?, c).map(|()| Reply::Done),
         Cmd::TagProject { id: p, tag, add } => resources::tag_project(id, &caller?, p, tag, add).map(|()| Reply::Done),
+        Cmd::SetDomainConfig { domain, config } => {
+            domain_config::set(id, &caller?, &domain, config).map(|(config, created)| Reply::DomainConfig(domain_config::ConfigReply { config, created }))
+        }
+        Cmd::UpdateDomainConfig { domain, group, option, config } => domain_config::update(id, &caller?, &domain, group.as_deref(), option.as_deref(), config)
+            .map(|config| Reply::DomainConfig(domain_config::ConfigReply { config, created: false })),
+        Cmd::DeleteDomainConfig { domain, group, option } => {
+            domain_config::delete(id, &caller?, &domain, group.as_deref(), option.as_deref()).map(|()| Reply::Done)
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! CRUD for domains, projects, users, groups and roles, plus a user's projects, groups and
-//! self-service password change. Writes are admin-only (the kernel enforces it); reads are
-//! admin-only except what a caller may see about itself.
+//! CRUD for domains, projects (and domains seen as projects acting as domains), users, groups
+//! and roles (global or domain-specific), plus a user's projects, groups and self-service
+//! password change. Writes are admin-only (the kernel enforces it); reads are admin-only except
+//! what a caller may see about itself.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,7 +18,7 @@ use orrery_kernel::{Auth, Command, Error, Request, Uuid};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{apply, ask, bool_filter, collection, domain_json, group_json, project_json, read, role_json, user_json, S};
+use super::{apply, ask, bool_filter, collection, domain_json, domain_project_json, group_json, project_json, read, role_json, user_json, S};
 use crate::error::ApiError;
 use crate::util::{new_uuid, parse_json};
 use crate::AppState;
@@ -180,15 +181,46 @@ struct ProjectUpdate {
     options: Option<Map<String, Value>>,
 }
 
+/// `GET /v3/projects`: projects, or with `is_domain=true` the domains as projects acting as
+/// domains.
 async fn list_projects(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Result<Json<Value>, ApiError> {
-    let projects = read(&s, &h, move |k, c, _| views::projects(k.identity(), c, &filter(&q)?)).await?;
-    let base = &s.site.base_url;
-    Ok(Json(collection(base, "projects", "projects", projects.iter().map(|p| project_json(base, p)).collect())))
+    let base = s.site.base_url.clone();
+    let items = read(&s, &h, move |k, c, _| {
+        let f = filter(&q)?;
+        if f.is_domain == Some(true) {
+            return Ok(views::domain_projects(k.identity(), c, &f)?.iter().map(|d| domain_project_json(&base, d)).collect());
+        }
+        Ok(views::projects(k.identity(), c, &f)?.iter().map(|p| project_json(&base, p)).collect())
+    })
+    .await?;
+    Ok(Json(collection(&s.site.base_url, "projects", "projects", items)))
+}
+
+/// The JSON of a project, or of a domain as a project acting as a domain.
+fn project_like_json(base: &str, p: &views::ProjectLike) -> Value {
+    match p {
+        views::ProjectLike::Project(p) => project_json(base, p),
+        views::ProjectLike::Domain(d) => domain_project_json(base, d),
+    }
 }
 
 async fn show_project(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let p = read(&s, &h, move |k, c, _| views::project(k.identity(), c, &id)).await?;
-    Ok(ok("project", project_json(&s.site.base_url, &p)))
+    let p = read(&s, &h, move |k, c, _| views::project_like(k.identity(), c, &id)).await?;
+    Ok(ok("project", project_like_json(&s.site.base_url, &p)))
+}
+
+/// The domain `/v3/projects/{id}` names when it names no project (a project acting as a domain).
+async fn project_domain(s: &AppState, h: &HeaderMap, id: &str) -> Result<Option<String>, ApiError> {
+    let id = id.to_string();
+    read(s, h, move |k, _, _| Ok(views::project_domain(k.identity(), &id))).await
+}
+
+/// Domains keep no tags: a project acting as a domain may only be given none.
+fn no_domain_tags(tags: &Option<BTreeSet<String>>) -> Result<(), ApiError> {
+    match tags {
+        Some(t) if !t.is_empty() => Err(ApiError::not_implemented(S, "orrery keeps no tags on domains (projects acting as domains) yet.")),
+        _ => Ok(()),
+    }
 }
 
 // ---------------------------------------------------------------- project tags
@@ -271,7 +303,7 @@ async fn create_project(State(s): State<AppState>, h: HeaderMap, body: Bytes) ->
     let p = b.project;
     no_options(&p.options)?;
     if p.is_domain == Some(true) {
-        return Err(ApiError::not_implemented(S, "orrery does not implement projects acting as domains (is_domain) yet; create a domain instead."));
+        return create_domain_project(&s, &h, p).await;
     }
     let (domain, parent) = parent_of(&s, &h, p.domain_id, p.parent_id).await?;
     let project = Project {
@@ -287,10 +319,43 @@ async fn create_project(State(s): State<AppState>, h: HeaderMap, body: Bytes) ->
     Ok(created("project", project_json(&s.site.base_url, &p)))
 }
 
+/// `POST /v3/projects` with `is_domain: true`: as in Keystone, a project acting as a domain
+/// is a domain with the same id, and must be a root (no parent, no domain of its own).
+async fn create_domain_project(s: &AppState, h: &HeaderMap, p: ProjectCreate) -> Result<Response, ApiError> {
+    if p.parent_id.is_some() || p.domain_id.is_some() {
+        return Err(ApiError::bad_request(S, "Only root projects are allowed to act as domains: give neither domain_id nor parent_id."));
+    }
+    no_domain_tags(&p.tags)?;
+    let domain = Domain { id: new_uuid().simple(), name: p.name, description: Some(p.description.unwrap_or_default()), enabled: p.enabled.unwrap_or(true) };
+    let d = ask(s, h, kask::create_domain(domain)).await?;
+    Ok(created("project", domain_project_json(&s.site.base_url, &d)))
+}
+
+/// `PATCH /v3/projects/{id}` of a project acting as a domain: changes the domain; it stays a
+/// root and a domain.
+async fn update_domain_project(s: &AppState, h: &HeaderMap, did: String, p: ProjectUpdate) -> Result<Response, ApiError> {
+    if p.is_domain == Some(false) {
+        return Err(ApiError::bad_request(S, "Update of `is_domain` is not allowed."));
+    }
+    if p.domain_id.is_some() {
+        return Err(ApiError::bad_request(S, "Update of `domain_id` is not allowed."));
+    }
+    if p.parent_id.is_some() {
+        return Err(ApiError::new(S, Error::forbidden("identity.forbidden", "Update of `parent_id` is not allowed.".into())));
+    }
+    no_domain_tags(&p.tags)?;
+    let patch = DomainPatch { name: p.name, description: p.description, enabled: p.enabled };
+    let d = ask(s, h, kask::update_domain(did, patch)).await?;
+    Ok(ok("project", domain_project_json(&s.site.base_url, &d)))
+}
+
 async fn update_project(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
     let b: ProjectBody<ProjectUpdate> = parse_json(S, &body)?;
     let p = b.project;
     no_options(&p.options)?;
+    if let Some(did) = project_domain(&s, &h, &id).await? {
+        return update_domain_project(&s, &h, did, p).await;
+    }
     let pid = parse_id("project", &id)?;
     // Immutable fields are checked inside the command, against the record as it is then.
     let patch = ProjectPatch {
@@ -306,7 +371,13 @@ async fn update_project(State(s): State<AppState>, h: HeaderMap, Path(id): Path<
     Ok(ok("project", project_json(&s.site.base_url, &p)))
 }
 
+/// `DELETE /v3/projects/{id}`; a project acting as a domain is its domain, deleted as one
+/// (it must be disabled first).
 async fn delete_project(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if let Some(did) = project_domain(&s, &h, &id).await? {
+        apply(&s, &h, Cmd::DeleteDomain { id: did }).await?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
     let pid = parse_id("project", &id)?;
     apply(&s, &h, Cmd::DeleteProject { id: pid }).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -551,12 +622,15 @@ struct RoleUpdate {
     name: Option<String>,
     #[serde(default, deserialize_with = "crate::util::nullable")]
     description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::util::nullable")]
+    domain_id: Option<Option<String>>,
     options: Option<Map<String, Value>>,
 }
 
 async fn list_roles(State(s): State<AppState>, h: HeaderMap, Query(q): Q) -> Result<Json<Value>, ApiError> {
     let rs = read(&s, &h, move |k, _, _| {
-        Ok(views::roles(k.identity(), &views::Filter { name: q.get("name").cloned(), domain: q.get("domain_id").cloned(), ..Default::default() }))
+        let domain = q.get("domain_id").filter(|d| !d.is_empty()).cloned();
+        Ok(views::roles(k.identity(), &views::Filter { name: q.get("name").cloned(), domain, ..Default::default() }))
     })
     .await?;
     let base = &s.site.base_url;
@@ -572,10 +646,7 @@ async fn create_role(State(s): State<AppState>, h: HeaderMap, body: Bytes) -> Re
     let b: RoleBody<RoleCreate> = parse_json(S, &body)?;
     let r = b.role;
     no_options(&r.options)?;
-    if matches!(r.domain_id, Some(Some(_))) {
-        return Err(ApiError::not_implemented(S, "orrery does not implement domain-specific roles yet; omit domain_id."));
-    }
-    let role = Role { id: new_uuid(), name: r.name, description: r.description };
+    let role = Role { id: new_uuid(), name: r.name, description: r.description, domain: r.domain_id.flatten() };
     let r = ask(&s, &h, kask::create_role(role)).await?;
     Ok(created("role", role_json(&s.site.base_url, &r)))
 }
@@ -584,7 +655,7 @@ async fn update_role(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Str
     let b: RoleBody<RoleUpdate> = parse_json(S, &body)?;
     no_options(&b.role.options)?;
     let rid = parse_id("role", &id)?;
-    let patch = RolePatch { name: b.role.name, description: b.role.description };
+    let patch = RolePatch { name: b.role.name, description: b.role.description, domain: b.role.domain_id };
     let r = ask(&s, &h, kask::update_role(rid, patch)).await?;
     Ok(ok("role", role_json(&s.site.base_url, &r)))
 }

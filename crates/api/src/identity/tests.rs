@@ -685,3 +685,136 @@ async fn trusts_delegate_roles_the_trustor_holds_and_are_private_to_their_partie
     assert_eq!(call(&app, "DELETE", &format!("/identity/v3/OS-TRUST/trusts/{tid}"), Some(&gtok), None).await.status, StatusCode::NO_CONTENT);
     assert_keystone_error(&call(&app, "GET", &format!("/identity/v3/OS-TRUST/trusts/{tid}"), Some(&gtok), None).await, 404);
 }
+
+async fn new_domain(app: &Router, tok: &str, name: &str) -> String {
+    let r = call(app, "POST", "/identity/v3/domains", Some(tok), Some(&json!({"domain": {"name": name}}).to_string())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["domain"]["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn domain_configuration_is_stored_served_and_validated_as_keystone() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let did = new_domain(&app, &tok, "ldap-lab").await;
+    let cfg = |rest: &str| format!("/identity/v3/domains/{did}/config{rest}");
+    assert_keystone_error(&call(&app, "GET", &cfg(""), Some(&tok), None).await, 404);
+    let body = json!({"config": {"identity": {"driver": "ldap"}, "ldap": {"url": "ldap://x:389/", "password": "s3cret"}}}).to_string();
+    let r = call(&app, "PUT", &cfg(""), Some(&tok), Some(&body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["config"], json!({"identity": {"driver": "ldap"}, "ldap": {"url": "ldap://x:389/"}}), "the password is never shown");
+    assert_eq!(call(&app, "PUT", &cfg(""), Some(&tok), Some(&body)).await.status, StatusCode::OK, "a replacement is 200");
+    assert_eq!(call(&app, "GET", &cfg("/ldap/url"), Some(&tok), None).await.body, json!({"config": {"url": "ldap://x:389/"}}));
+    assert_eq!(call(&app, "GET", &cfg("/identity"), Some(&tok), None).await.body, json!({"config": {"identity": {"driver": "ldap"}}}));
+    assert_keystone_error(&call(&app, "GET", &cfg("/ldap/password"), Some(&tok), None).await, 404);
+    assert_keystone_error(&call(&app, "GET", &cfg("/ldap/nope"), Some(&tok), None).await, 403);
+    assert_keystone_error(&call(&app, "PUT", &cfg(""), Some(&tok), Some(r#"{"config": {"catalog": {"driver": "sql"}}}"#)).await, 403);
+    assert_keystone_error(&call(&app, "PUT", &cfg(""), Some(&tok), Some(r#"{"config": {"identity": "ldap"}}"#)).await, 403);
+    assert_keystone_error(&call(&app, "PUT", &cfg(""), Some(&tok), Some(r#"{"config": {}}"#)).await, 403);
+    // Group and option updates keep JSON types; the answer is the whole configuration.
+    let r = call(&app, "PATCH", &cfg("/identity"), Some(&tok), Some(r#"{"config": {"identity": {"driver": "d2", "list_limit": 42}}}"#)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["config"]["identity"], json!({"driver": "d2", "list_limit": 42}));
+    assert_eq!(r.body["config"]["ldap"], json!({"url": "ldap://x:389/"}));
+    let r = call(&app, "PATCH", &cfg("/identity/driver"), Some(&tok), Some(r#"{"config": {"driver": "d3"}}"#)).await;
+    assert_eq!(r.body["config"]["identity"]["driver"], "d3", "{}", r.body);
+    assert_keystone_error(&call(&app, "PATCH", &cfg("/ldap/user"), Some(&tok), Some(r#"{"config": {"user": "cn=a"}}"#)).await, 404);
+    assert_keystone_error(&call(&app, "PATCH", &cfg("/identity"), Some(&tok), Some(r#"{"config": {"ldap": {"url": "y"}}}"#)).await, 403);
+    assert_eq!(call(&app, "DELETE", &cfg("/identity/driver"), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "GET", &cfg("/identity/driver"), Some(&tok), None).await, 404);
+    assert_eq!(call(&app, "DELETE", &cfg("/identity"), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "GET", &cfg("/identity"), Some(&tok), None).await, 404);
+    assert_eq!(call(&app, "DELETE", &cfg(""), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "GET", &cfg(""), Some(&tok), None).await, 404);
+    assert_keystone_error(&call(&app, "GET", "/identity/v3/domains/nope/config", Some(&tok), None).await, 404);
+}
+
+#[tokio::test]
+async fn domain_configuration_defaults_and_password_rules() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let r = call(&app, "GET", "/identity/v3/domains/config/default", Some(&tok), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["config"]["identity"], json!({"driver": "sql", "list_limit": null}));
+    assert_eq!(r.body["config"]["ldap"]["page_size"], json!(0));
+    assert_eq!(r.body["config"]["ldap"]["pool_retry_delay"], json!(0.1));
+    let r = call(&app, "GET", "/identity/v3/domains/config/ldap/default", Some(&tok), None).await;
+    assert_eq!(r.body["config"].as_object().unwrap().keys().collect::<Vec<_>>(), vec!["ldap"]);
+    let r = call(&app, "GET", "/identity/v3/domains/config/ldap/url/default", Some(&tok), None).await;
+    assert_eq!(r.body, json!({"config": {"url": "ldap://localhost"}}));
+    assert_keystone_error(&call(&app, "GET", "/identity/v3/domains/config/ldap/password/default", Some(&tok), None).await, 403);
+    assert_keystone_error(&call(&app, "GET", "/identity/v3/domains/config/catalog/default", Some(&tok), None).await, 403);
+    let r = call(&app, "GET", "/identity/v3/domains/default/config/security_compliance", Some(&tok), None).await;
+    assert_eq!(r.body, json!({"config": {"security_compliance": {"password_regex": null, "password_regex_description": null}}}));
+    let r = call(&app, "GET", "/identity/v3/domains/default/config/security_compliance/password_regex", Some(&tok), None).await;
+    assert_eq!(r.body, json!({"config": {"password_regex": null}}));
+}
+
+#[tokio::test]
+async fn domain_roles_are_listed_by_domain_granted_within_it_and_imply_only_downwards() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let did = new_domain(&app, &tok, "roles-lab").await;
+    let r = call(&app, "POST", "/identity/v3/roles", Some(&tok), Some(&json!({"role": {"name": "dr", "domain_id": did}}).to_string())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let role = r.body["role"].clone();
+    assert_eq!(role["domain_id"], json!(did));
+    let rid = role["id"].as_str().unwrap().to_string();
+    let listed = call(&app, "GET", &format!("/identity/v3/roles?domain_id={did}"), Some(&tok), None).await.body;
+    assert_eq!(listed["roles"], json!([role]));
+    let global = call(&app, "GET", "/identity/v3/roles", Some(&tok), None).await.body;
+    assert!(global["roles"].as_array().unwrap().iter().all(|r| r["id"] != json!(rid) && r["domain_id"].is_null()));
+    let dup = call(&app, "POST", "/identity/v3/roles", Some(&tok), Some(&json!({"role": {"name": "dr", "domain_id": did}}).to_string())).await;
+    assert_keystone_error(&dup, 409);
+    // Granted on a project of its domain only; in effective listings it is left out.
+    let r = call(&app, "POST", "/identity/v3/projects", Some(&tok), Some(&json!({"project": {"name": "in", "domain_id": did}}).to_string())).await;
+    let pid = r.body["project"]["id"].as_str().unwrap().to_string();
+    let uid = call(&app, "POST", "/identity/v3/users", Some(&tok), Some(&json!({"user": {"name": "dora", "domain_id": did}}).to_string())).await.body["user"]
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let admin_project = call(&app, "GET", "/identity/v3/projects?name=admin", Some(&tok), None).await.body["projects"][0]["id"].as_str().unwrap().to_string();
+    assert_keystone_error(&call(&app, "PUT", &format!("/identity/v3/projects/{admin_project}/users/{uid}/roles/{rid}"), Some(&tok), None).await, 403);
+    assert_eq!(call(&app, "PUT", &format!("/identity/v3/projects/{pid}/users/{uid}/roles/{rid}"), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    let effective = call(&app, "GET", &format!("/identity/v3/role_assignments?effective&user.id={uid}&scope.project.id={pid}"), Some(&tok), None).await;
+    assert_eq!(effective.body["role_assignments"], json!([]), "{}", effective.body);
+    let direct = call(&app, "GET", &format!("/identity/v3/role_assignments?user.id={uid}"), Some(&tok), None).await;
+    assert_eq!(direct.body["role_assignments"].as_array().unwrap().len(), 1);
+    // A domain role implies a global one; not the other way round.
+    let reader = call(&app, "GET", "/identity/v3/roles?name=reader", Some(&tok), None).await.body["roles"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(call(&app, "PUT", &format!("/identity/v3/roles/{rid}/implies/{reader}"), Some(&tok), None).await.status, StatusCode::CREATED);
+    assert_keystone_error(&call(&app, "PUT", &format!("/identity/v3/roles/{reader}/implies/{rid}"), Some(&tok), None).await, 403);
+    assert_keystone_error(&call(&app, "PATCH", &format!("/identity/v3/roles/{rid}"), Some(&tok), Some(r#"{"role": {"domain_id": null}}"#)).await, 400);
+    assert_eq!(call(&app, "DELETE", &format!("/identity/v3/roles/{rid}"), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(call(&app, "GET", &format!("/identity/v3/roles?domain_id={did}"), Some(&tok), None).await.body["roles"], json!([]));
+}
+
+#[tokio::test]
+async fn a_project_acting_as_a_domain_is_a_domain() {
+    let app = app().await;
+    let tok = admin(&app).await;
+    let body = json!({"project": {"name": "acme", "description": "d", "domain_id": null, "is_domain": true}}).to_string();
+    let r = call(&app, "POST", "/identity/v3/projects", Some(&tok), Some(&body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let p = r.body["project"].clone();
+    assert_eq!((p["is_domain"].clone(), p["domain_id"].clone(), p["parent_id"].clone()), (json!(true), Value::Null, Value::Null));
+    let id = p["id"].as_str().unwrap().to_string();
+    let domain = call(&app, "GET", &format!("/identity/v3/domains/{id}"), Some(&tok), None).await;
+    assert_eq!(domain.body["domain"]["name"], "acme", "{}", domain.body);
+    let listed = call(&app, "GET", "/identity/v3/projects?is_domain=true", Some(&tok), None).await.body;
+    assert!(listed["projects"].as_array().unwrap().contains(&p), "{listed}");
+    let plain = call(&app, "GET", "/identity/v3/projects", Some(&tok), None).await.body;
+    assert!(plain["projects"].as_array().unwrap().iter().all(|x| x["id"] != json!(id) && x["is_domain"] == json!(false)));
+    assert_eq!(call(&app, "GET", &format!("/identity/v3/projects/{id}"), Some(&tok), None).await.body["project"], p);
+    let nested = json!({"project": {"name": "sub", "is_domain": true, "parent_id": id}}).to_string();
+    assert_keystone_error(&call(&app, "POST", "/identity/v3/projects", Some(&tok), Some(&nested)).await, 400);
+    assert_keystone_error(&call(&app, "DELETE", &format!("/identity/v3/projects/{id}"), Some(&tok), None).await, 403);
+    let off = call(&app, "PATCH", &format!("/identity/v3/projects/{id}"), Some(&tok), Some(r#"{"project": {"enabled": false}}"#)).await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.body);
+    assert_eq!(off.body["project"]["enabled"], json!(false));
+    let flip = call(&app, "PATCH", &format!("/identity/v3/projects/{id}"), Some(&tok), Some(r#"{"project": {"is_domain": false}}"#)).await;
+    assert_keystone_error(&flip, 400);
+    assert_eq!(call(&app, "DELETE", &format!("/identity/v3/projects/{id}"), Some(&tok), None).await.status, StatusCode::NO_CONTENT);
+    assert_keystone_error(&call(&app, "GET", &format!("/identity/v3/domains/{id}"), Some(&tok), None).await, 404);
+}

@@ -179,8 +179,17 @@ impl Identity {
         }
     }
 
-    /// The roles `user` holds on `target`: direct, through groups, inherited, and implied.
+    /// The roles `user` holds on `target`, as a token holds them: direct, through groups,
+    /// inherited, and implied, leaving out domain-specific roles (they only imply others).
     pub fn effective_roles(&self, user: Uuid, target: &Target) -> BTreeSet<Uuid> {
+        let mut roles = self.held_roles(user, target);
+        roles.retain(|r| self.is_global_role(*r));
+        roles
+    }
+
+    /// The roles `user` holds on `target`, domain-specific ones included (what a trustor may
+    /// delegate, as Keystone checks it).
+    pub fn held_roles(&self, user: Uuid, target: &Target) -> BTreeSet<Uuid> {
         let mut direct = BTreeSet::new();
         for t in self.granting(target) {
             direct.extend(self.assigned_roles(&Actor::User(user), &t));
@@ -191,13 +200,18 @@ impl Identity {
         self.with_implied(direct)
     }
 
-    /// Projects on which `user` holds any role, directly or through a group.
+    /// Whether holding `role` gives a token any role: it is global, or implies a global role.
+    fn grants_global(&self, role: Uuid) -> bool {
+        self.is_global_role(role) || self.with_implied(BTreeSet::from([role])).iter().any(|r| self.is_global_role(*r))
+    }
+
+    /// Projects on which `user` holds any role a token would show, directly or through a group.
     pub fn projects_with_roles(&self, user: Uuid) -> BTreeSet<Uuid> {
         let mut actors = vec![Actor::User(user)];
         actors.extend(self.groups_of(user).map(Actor::Group));
         let mut out = BTreeSet::new();
         for actor in &actors {
-            for a in self.assignments_of(actor) {
+            for a in self.assignments_of(actor).filter(|a| self.grants_global(a.role)) {
                 match &a.target {
                     Target::Project(p) => {
                         out.insert(*p);
@@ -210,13 +224,13 @@ impl Identity {
         out
     }
 
-    /// Domains on which `user` holds any role, directly or through a group.
+    /// Domains on which `user` holds any role a token would show, directly or through a group.
     pub fn domains_with_roles(&self, user: Uuid) -> BTreeSet<String> {
         let mut actors = vec![Actor::User(user)];
         actors.extend(self.groups_of(user).map(Actor::Group));
         let mut out = BTreeSet::new();
         for actor in &actors {
-            for a in self.assignments_of(actor) {
+            for a in self.assignments_of(actor).filter(|a| self.grants_global(a.role)) {
                 if let Target::Domain(d) = &a.target {
                     out.insert(d.clone());
                 }
@@ -272,13 +286,15 @@ impl Identity {
         rows
     }
 
-    /// Effective rows for one assignment: per user (expanding a group), per implied role.
+    /// Effective rows for one assignment: per user (expanding a group), per implied role,
+    /// leaving out domain-specific roles as tokens do.
     fn expand(&self, a: &Assignment, f: &AssignmentFilter, rows: &mut Vec<AssignmentRow>) {
         let users: Vec<(Uuid, Option<Uuid>)> = match a.actor {
             Actor::User(u) => vec![(u, None)],
             Actor::Group(g) => self.group_members(g).map(|u| (u, Some(g))).collect(),
         };
-        let roles = self.with_implied(BTreeSet::from([a.role]));
+        let mut roles = self.with_implied(BTreeSet::from([a.role]));
+        roles.retain(|r| self.is_global_role(*r));
         for (user, via_group) in users.into_iter().filter(|(u, _)| f.user.is_none_or(|x| x == *u)) {
             for &role in roles.iter().filter(|r| f.role.is_none_or(|x| x == **r)) {
                 let prior_role = (role != a.role).then_some(a.role);
@@ -340,8 +356,26 @@ pub fn grant(id: &mut Identity, caller: &Caller, a: Assignment) -> Result<()> {
     };
     require_admin(caller, action)?;
     id.check_assignment_parts(&a)?;
+    check_domain_role(id, &a)?;
     id.assignments.insert(a);
     Ok(())
+}
+
+/// Keystone's rules for granting a domain-specific role: on a project only of the role's
+/// domain (403), and never on the system (400).
+fn check_domain_role(id: &Identity, a: &Assignment) -> Result<()> {
+    let Some(domain) = id.roles.get(&a.role).and_then(|r| r.domain.as_ref()) else { return Ok(()) };
+    match &a.target {
+        Target::Project(p) | Target::ProjectTree(p) if id.projects.get(p).is_some_and(|x| &x.domain != domain) => Err(Error::forbidden(
+            "identity.forbidden",
+            format!("Project {} must be in the same domain as the role {} being assigned.", p.simple(), a.role.simple()),
+        )),
+        Target::System => Err(Error::bad_request(
+            "identity.bad_request",
+            format!("Role {} is a domain-specific role. Unable to use a domain-specific role in a system assignment.", a.role.simple()),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Revokes a role assignment, then the tokens that lose all access through it.
@@ -368,7 +402,9 @@ pub fn revoke(id: &mut Identity, caller: &Caller, now: Time, a: Assignment) -> R
 const PROHIBITED_IMPLIED: [&str; 1] = ["admin"];
 
 /// Makes `prior` imply `implied`. Refused when either role is missing, when `implied` is
-/// prohibited (`admin`), and when it would close a cycle (`implied` already implies `prior`).
+/// prohibited (`admin`), when a global role would imply a domain-specific one (a
+/// domain-specific role may imply any role), and when it would close a cycle (`implied`
+/// already implies `prior`).
 pub fn imply(id: &mut Identity, caller: &Caller, prior: Uuid, implied: Uuid) -> Result<()> {
     require_admin(caller, "create_implied_role")?;
     for r in [prior, implied] {
@@ -378,6 +414,12 @@ pub fn imply(id: &mut Identity, caller: &Caller, prior: Uuid, implied: Uuid) -> 
     }
     if id.roles.get(&implied).is_some_and(|r| PROHIBITED_IMPLIED.contains(&r.name.as_str())) {
         return Err(Error::forbidden("identity.forbidden", format!("{} cannot be an implied role.", implied.simple())));
+    }
+    if id.is_global_role(prior) && !id.is_global_role(implied) {
+        return Err(Error::forbidden(
+            "identity.forbidden",
+            format!("{} cannot be an implied role: a global role cannot imply a domain-specific role.", implied.simple()),
+        ));
     }
     if prior == implied || id.with_implied(BTreeSet::from([implied])).contains(&prior) {
         return Err(Error::bad_request(

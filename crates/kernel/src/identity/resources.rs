@@ -97,6 +97,10 @@ pub struct RolePatch {
     pub name: Option<String>,
     /// New description (`Some(None)` clears it).
     pub description: Option<Option<String>>,
+    /// The domain the caller says it is in (`Some(None)`: global): refused unless it is the
+    /// role's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<Option<String>>,
 }
 
 /// Checks a name is 1 to `max` characters and not blank.
@@ -192,7 +196,8 @@ pub fn update_domain(id: &mut Identity, caller: &Caller, now: Time, did: &str, p
     Ok(d)
 }
 
-/// Deletes a disabled domain with its projects, users, groups and their assignments.
+/// Deletes a disabled domain with its projects, users, groups, domain-specific roles, their
+/// assignments, and its configuration.
 pub fn delete_domain(id: &mut Identity, caller: &Caller, now: Time, did: &str) -> Result<()> {
     require_admin(caller, "delete_domain")?;
     let d = id.domains.get(did).ok_or_else(|| no_domain(did))?;
@@ -216,6 +221,11 @@ pub fn delete_domain(id: &mut Identity, caller: &Caller, now: Time, did: &str) -
     }
     let (target, tree) = (Target::Domain(did.to_string()), Target::DomainTree(did.to_string()));
     id.assignments.retain(|a| a.target != target && a.target != tree);
+    let roles: Vec<Uuid> = id.roles.values().filter(|r| r.domain.as_deref() == Some(did)).map(|r| r.id).collect();
+    for r in roles {
+        id.remove_role(r);
+    }
+    id.domain_configs.0.remove(did);
     id.domains.remove(did);
     id.prune_inaccessible(now, None);
     Ok(())
@@ -460,22 +470,28 @@ pub fn delete_group(id: &mut Identity, caller: &Caller, now: Time, gid: Uuid) ->
     Ok(())
 }
 
-/// Creates a role.
+/// Creates a role: global, or specific to an existing domain (its name unique there).
 pub fn create_role(id: &mut Identity, caller: &Caller, r: Role) -> Result<Role> {
-    require_admin(caller, "create_role")?;
+    require_admin(caller, if r.domain.is_some() { "create_domain_role" } else { "create_role" })?;
     check_name("role", &r.name, 255)?;
+    if let Some(d) = &r.domain {
+        if !id.domains.contains_key(d) {
+            return Err(no_domain(d));
+        }
+    }
     if id.roles.contains_key(&r.id) {
         return Err(duplicate_id("role", &r.id.simple()));
     }
-    if id.role_by_name(&r.name).is_some() {
-        return Err(duplicate("role", &r.name, None));
+    if id.role_named(r.domain.as_deref(), &r.name).is_some() {
+        return Err(duplicate("role", &r.name, r.domain.as_deref()));
     }
     id.roles.insert(r.id, r.clone());
     Ok(r)
 }
 
+/// Refuses to rename or delete a built-in role (a global role with a built-in name).
 fn builtin(r: &Role, verb: &str) -> Result<()> {
-    if BUILTIN_ROLES.contains(&r.name.as_str()) {
+    if r.domain.is_none() && BUILTIN_ROLES.contains(&r.name.as_str()) {
         return Err(Error::forbidden(
             "identity.forbidden",
             format!("The role {} is built in and orrery's policy depends on it, so it cannot be {verb}.", r.name),
@@ -484,17 +500,20 @@ fn builtin(r: &Role, verb: &str) -> Result<()> {
     Ok(())
 }
 
-/// Changes a role; built-in roles keep their names.
+/// Changes a role; built-in roles keep their names, and no role changes its domain.
 pub fn update_role(id: &mut Identity, caller: &Caller, rid: Uuid, patch: RolePatch) -> Result<Role> {
     require_admin(caller, "update_role")?;
     let current = id.roles.get(&rid).ok_or_else(|| no_role(rid))?;
+    if patch.domain.as_ref().is_some_and(|d| *d != current.domain) {
+        return Err(Error::bad_request("identity.bad_request", "Update of `domain_id` is not allowed.".into()));
+    }
     if let Some(name) = &patch.name {
         if *name != current.name {
             builtin(current, "renamed")?;
         }
         check_name("role", name, 255)?;
-        if id.role_by_name(name).is_some_and(|o| o.id != rid) {
-            return Err(duplicate("role", name, None));
+        if id.role_named(current.domain.as_deref(), name).is_some_and(|o| o.id != rid) {
+            return Err(duplicate("role", name, current.domain.as_deref()));
         }
     }
     let mut r = current.clone();
@@ -509,14 +528,19 @@ pub fn delete_role(id: &mut Identity, caller: &Caller, now: Time, rid: Uuid) -> 
     require_admin(caller, "delete_role")?;
     let r = id.roles.get(&rid).ok_or_else(|| no_role(rid))?;
     builtin(r, "deleted")?;
-    id.roles.remove(&rid);
-    id.assignments.retain(|a| a.role != rid);
-    id.implies.retain(|&(a, b)| a != rid && b != rid);
+    id.remove_role(rid);
     id.prune_inaccessible(now, None);
     Ok(())
 }
 
 impl Identity {
+    /// Removes a role with its assignments and implications (token pruning is the caller's job).
+    fn remove_role(&mut self, rid: Uuid) {
+        self.roles.remove(&rid);
+        self.assignments.retain(|a| a.role != rid);
+        self.implies.retain(|&(a, b)| a != rid && b != rid);
+    }
+
     /// Removes a project, its assignments and the tokens scoped to it. Leaves users whose
     /// default project it was alone, as Keystone does.
     fn remove_project(&mut self, pid: Uuid) {

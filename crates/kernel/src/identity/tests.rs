@@ -462,3 +462,216 @@ fn typed_replies() {
     let err = typed.take(crate::Reply::Done).unwrap_err();
     assert_eq!((err.kind, err.code), (crate::ErrorKind::Internal, "orrery.internal"));
 }
+
+fn other_domain(k: &mut Kernel, auth: &Auth, id: &str) {
+    run(k, auth, Cmd::CreateDomain(Domain { id: id.into(), name: id.to_uppercase(), description: None, enabled: true })).unwrap();
+}
+
+fn domain_role(k: &mut Kernel, auth: &Auth, n: u128, name: &str, domain: Option<&str>) -> Uuid {
+    run(k, auth, Cmd::CreateRole(Role { id: Uuid(n), name: name.into(), description: None, domain: domain.map(str::to_string) })).unwrap();
+    Uuid(n)
+}
+
+#[test]
+fn a_global_role_hashes_as_it_did_before_roles_had_domains() {
+    use std::hash::{Hash, Hasher};
+    let r = Role { id: Uuid(5), name: "r".into(), description: Some("d".into()), domain: None };
+    let mut now = crate::hash::StableHasher::default();
+    r.hash(&mut now);
+    let mut before = crate::hash::StableHasher::default();
+    (r.id, &r.name, &r.description).hash(&mut before);
+    assert_eq!(now.finish(), before.finish());
+    let mut scoped = crate::hash::StableHasher::default();
+    Role { domain: Some("d1".into()), ..r }.hash(&mut scoped);
+    assert_ne!(scoped.finish(), before.finish(), "a domain counts once set");
+}
+
+#[test]
+fn domain_roles_are_named_within_their_domain_and_listed_apart() {
+    let mut k = kernel();
+    let admin = admin_token(&mut k);
+    other_domain(&mut k, &admin, "d1");
+    other_domain(&mut k, &admin, "d2");
+    let r1 = domain_role(&mut k, &admin, 10, "admin", Some("d1"));
+    domain_role(&mut k, &admin, 11, "admin", Some("d2"));
+    let dup = Role { id: Uuid(12), name: "admin".into(), description: None, domain: Some("d1".into()) };
+    refused(&mut k, &admin, Cmd::CreateRole(dup), 409);
+    let nowhere = Role { id: Uuid(13), name: "x".into(), description: None, domain: Some("gone".into()) };
+    refused(&mut k, &admin, Cmd::CreateRole(nowhere), 404);
+    let id = &k.identity;
+    assert_eq!(id.role_by_name("admin").unwrap().domain, None, "a name alone finds the global role");
+    let in_d1 = views::roles(id, &views::Filter { domain: Some("d1".into()), ..Default::default() });
+    assert_eq!(in_d1.iter().map(|r| r.id).collect::<Vec<_>>(), vec![r1]);
+    assert!(views::roles(id, &views::Filter::default()).iter().all(|r| r.domain.is_none()));
+    let moved = RolePatch { domain: Some(Some("d2".into())), ..Default::default() };
+    refused(&mut k, &admin, Cmd::UpdateRole { id: r1, patch: moved }, 400);
+    let same = RolePatch { domain: Some(Some("d1".into())), description: Some(Some("mine".into())), ..Default::default() };
+    run(&mut k, &admin, Cmd::UpdateRole { id: r1, patch: same }).expect("naming the role's own domain is allowed");
+    run(&mut k, &admin, Cmd::DeleteRole { id: r1 }).expect("a domain role with a built-in name is not built in");
+}
+
+#[test]
+fn domain_roles_are_granted_in_their_domain_and_stay_out_of_tokens() {
+    let mut k = kernel();
+    let (admin, p, u, _) = member_setup(&mut k, "reader");
+    other_domain(&mut k, &admin, "d1");
+    let foreign = domain_role(&mut k, &admin, 10, "foreign", Some("d1"));
+    let local = domain_role(&mut k, &admin, 11, "local", Some(DEFAULT_DOMAIN));
+    let on = |target, role| Assignment { actor: Actor::User(u), target, role };
+    refused(&mut k, &admin, Cmd::Grant(on(Target::Project(p), foreign)), 403);
+    refused(&mut k, &admin, Cmd::Grant(on(Target::ProjectTree(p), foreign)), 403);
+    refused(&mut k, &admin, Cmd::Grant(on(Target::System, local)), 400);
+    run(&mut k, &admin, Cmd::Grant(on(Target::Domain("d1".into()), foreign))).expect("a domain role may be granted on a domain");
+    run(&mut k, &admin, Cmd::Grant(on(Target::Project(p), local))).unwrap();
+    let (member, reader) = (role(&k, "member"), role(&k, "reader"));
+    run(&mut k, &admin, Cmd::Imply { prior: local, implied: member }).unwrap();
+    let id = &k.identity;
+    let held = id.effective_roles(u, &Target::Project(p));
+    assert!(held.contains(&member) && !held.contains(&local), "the domain role implies and is then left out");
+    assert!(id.held_roles(u, &Target::Project(p)).contains(&local));
+    let f = AssignmentFilter { user: Some(u), project: Some(p), effective: true, ..Default::default() };
+    let rows = id.list_assignments(&f);
+    assert!(rows.iter().all(|r| r.role != local) && rows.iter().any(|r| r.prior_role == Some(local)));
+    let direct = AssignmentFilter { user: Some(u), project: Some(p), ..Default::default() };
+    assert!(id.list_assignments(&direct).iter().any(|r| r.role == local), "direct listings show it");
+    assert!(id.projects_with_roles(u).contains(&p));
+    assert!(id.domains_with_roles(u).is_empty(), "a domain role that implies nothing gives no domain to scope to");
+    // With only the domain role (implying nothing), the user cannot scope to the project.
+    run(&mut k, &admin, Cmd::Unimply { prior: local, implied: member }).unwrap();
+    run(&mut k, &admin, Cmd::Revoke(on(Target::Project(p), reader))).unwrap();
+    assert_eq!(login(&mut k, 9, u, Some(Scope::Project(p))).unwrap_err().kind, crate::ErrorKind::Unauthorized);
+    assert!(!k.identity.projects_with_roles(u).contains(&p), "nor is the project listed as one to scope to");
+}
+
+#[test]
+fn a_domain_role_may_imply_any_role_but_a_global_role_no_domain_role() {
+    let mut k = kernel();
+    let admin = admin_token(&mut k);
+    other_domain(&mut k, &admin, "d1");
+    other_domain(&mut k, &admin, "d2");
+    let (a, b) = (domain_role(&mut k, &admin, 10, "a", Some("d1")), domain_role(&mut k, &admin, 11, "b", Some("d1")));
+    let c = domain_role(&mut k, &admin, 12, "c", Some("d2"));
+    let global = domain_role(&mut k, &admin, 13, "g", None);
+    for implied in [b, c, global] {
+        run(&mut k, &admin, Cmd::Imply { prior: a, implied }).unwrap();
+    }
+    refused(&mut k, &admin, Cmd::Imply { prior: global, implied: a }, 403);
+}
+
+#[test]
+fn deleting_a_domain_deletes_its_roles_and_configuration() {
+    let mut k = kernel();
+    let (admin, p, u, _) = member_setup(&mut k, "member");
+    other_domain(&mut k, &admin, "d1");
+    let r = domain_role(&mut k, &admin, 10, "r", Some("d1"));
+    run(&mut k, &admin, Cmd::Grant(Assignment { actor: Actor::User(u), target: Target::Domain("d1".into()), role: r })).unwrap();
+    let reader = role(&k, "reader");
+    run(&mut k, &admin, Cmd::Imply { prior: r, implied: reader }).unwrap();
+    let config = config_of(&[("identity", "driver", "\"ldap\"")]);
+    run(&mut k, &admin, Cmd::SetDomainConfig { domain: "d1".into(), config }).unwrap();
+    run(&mut k, &admin, Cmd::UpdateDomain { id: "d1".into(), patch: DomainPatch { enabled: Some(false), ..Default::default() } }).unwrap();
+    run(&mut k, &admin, Cmd::DeleteDomain { id: "d1".into() }).unwrap();
+    let id = &k.identity;
+    assert!(!id.roles.contains_key(&r) && id.assignments.iter().all(|a| a.role != r) && id.implies.iter().all(|&(x, _)| x != r));
+    assert!(id.domain_configs.is_empty());
+    assert!(id.effective_roles(u, &Target::Project(p)).contains(&role(&k, "member")), "others keep their roles");
+}
+
+fn config_of(items: &[(&str, &str, &str)]) -> domain_config::Config {
+    let mut c = domain_config::Config::new();
+    for (g, o, v) in items {
+        c.entry(g.to_string()).or_default().insert(o.to_string(), v.to_string());
+    }
+    c
+}
+
+#[test]
+fn a_domain_configuration_is_validated_stored_and_shown_without_secrets() {
+    let mut k = kernel();
+    let admin = admin_token(&mut k);
+    other_domain(&mut k, &admin, "d1");
+    let unused = k.state_hash();
+    let d = || "d1".to_string();
+    let bad = config_of(&[("identity", "driver", "\"ldap\""), ("ldap", "no_such_option", "1")]);
+    refused(&mut k, &admin, Cmd::SetDomainConfig { domain: d(), config: bad }, 403);
+    refused(&mut k, &admin, Cmd::SetDomainConfig { domain: d(), config: config_of(&[("assignment", "driver", "\"sql\"")]) }, 403);
+    refused(&mut k, &admin, Cmd::SetDomainConfig { domain: d(), config: Default::default() }, 403);
+    refused(&mut k, &admin, Cmd::SetDomainConfig { domain: "gone".into(), config: config_of(&[("identity", "driver", "\"ldap\"")]) }, 404);
+    let config = config_of(&[("identity", "driver", "\"ldap\""), ("ldap", "url", "\"ldap://x\""), ("ldap", "password", "\"s3cret\"")]);
+    let first = k.ask(T0, admin.clone(), crate::ask::identity::set_domain_config(d(), config.clone())).unwrap();
+    assert!(first.created && first.config == config_of(&[("identity", "driver", "\"ldap\""), ("ldap", "url", "\"ldap://x\"")]), "{first:?}");
+    assert!(!k.ask(T0, admin.clone(), crate::ask::identity::set_domain_config(d(), config)).unwrap().created, "a replacement is no creation");
+    assert_ne!(k.state_hash(), unused);
+    let caller = k.caller(&admin).unwrap();
+    let id = &k.identity;
+    assert_eq!(domain_config::show(id, &caller, "d1", Some("ldap"), Some("url")).unwrap(), config_of(&[("ldap", "url", "\"ldap://x\"")]));
+    assert_eq!(domain_config::show(id, &caller, "d1", Some("ldap"), Some("password")).unwrap_err().kind, crate::ErrorKind::NotFound, "never shown");
+    assert_eq!(domain_config::show(id, &caller, "d1", Some("ldap"), Some("nope")).unwrap_err().kind, crate::ErrorKind::Forbidden);
+    // A group or option update names exactly what exists.
+    let update = |group: Option<&str>, option: Option<&str>, items: &[(&str, &str, &str)]| Cmd::UpdateDomainConfig {
+        domain: d(),
+        group: group.map(str::to_string),
+        option: option.map(str::to_string),
+        config: config_of(items),
+    };
+    refused(&mut k, &admin, update(Some("identity"), None, &[("ldap", "url", "\"y\"")]), 403);
+    refused(&mut k, &admin, update(Some("identity"), Some("driver"), &[("identity", "driver", "\"a\""), ("identity", "list_limit", "1")]), 403);
+    refused(&mut k, &admin, update(Some("identity"), Some("list_limit"), &[("identity", "list_limit", "5")]), 404);
+    run(&mut k, &admin, update(Some("identity"), None, &[("identity", "driver", "\"sql\""), ("identity", "list_limit", "5")])).unwrap();
+    run(&mut k, &admin, update(Some("identity"), Some("list_limit"), &[("identity", "list_limit", "7")])).unwrap();
+    assert_eq!(k.identity.domain_configs.0["d1"]["identity"]["list_limit"], "7");
+    let delete = |group: Option<&str>, option: Option<&str>| Cmd::DeleteDomainConfig {
+        domain: d(),
+        group: group.map(str::to_string),
+        option: option.map(str::to_string),
+    };
+    run(&mut k, &admin, delete(Some("identity"), Some("driver"))).unwrap();
+    refused(&mut k, &admin, delete(Some("identity"), Some("driver")), 404);
+    run(&mut k, &admin, delete(Some("identity"), None)).unwrap();
+    refused(&mut k, &admin, delete(Some("identity"), None), 404);
+    run(&mut k, &admin, delete(None, None)).unwrap();
+    run(&mut k, &admin, delete(None, None)).expect("deleting no configuration is no error");
+    assert_eq!(k.state_hash(), unused, "an emptied configuration leaves the state as if never set");
+    let caller = k.caller(&admin).unwrap();
+    assert_eq!(domain_config::show(&k.identity, &caller, "d1", None, None).unwrap_err().kind, crate::ErrorKind::NotFound);
+}
+
+#[test]
+fn domain_configuration_defaults_are_keystones_and_admin_only() {
+    let mut k = kernel();
+    let (admin, _, _, member) = member_setup(&mut k, "member");
+    let (admin, member) = (k.caller(&admin).unwrap(), k.caller(&member).unwrap());
+    let all = domain_config::defaults(&admin, None, None).unwrap();
+    assert_eq!(all.keys().collect::<Vec<_>>(), vec!["identity", "ldap"]);
+    assert_eq!(all["identity"]["driver"], "\"sql\"");
+    assert_eq!(all["ldap"]["user_attribute_ignore"], "[\"default_project_id\"]");
+    assert!(!all["ldap"].contains_key("password"), "a sensitive option has no default to show");
+    assert_eq!(domain_config::defaults(&admin, Some("ldap"), Some("password")).unwrap_err().kind, crate::ErrorKind::Forbidden);
+    assert_eq!(domain_config::defaults(&admin, Some("ldap"), Some("url")).unwrap(), config_of(&[("ldap", "url", "\"ldap://localhost\"")]));
+    assert_eq!(domain_config::defaults(&member, None, None).unwrap_err().code, "identity.forbidden");
+    let id = &k.identity;
+    let rules = domain_config::security_compliance(id, DEFAULT_DOMAIN, None).unwrap();
+    assert_eq!(rules["security_compliance"].values().collect::<Vec<_>>(), vec!["null", "null"]);
+    assert_eq!(domain_config::security_compliance(id, DEFAULT_DOMAIN, Some("lockout_duration")).unwrap_err().kind, crate::ErrorKind::Forbidden);
+}
+
+#[test]
+fn domains_are_projects_acting_as_domains_in_project_views() {
+    let mut k = kernel();
+    let (admin, p, _, member) = member_setup(&mut k, "member");
+    let hex = Uuid(0xd0).simple();
+    other_domain(&mut k, &admin, &hex);
+    let (admin, member) = (k.caller(&admin).unwrap(), k.caller(&member).unwrap());
+    let id = &k.identity;
+    let as_domains = views::Filter { is_domain: Some(true), ..Default::default() };
+    let ids: Vec<String> = views::domain_projects(id, &admin, &as_domains).unwrap().into_iter().map(|d| d.id).collect();
+    assert_eq!(ids, vec![hex.clone(), DEFAULT_DOMAIN.to_string()]);
+    let under = views::Filter { is_domain: Some(true), domain: Some(DEFAULT_DOMAIN.into()), ..Default::default() };
+    assert!(views::domain_projects(id, &admin, &under).unwrap().is_empty(), "a domain has no domain");
+    assert_eq!(views::domain_projects(id, &member, &as_domains).unwrap_err().code, "identity.forbidden");
+    assert_eq!(views::project_domain(id, &Uuid(0xd0).to_string()), Some(hex.clone()), "either UUID form");
+    assert_eq!(views::project_domain(id, &p.simple()), None);
+    assert!(matches!(views::project_like(id, &admin, DEFAULT_DOMAIN).unwrap(), views::ProjectLike::Domain(d) if d.id == DEFAULT_DOMAIN));
+    assert!(matches!(views::project_like(id, &member, &p.simple()).unwrap(), views::ProjectLike::Project(x) if x.id == p));
+    assert_eq!(views::project_like(id, &member, &hex).unwrap_err().code, "identity.forbidden");
+}

@@ -64,7 +64,7 @@ pub fn create(id: &mut Identity, caller: &Caller, now: Time, t: Trust) -> Result
             if !id.projects.contains_key(&p) {
                 return Err(Error::not_found("identity.not_found", format!("Could not find project: {}.", p.simple())));
             }
-            let held = id.effective_roles(t.trustor, &Target::Project(p));
+            let held = id.held_roles(t.trustor, &Target::Project(p));
             if let Some(r) = t.roles.iter().find(|r| !held.contains(r)) {
                 return Err(Error::forbidden("identity.forbidden", format!("The trustor does not hold role {} on project {}.", r.simple(), p.simple())));
             }

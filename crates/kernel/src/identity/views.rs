@@ -24,7 +24,8 @@ pub struct Filter {
     pub enabled: Option<bool>,
     /// Projects only: the parent's id (a project id, or the domain id for top-level ones).
     pub parent: Option<String>,
-    /// Projects only: `is_domain=true` lists nothing (no project acts as a domain).
+    /// Projects only: `is_domain=true` lists the domains as projects acting as domains
+    /// ([`domain_projects`]); otherwise only projects that are not domains are listed.
     pub is_domain: Option<bool>,
 }
 
@@ -77,6 +78,45 @@ pub fn project(id: &Identity, c: &Caller, project: &str) -> Result<Project> {
         return Err(forbidden("get_project"));
     }
     Ok(p.clone())
+}
+
+/// Every domain the filter keeps, as `GET /v3/projects?is_domain=true` lists them: Keystone
+/// keeps each domain as a project acting as a domain (admin only). Such a project has no
+/// domain and no parent, so a filter on either keeps none.
+pub fn domain_projects(id: &Identity, c: &Caller, f: &Filter) -> Result<Vec<Domain>> {
+    require_admin(c, "list_projects")?;
+    if f.domain.is_some() || f.parent.is_some() {
+        return Ok(Vec::new());
+    }
+    let keep = |d: &&Domain| f.name.as_deref().is_none_or(|n| n == d.name) && f.enabled.is_none_or(|e| e == d.enabled);
+    Ok(id.domains.values().filter(keep).cloned().collect())
+}
+
+/// What `/v3/projects/{id}` names: a project, or a domain (a project acting as a domain).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProjectLike {
+    /// A project.
+    Project(Project),
+    /// A domain, shown as a project acting as a domain.
+    Domain(Domain),
+}
+
+/// The id of the domain `text` names (its id, or a UUID in either form) when no project has
+/// that id: `/v3/projects/{id}` reaches such a domain as a project acting as a domain.
+pub fn project_domain(id: &Identity, text: &str) -> Option<String> {
+    if id.project_by_id(text).is_some() {
+        return None;
+    }
+    let simple = text.parse::<Uuid>().map(|u| u.simple()).ok();
+    [Some(text.to_string()), simple].into_iter().flatten().find(|d| id.domains.contains_key(d))
+}
+
+/// The project `text` names, or else the domain it names (read as [`domain`] is); 404 if neither.
+pub fn project_like(id: &Identity, c: &Caller, text: &str) -> Result<ProjectLike> {
+    match project_domain(id, text) {
+        Some(d) => domain(id, c, &d).map(ProjectLike::Domain),
+        None => project(id, c, text).map(ProjectLike::Project),
+    }
 }
 
 /// Every user the filter keeps (admin only).
@@ -134,13 +174,10 @@ pub fn group(id: &Identity, c: &Caller, group: &str) -> Result<Group> {
     id.group_by_id(group).cloned().ok_or_else(|| not_found("group", group))
 }
 
-/// Every global role the filter keeps; any authenticated caller may list them. A domain
-/// filter lists nothing (domain-specific roles are not modelled).
+/// Every role the filter keeps; any authenticated caller may list them. Without a domain
+/// filter only global roles are listed; with one, only that domain's roles, as in Keystone.
 pub fn roles(id: &Identity, f: &Filter) -> Vec<Role> {
-    if f.domain.is_some() {
-        return Vec::new();
-    }
-    id.roles.values().filter(|r| f.name.as_deref().is_none_or(|n| n == r.name)).cloned().collect()
+    id.roles.values().filter(|r| r.domain == f.domain && f.name.as_deref().is_none_or(|n| n == r.name)).cloned().collect()
 }
 
 /// One role.
