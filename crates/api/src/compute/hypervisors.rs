@@ -1,5 +1,6 @@
 //! Compute API: the physical side as Nova shows it to admins: hypervisors (`os-hypervisors`,
-//! with statistics), services (`os-services`) and availability zones (`os-availability-zone`).
+//! with statistics and uptime before 2.88, which moves uptime into the record and drops the
+//! usage figures), services (`os-services`) and availability zones (`os-availability-zone`).
 //! The records and their policy come from the kernel's views (`orrery_kernel::compute::views`); this module parses requests and renders
 //! the views in Nova's shapes. Updating a compute service disables or enables its host, and
 //! forcing it down or up fails or recovers the host through the health service.
@@ -95,7 +96,8 @@ fn summary(v: &Hypervisor, mv: Microversion) -> Value {
     o
 }
 
-fn detail_json(v: &Hypervisor, mv: Microversion) -> Value {
+/// The usage figures of a detailed record, which 2.88 drops.
+fn usage_json(v: &Hypervisor, mv: Microversion) -> Value {
     let h = &v.host;
     let (mem_used, disk_used) = (v.memory_used(), v.disk_used());
     let free_disk = h.spec.disk as i64 - disk_used as i64;
@@ -104,21 +106,38 @@ fn detail_json(v: &Hypervisor, mv: Microversion) -> Value {
         "topology": {"cells": 2, "sockets": 2, "cores": (h.spec.vcpus / 4).max(1), "threads": 2},
         "features": ["avx2", "avx512f", "vmx", "aes", "sse4.2"],
     });
-    let mut o = summary(v, mv);
-    let fields = json!({
+    json!({
         "vcpus": h.spec.vcpus, "vcpus_used": v.used[0],
         "memory_mb": h.spec.ram, "memory_mb_used": mem_used, "free_ram_mb": h.spec.ram as i64 - mem_used as i64,
         "local_gb": h.spec.disk, "local_gb_used": disk_used, "free_disk_gb": free_disk, "disk_available_least": free_disk,
         "running_vms": v.running, "current_workload": 0,
+        "cpu_info": if mv.at_least(28) { cpu_info } else { json!(cpu_info.to_string()) },
+    })
+}
+
+/// A detailed record at `mv`: from 2.88 with `uptime` (null for a host that is down, whose
+/// uptime Nova cannot ask) instead of the usage figures.
+fn detail_json(v: &Hypervisor, mv: Microversion, now: Time) -> Value {
+    let mut o = summary(v, mv);
+    let mut fields = json!({
         "hypervisor_type": "QEMU", "hypervisor_version": 8_002_000,
         "host_ip": host_ip(v.idx),
-        "cpu_info": if mv.at_least(28) { cpu_info } else { json!(cpu_info.to_string()) },
-        "service": {"host": h.name, "id": service_id(v, mv), "disabled_reason": v.disabled_reason},
+        "service": {"host": v.host.name, "id": service_id(v, mv), "disabled_reason": v.disabled_reason},
     });
-    if let (Some(o), Some(f)) = (o.as_object_mut(), fields.as_object()) {
-        o.extend(f.clone());
+    if mv.at_least(88) {
+        fields["uptime"] = if v.up { json!(uptime_text(now, v)) } else { Value::Null };
+    } else if let (Some(f), Value::Object(u)) = (fields.as_object_mut(), usage_json(v, mv)) {
+        f.extend(u);
+    }
+    if let (Some(o), Value::Object(f)) = (o.as_object_mut(), fields) {
+        o.extend(f);
     }
     o
+}
+
+/// Nova's answer for a route the microversion no longer has.
+fn gone() -> ApiError {
+    ApiError::not_found(S, "The resource could not be found.")
 }
 
 /// A management address per host, in 10.0.0.0/8.
@@ -172,8 +191,8 @@ async fn list(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q
 
 async fn detail(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
     let q2 = q.clone();
-    let views = read(&s, S, auth(&h, S)?, move |k, c| listed(k, c, &q2, mv)).await?;
-    let body = json!({"hypervisors": views.iter().map(|v| detail_json(v, mv)).collect::<Vec<_>>()});
+    let (views, now) = read(&s, S, auth(&h, S)?, move |k, c| Ok((listed(k, c, &q2, mv)?, k.now()))).await?;
+    let body = json!({"hypervisors": views.iter().map(|v| detail_json(v, mv, now)).collect::<Vec<_>>()});
     Ok(Json(with_links(body, &views, &q, mv, &s.site.base_url, "os-hypervisors/detail")))
 }
 
@@ -185,14 +204,14 @@ async fn show(
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let with_servers = mv.at_least(53) && truthy(q.get("with_servers"));
-    let v = read(&s, S, auth(&h, S)?, move |k, c| {
+    let (v, now) = read(&s, S, auth(&h, S)?, move |k, c| {
         // Policy first, as Nova does: a non-admin learns nothing from a malformed id.
         admin_only(c, "os-hypervisors:show")?;
         let r = host_ref(&id, mv).ok_or_else(|| not_found(&id))?;
-        views::hypervisor(k, c, &r, with_servers)
+        Ok((views::hypervisor(k, c, &r, with_servers)?, k.now()))
     })
     .await?;
-    Ok(Json(json!({"hypervisor": detail_json(&v, mv)})))
+    Ok(Json(json!({"hypervisor": detail_json(&v, mv, now)})))
 }
 
 /// The host's `uptime` line as libvirt reports it (procps' format): the time of day (UTC), how
@@ -210,9 +229,13 @@ fn uptime_text(now: Time, v: &Hypervisor) -> String {
     format!(" {:02}:{:02}:{:02} up {since},  0 users,  load average: {load:.2}, {load:.2}, {load:.2}", day / 3600, day / 60 % 60, day % 60)
 }
 
-/// `GET /os-hypervisors/{id}/uptime` (removed in 2.88, above orrery's ceiling): the summary
-/// record with `uptime`; 400 for a host that is down, as Nova says of an unreachable compute.
+/// `GET /os-hypervisors/{id}/uptime` (before 2.88, which puts `uptime` in the detailed record):
+/// the summary record with `uptime`; 400 for a host that is down, as Nova says of an
+/// unreachable compute.
 async fn uptime(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    if mv.at_least(88) {
+        return Err(gone());
+    }
     let (v, now) = read(&s, S, auth(&h, S)?, move |k, c| {
         admin_only(c, "os-hypervisors:uptime")?;
         let r = host_ref(&id, mv).ok_or_else(|| not_found(&id))?;
@@ -239,7 +262,7 @@ async fn search(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(
 
 async fn legacy_search(s: AppState, mv: Microversion, h: HeaderMap, pattern: String, with_servers: bool) -> Result<Json<Value>, ApiError> {
     if mv.at_least(53) {
-        return Err(ApiError::not_found(S, "The resource could not be found."));
+        return Err(gone());
     }
     let q = HypervisorQuery { pattern: Some(pattern), with_servers, ..HypervisorQuery::default() };
     let views = read(&s, S, auth(&h, S)?, move |k, c| {
@@ -250,7 +273,11 @@ async fn legacy_search(s: AppState, mv: Microversion, h: HeaderMap, pattern: Str
     Ok(Json(json!({"hypervisors": views.iter().map(|v| summary(v, mv)).collect::<Vec<_>>()})))
 }
 
-async fn statistics(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+/// `GET /os-hypervisors/statistics` (before 2.88): the usage figures summed over the hosts.
+async fn statistics(State(s): State<AppState>, mv: Microversion, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    if mv.at_least(88) {
+        return Err(gone());
+    }
     let t = read(&s, S, auth(&h, S)?, views::statistics).await?;
     let free = |(total, used): (u64, u64)| total as i64 - used as i64;
     Ok(Json(json!({"hypervisor_statistics": {
@@ -505,6 +532,34 @@ mod tests {
         let id = get_mv(&app, "/compute/v2.1/os-hypervisors", ADMIN, "2.79").await.body["hypervisors"][0]["id"].as_str().unwrap().to_string();
         assert_eq!(get_mv(&app, &format!("/compute/v2.1/os-hypervisors/{id}/uptime"), ADMIN, "2.79").await.status, 200);
         assert_eq!(get_mv(&app, "/compute/v2.1/os-hypervisors/1/uptime", ADMIN, "2.79").await.status, 404);
+    }
+
+    #[tokio::test]
+    async fn at_2_88_records_drop_usage_gain_uptime_and_the_old_routes_go() {
+        let app = app();
+        let d = get_mv(&app, "/compute/v2.1/os-hypervisors/detail", ADMIN, "2.88").await.body["hypervisors"][0].clone();
+        let mut keys: Vec<&str> = d.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["host_ip", "hypervisor_hostname", "hypervisor_type", "hypervisor_version", "id", "service", "state", "status", "uptime"]);
+        let up = d["uptime"].as_str().unwrap();
+        assert!(up.contains(" up ") && up.contains("load average:"), "{up}");
+        let id = d["id"].as_str().unwrap().to_string();
+        let one = get_mv(&app, &format!("/compute/v2.1/os-hypervisors/{id}"), ADMIN, "2.88").await.body["hypervisor"].clone();
+        assert_eq!((one["uptime"].is_string(), one.get("vcpus"), one.get("cpu_info")), (true, None, None));
+        let old = get_mv(&app, &format!("/compute/v2.1/os-hypervisors/{id}"), ADMIN, "2.87").await.body["hypervisor"].clone();
+        assert!(old.get("uptime").is_none() && old["vcpus"] == json!(16) && old["cpu_info"].is_object());
+        for path in ["/compute/v2.1/os-hypervisors/statistics".to_string(), format!("/compute/v2.1/os-hypervisors/{id}/uptime")] {
+            let r = get_mv(&app, &path, ADMIN, "2.88").await;
+            assert_eq!((r.status.as_u16(), r.body["itemNotFound"]["message"].clone()), (404, json!("The resource could not be found.")), "{path}");
+            assert_eq!(get_mv(&app, &path, P1, "2.88").await.status, 404, "the route is gone before policy: {path}");
+            assert_eq!(get_mv(&app, &path, ADMIN, "2.87").await.status, 200, "{path}");
+        }
+        // A host that is down has no uptime to ask for.
+        let svc = get_mv(&app, "/compute/v2.1/os-services?binary=nova-compute", ADMIN, "2.88").await.body["services"][0]["id"].as_str().unwrap().to_string();
+        let r = send(&app, "PUT", &format!("/compute/v2.1/os-services/{svc}"), ADMIN, "2.88", r#"{"forced_down": true}"#).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let one = get_mv(&app, &format!("/compute/v2.1/os-hypervisors/{id}"), ADMIN, "2.88").await.body["hypervisor"].clone();
+        assert_eq!((one["state"].clone(), one["uptime"].clone()), (json!("down"), json!(null)));
     }
 
     #[test]

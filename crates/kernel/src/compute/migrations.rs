@@ -9,6 +9,9 @@
 //!
 //! The set is hashed as nothing and left out of snapshots while no record was ever made, so
 //! states from before records were kept load and hash as they did.
+//!
+//! [`of_server`] reads one server's records for the server-migrations API
+//! (`GET /servers/{id}/migrations`), which shows only live migrations; orrery makes none.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::compute::Cx;
 use crate::ids::Uuid;
 use crate::topology::HostIdx;
-use crate::Time;
+use crate::{Caller, Kernel, Result, Time};
 
 /// Nova's `migration_type`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -145,6 +148,18 @@ impl Migrations {
     }
 }
 
+/// Server `server`'s records, oldest first, for the server-migrations API: Nova's 404 for a
+/// server the caller cannot see, then admins only (`what` names the policy, as Nova checks it
+/// after finding the server).
+pub fn of_server<'a>(k: &'a Kernel, c: &Caller, server: &Uuid, what: &str) -> Result<Vec<&'a Migration>> {
+    crate::compute::servers::find(k, c, server)?;
+    if !c.admin {
+        return Err(super::forbidden(what));
+    }
+    let ms = &k.compute.migrations;
+    Ok(ms.by_instance.get(server).into_iter().flatten().filter_map(|id| ms.by_id.get(id)).collect())
+}
+
 /// What a new record says; the id, times and owner are filled in.
 pub(crate) struct New {
     /// Its UUID.
@@ -206,5 +221,19 @@ pub(crate) fn forget(k: &mut Cx, instance: &Uuid) {
     let ms = &mut k.compute.migrations;
     for id in ms.by_instance.remove(instance).unwrap_or_default() {
         ms.by_id.remove(&id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::of_server;
+    use crate::{Caller, ErrorKind, Uuid};
+
+    #[test]
+    fn a_server_nobody_sees_has_no_records_to_show() {
+        let k = crate::compute::quotas::tests::kernel();
+        let admin = Caller::scoped(Uuid(7), Uuid(9), &["admin", "member", "reader"]);
+        let e = of_server(&k, &admin, &Uuid(1), "servers:migrations:index").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
     }
 }

@@ -223,6 +223,19 @@ struct ActionOut {
     rec: ActionRecord,
     hosts: Vec<Option<String>>,
     admin: bool,
+    /// The server's fault: when it was recorded, and its message.
+    fault: Option<(orrery_kernel::Time, String)>,
+}
+
+/// An event's `details` (2.84): the fault message of a failed event, as Nova stores the
+/// failure's message with the event. Orrery records the message once, as the server's fault,
+/// at the moment the failing event finishes; a failed event without it (one an operation or a
+/// host failure overtook, or one whose fault a later failure replaced) has none.
+fn event_details(e: &kservers::ActionEvent, fault: Option<&(orrery_kernel::Time, String)>) -> Value {
+    match fault {
+        Some((at, message)) if e.ok == Some(false) && e.finish == Some(*at) => json!(message),
+        _ => Value::Null,
+    }
 }
 
 fn request_id(id: &Uuid) -> String {
@@ -266,6 +279,10 @@ fn events_json(a: &ActionOut, mv: Microversion) -> Vec<Value> {
                 }
                 o["hostId"] = json!(view::host_id(&a.project, host.as_deref()));
             }
+            // Nova's default policy (`os-instance-actions:events:details`) shows it to admins.
+            if mv.at_least(84) && a.admin {
+                o["details"] = event_details(e, a.fault.as_ref());
+            }
             o
         })
         .collect()
@@ -281,6 +298,7 @@ fn collect_actions(k: &orrery_kernel::Kernel, admin: bool, srv: &kservers::Serve
             hosts: rec.events.iter().map(|e| e.host.map(|h| kviews::host_name(k, h))).collect(),
             rec: rec.clone(),
             admin,
+            fault: srv.extras().fault.as_ref().map(|f| (f.created, f.message.clone())),
         })
         .collect()
 }
@@ -341,4 +359,49 @@ async fn action_show(State(s): State<AppState>, mv: Microversion, h: HeaderMap, 
         o["events"] = json!(events_json(a, mv));
     }
     Ok(Json(json!({"instanceAction": o})))
+}
+
+#[cfg(test)]
+mod instance_action_tests {
+    use serde_json::{json, Value};
+
+    use crate::compute::servers::tests::{app, boot, cloud, image_id, req, settle, ADMIN, P1, SERVERS};
+
+    /// The events of server `id`'s newest action as `token` sees them at `mv`.
+    async fn newest_events(app: &axum::Router, id: &str, token: &str, mv: &str) -> Vec<Value> {
+        let list = req(app, "GET", &format!("{SERVERS}/{id}/os-instance-actions"), token, mv, None).await.body;
+        let rid = list["instanceActions"][0]["request_id"].as_str().expect("an action").to_string();
+        let show = req(app, "GET", &format!("{SERVERS}/{id}/os-instance-actions/{rid}"), token, mv, None).await;
+        assert_eq!(show.status, 200, "{}", show.body);
+        show.body["instanceAction"]["events"].as_array().cloned().unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn failed_events_carry_their_fault_as_details_from_2_84() {
+        let k = cloud(1, 10);
+        let image = image_id(&k);
+        let app = app(k);
+        let big = json!({"server": {"name": "big", "imageRef": image, "flavorRef": "5", "networks": "none", "max_count": 4, "min_count": 4}});
+        let r = req(&app, "POST", SERVERS, P1, "2.79", Some(big)).await;
+        assert_eq!(r.status, 202, "{}", r.body);
+        let id = r.body["server"]["id"].as_str().unwrap().to_string();
+        let events = newest_events(&app, &id, ADMIN, "2.84").await;
+        let failed = events.iter().find(|e| e["result"] == "Error").expect("a failed event");
+        assert_eq!(failed["details"], "No valid host was found. There are not enough hosts available.");
+        assert!(events.iter().filter(|e| e["result"] != "Error").all(|e| e["details"].is_null()));
+        assert!(newest_events(&app, &id, ADMIN, "2.83").await.iter().all(|e| e.get("details").is_none()));
+        assert!(newest_events(&app, &id, P1, "2.84").await.iter().all(|e| e.get("details").is_none()), "Nova's policy shows details to admins");
+    }
+
+    #[tokio::test]
+    async fn events_that_succeeded_have_null_details() {
+        let k = cloud(2, 10);
+        let image = image_id(&k);
+        let app = app(k);
+        let id = boot(&app, &image, "vm", P1).await;
+        settle().await;
+        let events = newest_events(&app, &id, ADMIN, "2.84").await;
+        assert!(!events.is_empty());
+        assert!(events.iter().all(|e| e["result"] == "Success" && e.as_object().unwrap().contains_key("details") && e["details"].is_null()), "{events:?}");
+    }
 }
