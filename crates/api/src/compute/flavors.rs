@@ -1,5 +1,8 @@
 //! Compute API: flavors, their extra specs (`os-extra_specs`) and access lists
 //! (`os-flavor-access`, `addTenantAccess` / `removeTenantAccess` actions).
+//!
+//! From microversion 2.86 extra spec writes are checked against Nova's registry of known specs
+//! ([`super::extra_specs`]).
 
 use std::collections::BTreeMap;
 
@@ -16,6 +19,7 @@ use orrery_kernel::{Command, Error, Uuid};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::extra_specs;
 use super::versions::{apply, ask, auth, layer, read, Microversion};
 use crate::error::{ApiError, Service};
 use crate::util::{new_uuid, parse_json};
@@ -318,19 +322,62 @@ pub fn project_id(text: &str) -> Result<Uuid, ApiError> {
 enum SpecValue {
     Text(String),
     Int(i64),
+    UInt(u64),
     Float(f64),
     Bool(bool),
 }
 
 impl SpecValue {
+    /// The text Nova stores and validates: Python's `str()` of the value.
     fn text(self) -> String {
         match self {
             SpecValue::Text(t) => t,
             SpecValue::Int(i) => i.to_string(),
-            SpecValue::Float(f) => f.to_string(),
+            SpecValue::UInt(u) => u.to_string(),
+            SpecValue::Float(f) => python_float(f),
             SpecValue::Bool(b) => if b { "True" } else { "False" }.to_string(),
         }
     }
+}
+
+/// A float as Python's `str()` prints it: the shortest round-trip digits (a tie between two
+/// goes to the even one, as Python's does), in fixed notation with at least one decimal (`2.0`)
+/// for exponents -4 to 15, else as `1e+16` or `1.5e-05`.
+fn python_float(f: f64) -> String {
+    let shortest = format!("{:e}", f.abs());
+    let len = shortest.split('e').next().map_or(1, |m| m.len() - usize::from(m.contains('.')));
+    let sci = format!("{:.*e}", len - 1, f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits = mantissa.replace('.', "");
+    let sign = if f.is_sign_negative() { "-" } else { "" };
+    if !(-4..16).contains(&exp) {
+        let (lead, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() { "" } else { "." };
+        return format!("{sign}{lead}{dot}{rest}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs());
+    }
+    let point = exp + 1;
+    let fixed = match usize::try_from(point) {
+        Err(_) | Ok(0) => format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize)),
+        Ok(p) if p >= digits.len() => format!("{digits}{}.0", "0".repeat(p - digits.len())),
+        Ok(p) => format!("{}.{}", &digits[..p], &digits[p..]),
+    };
+    format!("{sign}{fixed}")
+}
+
+/// From 2.86 each spec must satisfy Nova's registry ([`extra_specs::validate`]). Nova checks
+/// policy first, so a caller who may not change flavors still hears 403 rather than the 400;
+/// the caller is looked up only when a spec fails.
+async fn check_known(s: &AppState, h: &HeaderMap, mv: Microversion, specs: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    if !mv.at_least(86) {
+        return Ok(());
+    }
+    let Err(invalid) = specs.iter().try_for_each(|(k, v)| extra_specs::validate(k, v)) else { return Ok(()) };
+    if !read(s, S, auth(h, S)?, |_, c| Ok(c.admin)).await? {
+        // The kernel's refusal of any flavor command by a non-admin, in the same words.
+        return Err(ApiError::new(S, Error::forbidden("compute.forbidden", "Policy doesn't allow os_compute_api:os-flavor-manage to be performed.".into())));
+    }
+    Err(ApiError::bad_request(S, invalid.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -344,9 +391,10 @@ async fn specs_list(State(s): State<AppState>, h: HeaderMap, Path(id): Path<Stri
     Ok(Json(json!({"extra_specs": f.extra_specs})))
 }
 
-async fn specs_create(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn specs_create(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let b: SpecsBody = parse_json(S, &body)?;
     let specs: BTreeMap<String, String> = b.extra_specs.into_iter().map(|(k, v)| (k, v.text())).collect();
+    check_known(&s, &h, mv, &specs).await?;
     run(&s, &h, Cmd::SetExtraSpecs { id, specs: specs.clone() }).await?;
     Ok(Json(json!({"extra_specs": specs})))
 }
@@ -357,12 +405,24 @@ async fn spec_show(State(s): State<AppState>, h: HeaderMap, Path((id, key)): Pat
     Ok(Json(json!({ key: v })))
 }
 
-async fn spec_update(State(s): State<AppState>, h: HeaderMap, Path((id, key)): Path<(String, String)>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn spec_update(
+    State(s): State<AppState>,
+    mv: Microversion,
+    h: HeaderMap,
+    Path((id, key)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let b: BTreeMap<String, SpecValue> = parse_json(S, &body)?;
-    if b.len() != 1 || !b.contains_key(&key) {
-        return Err(ApiError::bad_request(S, "Request body and URI mismatch"));
+    let mismatch = || ApiError::bad_request(S, "Request body and URI mismatch");
+    if b.len() != 1 {
+        return Err(mismatch());
     }
     let specs: BTreeMap<String, String> = b.into_iter().map(|(k, v)| (k, v.text())).collect();
+    // Nova validates the body's spec before it compares the body's key with the URI's.
+    check_known(&s, &h, mv, &specs).await?;
+    if !specs.contains_key(&key) {
+        return Err(mismatch());
+    }
     run(&s, &h, Cmd::SetExtraSpecs { id, specs: specs.clone() }).await?;
     Ok(Json(json!(specs)))
 }
@@ -385,17 +445,17 @@ mod tests {
         assert_eq!(r.status, 200);
         assert_eq!(r.body["versions"][0]["id"], "v2.0", "Nova lists the legacy v2.0 first");
         assert_eq!(r.body["versions"][1]["id"], "v2.1");
-        assert_eq!(r.body["versions"][1]["version"], "2.79");
+        assert_eq!(r.body["versions"][1]["version"], "2.100");
         let v2 = call(&app, "GET", "/compute/v2/", None, &[], None).await;
         assert_eq!(v2.body["version"]["links"][0], r.body["versions"][0]["links"][0], "the listed self link leads to its document");
         let r = call(&app, "GET", "/compute/v2.1/", None, &[], None).await;
         assert_eq!((r.body["version"]["status"].as_str(), r.body["version"]["min_version"].as_str()), (Some("CURRENT"), Some("2.1")));
-        let r = get_mv(&app, "/compute/v2.1/flavors", ADMIN, "2.80").await;
+        let r = get_mv(&app, "/compute/v2.1/flavors", ADMIN, "2.101").await;
         assert_eq!(r.status, 406);
-        assert_eq!(r.body["computeFault"]["message"], "Version 2.80 is not supported by the API. Minimum is 2.1 and maximum is 2.79.");
+        assert_eq!(r.body["computeFault"]["message"], "Version 2.101 is not supported by the API. Minimum is 2.1 and maximum is 2.100.");
         let r = get_mv(&app, "/compute/v2.1/flavors", ADMIN, "latest").await;
-        assert_eq!(r.headers["openstack-api-version"], "compute 2.79");
-        assert_eq!(r.headers["x-openstack-nova-api-version"], "2.79");
+        assert_eq!(r.headers["openstack-api-version"], "compute 2.100");
+        assert_eq!(r.headers["x-openstack-nova-api-version"], "2.100");
         let r = get(&app, "/compute/v2.1/flavors", ADMIN).await;
         assert_eq!(r.headers["openstack-api-version"], "compute 2.1");
         let r = call(&app, "GET", "/compute/v2.1/flavors", None, &[], None).await;
@@ -493,5 +553,55 @@ mod tests {
         let remove = format!(r#"{{"removeTenantAccess": {{"tenant": "{p1}"}}}}"#);
         send(&app, "POST", "/compute/v2.1/flavors/s1/action", ADMIN, "2.1", &remove).await;
         assert_eq!(get(&app, "/compute/v2.1/flavors/s1", P1).await.status, 404);
+    }
+
+    #[tokio::test]
+    async fn known_extra_specs_are_validated_from_2_86() {
+        let app = app();
+        let specs = "/compute/v2.1/flavors/1/os-extra_specs";
+        let bogus = r#"{"extra_specs": {"hw:bogus": "x"}}"#;
+        let r = send(&app, "POST", specs, ADMIN, "2.85", bogus).await;
+        assert_eq!((r.status.as_u16(), r.body["extra_specs"]["hw:bogus"].clone()), (200, json!("x")), "{:?}", r.body);
+        send(&app, "DELETE", &format!("{specs}/hw:bogus"), ADMIN, "2.85", "").await;
+        let r = send(&app, "POST", specs, ADMIN, "2.86", bogus).await;
+        assert_eq!(r.status, 400);
+        assert_eq!(r.body["badRequest"]["message"], "Validation failed; extra spec 'hw:bogus' does not appear to be a valid extra spec.");
+        let r = send(&app, "POST", specs, P1, "2.86", bogus).await;
+        assert_eq!(r.status, 403, "policy comes before the registry");
+        let good = r#"{"extra_specs": {"hw:cpu_policy": "shared", "foo:bar": "baz", "hw:numa_nodes": 2, "trait:HW_CPU_X86_AVX2": "required"}}"#;
+        let r = send(&app, "POST", specs, ADMIN, "2.86", good).await;
+        assert_eq!((r.status.as_u16(), r.body["extra_specs"]["foo:bar"].clone()), (200, json!("baz")), "{:?}", r.body);
+        let r = send(&app, "POST", specs, ADMIN, "2.86", r#"{"extra_specs": {"hw:numa_nodes": 0, "custom:x": "y"}}"#).await;
+        assert_eq!(r.body["badRequest"]["message"], "Validation failed; '0' is less than the min value of '1'.");
+        let r = send(&app, "POST", specs, ADMIN, "2.86", r#"{"extra_specs": {"hw:numa_nodes": 2.0}}"#).await;
+        assert_eq!(r.body["badRequest"]["message"], "Validation failed; '2.0' is not a valid integer value.");
+        let r = send(&app, "PUT", &format!("{specs}/hw:cpu_policy"), ADMIN, "2.86", r#"{"hw:cpu_policy": "pinned"}"#).await;
+        assert_eq!(
+            (r.status.as_u16(), r.body["badRequest"]["message"].clone()),
+            (400, json!("Validation failed; 'pinned' is not one of: dedicated, shared, mixed."))
+        );
+        let r = send(&app, "PUT", &format!("{specs}/hw:cpu_policy"), ADMIN, "2.86", r#"{"hw:cpu_policy": "dedicated"}"#).await;
+        assert_eq!(r.body, json!({"hw:cpu_policy": "dedicated"}));
+        let r = get_mv(&app, specs, ADMIN, "2.86").await;
+        let want = json!({"hw:cpu_policy": "dedicated", "foo:bar": "baz", "hw:numa_nodes": "2", "trait:HW_CPU_X86_AVX2": "required"});
+        assert_eq!(r.body["extra_specs"], want, "refused writes changed nothing");
+    }
+
+    #[test]
+    fn spec_numbers_are_stored_as_python_prints_them() {
+        let cases = [
+            (2.0, "2.0"),
+            (-0.5, "-0.5"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (1.5e300, "1.5e+300"),
+            // Exactly halfway between …62 and …63: Python takes the even digit, `{:e}` alone would not.
+            (91703210252863.62, "91703210252863.62"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(super::python_float(f), want);
+        }
     }
 }
