@@ -106,3 +106,27 @@ def test_keypair_create_generated(osc):
         assert shown["fingerprint"] == md5_fingerprint(public_key)
     finally:
         osc("keypair", "delete", "e2e-key-gen")
+
+
+def test_hostname_pinned_zone_and_hints_at_the_latest_microversions(osc, prefix):
+    # 2.94: an FQDN hostname; 2.96: the zone asked for is pinned; 2.98: image properties;
+    # 2.100: the scheduler hints given at boot.
+    name = f"{prefix}fqdn"
+    created = osc("--os-compute-api-version", "2.100", *boot_args(
+        name, "m1.tiny", "cirros-0.6", "--hostname", "web-1.example.com", "--availability-zone", "az1",
+        "--hint", "query=[\">=\",\"$free_ram_mb\",1024]"))
+    try:
+        server = osc.wait_status(created["id"], "ACTIVE")
+        shown = osc("--os-compute-api-version", "2.100", "server", "show", created["id"], "-f", "json")
+        assert shown["OS-EXT-SRV-ATTR:hostname"] == "web-1.example.com", shown
+        assert shown["pinned_availability_zone"] == "az1", shown
+        assert server["OS-EXT-AZ:availability_zone"] == "az1"
+        hints = shown["scheduler_hints"]
+        assert hints == {"query": ['[">=","$free_ram_mb",1024]']}, hints
+        listed = osc("--os-compute-api-version", "2.100", "server", "list", "--long", "--name", f"^{name}$", "-f", "json")
+        assert [s["ID"] for s in listed] == [created["id"]]
+        old = osc("--os-compute-api-version", "2.89", "server", "create", "--flavor", "m1.tiny", "--image", "cirros-0.6",
+                  "--no-network", "--hostname", "web-2", f"{prefix}old", check=False)
+        assert old.returncode != 0 and "2.90" in old.stderr, old.stderr
+    finally:
+        osc.delete_servers(f"^{prefix}")

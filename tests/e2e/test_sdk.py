@@ -37,3 +37,25 @@ def test_sdk_create_wait_delete(conn, prefix):
     conn.compute.delete_server(server)
     conn.compute.wait_for_delete(server, wait=60, interval=0.5)
     assert conn.compute.find_server(server.id) is None
+
+
+def test_sdk_keypairs_generated_by_the_cloud_before_2_92(conn):
+    # Nova generates the key when none is given, up to 2.91; the private half comes back once.
+    compute = conn.compute
+    for kind in ("ssh", "x509"):
+        name = f"e2e-sdk-gen-{kind}"
+        r = compute.post("/os-keypairs", json={"keypair": {"name": name, "type": kind}},
+                         headers={"OpenStack-API-Version": "compute 2.91"})
+        assert r.status_code == 201, r.text
+        body = r.json()["keypair"]
+        try:
+            marker = "OPENSSH PRIVATE KEY" if kind == "ssh" else "BEGIN PRIVATE KEY"
+            assert marker in body["private_key"], body
+            kept = compute.get_keypair(name)
+            assert kept.fingerprint == body["fingerprint"] and kept.type == kind
+            assert not kept.private_key, "the cloud keeps no private key"
+        finally:
+            compute.delete_keypair(name)
+    r = compute.post("/os-keypairs", json={"keypair": {"name": "e2e-sdk-gen-new"}},
+                     headers={"OpenStack-API-Version": "compute 2.92"})
+    assert r.status_code == 400 and "public_key" in r.text, r.text

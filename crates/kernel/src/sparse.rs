@@ -1,4 +1,5 @@
-//! [`Sparse`]: a map of state added after clouds already existed. Empty, it is left out of
+//! [`Sparse`]: a map of state added after clouds already existed ([`Rare`] is its optional
+//! value). Empty, it is left out of
 //! snapshots (with `skip_serializing_if = "Sparse::is_empty"` and `default`) and hashes as
 //! nothing, so a cloud from before the map existed loads and keeps its state hash; once it
 //! holds anything it hashes like the map itself.
@@ -41,6 +42,28 @@ impl<K: Hash, V: Hash> Hash for Sparse<K, V> {
     }
 }
 
+/// An optional value added after clouds already existed: `None` is left out of snapshots
+/// (with `skip_serializing_if = "Rare::is_none"` and `default`) and hashes as nothing, so old
+/// state keeps its hash; `Some` hashes like the value itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Rare<T>(pub Option<T>);
+
+impl<T> Rare<T> {
+    /// Whether it is unset (then it is left out of snapshots).
+    pub fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl<T: Hash> Hash for Rare<T> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        if let Some(v) = &self.0 {
+            v.hash(h);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +80,11 @@ mod tests {
         assert_eq!(hash_of(&Sparse::<u8, u8>::default()), StableHasher::default().finish());
         let m = BTreeMap::from([(1u8, 2u8)]);
         assert_eq!(hash_of(&Sparse(m.clone())), hash_of(&m));
+    }
+
+    #[test]
+    fn unset_rare_hashes_as_nothing_and_set_as_its_value() {
+        assert_eq!(hash_of(&Rare::<String>::default()), StableHasher::default().finish());
+        assert_eq!(hash_of(&Rare(Some(7u32))), hash_of(&7u32));
     }
 }

@@ -389,7 +389,7 @@ impl World {
     fn evacuate(&mut self) {
         let Some(server) = self.pick(&self.servers.clone()) else { return };
         let request_id = self.rng.uuid();
-        self.send(self.admin_auth(), Command::Compute(ComputeCmd::Host(HostCmd::Evacuate { server, request_id })));
+        self.send(self.admin_auth(), Command::Compute(ComputeCmd::Host(HostCmd::Evacuate { server, request_id, stop: false })));
     }
 }
 

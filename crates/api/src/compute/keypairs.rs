@@ -1,6 +1,6 @@
-//! Compute API: keypairs (`os-keypairs`). Keys are imported, never generated: the API checks the
-//! public key, computes its fingerprint (MD5 of an SSH key blob, SHA-1 of an X.509 certificate,
-//! as Nova does) and passes both to the kernel.
+//! Compute API: keypairs (`os-keypairs`). Keys are imported, or generated before 2.92 (see
+//! [`keygen`]): the API checks the public key, computes its fingerprint (MD5 of an SSH key
+//! blob, SHA-1 of an X.509 certificate, as Nova does) and passes both to the kernel.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +16,7 @@ use orrery_kernel::{Command, Error, Uuid};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::keygen;
 use super::versions::{apply, ask, auth, layer, read, Microversion};
 use crate::error::{ApiError, Service};
 use crate::util::{iso_micros, parse_json};
@@ -131,6 +132,13 @@ async fn create(State(s): State<AppState>, mv: Microversion, h: HeaderMap, body:
     if b.user_id.is_some() && !mv.at_least(10) {
         return Err(unexpected("user_id"));
     }
+    if b.name.contains('@') && !mv.at_least(92) {
+        let n = &b.name;
+        return Err(ApiError::bad_request(S, format!("Invalid input for field/attribute name. Value: {n}. '{n}' does not match '^[_\\- a-zA-Z0-9]+$'")));
+    }
+    if b.public_key.is_none() && mv.at_least(92) {
+        return Err(ApiError::bad_request(S, "Invalid input for field/attribute keypair. Value: <omitted>. 'public_key' is a required property"));
+    }
     let kind = match b.kind.as_deref() {
         None | Some("ssh") => KeyType::Ssh,
         Some("x509") => KeyType::X509,
@@ -138,8 +146,12 @@ async fn create(State(s): State<AppState>, mv: Microversion, h: HeaderMap, body:
             return Err(ApiError::bad_request(S, format!("Invalid input for field/attribute type. Value: {other}. '{other}' is not one of ['ssh', 'x509']")))
         }
     };
-    let Some(public_key) = b.public_key else {
-        return Err(ApiError::not_implemented(S, "orrery cannot generate keypairs; pass public_key (the openstack CLI generates one for you)."));
+    let (public_key, private_key) = match b.public_key {
+        Some(k) => (k, None),
+        None => {
+            let g = generate(&s, &a, kind, b.user_id.as_deref()).await?;
+            (g.public_key, Some(g.private_key))
+        }
     };
     let fingerprint = match kind {
         KeyType::Ssh => ssh_fingerprint(&public_key),
@@ -156,8 +168,27 @@ async fn create(State(s): State<AppState>, mv: Microversion, h: HeaderMap, body:
     let kp = ask(&s, S, a, kask::create_keypair(user, b.name, public_key, fingerprint, kind)).await?;
     let mut o = summary(&kp, mv);
     o["user_id"] = json!(kp.user.simple());
+    if let Some(p) = private_key {
+        o["private_key"] = json!(p);
+    }
     let status = if mv.at_least(2) { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(json!({"keypair": o}))).into_response())
+}
+
+/// Generates a keypair of `kind` (before 2.92) for the caller, or for `user` when an admin names
+/// one; an X.509 certificate names its owner.
+async fn generate(s: &AppState, a: &orrery_kernel::Auth, kind: KeyType, user: Option<&str>) -> Result<keygen::Generated, ApiError> {
+    let failed = |e: getrandom::Error| ApiError::new(S, Error::internal("compute.random", format!("The system's random source failed: {e}")));
+    match kind {
+        KeyType::Ssh => keygen::ssh().map_err(failed),
+        KeyType::X509 => {
+            let owner = match user {
+                Some(u) => u.to_string(),
+                None => read(s, S, a.clone(), |_, c| Ok(c.user.simple())).await?,
+            };
+            keygen::x509(&owner).map_err(failed)
+        }
+    }
 }
 
 async fn delete(
@@ -215,7 +246,7 @@ fn colon_hex(bytes: &[u8]) -> String {
 }
 
 /// Standard base64 with padding.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let t = text.trim_end_matches('=');
     if text.len() & 3 != 0 || text.len() - t.len() > 2 {
         return None;
@@ -396,9 +427,23 @@ mod http_tests {
         let r = send(&app, "POST", "/compute/v2.1/os-keypairs", P1, "2.1", &format!(r#"{{"keypair": {{"name": "k", "public_key": "{KEY}", "type": "ssh"}}}}"#))
             .await;
         assert_eq!(r.status, 400, "type needs 2.2");
-        let r = send(&app, "POST", "/compute/v2.1/os-keypairs", P1, "2.79", r#"{"keypair": {"name": "k"}}"#).await;
-        assert_eq!(r.status, 501);
-        assert!(r.body["notImplemented"]["message"].as_str().unwrap().contains("public_key"));
+        let r = send(&app, "POST", "/compute/v2.1/os-keypairs", P1, "2.79", r#"{"keypair": {"name": "gen"}}"#).await;
+        assert_eq!(r.status, 201, "generated before 2.92: {}", r.body);
+        let k = &r.body["keypair"];
+        assert!(k["public_key"].as_str().unwrap().starts_with("ssh-ed25519 ") && k["private_key"].as_str().unwrap().contains("OPENSSH PRIVATE KEY"));
+        let shown = get_mv(&app, "/compute/v2.1/os-keypairs/gen", P1, "2.79").await.body["keypair"].clone();
+        assert_eq!((shown["fingerprint"].clone(), shown.get("private_key")), (k["fingerprint"].clone(), None), "the private key is never kept");
+        let r = send(&app, "POST", "/compute/v2.1/os-keypairs", P1, "2.79", r#"{"keypair": {"name": "cert", "type": "x509"}}"#).await;
+        assert!(r.body["keypair"]["public_key"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"), "{}", r.body);
+        assert_eq!(r.body["keypair"]["fingerprint"].as_str().map(str::len), Some(59), "SHA-1, colon-separated");
+        let r = send(&app, "POST", "/compute/v2.1/os-keypairs", P1, "2.92", r#"{"keypair": {"name": "k"}}"#).await;
+        assert_eq!(r.body["badRequest"]["message"], "Invalid input for field/attribute keypair. Value: <omitted>. 'public_key' is a required property");
+        let dotted = format!(r#"{{"keypair": {{"name": "me@host.1", "public_key": "{KEY}"}}}}"#);
+        assert_eq!(send(&app, "POST", "/compute/v2.1/os-keypairs", P1, "2.91", &dotted).await.status, 400, "'@' needs 2.92");
+        assert_eq!(send(&app, "POST", "/compute/v2.1/os-keypairs", P1, "2.92", &dotted).await.status, 201);
+        for n in ["gen", "cert", "me@host.1"] {
+            assert_eq!(send(&app, "DELETE", &format!("/compute/v2.1/os-keypairs/{n}"), P1, "2.92", "").await.status, 204);
+        }
         let quota = r#"{"quota_set": {"key_pairs": 1}}"#;
         assert_eq!(send(&app, "PUT", &format!("/compute/v2.1/os-quota-sets/{}", P1_ID.simple()), ADMIN, "2.79", quota).await.status, 200);
         let body = |n: &str| format!(r#"{{"keypair": {{"name": "{n}", "public_key": "{KEY}"}}}}"#);

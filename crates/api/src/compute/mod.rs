@@ -6,11 +6,13 @@ pub mod aggregates;
 pub mod audit;
 pub mod events;
 pub mod extensions;
+pub mod extra_specs;
 pub mod flavors;
 pub mod groups;
 pub mod hosts;
 pub mod hypervisors;
 pub mod images;
+pub mod keygen;
 pub mod keypairs;
 pub mod migrations;
 pub mod quotas;
@@ -24,7 +26,7 @@ use crate::error::{service_fallback, Service};
 use crate::AppState;
 
 /// The highest compute microversion whose response shapes orrery implements.
-pub const MAX_MICROVERSION: (u32, u32) = (2, 79);
+pub const MAX_MICROVERSION: (u32, u32) = (2, 100);
 
 /// Routes of the Compute API, relative to its mount point (`/compute`).
 pub fn router() -> Router<AppState> {

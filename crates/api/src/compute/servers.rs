@@ -196,6 +196,7 @@ struct UpdateServer {
     disk_config: Option<String>,
     #[serde(default, deserialize_with = "create::present")]
     description: Option<Option<String>>,
+    hostname: Option<String>,
 }
 
 async fn update(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Json<serde_json::Value>, ApiError> {
@@ -206,10 +207,14 @@ async fn update(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Path(
     if u.description.is_some() && !mv.at_least(19) {
         return Err(ApiError::bad_request(S, "Invalid input for field/attribute server. Additional properties are not allowed ('description' was unexpected)"));
     }
+    if u.hostname.is_some() && !mv.at_least(90) {
+        return Err(ApiError::bad_request(S, "Invalid input for field/attribute server. Additional properties are not allowed ('hostname' was unexpected)"));
+    }
+    let hostname = create::hostname(u.hostname, mv).map_err(|e| ApiError::new(S, e))?;
     create::disk_config(&u.disk_config).map_err(|e| ApiError::new(S, e))?;
     let ip = |field: &str, v: Option<Option<String>>, v6: bool| v.map(|inner| create::access_ip(field, inner, v6)).transpose().map_err(|e| ApiError::new(S, e));
     let (access_ipv4, access_ipv6) = (ip("accessIPv4", u.access_ipv4, false)?, ip("accessIPv6", u.access_ipv6, true)?);
-    let cmd = edit::Update { id: sid, name: u.name, description: u.description, access_ipv4, access_ipv6 };
+    let cmd = edit::Update { id: sid, name: u.name, description: u.description, access_ipv4, access_ipv6, hostname };
     run(&s, &h, Cmd::Update(Box::new(cmd))).await?;
     Ok(Json(serde_json::json!({"server": one_edited(&s, &h, mv, sid, view::Edit::Update).await?})))
 }
@@ -221,9 +226,10 @@ async fn delete(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>)
     Ok(with_request_id(StatusCode::NO_CONTENT.into_response(), &request_id))
 }
 
-/// The `evacuate` action: 200, with the admin password before 2.14 and no body from then.
+/// The `evacuate` action: 200, with the admin password before 2.14 and no body from then;
+/// from 2.95 the server ends stopped at its destination.
 async fn evacuate(s: &AppState, h: &HeaderMap, mv: Microversion, server: Uuid, request_id: Uuid, pass: Option<String>) -> Result<Response, ApiError> {
-    let cmd = kcompute::hosts::Cmd::Evacuate { server, request_id };
+    let cmd = kcompute::hosts::Cmd::Evacuate { server, request_id, stop: mv.at_least(95) };
     apply(s, S, auth(h, S)?, Command::Compute(kcompute::Cmd::Host(cmd))).await?;
     let resp = if mv.at_least(14) { StatusCode::OK.into_response() } else { Json(json!({"adminPass": pass.unwrap_or_else(create::password)})).into_response() };
     Ok(with_request_id(resp, &request_id))

@@ -289,7 +289,7 @@ mod tests {
 
     #[test]
     fn rejects_out_of_range_and_garbage() {
-        let r = Microversion::parse("2.80").unwrap_err().into_response();
+        let r = Microversion::parse("2.101").unwrap_err().into_response();
         assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
         assert_eq!(r.headers()["openstack-api-version"], "compute 2.1");
         assert_eq!(Microversion::parse("2.0").unwrap_err().0, StatusCode::NOT_ACCEPTABLE);

@@ -77,6 +77,9 @@ pub enum Cmd {
         server: Uuid,
         /// The request id, for the action log.
         request_id: Uuid,
+        /// Whether it ends stopped at the destination, whatever it was (Nova from 2.95).
+        #[serde(default)]
+        stop: bool,
     },
 }
 
@@ -102,7 +105,7 @@ pub fn apply(k: &mut Cx, caller: &Caller, cmd: Cmd) -> Result<Reply> {
             set_enabled(k, h, true, None);
             Ok(Reply::Hosts(vec![host]))
         }
-        Cmd::Evacuate { server, request_id } => evacuate_cmd(k, caller, server, request_id),
+        Cmd::Evacuate { server, request_id, stop } => evacuate_cmd(k, caller, server, request_id, stop),
     }
 }
 
@@ -188,7 +191,7 @@ fn recover_hosts(k: &mut Cx, hs: &[HostIdx]) {
     }
 }
 
-fn evacuate_cmd(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid) -> Result<Reply> {
+fn evacuate_cmd(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid, stop: bool) -> Result<Reply> {
     let s = super::servers::find(&*k, caller, &id)?;
     let h = s.host.ok_or_else(|| Error::conflict("compute.not_ready", format!("Instance {id} is not ready")))?;
     if !is_down(&*k, h) {
@@ -197,6 +200,11 @@ fn evacuate_cmd(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid) -> Resu
     check_state(s, "evacuate", &[VmState::Active, VmState::Stopped, VmState::Error], &[None], false)?;
     if !k.compute.servers.down.contains_key(&id) {
         return Err(Error::conflict("compute.invalid_state", format!("Instance {id} is not down.")));
+    }
+    if stop {
+        if let Some(rec) = k.compute.servers.down.get_mut(&id) {
+            rec.vm = VmState::Stopped;
+        }
     }
     evacuate(k, caller, &id, request_id);
     Ok(Reply::Accepted)
@@ -511,12 +519,13 @@ mod tests {
         assert!(s.actions.last().unwrap().failed());
         assert_eq!(k.placement.consumers[&Uuid(2)].allocations.len(), 1, "the source allocation stays");
         check(&k);
-        // The first failed host comes back: a manual evacuation now finds it.
+        // The first failed host comes back: a manual evacuation now finds it, and (as Nova's
+        // 2.95 asks) leaves the server stopped there.
         set(&mut k, Kind::Host, &name, State::Up).unwrap();
-        apply(&mut k.cx(), &admin(), Cmd::Evacuate { server: Uuid(2), request_id: Uuid(77) }).unwrap();
+        apply(&mut k.cx(), &admin(), Cmd::Evacuate { server: Uuid(2), request_id: Uuid(77), stop: true }).unwrap();
         wait(&mut k, 10);
         let s = server(&k, 2);
-        assert_eq!(s.status(), Status::Active);
+        assert_eq!((s.status(), s.power_state), (Status::Shutoff, PowerState::Shutdown));
         assert_ne!(s.host, Some(h2));
         check(&k);
     }
@@ -594,8 +603,8 @@ mod tests {
         }
         let cases: Vec<(Caller, Cmd)> = vec![
             (admin(), Cmd::Disable { host: name.clone(), reason: Some("x".repeat(256)) }),
-            (admin(), Cmd::Evacuate { server: Uuid(1), request_id: Uuid(5) }),
-            (admin(), Cmd::Evacuate { server: Uuid(404), request_id: Uuid(5) }),
+            (admin(), Cmd::Evacuate { server: Uuid(1), request_id: Uuid(5), stop: false }),
+            (admin(), Cmd::Evacuate { server: Uuid(404), request_id: Uuid(5), stop: false }),
         ];
         for (c, cmd) in cases {
             let r = apply(&mut k.cx(), &c, cmd.clone());
@@ -606,7 +615,7 @@ mod tests {
         fail(&mut k, &name);
         let mid = k.state_hash();
         assert!(matches!(
-            apply(&mut k.cx(), &admin(), Cmd::Evacuate { server: Uuid(1), request_id: Uuid(6) }),
+            apply(&mut k.cx(), &admin(), Cmd::Evacuate { server: Uuid(1), request_id: Uuid(6), stop: false }),
             Err(Error { kind: crate::ErrorKind::Conflict, .. })
         ));
         assert_eq!(k.state_hash(), mid);
@@ -738,7 +747,7 @@ mod tests {
             Op::Recover(h) => set(k, Kind::Host, &host(h), State::Up).map(|_| ()),
             Op::Evacuate(i) => {
                 let server = nth(k, i);
-                apply(&mut k.cx(), &admin(), Cmd::Evacuate { server, request_id: Uuid(5) }).map(|_| ())
+                apply(&mut k.cx(), &admin(), Cmd::Evacuate { server, request_id: Uuid(5), stop: false }).map(|_| ())
             }
             Op::Advance(secs) => {
                 wait(k, secs);

@@ -145,8 +145,8 @@ pub fn apply(k: &mut Cx, caller: &Caller, cmd: Cmd) -> Result<Reply> {
     }
 }
 
-/// Nova's rule: 1 to 255 characters of letters, digits, spaces, '-', '_' and '.' (and '@'
-/// from 2.92, which orrery does not reach).
+/// Nova's rule: 1 to 255 characters of letters, digits, spaces, '-', '_', '.' and '@' (the
+/// API refuses '@' before 2.92).
 fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.chars().count() > 255 || name.trim().is_empty() {
         return Err(Error::bad_request(
@@ -154,7 +154,7 @@ fn check_name(name: &str) -> Result<()> {
             "Keypair data is invalid: Keypair name must be string and between 1 and 255 characters long".into(),
         ));
     }
-    if !name.chars().all(|c| c.is_alphanumeric() || " -_.".contains(c)) {
+    if !name.chars().all(|c| c.is_alphanumeric() || " -_.@".contains(c)) {
         return Err(Error::bad_request("compute.bad_request", "Keypair data is invalid: Keypair name contains unsafe characters".into()));
     }
     Ok(())

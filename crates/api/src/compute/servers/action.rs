@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::create::{access_ip, disk_config, present};
+use super::create::{access_ip, disk_config, hostname, present};
 use crate::compute::versions::Microversion;
 
 /// What the handler does with a parsed action.
@@ -126,6 +126,7 @@ struct Rebuild {
     admin_pass: Option<String>,
     metadata: Option<BTreeMap<String, String>>,
     preserve_ephemeral: Option<Value>,
+    hostname: Option<String>,
     #[serde(rename = "OS-DCF:diskConfig")]
     disk_config: Option<String>,
     #[serde(rename = "accessIPv4")]
@@ -185,6 +186,7 @@ fn rebuild(v: Value, mv: Microversion) -> Result<(RebuildSpec, Option<String>)> 
         (r.key_name.is_some(), 54, "key_name"),
         (r.user_data.is_some(), 57, "user_data"),
         (r.trusted_image_certificates.is_some(), 63, "trusted_image_certificates"),
+        (r.hostname.is_some(), 90, "hostname"),
     ];
     for (given, since, field) in gates {
         if given && !mv.at_least(since) {
@@ -210,6 +212,7 @@ fn rebuild(v: Value, mv: Microversion) -> Result<(RebuildSpec, Option<String>)> 
         user_data: r.user_data,
         trusted_certs: r.trusted_image_certificates,
         auto_disk_config: disk_config(&r.disk_config)?,
+        hostname: hostname(r.hostname, mv)?,
     };
     Ok((spec, r.admin_pass))
 }

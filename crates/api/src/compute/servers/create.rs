@@ -64,6 +64,7 @@ struct Server {
     trusted_image_certificates: Option<Option<Vec<String>>>,
     host: Option<String>,
     hypervisor_hostname: Option<String>,
+    hostname: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -162,12 +163,13 @@ pub fn disk_config(v: &Option<String>) -> Result<Option<bool>> {
 
 /// Fields that only exist from some microversion on.
 fn gate(s: &Server, mv: Microversion) -> Result<()> {
-    let gates: [(bool, u32, &str); 6] = [
+    let gates: [(bool, u32, &str); 7] = [
         (s.description.is_some(), 19, "description"),
         (s.tags.is_some(), 52, "tags"),
         (s.trusted_image_certificates.is_some(), 63, "trusted_image_certificates"),
         (s.host.is_some(), 74, "host"),
         (s.hypervisor_hostname.is_some(), 74, "hypervisor_hostname"),
+        (s.hostname.is_some(), 90, "hostname"),
         (s.personality.is_some() && mv.at_least(57), 0, "personality"),
     ];
     for (given, since, field) in gates {
@@ -269,6 +271,48 @@ fn hints(h: &Map<String, Value>) -> Result<(Option<Uuid>, Vec<Uuid>)> {
     Ok((group, different))
 }
 
+/// Every scheduler hint as Nova's request spec keeps it: each value a list of strings.
+fn kept_hints(h: &Map<String, Value>) -> BTreeMap<String, Vec<String>> {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    h.iter()
+        .map(|(k, v)| {
+            let items = match v {
+                Value::Array(a) => a.iter().map(text).collect(),
+                one => vec![text(one)],
+            };
+            (k.clone(), items)
+        })
+        .collect()
+}
+
+/// A `hostname` (2.90): a plain hostname of 2 to 63 letters, digits and inner `-`; from 2.94
+/// a fully qualified name of 1 to 255 letters, digits, `-`, `.` and `_`.
+pub fn hostname(v: Option<String>, mv: Microversion) -> Result<Option<String>> {
+    let Some(h) = v else { return Ok(None) };
+    let fqdn = mv.at_least(94);
+    let (pattern, min, max) = if fqdn { ("^[a-zA-Z0-9-._]*$", 1, 255) } else { ("^[a-zA-Z0-9]+[a-zA-Z0-9-]*[a-zA-Z0-9]+$", 2, 63) };
+    let chars_ok = if fqdn {
+        h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    } else {
+        h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !h.starts_with('-') && !h.ends_with('-')
+    };
+    let len = h.chars().count();
+    let field = "Invalid input for field/attribute hostname.";
+    if len < min {
+        return Err(bad(format!("{field} Value: {h}. '{h}' is too short")));
+    }
+    if len > max {
+        return Err(bad(format!("{field} Value: {h}. '{h}' is too long")));
+    }
+    if !chars_ok {
+        return Err(bad(format!("{field} Value: {h}. '{h}' does not match '{pattern}'")));
+    }
+    Ok(Some(h))
+}
+
 /// `availability_zone` may be `zone`, `zone:host` or `zone:host:node` (forcing a host).
 fn zone_and_host(az: Option<String>, host: Option<String>, node: Option<String>) -> Result<(Option<String>, Option<String>)> {
     let (zone, forced) = match az {
@@ -325,7 +369,9 @@ pub fn parse(body: Body, mv: Microversion) -> Result<Parsed> {
     }
     let access_ipv4 = access_ip("accessIPv4", s.access_ipv4, false)?;
     let access_ipv6 = access_ip("accessIPv6", s.access_ipv6, true)?;
-    let (group, different_host) = hints(&body.hints.or(body.legacy_hints).unwrap_or_default())?;
+    let given_hints = body.hints.or(body.legacy_hints).unwrap_or_default();
+    let (group, different_host) = hints(&given_hints)?;
+    let hostname = hostname(s.hostname, mv)?;
     let (availability_zone, host) = zone_and_host(s.availability_zone, s.host, s.hypervisor_hostname)?;
     let spec = CreateSpec {
         ids: (0..max).map(|_| new_uuid()).collect(),
@@ -348,6 +394,8 @@ pub fn parse(body: Body, mv: Microversion) -> Result<Parsed> {
         group,
         different_host,
         trusted_certs: s.trusted_image_certificates.flatten(),
+        hostname,
+        hints: kept_hints(&given_hints),
     };
     let security_groups = match &s.security_groups {
         Some(g) => g.iter().map(|g| g.name.clone()).collect(),

@@ -1,5 +1,6 @@
 //! Query strings of `GET /servers` and `/servers/detail`: Nova's filters (with the admin-only
-//! ones dropped for other callers, as Nova does), `all_tenants`, paging and sorting.
+//! ones dropped for other callers, as Nova does; from 2.83 only `host` and `node` are),
+//! `all_tenants`, paging and sorting.
 
 use orrery_kernel::compute::servers::{ListQuery, SortKey, Status};
 use orrery_kernel::compute::views as kviews;
@@ -166,21 +167,45 @@ pub fn parse(k: &Kernel, caller: &Caller, mv: Microversion, q: &Pairs, detail: b
     if mv.at_least(73) {
         out.locked = get(q, "locked").map(|v| parse_bool("locked", v)).transpose()?;
     }
-    if caller.admin && !admin_filters(k, q, &mut out)? {
+    if caller.admin || mv.at_least(83) {
+        if !owner_filters(k, q, &mut out)? {
+            return Ok(None);
+        }
+        state_filters(q, &mut out)?;
+    }
+    if caller.admin && !host_filter(k, q, &mut out) {
         return Ok(None);
     }
     paging(q, caller, &mut out)?;
     Ok(Some(out))
 }
 
-/// The filters only admins may use; false when one names nothing that exists.
-fn admin_filters(k: &Kernel, q: &Pairs, out: &mut ListQuery) -> Result<bool> {
+/// The host filter, admins' only; false when it names no host.
+fn host_filter(k: &Kernel, q: &Pairs, out: &mut ListQuery) -> bool {
     if let Some(h) = get(q, "host").or_else(|| get(q, "node")) {
         match kviews::host_named(k, h) {
             Some(idx) => out.host = Some(idx),
-            None => return Ok(false),
+            None => return false,
         }
     }
+    true
+}
+
+/// The state filters, admins' only before 2.83: `vm_state` (unless `status` decides it),
+/// `task_state`, `power_state`, `progress` and `config_drive`.
+fn state_filters(q: &Pairs, out: &mut ListQuery) -> Result<()> {
+    if get(q, "status").is_none() {
+        out.vm_states = all(q, "vm_state").map(str::to_string).collect();
+    }
+    out.task_states = all(q, "task_state").map(str::to_string).collect();
+    out.power_states = all(q, "power_state").map(|p| p.trim().parse::<u8>().unwrap_or(u8::MAX)).collect();
+    out.progress = get(q, "progress").map(|p| p.trim().parse::<u8>().unwrap_or(u8::MAX));
+    out.config_drive = get(q, "config_drive").map(|v| parse_bool("config_drive", v)).transpose()?;
+    Ok(())
+}
+
+/// The owner filters, admins' only before 2.83; false when one names nothing that exists.
+fn owner_filters(k: &Kernel, q: &Pairs, out: &mut ListQuery) -> Result<bool> {
     if let Some(u) = get(q, "user_id") {
         out.user = Some(uuid_param("user_id", u)?);
     }

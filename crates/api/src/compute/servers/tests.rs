@@ -529,12 +529,12 @@ async fn evacuate_rebuilds_a_server_whose_host_was_forced_down() {
     assert_eq!((s["host_status"].clone(), s["OS-EXT-STS:power_state"].clone()), (json!("DOWN"), json!(0)));
     assert_eq!(req(&app, "POST", &action, P1, "2.79", Some(evacuate.clone())).await.status, 403);
     assert_eq!(req(&app, "POST", &action, ADMIN, "2.79", Some(json!({"evacuate": {"host": source}}))).await.status, 501);
-    let r = req(&app, "POST", &action, ADMIN, "2.79", Some(evacuate)).await;
+    let r = req(&app, "POST", &action, ADMIN, "2.95", Some(evacuate)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body, Value::Null, "no body from 2.14");
     settle().await;
     let s = req(&app, "GET", &format!("{SERVERS}/{id}"), ADMIN, "2.79", None).await.body["server"].clone();
-    assert_eq!((s["status"].clone(), s["host_status"].clone()), (json!("ACTIVE"), json!("UP")));
+    assert_eq!((s["status"].clone(), s["host_status"].clone()), (json!("SHUTOFF"), json!("UP")), "from 2.95 it ends stopped");
     assert_ne!(s["OS-EXT-SRV-ATTR:host"], json!(source));
     let actions = req(&app, "GET", &format!("{SERVERS}/{id}/os-instance-actions"), ADMIN, "2.79", None).await.body;
     assert_eq!(actions["instanceActions"][0]["action"], "evacuate");
@@ -558,4 +558,81 @@ async fn diagnostics_are_the_flavors_sizes_for_admins() {
     assert_eq!(req(&app, "GET", &path, P1, "2.79", None).await.status, 403);
     assert_eq!(req(&app, "GET", &path, P2, "2.79", None).await.status, 404);
     assert_eq!(req(&app, "GET", &format!("{SERVERS}/{}/diagnostics", Uuid(7)), ADMIN, "2.79", None).await.status, 404);
+}
+
+#[tokio::test]
+async fn hostnames_pinned_zones_hints_and_image_properties_follow_the_microversion() {
+    let k = cloud(2, 10);
+    let image = image_id(&k);
+    let app = app(k);
+    let body = |extra: Value| {
+        let mut b = boot_body(&image, "Web Server_1");
+        b["server"].as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        b
+    };
+    let r = req(&app, "POST", SERVERS, P1, "2.89", Some(body(json!({"hostname": "web"})))).await;
+    assert_eq!(r.status, 400, "hostname arrives in 2.90: {}", r.body);
+    let fqdn = json!({"hostname": "web.example.com"});
+    assert_eq!(req(&app, "POST", SERVERS, P1, "2.90", Some(body(fqdn.clone()))).await.status, 400, "an FQDN needs 2.94");
+    let two = json!({"hostname": "web", "max_count": 2});
+    let r = req(&app, "POST", SERVERS, P1, "2.90", Some(body(two))).await;
+    assert_eq!(r.body["badRequest"]["message"], "Unable to allocate a single hostname to multiple instances");
+    let mut pinned = body(json!({"hostname": "web.example.com", "availability_zone": "az1"}));
+    pinned["os:scheduler_hints"] = json!({"different_host": format!("{}", Uuid(5)), "query": "[\"=\", \"$free_ram_mb\", 1024]"});
+    let r = req(&app, "POST", SERVERS, P1, "2.94", Some(pinned)).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.body["server"]["id"].as_str().unwrap().to_string();
+    let plain = boot(&app, &image, "Web Server_1", P1).await;
+    settle().await;
+    let show = |id: String, mv: &'static str| {
+        let app = app.clone();
+        async move { req(&app, "GET", &format!("{SERVERS}/{id}"), P1, mv, None).await.body["server"].clone() }
+    };
+    let s = show(plain.clone(), "2.89").await;
+    assert!(s.get("OS-EXT-SRV-ATTR:hostname").is_none() && s.get("pinned_availability_zone").is_none(), "members see neither before 2.90");
+    let s = show(plain.clone(), "2.100").await;
+    assert_eq!(s["OS-EXT-SRV-ATTR:hostname"], "web-server-1", "Nova's sanitised name");
+    assert_eq!((s["pinned_availability_zone"].clone(), s["scheduler_hints"].clone()), (Value::Null, json!({})));
+    assert_eq!(s["image"]["properties"], json!({"hw_architecture": "x86_64", "os_distro": "cirros"}), "os_version is not Nova image metadata");
+    let s = show(id.clone(), "2.100").await;
+    assert_eq!((s["OS-EXT-SRV-ATTR:hostname"].clone(), s["pinned_availability_zone"].clone()), (json!("web.example.com"), json!("az1")));
+    assert_eq!(s["scheduler_hints"], json!({"different_host": [Uuid(5).to_string()], "query": ["[\"=\", \"$free_ram_mb\", 1024]"]}));
+    assert!(show(id.clone(), "2.97").await["image"].get("properties").is_none(), "image properties arrive in 2.98");
+    assert!(show(id.clone(), "2.99").await.get("scheduler_hints").is_none());
+    let put = req(&app, "PUT", &format!("{SERVERS}/{plain}"), P1, "2.96", Some(json!({"server": {"name": "renamed"}}))).await;
+    assert_eq!((put.body["server"]["name"].clone(), put.body["server"]["OS-EXT-SRV-ATTR:hostname"].clone()), (json!("renamed"), json!("web-server-1")));
+    assert!(put.body["server"].get("pinned_availability_zone").is_some());
+    let put = req(&app, "PUT", &format!("{SERVERS}/{plain}"), P1, "2.90", Some(json!({"server": {"hostname": "db-1"}}))).await;
+    assert_eq!(put.body["server"]["OS-EXT-SRV-ATTR:hostname"], "db-1", "{}", put.body);
+    assert_eq!(req(&app, "PUT", &format!("{SERVERS}/{plain}"), P1, "2.89", Some(json!({"server": {"hostname": "db-2"}}))).await.status, 400);
+    let a = req(&app, "GET", &format!("{SERVERS}/{plain}"), ADMIN, "2.90", None).await.body["server"].clone();
+    assert_eq!(a["OS-EXT-SRV-ATTR:hostname"], "db-1", "admins see it once, among the extended attributes");
+}
+
+#[tokio::test]
+async fn members_filter_by_owner_and_state_from_2_83() {
+    let k = cloud(2, 10);
+    let image = image_id(&k);
+    let app = app(k);
+    let a = boot(&app, &image, "a", P1).await;
+    settle().await;
+    let b = boot(&app, &image, "b", P1).await;
+    settle().await;
+    let r = req(&app, "POST", &format!("{SERVERS}/{b}/action"), P1, "2.79", Some(json!({"os-stop": null}))).await;
+    assert_eq!(r.status, 202);
+    settle().await;
+    let names = |q: &'static str, mv: &'static str| {
+        let app = app.clone();
+        async move {
+            let body = req(&app, "GET", &format!("{SERVERS}/detail?{q}"), P1, mv, None).await.body;
+            body["servers"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(names("vm_state=stopped", "2.82").await, vec!["b", "a"], "ignored for members before 2.83");
+    assert_eq!(names("vm_state=stopped", "2.83").await, vec!["b"]);
+    assert_eq!(names("power_state=1", "2.83").await, vec!["a"]);
+    assert_eq!(names("availability_zone=nowhere", "2.83").await, Vec::<String>::new());
+    assert_eq!(names("user_id=00000000000000000000000000009001", "2.83").await, vec!["b", "a"]);
+    assert_eq!(names("host=az1-r01-h01", "2.83").await.len(), 2, "host stays admin-only");
+    let _ = a;
 }

@@ -91,11 +91,20 @@ pub struct View {
     pub user_data: Option<String>,
     /// Whether the caller is an admin (extended attributes, host status).
     pub admin: bool,
+    /// Hostname (copied for admins at 2.3+ and for everyone at 2.90+).
+    pub hostname: Option<String>,
+    /// The zone pinned at boot (copied at 2.96+).
+    pub pinned_zone: Option<String>,
+    /// Scheduler hints given at boot (copied at 2.100+).
+    pub hints: Option<BTreeMap<String, Vec<String>>>,
+    /// The image's metadata properties (copied at 2.98+).
+    pub image_props: Option<BTreeMap<String, String>>,
 }
 
 /// Copies servers into views; caches the shared parts (flavors) across one read.
 pub struct Collector<'k> {
     k: &'k Kernel,
+    mv: Microversion,
     admin: bool,
     user_data: bool,
     flavors: HashMap<u32, Arc<Flavor>>,
@@ -104,7 +113,7 @@ pub struct Collector<'k> {
 impl<'k> Collector<'k> {
     /// A collector for `caller` at microversion `mv`.
     pub fn new(k: &'k Kernel, caller: &Caller, mv: Microversion) -> Collector<'k> {
-        Collector { k, admin: caller.admin, user_data: caller.admin && mv.at_least(3), flavors: HashMap::new() }
+        Collector { k, mv, admin: caller.admin, user_data: caller.admin && mv.at_least(3), flavors: HashMap::new() }
     }
 
     /// The view of `s`.
@@ -113,6 +122,7 @@ impl<'k> Collector<'k> {
         let flavor = self.flavors.entry(s.flavor).or_insert_with(|| Arc::new(kviews::flavor_of(k, s).clone())).clone();
         let place = kviews::whereabouts(k, s);
         let x = s.extras();
+        let mv = self.mv;
         View {
             id: s.id,
             name: s.name.clone(),
@@ -149,6 +159,10 @@ impl<'k> Collector<'k> {
             group: x.group,
             user_data: if self.user_data { x.user_data.clone() } else { None },
             admin: self.admin,
+            hostname: ((self.admin && mv.at_least(3)) || mv.at_least(90)).then(|| s.hostname()),
+            pinned_zone: if mv.at_least(96) { kviews::pinned_zone(k, s) } else { None },
+            hints: mv.at_least(100).then(|| x.hints.0.clone()),
+            image_props: mv.at_least(98).then(|| kviews::image_properties(k, s)),
         }
     }
 }
@@ -203,19 +217,6 @@ pub fn host_id(project: &Uuid, host: Option<&str>) -> String {
     out
 }
 
-/// Nova's `hostname` attribute: the name, lower-cased, with anything but letters, digits
-/// and `-` turned into `-`.
-fn hostname(name: &str) -> String {
-    let mut s: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
-    s = s.trim_matches('-').to_string();
-    s.truncate(63);
-    if s.is_empty() {
-        "server".into()
-    } else {
-        s
-    }
-}
-
 /// The flavor as a server shows it: embedded numbers from 2.47, a reference before.
 pub enum FlavorOut {
     /// From 2.47: the copy taken at boot.
@@ -254,18 +255,29 @@ impl Serialize for FlavorOut {
     }
 }
 
-/// The image as a server shows it: id and bookmark link, or "" when booted from a volume.
-pub struct ImageOut(Option<(Uuid, String)>);
+/// The image as a server shows it: id and bookmark link (and its properties from 2.98), or ""
+/// when booted from a volume.
+pub struct ImageOut(Option<ImageRef>);
+
+/// A server's image as shown.
+pub struct ImageRef {
+    id: Uuid,
+    href: String,
+    properties: Option<BTreeMap<String, String>>,
+}
 
 impl Serialize for ImageOut {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         match &self.0 {
             None => ser.serialize_str(""),
-            Some((id, href)) => {
-                let mut m = ser.serialize_map(Some(2))?;
+            Some(ImageRef { id, href, properties }) => {
+                let mut m = ser.serialize_map(Some(3))?;
                 m.serialize_entry("id", id)?;
                 m.serialize_entry("links", &[Link { rel: "bookmark", href: href.clone() }])?;
+                if let Some(p) = properties {
+                    m.serialize_entry("properties", p)?;
+                }
                 m.end()
             }
         }
@@ -340,6 +352,13 @@ pub struct Detail {
     server_groups: Option<Vec<Uuid>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     locked_reason: Option<Option<String>>,
+    /// The hostname for callers without the extended attributes (2.90).
+    #[serde(rename = "OS-EXT-SRV-ATTR:hostname", skip_serializing_if = "Option::is_none")]
+    hostname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pinned_availability_zone: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scheduler_hints: Option<BTreeMap<String, Vec<String>>>,
     /// Only in create and rebuild responses.
     #[serde(rename = "adminPass", skip_serializing_if = "Option::is_none")]
     pub admin_pass: Option<String>,
@@ -390,7 +409,7 @@ pub struct Ctx<'a> {
 }
 
 fn image_out(v: &View, base: &str) -> ImageOut {
-    ImageOut(v.image.map(|id| (id, format!("{base}/compute/images/{id}"))))
+    ImageOut(v.image.map(|id| ImageRef { id, href: format!("{base}/compute/images/{id}"), properties: v.image_props.clone() }))
 }
 
 fn flavor_out(f: &Arc<Flavor>, mv: Microversion, base: &str) -> FlavorOut {
@@ -408,7 +427,7 @@ fn extended(v: &View, mv: Microversion) -> Option<Extended> {
     let v23 = mv.at_least(3).then(|| Extended23 {
         reservation_id: v.reservation_id.clone(),
         launch_index: v.launch_index,
-        hostname: hostname(&v.name),
+        hostname: v.hostname.clone().unwrap_or_default(),
         kernel_id: "",
         ramdisk_id: "",
         root_device_name: v.launched_at.map(|_| "/dev/vda"),
@@ -502,6 +521,9 @@ pub fn detail(v: View, ctx: Ctx<'_>) -> Detail {
         trusted_image_certificates: mv.at_least(63).then(|| v.trusted_certs.clone()),
         server_groups: (ctx.single && mv.at_least(71)).then(|| v.group.into_iter().collect()),
         locked_reason: mv.at_least(73).then(|| v.locked_reason.clone()),
+        hostname: if v.admin { None } else { v.hostname.clone() },
+        pinned_availability_zone: mv.at_least(96).then(|| v.pinned_zone.clone()),
+        scheduler_hints: v.hints.clone(),
         admin_pass: None,
         id: v.id,
         status: v.status.name(),

@@ -105,6 +105,9 @@ pub struct RebuildSpec {
     pub trusted_certs: Option<Option<Vec<String>>>,
     /// New `OS-DCF:diskConfig` (AUTO is true).
     pub auto_disk_config: Option<bool>,
+    /// A new hostname (2.90).
+    #[serde(default)]
+    pub hostname: Option<String>,
 }
 
 /// The task states a hard reboot may interrupt (Nova's `ALLOW_REBOOT`).
@@ -342,7 +345,10 @@ fn rebuild(k: &mut Cx, caller: &Caller, id: Uuid, request_id: Uuid, spec: Rebuil
 fn apply_rebuild(s: &mut Server, spec: RebuildSpec) {
     s.image = Some(spec.image);
     if let Some(n) = spec.name {
-        s.name = n;
+        s.rename(n);
+    }
+    if let Some(h) = spec.hostname {
+        s.set_hostname(h);
     }
     if let Some(m) = spec.metadata {
         s.metadata = m;

@@ -25,6 +25,7 @@ use crate::ids::Uuid;
 use crate::image::Image;
 use crate::placement::Resources;
 use crate::scheduler::Request as SchedRequest;
+use crate::sparse::{Rare, Sparse};
 use crate::topology::{HostIdx, Role};
 use crate::Read;
 use crate::{Caller, Error, Event, Result};
@@ -81,6 +82,12 @@ pub struct CreateSpec {
     pub different_host: Vec<Uuid>,
     /// Trusted image certificate ids (2.63).
     pub trusted_certs: Option<Vec<String>>,
+    /// The hostname asked for (2.90); a single server only.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// Every scheduler hint given, each value as a list of strings, kept to show (2.100).
+    #[serde(default)]
+    pub hints: BTreeMap<String, Vec<String>>,
 }
 
 impl CreateSpec {
@@ -152,6 +159,9 @@ fn validate<'k>(k: impl Read<'k>, caller: &Caller, spec: &CreateSpec) -> Result<
         }
     }
     edit::check_name(&spec.name)?;
+    if spec.hostname.is_some() && spec.ids.len() > 1 {
+        return Err(Error::bad_request("compute.bad_request", "Unable to allocate a single hostname to multiple instances".into()));
+    }
     edit::check_description(spec.description.as_deref())?;
     edit::check_metadata(k, &project, &spec.metadata)?;
     edit::check_tags(&spec.tags)?;
@@ -292,6 +302,8 @@ fn record(k: &mut Cx, caller: &Caller, spec: &CreateSpec, plan: &Plan, id: Uuid,
         group: spec.group,
         key_name: spec.key_name.clone(),
         tags: spec.tags.iter().cloned().collect(),
+        hostname: Rare(spec.hostname.clone()),
+        hints: Sparse(spec.hints.clone()),
         ..Extras::default()
     };
     let extras = (extras != Extras::default()).then(|| Box::new(extras));

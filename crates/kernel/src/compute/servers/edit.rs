@@ -29,6 +29,9 @@ pub struct Update {
     pub access_ipv4: Option<Option<String>>,
     /// A new `accessIPv6`.
     pub access_ipv6: Option<Option<String>>,
+    /// A new hostname (2.90).
+    #[serde(default)]
+    pub hostname: Option<String>,
 }
 
 /// Nova's rule for names: 1 to 255 characters, no leading or trailing whitespace.
@@ -116,7 +119,10 @@ pub fn update(k: &mut Cx, caller: &Caller, u: Update) -> Result<()> {
     let now = k.now();
     let s = k.compute.servers.by_id.get_mut(&u.id).expect("found above");
     if let Some(n) = u.name {
-        s.name = n;
+        s.rename(n);
+    }
+    if let Some(h) = u.hostname {
+        s.set_hostname(h);
     }
     if let Some(d) = u.description {
         s.extras_mut().description = d;

@@ -107,6 +107,16 @@ pub struct ListQuery {
     pub reservation_id: Option<String>,
     /// Locked or not (2.73).
     pub locked: Option<bool>,
+    /// Any of these vm_state names.
+    pub vm_states: Vec<String>,
+    /// Any of these task_state names.
+    pub task_states: Vec<String>,
+    /// Any of these power_state codes.
+    pub power_states: Vec<u8>,
+    /// This progress percentage.
+    pub progress: Option<u8>,
+    /// With a config drive or without.
+    pub config_drive: Option<bool>,
     /// Changed at or after.
     pub changes_since: Option<Time>,
     /// Changed at or before (2.66).
@@ -139,9 +149,18 @@ impl ListQuery {
             && self.key_name.as_ref().is_none_or(|n| s.extras().key_name.as_ref() == Some(n))
             && self.reservation_id.as_ref().is_none_or(|r| &s.reservation_id() == r)
             && self.locked.is_none_or(|l| s.locked() == l)
+            && self.states_match(s)
             && self.changes_since.is_none_or(|t| s.updated >= t)
             && self.changes_before.is_none_or(|t| s.updated <= t)
             && self.tags_match(s)
+    }
+
+    fn states_match(&self, s: &Server) -> bool {
+        (self.vm_states.is_empty() || self.vm_states.iter().any(|v| v == s.vm_state.name()))
+            && (self.task_states.is_empty() || s.task_state.is_some_and(|t| self.task_states.iter().any(|v| v == t.name())))
+            && (self.power_states.is_empty() || self.power_states.contains(&s.power_state.code()))
+            && self.progress.is_none_or(|p| s.progress == p)
+            && self.config_drive.is_none_or(|c| s.config_drive == c)
     }
 
     fn tags_match(&self, s: &Server) -> bool {

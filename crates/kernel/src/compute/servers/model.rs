@@ -11,6 +11,7 @@ use crate::compute::flavors::Flavor;
 use crate::compute::quotas::Usage;
 use crate::driver::Operation;
 use crate::ids::Uuid;
+use crate::sparse::{Rare, Sparse};
 use crate::topology::HostIdx;
 use crate::Read;
 use crate::{Caller, Error, Result, Time};
@@ -296,6 +297,13 @@ pub struct Extras {
     pub key_name: Option<String>,
     /// Tags (2.26).
     pub tags: BTreeSet<String>,
+    /// The hostname, once it no longer follows the name: given at boot, update or rebuild
+    /// (2.90), or kept from the old name at a rename, as Nova keeps it.
+    #[serde(default, skip_serializing_if = "Rare::is_none")]
+    pub hostname: Rare<String>,
+    /// The scheduler hints given at boot, each value as a list of strings (shown from 2.100).
+    #[serde(default, skip_serializing_if = "Sparse::is_empty")]
+    pub hints: Sparse<String, Vec<String>>,
 }
 
 /// The extras of a server that has none.
@@ -311,6 +319,8 @@ static NO_EXTRAS: Extras = Extras {
     group: None,
     key_name: None,
     tags: BTreeSet::new(),
+    hostname: Rare(None),
+    hints: Sparse(BTreeMap::new()),
 };
 
 /// Appends to a short log with exact capacity (most servers keep one or two entries), and
@@ -422,6 +432,32 @@ impl Server {
         }
     }
 
+    /// Its hostname (`OS-EXT-SRV-ATTR:hostname`): the one set, else the name sanitised as
+    /// Nova does, else `Server-{id}`.
+    pub fn hostname(&self) -> String {
+        match &self.extras().hostname.0 {
+            Some(h) => h.clone(),
+            None => hostname_of(&self.name, &self.id),
+        }
+    }
+
+    /// Renames it. The hostname stays what it was, as in Nova: one that followed the old
+    /// name is kept explicitly.
+    pub(crate) fn rename(&mut self, name: String) {
+        if self.extras().hostname.is_none() {
+            let old = hostname_of(&self.name, &self.id);
+            if old != hostname_of(&name, &self.id) {
+                self.extras_mut().hostname = Rare(Some(old));
+            }
+        }
+        self.name = name;
+    }
+
+    /// Sets the hostname (2.90); the name no longer decides it.
+    pub(crate) fn set_hostname(&mut self, hostname: String) {
+        self.extras_mut().hostname = Rare(Some(hostname));
+    }
+
     /// The libvirt-style instance name Nova shows admins, like `instance-0000002a`.
     pub fn instance_name(&self) -> String {
         format!("instance-{:08x}", self.seq)
@@ -430,6 +466,25 @@ impl Server {
     /// The reservation id Nova shows, like `r-3fk9a2x1`.
     pub fn reservation_id(&self) -> String {
         reservation_id(self.reservation)
+    }
+}
+
+/// Nova's hostname for a server named `name`: characters beyond Latin-1 dropped, cut to 63,
+/// spaces, `_` and `.` turned into `-`, anything but word characters, `.` and `-` dropped,
+/// lower-cased and trimmed of `.` and `-`; `Server-{id}` when nothing is left.
+pub fn hostname_of(name: &str, id: &Uuid) -> String {
+    let cut: String = name.chars().filter(|&c| u32::from(c) <= 0xff).take(63).collect();
+    let kept: String = cut
+        .chars()
+        .map(|c| if matches!(c, ' ' | '_' | '.') { '-' } else { c })
+        .filter(|&c| c.is_alphanumeric() || c == '-')
+        .flat_map(char::to_lowercase)
+        .collect();
+    let trimmed = kept.trim_matches(|c| c == '.' || c == '-');
+    if trimmed.is_empty() {
+        format!("Server-{id}")
+    } else {
+        trimmed.to_string()
     }
 }
 
