@@ -35,7 +35,7 @@ const SERVED: &[(&str, &str, &str)] = &[
     ("os-hypervisors", "Hypervisors", "Hypervisors, their usage and statistics."),
     ("os-instance-actions", "InstanceActions", "The actions taken on each server, and their events."),
     ("os-instance-usage-audit-log", "OSInstanceUsageAuditLog", "Instance usage audit logs; orrery runs no audit task, so no host is ever done."),
-    ("os-keypairs", "Keypairs", "Imported SSH and X.509 keypairs."),
+    ("os-keypairs", "Keypairs", "SSH and X.509 keypairs, imported or (before microversion 2.92) generated."),
     ("os-lock-server", "LockServer", "Locking and unlocking servers."),
     ("os-migrations", "Migrations", "The resize and evacuation records of servers."),
     ("os-pause-server", "PauseServer", "Pausing and unpausing servers."),
