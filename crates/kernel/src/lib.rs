@@ -21,6 +21,7 @@ pub mod health;
 pub mod identity;
 pub mod ids;
 pub mod image;
+pub mod network;
 pub mod outbox;
 pub mod pairmap;
 pub mod placement;

@@ -60,7 +60,7 @@ pub struct AppCredentialSpec {
     pub unrestricted: bool,
 }
 
-/// Every application credential, by id (hashed as nothing while empty; see [`Sparse`]).
+/// Every application credential, by id (hashed as nothing while empty; see [`crate::sparse::Sparse`]).
 pub type AppCredentials = crate::sparse::Sparse<Uuid, AppCredential>;
 
 fn not_found(id: Uuid) -> Error {
