@@ -271,3 +271,26 @@ pub mod image {
             Command::Image(Cmd::SetMember { id, member, status }), R::Image(Reply::Member(k, m)) => (k, m);
     }
 }
+/// Networking.
+pub mod network {
+    use crate::ids::Uuid;
+    use crate::network::cmds::{Cmd, NetworkChange, NewNetwork, NewPort, NewSubnet, PortChange, Reply, SubnetChange};
+    use crate::network::model::{Network, Port, Subnet};
+    use crate::{Command, Reply as R};
+
+    asks! {
+        /// Creates a network; answers it.
+        create_network(spec: NewNetwork) -> Network = Command::Network(Cmd::CreateNetwork(Box::new(spec))), R::Network(Reply::Network(n)) => *n;
+        /// Changes a network; answers it.
+        update_network(id: Uuid, change: NetworkChange) -> Network = Command::Network(Cmd::UpdateNetwork { id, change }), R::Network(Reply::Network(n)) => *n;
+        /// Creates a subnet; answers it.
+        create_subnet(spec: NewSubnet) -> Subnet = Command::Network(Cmd::CreateSubnet(Box::new(spec))), R::Network(Reply::Subnet(s)) => *s;
+        /// Changes a subnet; answers it.
+        update_subnet(id: Uuid, change: SubnetChange) -> Subnet = Command::Network(Cmd::UpdateSubnet { id, change }), R::Network(Reply::Subnet(s)) => *s;
+        /// Creates a port; answers it.
+        create_port(spec: NewPort) -> Port = Command::Network(Cmd::CreatePort(Box::new(spec))), R::Network(Reply::Port(p)) => *p;
+        /// Changes a port; answers it.
+        update_port(id: Uuid, change: PortChange) -> Port =
+            Command::Network(Cmd::UpdatePort { id, change: Box::new(change) }), R::Network(Reply::Port(p)) => *p;
+    }
+}

@@ -93,6 +93,8 @@ pub enum Command {
     /// A fact from the data plane, reported by the cloud's own driver (`Auth::System` only):
     /// the only way an operation that needs the data plane finishes (see [`driver`]).
     Observe(driver::Observation),
+    /// Networking (Neutron): networks, subnets, ports.
+    Network(network::cmds::Cmd),
 }
 
 /// What a successful command returns.
@@ -113,6 +115,8 @@ pub enum Reply {
     /// Whether an observation changed anything (false: stale, repeated, or about a server
     /// that is gone).
     Observed(bool),
+    /// A network reply.
+    Network(network::cmds::Reply),
 }
 
 /// A timer scheduled by a service, fired by [`Kernel::advance`].
@@ -142,6 +146,8 @@ pub struct Reader<'a> {
     pub compute: &'a compute::Compute,
     /// The image catalog.
     pub images: &'a image::Images,
+    /// The network service.
+    pub network: &'a network::Networks,
 }
 
 impl<'a> Reader<'a> {
@@ -179,6 +185,7 @@ impl<'a> Read<'a> for &'a Kernel {
             placement: &self.placement,
             compute: &self.compute,
             images: &self.images,
+            network: &self.network,
         }
     }
 }
@@ -204,6 +211,9 @@ pub struct Kernel {
     pub(crate) compute: compute::Compute,
     /// Image catalog.
     pub(crate) images: image::Images,
+    /// The network service (left out of snapshots of clouds that never used it).
+    #[serde(default, skip_serializing_if = "network::Networks::is_empty")]
+    pub(crate) network: network::Networks,
     /// Events and effects produced since the shell last drained them; not part of the state.
     #[serde(skip)]
     pub(crate) outbox: Outbox,
@@ -306,6 +316,11 @@ impl Kernel {
                 let caller = self.caller(&req.auth)?;
                 self.apply_health(&caller, c).map(Reply::Health)
             }
+            Command::Network(c) => {
+                let caller = self.caller(&req.auth)?;
+                let mut core = ports::Core::new(self.now, self.spec.as_ref().expect("initialised"), &mut self.rng, &mut self.timers);
+                network::cmds::apply(&mut self.network, &mut core, &caller, c).map(|r| r.map_or(Reply::Done, Reply::Network))
+            }
             Command::Observe(o) => match req.auth {
                 Auth::System => Ok(Reply::Observed(compute::servers::observe::observe(&mut self.cx(), o))),
                 Auth::Token(_) => Err(Error::forbidden("orrery.forbidden", "Only the cloud's own driver may report what the data plane observed.".into())),
@@ -401,6 +416,7 @@ impl Kernel {
             health: &self.health,
             identity: &self.identity,
             images: &self.images,
+            network: &self.network,
             outbox: &mut self.outbox,
             core: ports::Core::new(self.now, spec, &mut self.rng, &mut self.timers),
         }
@@ -476,6 +492,9 @@ impl Kernel {
         self.placement.hash(&mut h);
         self.compute.hash(&mut h);
         self.images.hash(&mut h);
+        if !self.network.is_empty() {
+            self.network.hash(&mut h);
+        }
         h.finish()
     }
 }

@@ -61,6 +61,8 @@ pub struct Cx<'a> {
     pub identity: &'a Identity,
     /// The image catalog.
     pub images: &'a Images,
+    /// The network service (read-only until compute plugs servers into networks).
+    pub network: &'a crate::network::Networks,
     /// Where events and effects go.
     pub outbox: &'a mut Outbox,
     /// The clock, policy, RNG and timers.
@@ -111,6 +113,7 @@ impl<'a, 'b> Read<'a> for &'a Cx<'b> {
             placement: &self.placement,
             compute: self.compute,
             images: self.images,
+            network: self.network,
         }
     }
 }
