@@ -275,7 +275,7 @@ pub mod image {
 pub mod network {
     use crate::ids::Uuid;
     use crate::network::cmds::{Cmd, NetworkChange, NewNetwork, NewPort, NewSubnet, PortChange, Reply, SubnetChange};
-    use crate::network::model::{Network, Port, Subnet};
+    use crate::network::model::{Counts, Network, Port, Subnet};
     use crate::{Command, Reply as R};
 
     asks! {
@@ -292,5 +292,8 @@ pub mod network {
         /// Changes a port; answers it.
         update_port(id: Uuid, change: PortChange) -> Port =
             Command::Network(Cmd::UpdatePort { id, change: Box::new(change) }), R::Network(Reply::Port(p)) => *p;
+        /// Sets some of a project's network quotas; answers them all.
+        set_network_quota(project: Uuid, network: Option<i64>, subnet: Option<i64>, port: Option<i64>) -> Counts =
+            Command::Network(Cmd::SetQuota { project, network, subnet, port }), R::Network(Reply::Quota(q)) => q;
     }
 }

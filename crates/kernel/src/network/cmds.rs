@@ -13,14 +13,14 @@ use serde::{Deserialize, Serialize};
 
 use super::cidr::{invalid_input, Cidr, IpRange, IpVersion};
 use super::ipam::{Gateway, IntervalSet, SubnetIpam};
-use super::model::{parse_mac, FixedIp, HostRoute, Network, Networks, Port, Segment, SegmentKind, Subnet, BASE_MAC, PHYSNET_MTU, TENANT_VNIS, VXLAN_OVERHEAD};
+use super::model::{
+    parse_mac, Counted, Counts, FixedIp, HostRoute, Network, Networks, Port, Segment, SegmentKind, Subnet, BASE_MAC, PHYSNET_MTU, TENANT_VNIS, VXLAN_OVERHEAD,
+};
 use super::views::{network_visible, port_visible};
 use crate::ids::Uuid;
 use crate::ports::Core;
 use crate::{Caller, Error, Result};
 
-/// Neutron's default quotas per project: networks, subnets, ports.
-pub const QUOTAS: (usize, usize, usize) = (100, 100, 500);
 /// Most DNS servers a subnet hands out (Neutron's `max_dns_nameservers`).
 pub const MAX_DNS: usize = 5;
 /// Most host routes per subnet (Neutron's `max_subnet_host_routes`).
@@ -230,6 +230,22 @@ pub enum Cmd {
         /// The port.
         id: Uuid,
     },
+    /// Sets some of a project's quotas (admins only); -1 is unlimited.
+    SetQuota {
+        /// The project.
+        project: Uuid,
+        /// The limits to set; `None` keeps the current one.
+        network: Option<i64>,
+        /// Subnets.
+        subnet: Option<i64>,
+        /// Ports.
+        port: Option<i64>,
+    },
+    /// Returns a project to the default quotas (admins only).
+    ResetQuota {
+        /// The project.
+        project: Uuid,
+    },
 }
 
 /// Network replies.
@@ -241,6 +257,8 @@ pub enum Reply {
     Subnet(Box<Subnet>),
     /// A port as it is now.
     Port(Box<Port>),
+    /// A project's quotas as they are now.
+    Quota(Counts),
 }
 
 /// Applies a network command.
@@ -255,6 +273,14 @@ pub fn apply(n: &mut Networks, core: &mut Core, caller: &Caller, cmd: Cmd) -> Re
         Cmd::CreatePort(spec) => create_port(n, core, caller, *spec).map(|x| Some(Reply::Port(Box::new(x)))),
         Cmd::UpdatePort { id, change } => update_port(n, core, caller, id, *change).map(|x| Some(Reply::Port(Box::new(x)))),
         Cmd::DeletePort { id } => delete_port(n, caller, id).map(|()| None),
+        Cmd::SetQuota { project, network, subnet, port } => set_quota(n, caller, project, [network, subnet, port]).map(|q| Some(Reply::Quota(q))),
+        Cmd::ResetQuota { project } => {
+            if !caller.admin {
+                return Err(policy("rule:delete_quota"));
+            }
+            n.quotas.remove(&project);
+            Ok(None)
+        }
     }
 }
 
@@ -301,7 +327,7 @@ fn create_network(n: &mut Networks, core: &mut Core, caller: &Caller, spec: NewN
             return Err(policy(&format!("rule:create_network:{attr}")));
         }
     }
-    if n.networks.values().filter(|x| x.project == project).count() >= QUOTAS.0 {
+    if !n.has_room(project, Counted::Network) {
         return Err(over_quota("network"));
     }
     let segment = match spec.segment.clone() {
@@ -331,6 +357,7 @@ fn create_network(n: &mut Networks, core: &mut Core, caller: &Caller, spec: NewN
         updated: now,
         revision: 1,
     };
+    n.count(project, Counted::Network, 1);
     n.networks.insert(net.id, net.clone());
     Ok(net)
 }
@@ -471,8 +498,11 @@ fn delete_network(n: &mut Networks, caller: &Caller, id: Uuid) -> Result<()> {
         ));
     }
     let net = n.networks.remove(&id).expect("found above");
+    n.count(net.project, Counted::Network, -1);
     for s in &net.subnets {
-        n.subnets.remove(s);
+        if let Some(s) = n.subnets.remove(s) {
+            n.count(s.project, Counted::Subnet, -1);
+        }
     }
     release_segment(n, &net.segment);
     Ok(())
@@ -492,7 +522,7 @@ fn create_subnet(n: &mut Networks, core: &mut Core, caller: &Caller, spec: NewSu
         )));
     }
     check_dns_and_routes(&spec.cidr, &spec.dns_nameservers, &spec.host_routes)?;
-    if n.subnets.values().filter(|s| s.project == project).count() >= QUOTAS.1 {
+    if !n.has_room(project, Counted::Subnet) {
         return Err(over_quota("subnet"));
     }
     let id = core.rng().uuid();
@@ -514,6 +544,7 @@ fn create_subnet(n: &mut Networks, core: &mut Core, caller: &Caller, spec: NewSu
     let net = n.networks.get_mut(&spec.network).expect("found above");
     net.subnets.push(id);
     net.revision += 1;
+    n.count(project, Counted::Subnet, 1);
     n.subnets.insert(id, s.clone());
     Ok(s)
 }
@@ -578,7 +609,9 @@ fn delete_subnet(n: &mut Networks, caller: &Caller, id: Uuid) -> Result<()> {
             format!("Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet."),
         ));
     }
-    n.subnets.remove(&id);
+    if let Some(s) = n.subnets.remove(&id) {
+        n.count(s.project, Counted::Subnet, -1);
+    }
     if let Some(net) = n.networks.get_mut(&net) {
         net.subnets.retain(|s| *s != id);
         net.revision += 1;
@@ -710,7 +743,7 @@ fn create_port(n: &mut Networks, core: &mut Core, caller: &Caller, spec: NewPort
         None => default_ips(n, net)?,
     };
     let port_security = spec.port_security.unwrap_or(net.port_security);
-    if n.ports.values().filter(|p| p.project == project).count() >= QUOTAS.2 {
+    if !n.has_room(project, Counted::Port) {
         return Err(over_quota("port"));
     }
     let mac = match spec.mac {
@@ -736,6 +769,7 @@ fn create_port(n: &mut Networks, core: &mut Core, caller: &Caller, spec: NewPort
         updated: now,
         revision: 1,
     };
+    n.count(project, Counted::Port, 1);
     n.ports_by_network.insert((port.network, port.id));
     n.macs.insert((port.network, port.mac));
     n.ports.insert(port.id, port.clone());
@@ -801,9 +835,26 @@ fn delete_port(n: &mut Networks, caller: &Caller, id: Uuid) -> Result<()> {
     owned_port(n, caller, id, "rule:delete_port")?;
     let p = n.ports.remove(&id).expect("found above");
     release_all(n, &p.fixed_ips);
+    n.count(p.project, Counted::Port, -1);
     n.ports_by_network.remove(&(p.network, p.id));
     n.macs.remove(&(p.network, p.mac));
     Ok(())
+}
+
+/// Sets `project`'s network, subnet and port limits (each -1 or more; `None` keeps it).
+fn set_quota(n: &mut Networks, caller: &Caller, project: Uuid, limits: [Option<i64>; 3]) -> Result<Counts> {
+    if !caller.admin {
+        return Err(policy("rule:update_quota"));
+    }
+    if let Some(bad) = limits.iter().flatten().find(|l| **l < -1) {
+        return Err(super::cidr::invalid_attribute("quota", &format!("'{bad}' should be greater than or equal to -1")));
+    }
+    let mut q = n.quota(project);
+    set(&mut q.network, limits[0]);
+    set(&mut q.subnet, limits[1]);
+    set(&mut q.port, limits[2]);
+    n.quotas.insert(project, q);
+    Ok(q)
 }
 
 /// Parses a MAC given by a client, with Neutron's message for a bad one.

@@ -240,17 +240,100 @@ pub struct Networks {
     pub(crate) free_vnis: Option<IntervalSet>,
     /// (physical network, VLAN id, or 0 for flat) of every provider segment in use.
     pub(crate) physical_segments: BTreeSet<(String, u32)>,
+    /// What each project holds, kept as it changes so quota checks never count.
+    pub(crate) usage: BTreeMap<Uuid, Counts>,
+    /// Projects' own quotas; the others have [`DEFAULT_QUOTAS`].
+    pub(crate) quotas: BTreeMap<Uuid, Counts>,
+}
+
+/// Networks, subnets and ports: a project's usage, or its limits (-1 is unlimited).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Counts {
+    /// Networks.
+    pub network: i64,
+    /// Subnets.
+    pub subnet: i64,
+    /// Ports.
+    pub port: i64,
+}
+
+/// Neutron's default quotas: 100 networks, 100 subnets, 500 ports.
+pub const DEFAULT_QUOTAS: Counts = Counts { network: 100, subnet: 100, port: 500 };
+
+/// The resources quotas count.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Counted {
+    /// A network.
+    Network,
+    /// A subnet.
+    Subnet,
+    /// A port.
+    Port,
+}
+
+impl Counted {
+    /// Neutron's resource name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Counted::Network => "network",
+            Counted::Subnet => "subnet",
+            Counted::Port => "port",
+        }
+    }
+
+    /// This resource's field of `c`.
+    pub fn of(self, c: &Counts) -> i64 {
+        match self {
+            Counted::Network => c.network,
+            Counted::Subnet => c.subnet,
+            Counted::Port => c.port,
+        }
+    }
+
+    fn of_mut(self, c: &mut Counts) -> &mut i64 {
+        match self {
+            Counted::Network => &mut c.network,
+            Counted::Subnet => &mut c.subnet,
+            Counted::Port => &mut c.port,
+        }
+    }
 }
 
 impl Networks {
     /// Whether nothing was ever created (then the state is left out of the hash).
     pub fn is_empty(&self) -> bool {
-        self.networks.is_empty() && self.subnets.is_empty() && self.ports.is_empty() && self.free_vnis.is_none()
+        self.networks.is_empty() && self.subnets.is_empty() && self.ports.is_empty() && self.free_vnis.is_none() && self.quotas.is_empty()
     }
 
     /// The ports of `network`, in id order.
     pub fn ports_of(&self, network: Uuid) -> impl Iterator<Item = &Port> + '_ {
         self.ports_by_network.range((network, Uuid(0))..=(network, Uuid(u128::MAX))).filter_map(|(_, p)| self.ports.get(p))
+    }
+
+    /// `project`'s limits.
+    pub fn quota(&self, project: Uuid) -> Counts {
+        self.quotas.get(&project).copied().unwrap_or(DEFAULT_QUOTAS)
+    }
+
+    /// What `project` holds.
+    pub fn usage(&self, project: Uuid) -> Counts {
+        self.usage.get(&project).copied().unwrap_or_default()
+    }
+
+    /// Whether `project` may have one more `what`.
+    pub(crate) fn has_room(&self, project: Uuid, what: Counted) -> bool {
+        let limit = what.of(&self.quota(project));
+        limit < 0 || what.of(&self.usage(project)) < limit
+    }
+
+    /// Counts one `what` more (`delta` 1) or less (-1) for `project`.
+    pub(crate) fn count(&mut self, project: Uuid, what: Counted, delta: i64) {
+        let u = self.usage.entry(project).or_default();
+        *what.of_mut(u) += delta;
+        debug_assert!(what.of(u) >= 0, "usage never goes below zero");
+        if *u == Counts::default() {
+            self.usage.remove(&project);
+        }
     }
 
     /// Whether `mac` is taken on `network`.
@@ -273,6 +356,19 @@ impl Networks {
                     return Err(format!("port {} holds {} but its subnet has it free", p.id, f.ip));
                 }
             }
+        }
+        let mut usage: BTreeMap<Uuid, Counts> = BTreeMap::new();
+        for n in self.networks.values() {
+            usage.entry(n.project).or_default().network += 1;
+        }
+        for s in self.subnets.values() {
+            usage.entry(s.project).or_default().subnet += 1;
+        }
+        for p in self.ports.values() {
+            usage.entry(p.project).or_default().port += 1;
+        }
+        if usage != self.usage {
+            return Err("the usage counters differ from the tables".into());
         }
         for s in self.subnets.values() {
             s.ipam.check_invariants()?;

@@ -263,3 +263,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn quotas_are_counted_as_resources_come_and_go() {
+    let mut k = kernel();
+    let (c, admin) = (caller(&k, 1, false), caller(&k, 3, true));
+    let set = |network, port| Cmd::SetQuota { project: Uuid(1), network, subnet: None, port };
+    assert_eq!(code(run(&mut k, &c, set(Some(1), None))), (ErrorKind::Forbidden, "network.policy_not_authorized"));
+    run(&mut k, &admin, set(Some(1), Some(2))).unwrap();
+    let net = network(&mut k, &c, "only");
+    assert_eq!(code(run(&mut k, &c, Cmd::CreateNetwork(Box::new(NewNetwork::default())))), (ErrorKind::OverQuota, "network.over_quota"));
+    subnet(&mut k, &c, net.id, "10.9.0.0/24");
+    let p = port(&mut k, &c, net.id, None).unwrap();
+    port(&mut k, &c, net.id, None).unwrap();
+    assert_eq!(code(port(&mut k, &c, net.id, None)), (ErrorKind::OverQuota, "network.over_quota"));
+    run(&mut k, &c, Cmd::DeletePort { id: p.id }).unwrap();
+    port(&mut k, &c, net.id, None).unwrap();
+    assert_eq!(views::quota(&k, &c, Uuid(1)).unwrap().1, super::model::Counts { network: 1, subnet: 1, port: 2 });
+    assert_eq!(code(run(&mut k, &admin, set(Some(-2), None))), (ErrorKind::BadRequest, "network.http_bad_request"));
+    run(&mut k, &admin, Cmd::ResetQuota { project: Uuid(1) }).unwrap();
+    assert_eq!(views::quota(&k, &c, Uuid(1)).unwrap().0, super::model::DEFAULT_QUOTAS);
+    assert!(views::quota(&k, &caller(&k, 2, false), Uuid(1)).is_err());
+}

@@ -2,7 +2,7 @@
 //! by its project, by everyone when shared or external, and by admins; a subnet with its
 //! network; a port by its project, by its network's project, and by admins.
 
-use super::model::{Network, Networks, Port, Subnet};
+use super::model::{Counts, Network, Networks, Port, Subnet};
 use crate::ids::Uuid;
 use crate::{Caller, Error, Kernel, Result};
 
@@ -77,4 +77,21 @@ pub fn port<'a>(k: &'a Kernel, caller: &Caller, id: Uuid) -> Result<&'a Port> {
     readable(caller)?;
     let n = &k.network;
     n.ports.get(&id).filter(|p| port_visible(n, p, caller)).ok_or_else(|| Error::not_found("network.port_not_found", format!("Port {id} could not be found.")))
+}
+
+/// A project's quotas and what it holds: its own members and readers, or admins.
+pub fn quota(k: &Kernel, caller: &Caller, project: Uuid) -> Result<(Counts, Counts)> {
+    if !caller.admin && caller.project != Some(project) {
+        return Err(Error::forbidden("network.policy_not_authorized", "(rule:get_quota) is disallowed by policy".into()));
+    }
+    readable(caller)?;
+    Ok((k.network.quota(project), k.network.usage(project)))
+}
+
+/// The projects with quotas of their own (admins only), in id order.
+pub fn quotas(k: &Kernel, caller: &Caller) -> Result<Vec<(Uuid, Counts)>> {
+    if !caller.admin {
+        return Err(Error::forbidden("network.policy_not_authorized", "(rule:get_quota) is disallowed by policy".into()));
+    }
+    Ok(k.network.quotas.iter().map(|(p, q)| (*p, *q)).collect())
 }
