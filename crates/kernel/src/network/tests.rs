@@ -272,7 +272,7 @@ fn quotas_are_counted_as_resources_come_and_go() {
     assert_eq!(code(run(&mut k, &c, set(Some(1), None))), (ErrorKind::Forbidden, "network.policy_not_authorized"));
     run(&mut k, &admin, set(Some(1), Some(2))).unwrap();
     let net = network(&mut k, &c, "only");
-    assert_eq!(code(run(&mut k, &c, Cmd::CreateNetwork(Box::new(NewNetwork::default())))), (ErrorKind::OverQuota, "network.over_quota"));
+    assert_eq!(code(run(&mut k, &c, Cmd::CreateNetwork(Box::default()))), (ErrorKind::OverQuota, "network.over_quota"));
     subnet(&mut k, &c, net.id, "10.9.0.0/24");
     let p = port(&mut k, &c, net.id, None).unwrap();
     port(&mut k, &c, net.id, None).unwrap();
