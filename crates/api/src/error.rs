@@ -160,7 +160,26 @@ pub fn error_body(service: Service, status: StatusCode, code_name: &str, message
             "code": if PLACEMENT_CODES.contains(&code_name) { code_name } else { "placement.undefined_code" }
         }]}),
         Service::Image | Service::ObjectStore => json!({"code": code, "title": title(status), "message": message}),
-        Service::Network => json!({"NeutronError": {"type": title(status).replace(' ', ""), "message": message, "detail": ""}}),
+        Service::Network => json!({"NeutronError": {"type": neutron_type(code_name, status), "message": message, "detail": ""}}),
+    }
+}
+
+/// Neutron's exception type (the `type` of its `NeutronError` body) for an error code. Kernel
+/// codes name it in snake case after `network.` (`network.network_not_found` is
+/// `NetworkNotFound`; `network.http_bad_request` is webob's `HTTPBadRequest`, which Neutron raises
+/// for attributes that fail their validators). Other codes come from the API layer itself, where
+/// Neutron raises webob's exceptions, named after the status (`HTTPNotFound`, `HTTPNotImplemented`).
+fn neutron_type(code: &str, status: StatusCode) -> String {
+    match code.strip_prefix("network.") {
+        Some("http_bad_request") => "HTTPBadRequest".into(),
+        Some(snake) => snake
+            .split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+            })
+            .collect(),
+        None => format!("HTTP{}", title(status).replace([' ', '-'], "")),
     }
 }
 
@@ -174,14 +193,14 @@ impl IntoResponse for ApiError {
 
 /// 404 for a path no service owns.
 pub async fn unknown_path(method: Method, uri: Uri) -> Response {
-    let msg = format!("No orrery service serves {method} {}. Services live under /identity, /compute, /placement, /image and /orrery.", uri.path());
+    let msg = format!("No orrery service serves {method} {}. Services live under /identity, /compute, /placement, /image, /network and /orrery.", uri.path());
     (StatusCode::NOT_FOUND, Json(json!({"error": {"code": 404, "title": "Not Found", "message": msg}}))).into_response()
 }
 
 /// 501 answers for whole services that are part of the design but not built yet.
 pub fn unbuilt_services() -> Router<AppState> {
     let mut r = Router::new();
-    for (prefix, service) in [("/volume", Service::Volume), ("/network", Service::Network), ("/object-store", Service::ObjectStore)] {
+    for (prefix, service) in [("/volume", Service::Volume), ("/object-store", Service::ObjectStore)] {
         let h = move |method: Method, uri: Uri| async move {
             let what = format!("orrery does not implement the {} API yet ({method} {}).", service.name(), uri.path());
             ApiError::not_implemented(service, what)

@@ -13,6 +13,7 @@ pub mod error;
 pub mod identity;
 pub mod image;
 pub mod metrics;
+pub mod network;
 pub mod placement;
 pub mod util;
 
@@ -68,6 +69,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/orrery", admin::router())
         .nest("/image", image::router())
         .route("/image/", axum::routing::get(image::root))
+        .nest("/network", network::router())
+        .route("/network/", axum::routing::get(network::root))
         .merge(error::unbuilt_services())
         .fallback(error::unknown_path)
         .layer(axum::middleware::from_fn(body::read_whole))

@@ -3,6 +3,7 @@
 //! `bench reads` (in [`reads`]) does the same with a mixed load of reads and writes, once per
 //! read mode.
 
+mod network;
 mod reads;
 mod restart;
 
@@ -36,6 +37,10 @@ pub enum BenchCmd {
     /// `kill -9` takes, from a snapshot and its journal tail or from the whole journal.
     #[command(after_help = restart::EXAMPLES)]
     Restart(restart::RestartArgs),
+    /// IP allocation time at every fill level of a /16, and port creations per second,
+    /// listing and memory of a live cloud with many networks and ports.
+    #[command(after_help = network::EXAMPLES)]
+    Network(network::NetworkArgs),
 }
 
 /// The cloud a live benchmark drives: its size and how many clients drive it.
@@ -71,6 +76,7 @@ pub async fn run(cmd: BenchCmd) -> Result<(), String> {
         BenchCmd::Sim(a) => crate::sim::bench(a).await,
         BenchCmd::Reads(a) => reads::run(a).await,
         BenchCmd::Restart(a) => restart::run(a),
+        BenchCmd::Network(a) => network::run(a).await,
     }
 }
 

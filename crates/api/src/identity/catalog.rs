@@ -35,6 +35,7 @@ fn path_of(kind: &str) -> &'static str {
         "identity" => "/identity",
         "compute" => "/compute/v2.1",
         "placement" => "/placement",
+        "network" => "/network",
         _ => "/image",
     }
 }

@@ -113,7 +113,7 @@ async fn password_token_is_issued_with_catalog_and_validates() {
     let issued = t["issued_at"].as_str().unwrap();
     assert!(issued.ends_with('Z') && issued.len() == "2026-11-22T10:00:00.000000Z".len(), "{issued}");
     let types: Vec<&str> = t["catalog"].as_array().unwrap().iter().map(|s| s["type"].as_str().unwrap()).collect();
-    assert_eq!(types, vec!["identity", "compute", "placement", "image"]);
+    assert_eq!(types, vec!["identity", "compute", "placement", "image", "network"]);
     let eps = t["catalog"][1]["endpoints"].as_array().unwrap();
     assert_eq!(eps.len(), 3);
     assert_eq!(eps[0]["url"], format!("{BASE}/compute/v2.1"));
@@ -284,7 +284,7 @@ fn catalog_ids_are_stable_and_distinct() {
             ids.insert(e["id"].as_str().unwrap().to_string());
         }
     }
-    assert_eq!(ids.len(), 4 + 4 * 3);
+    assert_eq!(ids.len(), 5 + 5 * 3);
     assert!(ids.iter().all(|i| i.len() == 32));
 }
 

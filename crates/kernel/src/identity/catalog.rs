@@ -17,11 +17,12 @@ use crate::rng::Rng;
 use crate::{Error, Result};
 
 /// (type, name, description) of every service orrery serves itself.
-pub const BUILTIN_SERVICES: [(&str, &str, &str); 4] = [
+pub const BUILTIN_SERVICES: [(&str, &str, &str); 5] = [
     ("identity", "keystone", "Identity (Keystone v3)"),
     ("compute", "nova", "Compute (Nova v2.1)"),
     ("placement", "placement", "Placement"),
     ("image", "glance", "Image (Glance v2)"),
+    ("network", "neutron", "Networking (Neutron v2.0)"),
 ];
 
 /// The interfaces an endpoint may have.

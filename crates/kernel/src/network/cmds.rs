@@ -336,8 +336,8 @@ fn create_network(n: &mut Networks, core: &mut Core, caller: &Caller, spec: NewN
     };
     let max_mtu = if segment.kind == SegmentKind::Vxlan { PHYSNET_MTU - VXLAN_OVERHEAD } else { PHYSNET_MTU };
     let mtu = spec.mtu.unwrap_or(max_mtu);
-    if mtu > max_mtu || mtu < 68 {
-        return Err(invalid_input(&format!("Requested MTU is too big, maximum is {max_mtu}")));
+    if mtu > max_mtu || mtu < MIN_MTU {
+        return Err(mtu_error(mtu, max_mtu));
     }
     let segment = take_segment(n, segment)?;
     let now = core.now();
@@ -360,6 +360,18 @@ fn create_network(n: &mut Networks, core: &mut Core, caller: &Caller, spec: NewN
     n.count(project, Counted::Network, 1);
     n.networks.insert(net.id, net.clone());
     Ok(net)
+}
+
+/// The smallest MTU an IPv4 network may have (RFC 791).
+const MIN_MTU: u32 = 68;
+
+/// Neutron's `InvalidInput` for an MTU the segment cannot carry, or one below IPv4's minimum.
+fn mtu_error(mtu: u32, max_mtu: u32) -> Error {
+    if mtu < MIN_MTU {
+        invalid_input(&format!("Requested MTU {mtu} is too small, minimum is {MIN_MTU}"))
+    } else {
+        invalid_input(&format!("Requested MTU is too big, maximum is {max_mtu}"))
+    }
 }
 
 /// Validates a provider segment as Neutron's type drivers do.
@@ -460,8 +472,8 @@ fn update_network(n: &mut Networks, core: &mut Core, caller: &Caller, id: Uuid, 
         }
     }
     let max_mtu = if net.segment.kind == SegmentKind::Vxlan { PHYSNET_MTU - VXLAN_OVERHEAD } else { PHYSNET_MTU };
-    if c.mtu.is_some_and(|m| m > max_mtu || m < 68) {
-        return Err(invalid_input(&format!("Requested MTU is too big, maximum is {max_mtu}")));
+    if let Some(mtu) = c.mtu.filter(|&m| m > max_mtu || m < MIN_MTU) {
+        return Err(mtu_error(mtu, max_mtu));
     }
     if c.shared == Some(false) && net.shared && n.ports_of(id).any(|p| p.project != net.project) {
         return Err(Error::conflict(
@@ -730,6 +742,17 @@ fn create_port(n: &mut Networks, core: &mut Core, caller: &Caller, spec: NewPort
         return Err(policy("rule:create_port:binding:host_id"));
     }
     let net = port_network(n, caller, spec.network)?;
+    if !caller.admin && Some(net.project) != caller.project {
+        // Neutron's policy on another project's (shared) network: the network owner's rights.
+        let asked_ip = spec.fixed_ips.as_ref().is_some_and(|r| r.iter().any(|r| r.ip.is_some()));
+        for (given, attr) in
+            [(spec.mac.is_some(), "mac_address"), (asked_ip, "fixed_ips:ip_address"), (spec.device_owner.starts_with("network:"), "device_owner")]
+        {
+            if given {
+                return Err(policy(&format!("rule:create_port:{attr}")));
+            }
+        }
+    }
     if let Some(mac) = spec.mac {
         if n.mac_in_use(net.id, mac) {
             return Err(Error::conflict(

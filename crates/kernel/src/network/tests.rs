@@ -154,6 +154,8 @@ fn other_projects_see_nothing_and_only_admins_set_admin_attributes() {
     subnet(&mut k, &admin, shared.id, "192.168.0.0/24");
     assert!(views::network(&k, &b, shared.id).is_ok(), "a shared network is seen by all");
     let theirs = port(&mut k, &b, shared.id, None).unwrap();
+    let pick = Some(vec![IpRequest { subnet: None, ip: Some(ip("192.168.0.9")) }]);
+    assert_eq!(code(port(&mut k, &b, shared.id, pick)), (ErrorKind::Forbidden, "network.policy_not_authorized"), "only the network's owner picks addresses");
     assert!(views::port(&k, &a, theirs.id).is_err(), "a port on a shared network is its project's");
     let bind = PortChange { host: Some("az1-r01-h01".into()), ..PortChange::default() };
     assert_eq!(
