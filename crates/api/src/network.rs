@@ -20,10 +20,11 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use orrery_kernel::{Auth, Error, Uuid};
+use orrery_kernel::network::cmds::Cmd;
+use orrery_kernel::{Auth, Command, Error, Uuid};
 use serde_json::{json, Value};
 
-use crate::compute::versions::{auth, read};
+use crate::compute::versions::{apply, auth, read};
 use crate::error::{ApiError, Service};
 use crate::AppState;
 
@@ -166,9 +167,23 @@ fn collection_url(s: &AppState, collection: &str) -> String {
     format!("{}/network/v2.0/{collection}", s.site.base_url)
 }
 
-/// 204 No Content, Neutron's answer to a delete.
-fn deleted() -> StatusCode {
-    StatusCode::NO_CONTENT
+/// `DELETE /v2.0/{collection}/{id}`: Neutron refuses a body and `If-Match`, reads the path id
+/// (404 for one that is not a UUID), runs the kernel's delete and answers 204 No Content.
+async fn delete_resource(
+    s: &AppState,
+    h: &HeaderMap,
+    body: &[u8],
+    kind: &str,
+    code: &'static str,
+    id: &str,
+    cmd: fn(Uuid) -> Cmd,
+) -> Result<StatusCode, ApiError> {
+    let auth = auth(h, S)?;
+    no_body(body)?;
+    no_if_match(h)?;
+    let id = path_id(kind, code, id)?;
+    apply(s, S, auth, Command::Network(cmd(id))).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]

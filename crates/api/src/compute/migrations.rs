@@ -58,29 +58,6 @@ fn known(mv: Microversion) -> Vec<&'static str> {
     k
 }
 
-/// The filters the kernel's query has no field for, applied to its answer before the limit.
-#[derive(Default)]
-struct Extra {
-    /// Only of this user (Nova compares the id as given with the record's).
-    user: Option<String>,
-    /// Only of this project.
-    project: Option<String>,
-    /// Only those changed at or before this time (2.66 `changes-before`).
-    changes_before: Option<Time>,
-}
-
-impl Extra {
-    fn is_empty(&self) -> bool {
-        self.user.is_none() && self.project.is_none() && self.changes_before.is_none()
-    }
-
-    fn keeps(&self, m: &Migration) -> bool {
-        self.user.as_ref().is_none_or(|u| *u == m.user.simple())
-            && self.project.as_ref().is_none_or(|p| *p == m.project.simple())
-            && self.changes_before.is_none_or(|t| m.updated_at.unwrap_or(m.created_at) <= t)
-    }
-}
-
 /// Parses a `date-time` query parameter.
 fn time(q: &BTreeMap<String, String>, name: &str) -> Result<Option<Time>, ApiError> {
     match q.get(name) {
@@ -90,7 +67,7 @@ fn time(q: &BTreeMap<String, String>, name: &str) -> Result<Option<Time>, ApiErr
 }
 
 /// Parses the list's query at `mv`.
-fn query(q: &BTreeMap<String, String>, mv: Microversion) -> Result<(MigrationQuery, Extra), ApiError> {
+fn query(q: &BTreeMap<String, String>, mv: Microversion) -> Result<MigrationQuery, ApiError> {
     let paged = mv.at_least(59);
     let allowed = known(mv);
     if let Some(k) = q.keys().find(|k| paged && !allowed.contains(&k.as_str())) {
@@ -106,10 +83,11 @@ fn query(q: &BTreeMap<String, String>, mv: Microversion) -> Result<(MigrationQue
         source_compute: q.get("source_compute").cloned(),
         instance: uuid("instance_uuid").transpose()?,
         migration_type: q.get("migration_type").cloned(),
+        user: q.get("user_id").cloned(),
+        project: q.get("project_id").cloned(),
         newest_first: paged,
         ..MigrationQuery::default()
     };
-    let mut extra = Extra { user: q.get("user_id").cloned(), project: q.get("project_id").cloned(), changes_before: None };
     if paged {
         out.marker = uuid("marker").transpose()?;
         out.limit = match q.get("limit") {
@@ -119,14 +97,14 @@ fn query(q: &BTreeMap<String, String>, mv: Microversion) -> Result<(MigrationQue
         out.changes_since = time(q, "changes-since")?;
     }
     if mv.at_least(66) {
-        extra.changes_before = time(q, "changes-before")?;
-        if let (Some(since), Some(before)) = (out.changes_since, extra.changes_before) {
+        out.changes_before = time(q, "changes-before")?;
+        if let (Some(since), Some(before)) = (out.changes_since, out.changes_before) {
             if before < since {
                 return Err(bad("The value of changes-since must be less than or equal to changes-before.".into()));
             }
         }
     }
-    Ok((out, extra))
+    Ok(out)
 }
 
 /// One migration as Nova shows it at `mv`.
@@ -155,17 +133,12 @@ fn migration_json(k: &Kernel, m: &Migration, mv: Microversion) -> Value {
 
 /// `GET /os-migrations`: `migrations_links` follows a full page from 2.59.
 async fn list(State(s): State<AppState>, mv: Microversion, h: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Result<Json<Value>, ApiError> {
-    let (mut mq, extra) = query(&q, mv)?;
+    let mq = query(&q, mv)?;
     let limit = mq.limit;
-    if !extra.is_empty() {
-        // The kernel pages after filtering, so its limit waits for the filters it lacks.
-        mq.limit = None;
-    }
     let (list, last) = read(&s, S, auth(&h, S)?, move |k, c| {
         let found = views::migrations(k, c, &mq)?;
-        let kept: Vec<&Migration> = found.iter().filter(|m| extra.keeps(m)).take(limit.unwrap_or(usize::MAX)).collect();
-        let last = kept.last().map(|m| m.uuid);
-        Ok((kept.iter().map(|m| migration_json(k, m, mv)).collect::<Vec<_>>(), last))
+        let last = found.last().map(|m| m.uuid);
+        Ok((found.iter().map(|m| migration_json(k, m, mv)).collect::<Vec<_>>(), last))
     })
     .await?;
     let mut body = json!({"migrations": list});

@@ -12,13 +12,13 @@ use orrery_kernel::ask::network as kask;
 use orrery_kernel::network::cmds::{Cmd, NetworkChange, NewNetwork};
 use orrery_kernel::network::model::{Network, Segment, SegmentKind};
 use orrery_kernel::network::views;
-use orrery_kernel::{Command, Error};
+use orrery_kernel::Error;
 use serde_json::{json, Value};
 
 use super::body::{bad_input, resource_body, unbuilt, Allow, Attr, Fields, Op, FIELD_SIZE};
 use super::query::{self, Conv, Item, ListQuery, Pairs, Spec};
-use super::{deleted, no_body, no_if_match, path_id, who, S};
-use crate::compute::versions::{apply, ask, read};
+use super::{no_if_match, path_id, who, S};
+use crate::compute::versions::{ask, read};
 use crate::error::ApiError;
 use crate::util::iso;
 use crate::AppState;
@@ -217,10 +217,5 @@ fn same_segment(current: &Segment, (kind, phys, seg): Provider) -> Result<(), Ap
 
 /// `DELETE /v2.0/networks/{id}` (204); refused while ports use it.
 pub(super) async fn delete(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<StatusCode, ApiError> {
-    let auth = crate::compute::versions::auth(&h, S)?;
-    no_body(&body)?;
-    no_if_match(&h)?;
-    let id = path_id("Network", NOT_FOUND, &id)?;
-    apply(&s, S, auth, Command::Network(Cmd::DeleteNetwork { id })).await?;
-    Ok(deleted())
+    super::delete_resource(&s, &h, &body, "Network", NOT_FOUND, &id, |id| Cmd::DeleteNetwork { id }).await
 }

@@ -18,13 +18,13 @@ use orrery_kernel::network::cidr::validate_ip_address;
 use orrery_kernel::network::cmds::{mac_param, Cmd, IpRequest, NewPort, PortChange};
 use orrery_kernel::network::model::{mac_text, Port};
 use orrery_kernel::network::views;
-use orrery_kernel::{Command, Error, Uuid};
+use orrery_kernel::{Error, Uuid};
 use serde_json::{json, Value};
 
 use super::body::{bad_attr, py, resource_body, unbuilt, uuid_like, validate_string, Allow, Attr, Fields, Op, FIELD_SIZE};
 use super::query::{self, Conv, Item, ListQuery, Pairs, Spec};
-use super::{deleted, no_body, no_if_match, path_id, who, S};
-use crate::compute::versions::{apply, ask, auth, read};
+use super::{no_if_match, path_id, who, S};
+use crate::compute::versions::{ask, auth, read};
 use crate::error::ApiError;
 use crate::util::iso;
 use crate::AppState;
@@ -292,10 +292,5 @@ pub(super) async fn update(State(s): State<AppState>, h: HeaderMap, Path(id): Pa
 
 /// `DELETE /v2.0/ports/{id}` (204), releasing its addresses.
 pub(super) async fn delete(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<StatusCode, ApiError> {
-    let auth = auth(&h, S)?;
-    no_body(&body)?;
-    no_if_match(&h)?;
-    let id = path_id("Port", NOT_FOUND, &id)?;
-    apply(&s, S, auth, Command::Network(Cmd::DeletePort { id })).await?;
-    Ok(deleted())
+    super::delete_resource(&s, &h, &body, "Port", NOT_FOUND, &id, |id| Cmd::DeletePort { id }).await
 }

@@ -16,7 +16,7 @@ use orrery_kernel::{Command, Error, Uuid};
 use serde_json::{json, Value};
 
 use super::body::{bad_attr, http_bad_request, resource_body, to_int, unbuilt, Allow, Attr, Op};
-use super::{deleted, no_body, who, S};
+use super::{no_body, who, S};
 use crate::compute::versions::{apply, ask, auth, read};
 use crate::error::ApiError;
 use crate::AppState;
@@ -167,8 +167,8 @@ async fn reset(State(s): State<AppState>, h: HeaderMap, Path(project): Path<Stri
     let Ok(id) = project.parse::<Uuid>() else {
         // Nothing is stored for a project orrery cannot have; only the policy check remains.
         let admin = read(&s, S, auth, |_, c| Ok(c.admin)).await?;
-        return if admin { Ok(deleted()) } else { Err(policy("delete_quota")) };
+        return if admin { Ok(StatusCode::NO_CONTENT) } else { Err(policy("delete_quota")) };
     };
     apply(&s, S, auth, Command::Network(Cmd::ResetQuota { project: id })).await?;
-    Ok(deleted())
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -17,13 +17,13 @@ use orrery_kernel::network::cmds::{Cmd, NewSubnet, SubnetChange};
 use orrery_kernel::network::ipam::Gateway;
 use orrery_kernel::network::model::{HostRoute, Subnet};
 use orrery_kernel::network::views;
-use orrery_kernel::{Command, Error};
+use orrery_kernel::Error;
 use serde_json::{json, Value};
 
 use super::body::{bad_attr, bad_input, py, resource_body, to_int, unbuilt, uuid_like, Allow, Attr, Fields, Op, FIELD_SIZE};
 use super::query::{self, Conv, Item, ListQuery, Pairs, Spec};
-use super::{deleted, no_body, no_if_match, path_id, who, S};
-use crate::compute::versions::{apply, ask, auth, read};
+use super::{no_if_match, path_id, who, S};
+use crate::compute::versions::{ask, auth, read};
 use crate::error::ApiError;
 use crate::util::iso;
 use crate::AppState;
@@ -351,10 +351,5 @@ pub(super) async fn update(State(s): State<AppState>, h: HeaderMap, Path(id): Pa
 
 /// `DELETE /v2.0/subnets/{id}` (204); refused while ports hold its addresses.
 pub(super) async fn delete(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<StatusCode, ApiError> {
-    let auth = auth(&h, S)?;
-    no_body(&body)?;
-    no_if_match(&h)?;
-    let id = path_id("Subnet", NOT_FOUND, &id)?;
-    apply(&s, S, auth, Command::Network(Cmd::DeleteSubnet { id })).await?;
-    Ok(deleted())
+    super::delete_resource(&s, &h, &body, "Subnet", NOT_FOUND, &id, |id| Cmd::DeleteSubnet { id }).await
 }

@@ -314,6 +314,12 @@ pub struct MigrationQuery {
     pub migration_type: Option<String>,
     /// Only those changed at or after this time (2.59 `changes-since`).
     pub changes_since: Option<crate::Time>,
+    /// Only those changed at or before this time (2.66 `changes-before`).
+    pub changes_before: Option<crate::Time>,
+    /// Only of this user, as the id is given (2.80; Nova compares the text with the record's).
+    pub user: Option<String>,
+    /// Only of this project, as the id is given (2.80).
+    pub project: Option<String>,
     /// Newest first, as Nova sorts from 2.59; id order before.
     pub newest_first: bool,
     /// Only those after this one in the order (a page marker, by UUID).
@@ -334,6 +340,9 @@ pub fn migrations(k: &Kernel, c: &Caller, q: &MigrationQuery) -> Result<Vec<supe
             && q.instance.is_none_or(|i| i == m.instance)
             && q.migration_type.as_deref().is_none_or(|t| t == m.kind.name())
             && q.changes_since.is_none_or(|t| m.updated_at.unwrap_or(m.created_at) >= t)
+            && q.changes_before.is_none_or(|t| m.updated_at.unwrap_or(m.created_at) <= t)
+            && q.user.as_ref().is_none_or(|u| *u == m.user.simple())
+            && q.project.as_ref().is_none_or(|p| *p == m.project.simple())
     };
     let mut all: Vec<&super::migrations::Migration> = match q.instance {
         Some(i) => k.compute.migrations.by_instance.get(&i).into_iter().flatten().filter_map(|id| k.compute.migrations.by_id.get(id)).collect(),

@@ -582,15 +582,20 @@ fn check_dns_and_routes(cidr: &Cidr, dns: &[IpAddr], routes: &[HostRoute]) -> Re
     Ok(())
 }
 
+/// A writable subnet: one whose network the caller may write (see [`owned_network`]); a
+/// subnet whose network it cannot see is not found.
+fn owned_subnet<'a>(n: &'a Networks, caller: &Caller, id: Uuid, rule: &str) -> Result<&'a Subnet> {
+    let missing = || not_found("Subnet", "network.subnet_not_found", id);
+    let s = n.subnets.get(&id).ok_or_else(missing)?;
+    match owned_network(n, caller, s.network(), rule) {
+        Ok(_) => Ok(s),
+        Err(e) if e.kind == crate::ErrorKind::NotFound => Err(missing()),
+        Err(e) => Err(e),
+    }
+}
+
 fn update_subnet(n: &mut Networks, core: &mut Core, caller: &Caller, id: Uuid, c: SubnetChange) -> Result<Subnet> {
-    let s = n.subnets.get(&id).ok_or_else(|| not_found("Subnet", "network.subnet_not_found", id))?;
-    owned_network(n, caller, s.network(), "rule:update_subnet").map_err(|e| {
-        if e.kind == crate::ErrorKind::NotFound {
-            not_found("Subnet", "network.subnet_not_found", id)
-        } else {
-            e
-        }
-    })?;
+    let s = owned_subnet(n, caller, id, "rule:update_subnet")?;
     let cidr = s.cidr();
     check_dns_and_routes(&cidr, c.dns_nameservers.as_deref().unwrap_or(&s.dns_nameservers), c.host_routes.as_deref().unwrap_or(&s.host_routes))?;
     let now = core.now();
@@ -606,15 +611,8 @@ fn update_subnet(n: &mut Networks, core: &mut Core, caller: &Caller, id: Uuid, c
 }
 
 fn delete_subnet(n: &mut Networks, caller: &Caller, id: Uuid) -> Result<()> {
-    let s = n.subnets.get(&id).ok_or_else(|| not_found("Subnet", "network.subnet_not_found", id))?;
+    let s = owned_subnet(n, caller, id, "rule:delete_subnet")?;
     let net = s.network();
-    owned_network(n, caller, net, "rule:delete_subnet").map_err(|e| {
-        if e.kind == crate::ErrorKind::NotFound {
-            not_found("Subnet", "network.subnet_not_found", id)
-        } else {
-            e
-        }
-    })?;
     if s.ipam.allocated_count() > 0 {
         return Err(Error::conflict(
             "network.subnet_in_use",

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use orrery_kernel::compute::flavors::Flavor;
-use orrery_kernel::compute::servers::{Fault, PowerState, Server, Status, TaskState, VmState};
+use orrery_kernel::compute::servers::{hostname_of, Fault, PowerState, Server, Status, TaskState, VmState};
 use orrery_kernel::compute::views as kviews;
 use orrery_kernel::hash::StableHasher;
 use orrery_kernel::{Caller, Kernel, Time, Uuid};
@@ -91,7 +91,7 @@ pub struct View {
     pub user_data: Option<String>,
     /// Whether the caller is an admin (extended attributes, host status).
     pub admin: bool,
-    /// Hostname (copied for admins at 2.3+ and for everyone at 2.90+).
+    /// The hostname set at boot, update or rebuild or kept at a rename; else the name decides it.
     pub hostname: Option<String>,
     /// The zone pinned at boot (copied at 2.96+).
     pub pinned_zone: Option<String>,
@@ -159,7 +159,7 @@ impl<'k> Collector<'k> {
             group: x.group,
             user_data: if self.user_data { x.user_data.clone() } else { None },
             admin: self.admin,
-            hostname: ((self.admin && mv.at_least(3)) || mv.at_least(90)).then(|| s.hostname()),
+            hostname: x.hostname.0.clone(),
             pinned_zone: if mv.at_least(96) { kviews::pinned_zone(k, s) } else { None },
             hints: mv.at_least(100).then(|| x.hints.0.clone()),
             image_props: mv.at_least(98).then(|| kviews::image_properties(k, s)),
@@ -420,6 +420,11 @@ fn flavor_out(f: &Arc<Flavor>, mv: Microversion, base: &str) -> FlavorOut {
     }
 }
 
+/// The server's hostname: the one kept, else its name sanitised as Nova does.
+fn hostname(v: &View) -> String {
+    v.hostname.clone().unwrap_or_else(|| hostname_of(&v.name, &v.id))
+}
+
 fn extended(v: &View, mv: Microversion) -> Option<Extended> {
     if !v.admin {
         return None;
@@ -427,7 +432,7 @@ fn extended(v: &View, mv: Microversion) -> Option<Extended> {
     let v23 = mv.at_least(3).then(|| Extended23 {
         reservation_id: v.reservation_id.clone(),
         launch_index: v.launch_index,
-        hostname: v.hostname.clone().unwrap_or_default(),
+        hostname: hostname(v),
         kernel_id: "",
         ramdisk_id: "",
         root_device_name: v.launched_at.map(|_| "/dev/vda"),
@@ -521,7 +526,7 @@ pub fn detail(v: View, ctx: Ctx<'_>) -> Detail {
         trusted_image_certificates: mv.at_least(63).then(|| v.trusted_certs.clone()),
         server_groups: (ctx.single && mv.at_least(71)).then(|| v.group.into_iter().collect()),
         locked_reason: mv.at_least(73).then(|| v.locked_reason.clone()),
-        hostname: if v.admin { None } else { v.hostname.clone() },
+        hostname: (!v.admin && mv.at_least(90)).then(|| hostname(&v)),
         pinned_availability_zone: mv.at_least(96).then(|| v.pinned_zone.clone()),
         scheduler_hints: v.hints.clone(),
         admin_pass: None,

@@ -432,15 +432,6 @@ impl Server {
         }
     }
 
-    /// Its hostname (`OS-EXT-SRV-ATTR:hostname`): the one set, else the name sanitised as
-    /// Nova does, else `Server-{id}`.
-    pub fn hostname(&self) -> String {
-        match &self.extras().hostname.0 {
-            Some(h) => h.clone(),
-            None => hostname_of(&self.name, &self.id),
-        }
-    }
-
     /// Renames it. The hostname stays what it was, as in Nova: one that followed the old
     /// name is kept explicitly.
     pub(crate) fn rename(&mut self, name: String) {
